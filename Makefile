@@ -1,0 +1,63 @@
+# moshu: every command a newcomer needs. `make help` lists them.
+# Only Python 3.11+ and pip are assumed: the first target bootstraps uv into .tools/ and
+# installs the locked environment (uv.lock) into .venv/.
+
+PYTHON     ?= python3
+UV_VERSION := 0.13.9
+TOOLS      := .tools
+UV         := $(TOOLS)/bin/uv
+VENV       := .venv
+BIN        := $(VENV)/bin
+WAREHOUSE  ?= warehouse
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run test test-slow test-all lint format check dagster schema clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+setup: $(VENV)/.synced ## create .venv from the lock file
+
+run: setup ## build every dataset in dataset_specs/ from seeds/ into ./warehouse (WAREHOUSE=... to change)
+	$(BIN)/moshu run --warehouse $(WAREHOUSE)
+
+test: setup ## run the default (fast) tests
+	$(BIN)/pytest
+
+test-slow: setup ## run only the slow end-to-end tests (CI runs them after `make test`)
+	$(BIN)/pytest -m slow
+
+test-all: setup ## run every test, slow and end-to-end ones included
+	$(BIN)/pytest -m ""
+
+lint: setup ## ruff format check, ruff lint, mypy
+	$(BIN)/ruff format --check pipelines tests
+	$(BIN)/ruff check pipelines tests
+	$(BIN)/mypy pipelines
+
+format: setup ## format and autofix with ruff
+	$(BIN)/ruff format pipelines tests
+	$(BIN)/ruff check --fix pipelines tests
+
+check: setup ## validate every spec and rule file (reads no data)
+	$(BIN)/moshu check
+
+schema: setup ## regenerate the JSON Schemas of specs and rule files
+	$(BIN)/moshu schema
+
+dagster: setup ## open the Dagster UI on the warehouse's instance (runs of `make run` show there)
+	mkdir -p $(WAREHOUSE)/.dagster
+	DAGSTER_HOME=$(abspath $(WAREHOUSE))/.dagster MOSHU_WAREHOUSE=$(abspath $(WAREHOUSE)) $(BIN)/dagster dev -m pipelines.definitions
+
+clean: ## remove the environment and the local warehouse
+	rm -rf $(VENV) $(TOOLS) $(WAREHOUSE) .pytest_cache .mypy_cache .ruff_cache

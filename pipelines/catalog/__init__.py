@@ -1,0 +1,1 @@
+"""The DuckDB catalog: migrations, registration of versions, and a light read client."""

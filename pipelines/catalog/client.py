@@ -1,0 +1,82 @@
+"""A light, read-only client of the catalog: DuckDB only (no Dagster, no Great Expectations, no polars)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from pipelines.errors import CatalogError, NotFoundError
+
+
+class CatalogClient:
+    """Read-only access to a warehouse's catalog, with relative Parquet paths resolved against the warehouse.
+
+    Example:
+        >>> with CatalogClient("warehouse") as cat:                         # doctest: +SKIP
+        ...     cat.sql("select * from dataset('ai4i2020', 1) limit 5").fetchall()
+    """
+
+    def __init__(self, warehouse: str | Path) -> None:
+        root = Path(warehouse).resolve()
+        path = root / "catalog.duckdb"
+        if not path.is_file():
+            raise CatalogError(f"no catalog at `{path}`; run `moshu run` first or pass --warehouse")
+        self.root = root
+        try:
+            self.con = duckdb.connect(str(path), read_only=True)
+        except duckdb.Error as e:
+            raise CatalogError(f"cannot open `{path}` read-only: {e}") from e
+        root_sql = str(root).replace("'", "''")
+        self.con.execute(f"SET file_search_path = '{root_sql}'")
+
+    def __enter__(self) -> CatalogClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.con.close()
+
+    def sql(self, query: str, params: list[Any] | None = None) -> duckdb.DuckDBPyRelation:
+        """Run a query; returns a DuckDB relation (`.fetchall()`, `.pl()`, `.df()`, `.write_parquet()`)."""
+        try:
+            rel = self.con.sql(query, params=params)
+        except duckdb.Error as e:
+            raise CatalogError(str(e)) from e
+        if rel is None:
+            raise CatalogError("the statement returned no rows to show (moshu sql is for queries)")
+        return rel
+
+    def rows(self, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run a parameterised query and return all its rows."""
+        try:
+            return self.con.execute(query, params or []).fetchall()
+        except duckdb.Error as e:
+            raise CatalogError(str(e)) from e
+
+    def datasets(self) -> list[str]:
+        """Names of the registered datasets."""
+        return [r[0] for r in self.con.execute("SELECT name FROM datasets ORDER BY name").fetchall()]
+
+    def resolve(self, ref: str) -> tuple[str, int]:
+        """Turn `name` or `name@version` into (name, version); the latest version when none is given."""
+        name, _, ver = ref.partition("@")
+        if name not in self.datasets():
+            known = ", ".join(self.datasets()) or "none yet"
+            raise NotFoundError(f"no dataset `{name}` in the catalog (datasets: {known})")
+        versions = [r[0] for r in self.con.execute("SELECT version FROM versions WHERE name = ? ORDER BY version", [name]).fetchall()]
+        if not versions:
+            raise NotFoundError(f"dataset `{name}` has no published version yet")
+        if not ver:
+            return name, versions[-1]
+        try:
+            v = int(ver.lstrip("v"))
+        except ValueError:
+            raise NotFoundError(f"`{ver}` is not a version number; write `{name}@2`") from None
+        if v not in versions:
+            raise NotFoundError(f"dataset `{name}` has no version {v}; versions are {', '.join(map(str, versions))}")
+        return name, v

@@ -1,0 +1,41 @@
+"""Open the catalog for writing, migrated, in a file format older DuckDB clients can read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import duckdb
+from filelock import FileLock
+
+from pipelines.catalog.migrations import migrate
+from pipelines.errors import CatalogError
+from pipelines.warehouse import Warehouse
+
+# Files written in this storage format open in DuckDB 1.5.0 and newer (including duckdb-cli 1.5).
+STORAGE_VERSION = "v1.5.0"
+ALIAS = "moshu_catalog"
+
+
+@contextmanager
+def writer(warehouse: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A migrated read-write connection to the catalog, held under the catalog's file lock."""
+    warehouse.root.mkdir(parents=True, exist_ok=True)
+    path = warehouse.catalog_path
+    with FileLock(str(path) + ".lock"):
+        con = duckdb.connect()
+        try:
+            con.execute(f"SET file_search_path = '{_sql_str(str(warehouse.root.resolve()))}'")
+            con.execute(f"ATTACH '{_sql_str(str(path))}' AS {ALIAS} (STORAGE_VERSION '{STORAGE_VERSION}')")
+            con.execute(f"USE {ALIAS}")
+            migrate(con)
+            yield con
+            con.execute("CHECKPOINT")
+        except duckdb.Error as e:
+            raise CatalogError(f"catalog `{path}`: {e}") from e
+        finally:
+            con.close()
+
+
+def _sql_str(s: str) -> str:
+    return s.replace("'", "''")

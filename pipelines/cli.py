@@ -1,0 +1,281 @@
+"""`moshu`: the command line. Heavy libraries are imported inside the commands that need them."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    name="moshu",
+    help="Curate raw factory data into certified, versioned datasets you can query with SQL.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# Outside a terminal (logs, CI) rich would wrap tables at 80 columns; give them room instead.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
+
+ProjectOpt = Annotated[Path | None, typer.Option("--project", "-p", help="Project folder (default: MOSHU_PROJECT, else the current folder).")]
+WarehouseOpt = Annotated[Path | None, typer.Option("--warehouse", "-w", help="Warehouse folder (default: MOSHU_WAREHOUSE, else <project>/warehouse).")]
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def _settings(project: Path | None, warehouse: Path | None) -> Any:
+    from pipelines.settings import Settings
+
+    return Settings.resolve(project, warehouse)
+
+
+def _client(project: Path | None, warehouse: Path | None) -> Any:
+    from pipelines.catalog.client import CatalogClient
+    from pipelines.errors import MoshuError
+
+    try:
+        return CatalogClient(_settings(project, warehouse).warehouse.root)
+    except MoshuError as e:
+        _fail(str(e))
+
+
+def _load(project: Path | None, only: list[str] | None = None) -> Any:
+    from pipelines.errors import SpecError
+    from pipelines.spec.loader import load_project
+
+    try:
+        return load_project(_settings(project, None).project, only=only)
+    except SpecError as e:
+        err.print(str(e), highlight=False, markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+@app.command()
+def check(project: ProjectOpt = None) -> None:
+    """Validate every dataset spec and rule file without reading any data."""
+    proj = _load(project)
+    t = Table("dataset", "columns", "rules", "rule files", "schedule", title="specs OK")
+    for name, ld in sorted(proj.datasets.items()):
+        t.add_row(name, str(len(ld.spec.columns)), str(len(ld.rules)), ", ".join(p.name for p in ld.rule_files), ld.spec.schedule or "-")
+    out.print(t)
+
+
+@app.command()
+def run(
+    datasets: Annotated[list[str] | None, typer.Argument(help="Datasets to build (default: all).")] = None,
+    project: ProjectOpt = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Build datasets from their raw files through Dagster: ingest, validate, publish, register."""
+    settings = _settings(project, warehouse)
+    proj = _load(project, only=datasets or None)
+    names = sorted(proj.datasets) if not datasets else list(dict.fromkeys(datasets))
+    from pipelines.defs.progress import set_listener
+
+    status = None
+    if err.is_terminal:
+        status = err.status("starting Dagster ...")
+        status.start()
+        set_listener(lambda ds, stage: status.update(f"[bold]{ds}[/]: {stage}"))
+    try:
+        from pipelines.defs.orchestrate import materialize
+
+        run_id, outcomes = materialize(proj, settings, names)
+    finally:
+        set_listener(None)
+        if status is not None:
+            status.stop()
+    t = Table("dataset", "version", "status", "rows in", "published", "quarantined", "warned", "rules passed", "rules failed",
+              title=f"moshu run {run_id[:8]} -> {settings.warehouse.root}")
+    failed = []
+    for o in outcomes:
+        if not o.ok:
+            failed.append(o)
+            t.add_row(o.dataset, "-", "[red]failed[/]", *["-"] * 6)
+            continue
+        p = o.published
+        t.add_row(o.dataset, f"v{p.version}", "new" if p.created else "unchanged", f"{p.rows_in:,}", f"{p.rows_published:,}",
+                  f"{p.rows_quarantined:,}", f"{p.rows_warned:,}", str(p.rules_passed), str(p.rules_failed))
+    out.print(t)
+    for o in failed:
+        err.print(f"[bold red]error:[/] dataset [bold]{o.dataset}[/]: {o.error}", highlight=False)
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+class Format(str, Enum):
+    """Output formats of `moshu sql`."""
+
+    table = "table"
+    csv = "csv"
+    json = "json"
+    parquet = "parquet"
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="A SQL query against the catalog, e.g. \"select * from ai4i2020 limit 5\".")],
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file (csv, json; required for parquet).")] = None,
+    max_rows: Annotated[int, typer.Option("--max-rows", help="Rows shown by the table format.")] = 100,
+    project: ProjectOpt = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Query the catalog read-only: any dataset version, rule results, lineage."""
+    from pipelines.errors import MoshuError
+
+    client = _client(project, warehouse)
+    try:
+        rel = client.sql(query)
+        if fmt is Format.parquet:
+            if output is None:
+                _fail("--format parquet needs --output FILE", EXIT_USAGE)
+            rel.write_parquet(str(output))
+            err.print(f"wrote {output}")
+            return
+        if fmt is Format.table:
+            _print_table(rel, max_rows)
+            return
+        stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+        try:
+            if fmt is Format.csv:
+                w = csv.writer(stream)
+                w.writerow(rel.columns)
+                w.writerows(rel.fetchall())
+            else:
+                rows = [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
+                json.dump(rows, stream, default=str, ensure_ascii=False, indent=1)
+                stream.write("\n")
+        finally:
+            if output:
+                stream.close()
+    except MoshuError as e:
+        _fail(str(e))
+    finally:
+        client.close()
+
+
+def _print_table(rel: Any, max_rows: int) -> None:
+    rows = rel.limit(max_rows + 1).fetchall()
+    t = Table(*rel.columns, show_lines=False)
+    for r in rows[:max_rows]:
+        t.add_row(*("NULL" if v is None else str(v) for v in r))
+    out.print(t)
+    if len(rows) > max_rows:
+        err.print(f"(only the first {max_rows} rows are shown; use --max-rows, or --format csv/json/parquet for all)")
+
+
+@app.command()
+def versions(
+    dataset: Annotated[str, typer.Argument(help="Dataset name.")],
+    project: ProjectOpt = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """List the published versions of a dataset."""
+    from pipelines.errors import MoshuError
+
+    with _client(project, warehouse) as c:
+        try:
+            c.resolve(dataset)
+        except MoshuError as e:
+            _fail(str(e))
+        rows = c.rows(
+            "SELECT version, parent_version, created_at, rows_in, rows_published, rows_quarantined, rows_warned, "
+            "rules_passed, rules_failed, left(data_hash, 12) FROM versions WHERE name = ? ORDER BY version", [dataset]
+        )
+    t = Table("version", "parent", "created (UTC)", "rows in", "published", "quarantined", "warned", "rules passed", "rules failed", "data hash", title=dataset)
+    for r in rows:
+        t.add_row(f"v{r[0]}", f"v{r[1]}" if r[1] else "-", str(r[2]), *(f"{x:,}" for x in r[3:7]), str(r[7]), str(r[8]), r[9])
+    out.print(t)
+
+
+@app.command()
+def show(
+    ref: Annotated[str, typer.Argument(help="`DATASET` or `DATASET@VERSION`.")],
+    project: ProjectOpt = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Show a dataset version: description, schema, counts, rule results, source files."""
+    from pipelines.errors import MoshuError
+
+    with _client(project, warehouse) as c:
+        try:
+            name, v = c.resolve(ref)
+        except MoshuError as e:
+            _fail(str(e))
+        d = c.rows("SELECT title, description, owner, license, synthetic, synthetic_generator FROM datasets WHERE name = ?", [name])[0]
+        ver = c.rows("SELECT rows_in, rows_published, rows_quarantined, rows_warned, created_at, data_hash, parent_version, ge_success "
+                    "FROM versions WHERE name = ? AND version = ?", [name, v])[0]
+        cols = c.rows("SELECT column_name, dtype, unit, nullable, role, description FROM columns WHERE name = ? AND version = ? ORDER BY position", [name, v])
+        rules = c.rows("SELECT rule_id, kind, severity, engine, evaluated, failed, passed, coalesce(samples[1], observed, '') FROM rule_results "
+                      "WHERE name = ? AND version = ? ORDER BY passed, failed DESC, rule_id", [name, v])
+        files = c.rows("SELECT path, rows, size_bytes, left(sha256, 12) FROM source_files WHERE name = ? AND version = ? ORDER BY path", [name, v])
+    assert d is not None and ver is not None
+    out.print(f"[bold]{name}@{v}[/]  {d[0]}" + ("  [yellow](synthetic)[/]" if d[4] else ""))
+    out.print(f"{d[1]}".strip(), highlight=False)
+    out.print(f"owner: {d[2]}   license: {d[3] or '-'}   created: {ver[4]} UTC   parent: {('v' + str(ver[6])) if ver[6] else '-'}   data hash: {ver[5][:12]}")
+    out.print(f"rows in {ver[0]:,} = published {ver[1]:,} + quarantined {ver[2]:,}   (published with warnings: {ver[3]:,})")
+    t = Table("column", "dtype", "unit", "nullable", "role", "description", title="schema")
+    for r in cols:
+        t.add_row(r[0], r[1], r[2] or "", "yes" if r[3] else "no", r[4] or "", r[5] or "")
+    out.print(t)
+    rt = Table("rule", "kind", "severity", "engine", "failed / evaluated", "result", "example", title="rule results")
+    for r in rules:
+        mark = "[green]pass[/]" if r[6] else ("[red]FAIL[/]" if r[2] == "error" else "[yellow]warn[/]")
+        rt.add_row(r[0], r[1], r[2], r[3], f"{r[5]:,} / {r[4]:,}", mark, r[7])
+    out.print(rt)
+    ft = Table("source file", "rows", "bytes", "sha256", title="lineage")
+    for f in files:
+        ft.add_row(f[0], f"{f[1]:,}", f"{f[2]:,}", f[3])
+    out.print(ft)
+
+
+@app.command()
+def schema(
+    out_dir: Annotated[Path, typer.Option("--out", help="Where to write the JSON Schemas.")] = Path("."),
+) -> None:
+    """Write JSON Schemas of dataset specs and rule files (for editors)."""
+    from pipelines.spec.jsonschema import write_schemas
+
+    for p in write_schemas(out_dir):
+        out.print(f"wrote {p}")
+
+
+generate = typer.Typer(help="Generate synthetic data.", no_args_is_help=True)
+app.add_typer(generate, name="generate")
+
+
+@generate.command("cnc-line")
+def generate_cnc_line(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write cnc_line_sample.csv and defects.json into.")],
+    rows: Annotated[int, typer.Option(help="About how many rows.")] = 2400,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 20260302,
+    defects_per_kind: Annotated[int, typer.Option(help="Defects injected of each kind.")] = 3,
+) -> None:
+    """Write the CNC line sensor stream sample and the list of its injected defects."""
+    from pipelines.synthetic.cnc_line import write_sample
+
+    csv_path, meta = write_sample(out_dir, rows=rows, seed=seed, defects_per_kind=defects_per_kind)
+    out.print(f"wrote {csv_path} and {meta}")
+
+
+def main() -> None:
+    """Entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

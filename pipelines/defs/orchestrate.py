@@ -1,0 +1,82 @@
+"""Materialize datasets through Dagster against the warehouse's persistent instance (used by `moshu run`)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+
+from pipelines.defs.build import ALL_JOB, build_definitions
+from pipelines.settings import Settings
+from pipelines.spec.loader import Project
+
+_INSTANCE_YAML = """\
+# Dagster instance of this warehouse: `moshu run` records runs here; `make dagster` shows them.
+telemetry:
+  enabled: false
+"""
+
+
+@dataclass
+class DatasetOutcome:
+    """How one dataset fared in a run."""
+
+    dataset: str
+    ok: bool
+    published: Any | None = None  # pipelines.stages.Published
+    error: str | None = None
+
+
+def instance_for(settings: Settings) -> dg.DagsterInstance:
+    """The persistent Dagster instance inside the warehouse (created on first use)."""
+    home = settings.warehouse.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    cfg = home / "dagster.yaml"
+    if not cfg.exists():
+        cfg.write_text(_INSTANCE_YAML, encoding="utf-8")
+    return dg.DagsterInstance.from_config(str(home))
+
+
+def _deepest_message(error: Any) -> str:
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    msg = getattr(error, "message", str(error)).strip()
+    # Dagster prefixes the exception class: keep moshu's own message readable.
+    for prefix in ("pipelines.errors.",):
+        msg = msg.replace(prefix, "")
+    return msg
+
+
+def materialize(project: Project, settings: Settings, names: list[str]) -> tuple[str, list[DatasetOutcome]]:
+    """Run the named datasets' assets in one Dagster run; return the run id and an outcome per dataset."""
+    for name in ("dagster", "great_expectations"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    defs = build_definitions(project, settings)
+    job = defs.resolve_job_def(ALL_JOB)
+    keys = [dg.AssetKey([n, stage]) for n in names for stage in ("raw", "validated", "published", "catalog")]
+    result = job.execute_in_process(
+        instance=instance_for(settings),
+        raise_on_error=False,
+        asset_selection=keys,
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+        tags={"moshu/trigger": "cli"},
+    )
+    failures: dict[str, str] = {}
+    for ev in result.get_step_failure_events():
+        ds = ev.step_key.split("__")[0]
+        data = ev.step_failure_data
+        failures.setdefault(ds, _deepest_message(data.error) if data and data.error else "step failed")
+    outcomes = []
+    for n in names:
+        if n in failures:
+            outcomes.append(DatasetOutcome(n, False, error=failures[n]))
+            continue
+        try:
+            pub = result.output_for_node(f"{n}__published")
+        except Exception as e:  # the step was skipped because an upstream step failed
+            outcomes.append(DatasetOutcome(n, False, error=f"not built: {e}"))
+            continue
+        outcomes.append(DatasetOutcome(n, True, published=pub))
+    return result.run_id, outcomes

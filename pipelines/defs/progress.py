@@ -1,0 +1,19 @@
+"""Progress of a run for a person at a terminal: a callback the CLI installs, a no-op otherwise."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+_listener: Callable[[str, str], None] | None = None
+
+
+def set_listener(fn: Callable[[str, str], None] | None) -> None:
+    """Install (or remove) the function told about each (dataset, stage)."""
+    global _listener
+    _listener = fn
+
+
+def report(dataset: str, stage: str) -> None:
+    """Tell the listener, if any, that `dataset` entered `stage`."""
+    if _listener is not None:
+        _listener(dataset, stage)

@@ -1,0 +1,91 @@
+"""Every exception moshu raises, in one place.
+
+The tree::
+
+    MoshuError                      base of everything below
+    ├── SpecError                   a spec or rule file is wrong (raised before any data is read)
+    ├── SourceError                 a raw file cannot be read as its spec says (missing, bad header, undecodable)
+    ├── IntegrityError              the pipeline broke one of its own invariants
+    │   └── CountMismatchError      rows_in != rows_published + rows_quarantined
+    ├── CatalogError                the catalog cannot be opened, migrated or queried
+    └── NotFoundError               a dataset or version asked for does not exist
+
+"The author's file is wrong" (`SpecError`) is kept apart from "the data is wrong": bad data never
+raises, it becomes rule results and quarantined rows. Every message names the offending object in
+backticks and, where one is likely, ends with the fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = [
+    "CatalogError",
+    "CountMismatchError",
+    "IntegrityError",
+    "MoshuError",
+    "NotFoundError",
+    "SourceError",
+    "SpecError",
+    "SpecIssue",
+]
+
+
+class MoshuError(Exception):
+    """Base class of every error moshu raises on purpose."""
+
+
+@dataclass(frozen=True)
+class SpecIssue:
+    """One problem in a spec or rule file, with where it is and how to fix it."""
+
+    file: str
+    line: int | None
+    column: int | None
+    key_path: str
+    message: str
+    hint: str | None = None
+
+    def render(self) -> str:
+        """Return `file:line:col: key: message (hint)` as one human line."""
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        text = f"{where}: {self.key_path or '<root>'}: {self.message}"
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+@dataclass
+class SpecError(MoshuError):
+    """A dataset spec or rule file is invalid; raised at load time, before any data is read."""
+
+    issues: list[SpecIssue] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        n = len(self.issues)
+        head = f"{n} problem{'s' if n != 1 else ''} in dataset specs or rule files:"
+        return "\n".join([head, *("  " + i.render() for i in self.issues)])
+
+
+class SourceError(MoshuError):
+    """A raw source file is missing, unreadable, or does not match what its spec declares."""
+
+
+class IntegrityError(MoshuError):
+    """The pipeline broke one of its own invariants; nothing was published."""
+
+
+class CountMismatchError(IntegrityError):
+    """Rows were lost or duplicated: rows_in != rows_published + rows_quarantined."""
+
+
+class CatalogError(MoshuError):
+    """The DuckDB catalog cannot be opened, migrated or queried."""
+
+
+class NotFoundError(MoshuError):
+    """A dataset or dataset version that was asked for does not exist in the warehouse."""

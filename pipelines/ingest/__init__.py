@@ -1,0 +1,1 @@
+"""Read raw files into one typed polars LazyFrame, fingerprinting every file on the way."""

@@ -1,0 +1,1 @@
+"""Immutable, content-addressed dataset versions: fingerprints, manifests and atomic publishing."""

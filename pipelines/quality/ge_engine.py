@@ -1,0 +1,172 @@
+"""Great Expectations 1.x: the rule set as one expectation suite; dataset-level rules executed by GE on DuckDB.
+
+Each rule runs once. Row-level rules are measured by pandera in its single pass over the data; their
+GE validation results are filled from those measurements (marked `executed_by: pandera`), not run
+again. Dataset-level rules (`engine = "great_expectations"`) are executed by GE's SQL engine against
+a DuckDB view over the staged Parquet. The suite and the combined validation result are stored with
+the version, in GE's own JSON format.
+
+GE 1.x has no DuckDB dialect and, for dialects it does not know, fetches query results after closing
+the connection, which DuckDB does not allow. We register DuckDB with GE's "persisted connection"
+dialects so the SQL engine keeps one connection open for the whole validation.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from pipelines.quality.kinds import Context
+from pipelines.quality.registry import executor_for
+from pipelines.quality.results import RuleOutcome
+from pipelines.spec.rules import RuleBase
+
+SUITE_PREFIX = "moshu"
+
+
+class _DialectName(str):
+    """A dialect name GE can compare like its own enum members."""
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+
+def _prepare_ge() -> Any:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    import great_expectations.execution_engine.sqlalchemy_execution_engine as sae
+
+    if not any(str(getattr(d, "value", d)) == "duckdb" for d in sae._PERSISTED_CONNECTION_DIALECTS):
+        sae._PERSISTED_CONNECTION_DIALECTS = (*sae._PERSISTED_CONNECTION_DIALECTS, _DialectName("duckdb"))
+    for name in ("great_expectations", "great_expectations.core", "great_expectations.data_context"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    return gx
+
+
+def build_suite(rules: list[RuleBase], ctx: Context) -> Any:
+    """The whole rule set as a GE ExpectationSuite; each expectation carries its rule id in `meta`."""
+    gx = _prepare_ge()
+    suite = gx.ExpectationSuite(name=f"{SUITE_PREFIX}.{ctx.spec.name}")
+    for r in rules:
+        ex = executor_for(r)
+        exp = ex.expectation(r, ctx)
+        exp.meta = {"rule_id": r.id, "severity": r.severity, "executed_by": ex.engine, "kind": r.kind}  # type: ignore[attr-defined]
+        if r.description and not getattr(exp, "description", None):
+            exp.description = r.description
+        suite.expectations.append(exp)
+    return suite
+
+
+def _run_dataset_level(gx: Any, suite: Any, staged: Path, workdir: Path) -> dict[str, Any]:
+    """Execute the GE-engine expectations of `suite` on DuckDB; returns rule_id -> ExpectationValidationResult."""
+    import duckdb
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    todo = [e for e in suite.expectations if e.meta.get("executed_by") == "great_expectations"]
+    if not todo:
+        return {}
+    db = workdir / f"ge-{uuid.uuid4().hex[:8]}.duckdb"
+    con = duckdb.connect(str(db))
+    try:
+        con.execute(f"CREATE VIEW batch AS SELECT * FROM read_parquet('{staged.resolve().as_posix()}')")
+    finally:
+        con.close()
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    ds = context.data_sources.add_sql(name="moshu", connection_string=f"duckdb:///{db.as_posix()}", create_temp_table=False)
+    try:
+        asset = ds.add_table_asset(name="batch", table_name="batch")
+        batch_def = asset.add_batch_definition_whole_table("whole")
+        run_suite = context.suites.add(gx.ExpectationSuite(name=suite.name + ".ge"))
+        for e in todo:
+            run_suite.add_expectation(e.__class__(**e.configuration.kwargs, meta=e.meta))
+        vd = context.validation_definitions.add(gx.ValidationDefinition(name="moshu", data=batch_def, suite=run_suite))
+        result = vd.run(result_format={"result_format": "SUMMARY"})
+        return {r.expectation_config.meta["rule_id"]: r for r in result.results}
+    finally:
+        engine = ds.get_execution_engine()
+        conn = getattr(engine, "_connection", None)
+        if conn is not None:
+            conn.close()
+        engine.engine.dispose()
+        db.unlink(missing_ok=True)
+
+
+def validate(
+    rules: list[RuleBase],
+    ctx: Context,
+    staged: Path,
+    workdir: Path,
+    row_outcomes: dict[str, RuleOutcome],
+    rows: int,
+) -> tuple[dict[str, Any], dict[str, Any], list[RuleOutcome]]:
+    """Run GE's share of the rules and assemble the suite's validation result.
+
+    Returns:
+        (suite JSON, validation result JSON, outcomes of the GE-executed rules).
+    """
+    gx = _prepare_ge()
+    from great_expectations.core.expectation_validation_result import (
+        ExpectationSuiteValidationResult,
+        ExpectationValidationResult,
+    )
+
+    suite = build_suite(rules, ctx)
+    executed = _run_dataset_level(gx, suite, staged, workdir)
+    by_id = {r.id: r for r in rules}
+    results = []
+    ge_outcomes: list[RuleOutcome] = []
+    for exp in suite.expectations:
+        rid = exp.meta["rule_id"]
+        if rid in executed:
+            res = executed[rid]
+            rule = by_id[rid]
+            observed = res.result.get("observed_value")
+            failed_exc = bool(res.exception_info and res.exception_info.get("raised_exception"))
+            ge_outcomes.append(
+                RuleOutcome(
+                    rule_id=rid, kind=rule.kind, severity=rule.severity, engine="great_expectations",  # type: ignore[attr-defined]
+                    columns=rule.columns_used(), description=rule.description,
+                    params=_params(rule), evaluated=rows, failed=0 if res.success else 1, passed=bool(res.success),
+                    observed=str(observed) if observed is not None else (res.exception_info or {}).get("exception_message") if failed_exc else None,
+                )
+            )
+            results.append(res)
+        else:
+            o = row_outcomes[rid]
+            result = {
+                "element_count": o.evaluated,
+                "unexpected_count": o.failed,
+                "unexpected_percent": (100.0 * o.failed / o.evaluated) if o.evaluated else None,
+                "partial_unexpected_list": list(o.samples),
+            }
+            results.append(
+                ExpectationValidationResult(
+                    success=o.passed, expectation_config=exp.configuration, result=result,
+                    meta={"executed_by": "pandera", "rule_id": rid},
+                )
+            )
+    n_ok = sum(1 for r in results if r.success)
+    suite_result = ExpectationSuiteValidationResult(
+        success=n_ok == len(results),
+        results=results,
+        suite_name=suite.name,
+        statistics={
+            "evaluated_expectations": len(results),
+            "successful_expectations": n_ok,
+            "unsuccessful_expectations": len(results) - n_ok,
+            "success_percent": (100.0 * n_ok / len(results)) if results else None,
+        },
+        meta={"great_expectations_version": gx.__version__, "engines": {"pandera": len(results) - len(executed), "great_expectations": len(executed)}},
+    )
+    return suite.to_json_dict(), suite_result.to_json_dict(), ge_outcomes
+
+
+def _params(rule: RuleBase) -> str:
+    from pipelines.quality.kinds import describe
+
+    return describe(rule)

@@ -1,0 +1,1 @@
+"""What users declare: dataset specs and quality rules, parsed once into frozen pydantic models."""

@@ -1,0 +1,89 @@
+"""Stage 1: fingerprint the raw files and, if anything changed, stage them as one typed Parquet file."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from pipelines.errors import SourceError
+from pipelines.ingest.cast import typed
+from pipelines.ingest.fingerprint import SourceFile, sha256_file
+from pipelines.ingest.readers import SOURCE_FILE, resolve_files, scan_file
+from pipelines.publish.fingerprint import data_hash
+from pipelines.spec.loader import LoadedDataset
+from pipelines.warehouse import Warehouse
+
+ROW_ID = "_row_id"
+STAGED_FILE = "staged.parquet"
+
+
+@dataclass
+class Ingested:
+    """What ingest produced: the fingerprinted files and, unless nothing changed, the staged rows."""
+
+    dataset: str
+    run_id: str
+    started_at: str
+    files: list[SourceFile]
+    data_hash: str
+    rows_in: int = 0
+    staged: Path | None = None
+    unchanged_version: int | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def unchanged(self) -> bool:
+        """True when the latest version already holds exactly these inputs, spec and rules."""
+        return self.unchanged_version is not None
+
+
+def _display(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def ingest(loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, run_id: str | None = None) -> Ingested:
+    """Fingerprint raw files; stage them as typed Parquet unless the latest version already has them.
+
+    Raises:
+        SourceError: no file matches, a file lacks a declared column, or a file cannot be decoded.
+    """
+    spec = loaded.spec
+    run_id = run_id or f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    paths = resolve_files(spec, root)
+    files = [SourceFile(_display(p, root), sha256_file(p), p.stat().st_size) for p in paths]
+    dh = data_hash(loaded, files)
+    latest = warehouse.latest(spec.name)
+    if latest is not None and warehouse.manifest(spec.name, latest).get("data_hash") == dh:
+        m = warehouse.manifest(spec.name, latest)
+        prev = {f["sha256"]: f["rows"] for f in m.get("source_files", [])}
+        files = [SourceFile(f.path, f.sha256, f.size, prev.get(f.sha256, 0)) for f in files]
+        return Ingested(spec.name, run_id, started, files, dh, rows_in=m["counts"]["rows_in"], unchanged_version=latest)
+
+    frames = []
+    raw_schema: dict[str, pl.DataType] = {}
+    for p, f in zip(paths, files, strict=True):
+        lf = scan_file(p, spec, f.path)
+        raw_schema.update(lf.collect_schema())
+        frames.append(lf)
+    lf = pl.concat([typed(x, spec, raw_schema) for x in frames], how="vertical_relaxed").with_row_index(ROW_ID)
+    staging = warehouse.staging_dir(spec.name, run_id)
+    staging.mkdir(parents=True, exist_ok=True)
+    staged = staging / STAGED_FILE
+    try:
+        lf.sink_parquet(staged)
+    except pl.exceptions.ComputeError as e:
+        msg = str(e).splitlines()[0]
+        which = ", ".join(f"`{f.path}`" for f in files)
+        hint = "declare `encoding: utf8-lossy` or convert the file to UTF-8" if "utf-8" in msg.lower() or "utf8" in msg.lower() else "check the file against the spec's `source` options"
+        raise SourceError(f"dataset `{spec.name}`: cannot read {which}: {msg}; {hint}") from None
+    counts = dict(pl.scan_parquet(staged).group_by(SOURCE_FILE).len().collect().iter_rows())
+    files = [SourceFile(f.path, f.sha256, f.size, int(counts.get(f.path, 0))) for f in files]
+    return Ingested(spec.name, run_id, started, files, dh, rows_in=sum(f.rows for f in files), staged=staged)

@@ -1,0 +1,121 @@
+"""Stage 4: register a version (from its manifest) and the run in the DuckDB catalog."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+
+from pipelines.catalog.db import writer
+from pipelines.ingest.fingerprint import sha256_file
+from pipelines.spec.loader import LoadedDataset
+from pipelines.stages.publish import Published
+from pipelines.warehouse import DATA_DIR, MANIFEST, QUARANTINE_FILE, Warehouse
+
+
+def _ts(iso: str | None) -> datetime | None:
+    return datetime.fromisoformat(iso).astimezone(UTC).replace(tzinfo=None) if iso else None
+
+
+def _upsert_dataset(con: duckdb.DuckDBPyConnection, loaded: LoadedDataset, warehouse: Warehouse) -> None:
+    s = loaded.spec
+    con.execute("DELETE FROM datasets WHERE name = ?", [s.name])
+    con.execute(
+        "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            s.name, s.title, s.description, s.owner, s.license, s.attribution,
+            s.synthetic is not None, s.synthetic.generator if s.synthetic else None,
+            json.dumps(s.synthetic.model_dump()) if s.synthetic else None,
+            s.source.format, s.source.path, list(s.primary_key), s.schedule, list(s.tags),
+            loaded.spec_path.name, loaded.spec_metadata_hash, datetime.now(UTC).replace(tzinfo=None),
+        ],
+    )
+
+
+def register_version(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name: str, version: int) -> None:
+    """(Re)write every catalog row of one version from its manifest; idempotent."""
+    m: dict[str, Any] = warehouse.manifest(name, version)
+    vdir = warehouse.version_dir(name, version)
+    rel = vdir.relative_to(warehouse.root).as_posix()
+    for table in ("versions", "columns", "rule_results", "source_files", "quarantine_summary"):
+        con.execute(f"DELETE FROM {table} WHERE name = ? AND version = ?", [name, version])
+    c = m["counts"]
+    rules = m.get("rules", [])
+    con.execute(
+        "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            name, version, m.get("parent_version"), m["data_hash"], m.get("spec_data_hash"), m.get("spec_metadata_hash"),
+            m.get("rules_hash"), m.get("code_version"), m.get("run_id"), _ts(m.get("created_at")),
+            c["rows_in"], c["rows_published"], c["rows_quarantined"], c.get("rows_warned", 0),
+            sum(r["passed"] for r in rules), sum(not r["passed"] for r in rules), m.get("ge", {}).get("success"),
+            rel, f"{rel}/{DATA_DIR}/*.parquet", f"{rel}/{QUARANTINE_FILE}",
+            f"{rel}/{m['ge']['suite']}", f"{rel}/{m['ge']['validation']}", sha256_file(vdir / MANIFEST),
+        ],
+    )
+    con.executemany(
+        "INSERT INTO columns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [[name, version, i, col["name"], col.get("source"), col["dtype"], col.get("unit"), col.get("nullable"),
+          col.get("role"), col.get("description")] for i, col in enumerate(m["schema"])],
+    )
+    if rules:
+        con.executemany(
+            "INSERT INTO rule_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [[name, version, r["rule_id"], r["kind"], r["severity"], r["engine"], r["columns"], r["params"],
+              r["description"], r["evaluated"], r["failed"], r["passed"], r["observed"], r["samples"]] for r in rules],
+        )
+    con.executemany(
+        "INSERT INTO source_files VALUES (?, ?, ?, ?, ?, ?)",
+        [[name, version, f["path"], f["sha256"], f["size"], f["rows"]] for f in m["source_files"]],
+    )
+    if m.get("quarantine_summary"):
+        con.executemany(
+            "INSERT INTO quarantine_summary VALUES (?, ?, ?, ?, ?)",
+            [[name, version, q["rule_id"], q["severity"], q["rows"]] for q in m["quarantine_summary"]],
+        )
+
+
+def refresh_latest_view(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name: str) -> None:
+    """Point the view named after the dataset at its latest version."""
+    latest = warehouse.latest(name)
+    if latest is None:
+        return
+    glob = f"datasets/{name}/v{latest}/{DATA_DIR}/*.parquet"
+    con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM read_parquet(\'{glob}\')')
+
+
+def register(
+    loaded: LoadedDataset,
+    published: Published,
+    warehouse: Warehouse,
+    *,
+    started_at: str | None = None,
+    orchestrator: str = "direct",
+) -> None:
+    """Record the dataset, the version (if new or missing from the catalog) and the run."""
+    name = loaded.spec.name
+    with writer(warehouse) as con:
+        con.execute("BEGIN TRANSACTION")
+        _upsert_dataset(con, loaded, warehouse)
+        have = {r[0] for r in con.execute("SELECT version FROM versions WHERE name = ?", [name]).fetchall()}
+        for v in warehouse.versions(name):
+            if v not in have or (v == published.version and published.created):
+                register_version(con, warehouse, name, v)
+        refresh_latest_view(con, warehouse, name)
+        con.execute(
+            "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [published.run_id, name, _ts(started_at), datetime.now(UTC).replace(tzinfo=None),
+             "published" if published.created else "unchanged", published.version, published.rows_in,
+             f"v{published.version} {'published' if published.created else 'unchanged'}", orchestrator],
+        )
+        con.execute("COMMIT")
+
+
+def record_failure(warehouse: Warehouse, name: str, run_id: str, started_at: str | None, message: str, orchestrator: str = "direct") -> None:
+    """Record a failed run in the catalog (best effort: the error itself is what the user sees)."""
+    with writer(warehouse) as con:
+        con.execute(
+            "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, name, _ts(started_at), datetime.now(UTC).replace(tzinfo=None), "failed", None, None, message[:2000], orchestrator],
+        )

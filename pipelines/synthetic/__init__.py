@@ -1,0 +1,1 @@
+"""Deterministic generators of realistic factory data, for seeds and benchmarks."""

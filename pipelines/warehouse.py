@@ -1,0 +1,79 @@
+"""The warehouse on disk: where versions, staging and the catalog live, and how to find them."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipelines.errors import NotFoundError
+
+MANIFEST = "manifest.json"
+DATA_DIR = "data"
+QUARANTINE_FILE = "quarantine.parquet"
+QUALITY_DIR = "quality"
+_VERSION_DIR = re.compile(r"^v(\d+)$")
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    """A warehouse folder: `datasets/<name>/v<N>/`, `_staging/`, `catalog.duckdb`, `.dagster/`."""
+
+    root: Path
+
+    @property
+    def catalog_path(self) -> Path:
+        """The DuckDB catalog file."""
+        return self.root / "catalog.duckdb"
+
+    @property
+    def dagster_home(self) -> Path:
+        """Dagster instance folder used by `moshu run` and `make dagster`."""
+        return self.root / ".dagster"
+
+    def dataset_dir(self, name: str) -> Path:
+        """Folder holding every version of a dataset."""
+        return self.root / "datasets" / name
+
+    def version_dir(self, name: str, version: int) -> Path:
+        """Folder of one published version."""
+        return self.dataset_dir(name) / f"v{version}"
+
+    def staging_dir(self, name: str, run_id: str) -> Path:
+        """Scratch folder of one run; removed when the run ends."""
+        return self.root / "_staging" / name / run_id
+
+    def lock_path(self, name: str) -> Path:
+        """Lock file serialising publishes of one dataset."""
+        return self.root / "locks" / f"{name}.lock"
+
+    def versions(self, name: str) -> list[int]:
+        """Published version numbers of a dataset, ascending."""
+        d = self.dataset_dir(name)
+        if not d.is_dir():
+            return []
+        out = []
+        for p in d.iterdir():
+            m = _VERSION_DIR.match(p.name)
+            if m and (p / MANIFEST).is_file():
+                out.append(int(m.group(1)))
+        return sorted(out)
+
+    def latest(self, name: str) -> int | None:
+        """Highest published version, or None."""
+        v = self.versions(name)
+        return v[-1] if v else None
+
+    def manifest(self, name: str, version: int) -> dict[str, Any]:
+        """The manifest of a version."""
+        p = self.version_dir(name, version) / MANIFEST
+        if not p.is_file():
+            known = self.versions(name)
+            raise NotFoundError(
+                f"dataset `{name}` has no version {version}"
+                + (f"; versions are {', '.join(map(str, known))}" if known else "; it has not been published yet (run `moshu run`)")
+            )
+        data: dict[str, Any] = json.loads(p.read_text(encoding="utf-8"))
+        return data
