@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -24,8 +24,12 @@ app = typer.Typer(
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
 
-ProjectOpt = Annotated[Path | None, typer.Option("--project", "-p", help="Project folder (default: MOSHU_PROJECT, else the current folder).")]
-WarehouseOpt = Annotated[Path | None, typer.Option("--warehouse", "-w", help="Warehouse folder (default: MOSHU_WAREHOUSE, else <project>/warehouse).")]
+ProjectOpt = Annotated[
+    Path | None, typer.Option("--project", "-p", help="Project folder (default: MOSHU_PROJECT, else the current folder).")
+]
+WarehouseOpt = Annotated[
+    Path | None, typer.Option("--warehouse", "-w", help="Warehouse folder (default: MOSHU_WAREHOUSE, else <project>/warehouse).")
+]
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -69,7 +73,9 @@ def check(project: ProjectOpt = None) -> None:
     proj = _load(project)
     t = Table("dataset", "columns", "rules", "rule files", "schedule", title="specs OK")
     for name, ld in sorted(proj.datasets.items()):
-        t.add_row(name, str(len(ld.spec.columns)), str(len(ld.rules)), ", ".join(p.name for p in ld.rule_files), ld.spec.schedule or "-")
+        t.add_row(
+            name, str(len(ld.spec.columns)), str(len(ld.rules)), ", ".join(p.name for p in ld.rule_files), ld.spec.schedule or "-"
+        )
     out.print(t)
 
 
@@ -98,8 +104,18 @@ def run(
         set_listener(None)
         if status is not None:
             status.stop()
-    t = Table("dataset", "version", "status", "rows in", "published", "quarantined", "warned", "rules passed", "rules failed",
-              title=f"moshu run {run_id[:8]} -> {settings.warehouse.root}")
+    t = Table(
+        "dataset",
+        "version",
+        "status",
+        "rows in",
+        "published",
+        "quarantined",
+        "warned",
+        "rules passed",
+        "rules failed",
+        title=f"moshu run {run_id[:8]} -> {settings.warehouse.root}",
+    )
     failed = []
     for o in outcomes:
         if not o.ok:
@@ -107,8 +123,18 @@ def run(
             t.add_row(o.dataset, "-", "[red]failed[/]", *["-"] * 6)
             continue
         p = o.published
-        t.add_row(o.dataset, f"v{p.version}", "new" if p.created else "unchanged", f"{p.rows_in:,}", f"{p.rows_published:,}",
-                  f"{p.rows_quarantined:,}", f"{p.rows_warned:,}", str(p.rules_passed), str(p.rules_failed))
+        assert p is not None
+        t.add_row(
+            o.dataset,
+            f"v{p.version}",
+            "new" if p.created else "unchanged",
+            f"{p.rows_in:,}",
+            f"{p.rows_published:,}",
+            f"{p.rows_quarantined:,}",
+            f"{p.rows_warned:,}",
+            str(p.rules_passed),
+            str(p.rules_failed),
+        )
     out.print(t)
     for o in failed:
         err.print(f"[bold red]error:[/] dataset [bold]{o.dataset}[/]: {o.error}", highlight=False)
@@ -116,7 +142,7 @@ def run(
         raise typer.Exit(EXIT_FAILED)
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     """Output formats of `moshu sql`."""
 
     table = "table"
@@ -127,9 +153,11 @@ class Format(str, Enum):
 
 @app.command()
 def sql(
-    query: Annotated[str, typer.Argument(help="A SQL query against the catalog, e.g. \"select * from ai4i2020 limit 5\".")],
+    query: Annotated[str, typer.Argument(help='A SQL query against the catalog, e.g. "select * from ai4i2020 limit 5".')],
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file (csv, json; required for parquet).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file (csv, json; required for parquet).")
+    ] = None,
     max_rows: Annotated[int, typer.Option("--max-rows", help="Rows shown by the table format.")] = 100,
     project: ProjectOpt = None,
     warehouse: WarehouseOpt = None,
@@ -194,9 +222,22 @@ def versions(
             _fail(str(e))
         rows = c.rows(
             "SELECT version, parent_version, created_at, rows_in, rows_published, rows_quarantined, rows_warned, "
-            "rules_passed, rules_failed, left(data_hash, 12) FROM versions WHERE name = ? ORDER BY version", [dataset]
+            "rules_passed, rules_failed, left(data_hash, 12) FROM versions WHERE name = ? ORDER BY version",
+            [dataset],
         )
-    t = Table("version", "parent", "created (UTC)", "rows in", "published", "quarantined", "warned", "rules passed", "rules failed", "data hash", title=dataset)
+    t = Table(
+        "version",
+        "parent",
+        "created (UTC)",
+        "rows in",
+        "published",
+        "quarantined",
+        "warned",
+        "rules passed",
+        "rules failed",
+        "data hash",
+        title=dataset,
+    )
     for r in rows:
         t.add_row(f"v{r[0]}", f"v{r[1]}" if r[1] else "-", str(r[2]), *(f"{x:,}" for x in r[3:7]), str(r[7]), str(r[8]), r[9])
     out.print(t)
@@ -216,17 +257,33 @@ def show(
             name, v = c.resolve(ref)
         except MoshuError as e:
             _fail(str(e))
-        d = c.rows("SELECT title, description, owner, license, synthetic, synthetic_generator FROM datasets WHERE name = ?", [name])[0]
-        ver = c.rows("SELECT rows_in, rows_published, rows_quarantined, rows_warned, created_at, data_hash, parent_version, ge_success "
-                    "FROM versions WHERE name = ? AND version = ?", [name, v])[0]
-        cols = c.rows("SELECT column_name, dtype, unit, nullable, role, description FROM columns WHERE name = ? AND version = ? ORDER BY position", [name, v])
-        rules = c.rows("SELECT rule_id, kind, severity, engine, evaluated, failed, passed, coalesce(samples[1], observed, '') FROM rule_results "
-                      "WHERE name = ? AND version = ? ORDER BY passed, failed DESC, rule_id", [name, v])
-        files = c.rows("SELECT path, rows, size_bytes, left(sha256, 12) FROM source_files WHERE name = ? AND version = ? ORDER BY path", [name, v])
+        d = c.rows(
+            "SELECT title, description, owner, license, synthetic, synthetic_generator FROM datasets WHERE name = ?", [name]
+        )[0]
+        ver = c.rows(
+            "SELECT rows_in, rows_published, rows_quarantined, rows_warned, created_at, data_hash, parent_version, ge_success "
+            "FROM versions WHERE name = ? AND version = ?",
+            [name, v],
+        )[0]
+        cols = c.rows(
+            "SELECT column_name, dtype, unit, nullable, role, description FROM columns WHERE name = ? AND version = ? ORDER BY position",
+            [name, v],
+        )
+        rules = c.rows(
+            "SELECT rule_id, kind, severity, engine, evaluated, failed, passed, coalesce(samples[1], observed, '') FROM rule_results "
+            "WHERE name = ? AND version = ? ORDER BY passed, failed DESC, rule_id",
+            [name, v],
+        )
+        files = c.rows(
+            "SELECT path, rows, size_bytes, left(sha256, 12) FROM source_files WHERE name = ? AND version = ? ORDER BY path",
+            [name, v],
+        )
     assert d is not None and ver is not None
     out.print(f"[bold]{name}@{v}[/]  {d[0]}" + ("  [yellow](synthetic)[/]" if d[4] else ""))
     out.print(f"{d[1]}".strip(), highlight=False)
-    out.print(f"owner: {d[2]}   license: {d[3] or '-'}   created: {ver[4]} UTC   parent: {('v' + str(ver[6])) if ver[6] else '-'}   data hash: {ver[5][:12]}")
+    out.print(
+        f"owner: {d[2]}   license: {d[3] or '-'}   created: {ver[4]} UTC   parent: {('v' + str(ver[6])) if ver[6] else '-'}   data hash: {ver[5][:12]}"
+    )
     out.print(f"rows in {ver[0]:,} = published {ver[1]:,} + quarantined {ver[2]:,}   (published with warnings: {ver[3]:,})")
     t = Table("column", "dtype", "unit", "nullable", "role", "description", title="schema")
     for r in cols:

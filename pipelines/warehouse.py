@@ -73,7 +73,11 @@ class Warehouse:
             known = self.versions(name)
             raise NotFoundError(
                 f"dataset `{name}` has no version {version}"
-                + (f"; versions are {', '.join(map(str, known))}" if known else "; it has not been published yet (run `moshu run`)")
+                + (
+                    f"; versions are {', '.join(map(str, known))}"
+                    if known
+                    else "; it has not been published yet (run `moshu run`)"
+                )
             )
         data: dict[str, Any] = json.loads(p.read_text(encoding="utf-8"))
         return data

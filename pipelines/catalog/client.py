@@ -68,7 +68,9 @@ class CatalogClient:
         if name not in self.datasets():
             known = ", ".join(self.datasets()) or "none yet"
             raise NotFoundError(f"no dataset `{name}` in the catalog (datasets: {known})")
-        versions = [r[0] for r in self.con.execute("SELECT version FROM versions WHERE name = ? ORDER BY version", [name]).fetchall()]
+        versions = [
+            r[0] for r in self.con.execute("SELECT version FROM versions WHERE name = ? ORDER BY version", [name]).fetchall()
+        ]
         if not versions:
             raise NotFoundError(f"dataset `{name}` has no published version yet")
         if not ver:

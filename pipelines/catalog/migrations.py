@@ -38,9 +38,7 @@ def available() -> list[tuple[int, str, Path]]:
 
 def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     """Apply every migration the catalog does not have yet, each in its own transaction; return their numbers."""
-    con.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
-    )
+    con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)")
     done = {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
     applied = []
     for n, name, path in available():

@@ -1,14 +1,13 @@
 """One factory per dataset spec: raw -> validated (one check per rule) -> published -> catalog."""
 
-from typing import Any
-
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
+from pipelines.defs.progress import report
 from pipelines.spec.loader import LoadedDataset
 from pipelines.stages.validate import all_rules
-from pipelines.defs.progress import report
 from pipelines.warehouse import Warehouse
 
 GROUP_PREFIX = "dataset_"
@@ -41,23 +40,36 @@ def dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
     catalog_key = dg.AssetKey([name, "catalog"])
     kinds = {"polars"}
 
-    @dg.asset(key=raw_key, group_name=group, kinds=kinds, description=f"Raw files of `{name}` ({spec.source.path}), fingerprinted and staged as typed Parquet.")
+    @dg.asset(
+        key=raw_key,
+        group_name=group,
+        kinds=kinds,
+        description=f"Raw files of `{name}` ({spec.source.path}), fingerprinted and staged as typed Parquet.",
+    )
     def raw(context: dg.AssetExecutionContext, moshu: MoshuResource) -> Any:
         from pipelines.stages import ingest
 
         report(name, "ingest")
-        ing = ingest(loaded, Path(moshu.project), moshu.wh(), run_id=context.run_id[:8] + "-" + name)
+        ing = ingest(loaded, Path(moshu.project), moshu.wh(), run_id=context.run.run_id[:8] + "-" + name)
         context.add_output_metadata(
-            {"files": len(ing.files), "rows_in": ing.rows_in, "data_hash": ing.data_hash,
-             "unchanged_version": ing.unchanged_version or 0}
+            {
+                "files": len(ing.files),
+                "rows_in": ing.rows_in,
+                "data_hash": ing.data_hash,
+                "unchanged_version": ing.unchanged_version or 0,
+            }
         )
         return ing
 
     @dg.asset(
-        key=validated_key, group_name=group, kinds={"pandera", "great_expectations"},
+        key=validated_key,
+        group_name=group,
+        kinds={"pandera", "great_expectations"},
         ins={"ing": dg.AssetIn(raw_key)},
         check_specs=[
-            dg.AssetCheckSpec(name=r.id.replace(".", "__").replace("-", "_"), asset=validated_key, description=r.description or r.id)
+            dg.AssetCheckSpec(
+                name=r.id.replace(".", "__").replace("-", "_"), asset=validated_key, description=r.description or r.id
+            )
             for r in rules
         ],
         description=f"`{name}` checked against its {len(rules)} rules: pandera for row rules, Great Expectations for dataset rules.",
@@ -72,9 +84,14 @@ def dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
             outcomes = {r["rule_id"]: r for r in previous}
         else:
             outcomes = {o.rule_id: o.as_dict() for o in val.outcomes}
-        yield dg.Output(val, metadata={"rules_passed": sum(o["passed"] for o in outcomes.values()),
-                                       "rules_failed": sum(not o["passed"] for o in outcomes.values()),
-                                       "unchanged_version": ing.unchanged_version or 0})
+        yield dg.Output(
+            val,
+            metadata={
+                "rules_passed": sum(o["passed"] for o in outcomes.values()),
+                "rules_failed": sum(not o["passed"] for o in outcomes.values()),
+                "unchanged_version": ing.unchanged_version or 0,
+            },
+        )
         for r in rules:
             o = outcomes.get(r.id)
             if o is None:
@@ -85,34 +102,52 @@ def dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
                 passed=bool(o["passed"]),
                 severity=_check_severity(r.severity),
                 metadata={
-                    "rule_id": r.id, "kind": o["kind"], "engine": o["engine"], "failed_rows": int(o["failed"]),
-                    "evaluated_rows": int(o["evaluated"]), "samples": dg.MetadataValue.json(list(o["samples"])),
+                    "rule_id": r.id,
+                    "kind": o["kind"],
+                    "engine": o["engine"],
+                    "failed_rows": int(o["failed"]),
+                    "evaluated_rows": int(o["evaluated"]),
+                    "samples": dg.MetadataValue.json(list(o["samples"])),
                 },
             )
 
-    @dg.asset(key=published_key, group_name=group, kinds={"parquet"}, ins={"val": dg.AssetIn(validated_key)},
-              description=f"Immutable versions of `{name}`: passing rows published, failing rows quarantined with reasons.")
+    @dg.asset(
+        key=published_key,
+        group_name=group,
+        kinds={"parquet"},
+        ins={"val": dg.AssetIn(validated_key)},
+        description=f"Immutable versions of `{name}`: passing rows published, failing rows quarantined with reasons.",
+    )
     def published(context: dg.AssetExecutionContext, moshu: MoshuResource, val: Any) -> Any:
         from pipelines.stages import publish
 
         report(name, "publish")
         pub = publish(loaded, val, moshu.wh())
         context.add_output_metadata(
-            {"version": pub.version, "new_version": pub.created, "rows_in": pub.rows_in,
-             "rows_published": pub.rows_published, "rows_quarantined": pub.rows_quarantined,
-             "path": dg.MetadataValue.path(str(pub.path))}
+            {
+                "version": pub.version,
+                "new_version": pub.created,
+                "rows_in": pub.rows_in,
+                "rows_published": pub.rows_published,
+                "rows_quarantined": pub.rows_quarantined,
+                "path": dg.MetadataValue.path(str(pub.path)),
+            }
         )
         return pub
 
-    @dg.asset(key=catalog_key, group_name=group, kinds={"duckdb"}, ins={"pub": dg.AssetIn(published_key), "ing": dg.AssetIn(raw_key)},
-              description=f"`{name}` registered in the DuckDB catalog: versions, columns, rule results, lineage.")
+    @dg.asset(
+        key=catalog_key,
+        group_name=group,
+        kinds={"duckdb"},
+        ins={"pub": dg.AssetIn(published_key), "ing": dg.AssetIn(raw_key)},
+        description=f"`{name}` registered in the DuckDB catalog: versions, columns, rule results, lineage.",
+    )
     def catalog(context: dg.AssetExecutionContext, moshu: MoshuResource, pub: Any, ing: Any) -> Any:
         from pipelines.stages import register
 
         report(name, "register")
-        register(loaded, pub, moshu.wh(), started_at=ing.started_at, orchestrator=f"dagster:{context.run_id}")
+        register(loaded, pub, moshu.wh(), started_at=ing.started_at, orchestrator=f"dagster:{context.run.run_id}")
         report(name, "done")
         return {"dataset": name, "version": pub.version, "created": pub.created}
 
     return [raw, validated, published, catalog]
-

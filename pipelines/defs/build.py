@@ -23,12 +23,18 @@ def build_definitions(project: Project, settings: Settings) -> dg.Definitions:
     schedules = []
     for name, loaded in sorted(project.datasets.items()):
         assets.extend(dataset_assets(loaded))
-        job = dg.define_asset_job(job_name(name), selection=dg.AssetSelection.groups(GROUP_PREFIX + name),
-                                  description=f"Build `{name}`: ingest, validate, publish, register.")
+        job = dg.define_asset_job(
+            job_name(name),
+            selection=dg.AssetSelection.groups(GROUP_PREFIX + name),
+            description=f"Build `{name}`: ingest, validate, publish, register.",
+        )
         jobs.append(job)
         if loaded.spec.schedule:
-            schedules.append(dg.ScheduleDefinition(name=f"{name}_schedule", job=job, cron_schedule=loaded.spec.schedule,
-                                                   execution_timezone="UTC"))
+            schedules.append(
+                dg.ScheduleDefinition(
+                    name=f"{name}_schedule", job=job, cron_schedule=loaded.spec.schedule, execution_timezone="UTC"
+                )
+            )
     jobs.append(dg.define_asset_job(ALL_JOB, selection=dg.AssetSelection.all(), description="Build every dataset."))
     return dg.Definitions(
         assets=assets,

@@ -65,7 +65,7 @@ def materialize(project: Project, settings: Settings, names: list[str]) -> tuple
     )
     failures: dict[str, str] = {}
     for ev in result.get_step_failure_events():
-        ds = ev.step_key.split("__")[0]
+        ds = (ev.step_key or "").split("__")[0]
         data = ev.step_failure_data
         failures.setdefault(ds, _deepest_message(data.error) if data and data.error else "step failed")
     outcomes = []

@@ -31,8 +31,14 @@ def _csv_header(path: Path, spec: DatasetSpec, display: str) -> list[str]:
     o = spec.source.csv
     try:
         return pl.read_csv(
-            path, n_rows=0, separator=o.delimiter, quote_char=o.quote_char, skip_rows=o.skip_rows,
-            comment_prefix=o.comment_prefix, encoding=o.encoding, infer_schema=False,
+            path,
+            n_rows=0,
+            separator=o.delimiter,
+            quote_char=o.quote_char,
+            skip_rows=o.skip_rows,
+            comment_prefix=o.comment_prefix,
+            encoding=o.encoding,
+            infer_schema=False,
         ).columns
     except Exception as e:
         raise SourceError(f"`{display}`: cannot read the header: {str(e).splitlines()[0]}") from None
@@ -45,10 +51,15 @@ def _check_columns(found: list[str], spec: DatasetSpec, display: str) -> None:
     lines = []
     for c in missing:
         close = difflib.get_close_matches(c.source_name, found, n=1, cutoff=0.5)
-        fix = f"did you mean `{close[0]}`? set `source: \"{close[0]}\"` on column `{c.name}`" if close else f"fix `source:` of column `{c.name}`"
+        fix = (
+            f'did you mean `{close[0]}`? set `source: "{close[0]}"` on column `{c.name}`'
+            if close
+            else f"fix `source:` of column `{c.name}`"
+        )
         lines.append(f"  no column `{c.source_name}` (for `{c.name}`): {fix}")
     raise SourceError(
-        f"`{display}` does not have the columns dataset `{spec.name}` expects:\n" + "\n".join(lines)
+        f"`{display}` does not have the columns dataset `{spec.name}` expects:\n"
+        + "\n".join(lines)
         + f"\n  the file's columns are: {', '.join(found)}"
     )
 
@@ -74,8 +85,16 @@ def scan_file(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFrame:
         )
         if not o.header:
             n_declared = len(o.column_names or ())
-            first = pl.read_csv(path, n_rows=1, has_header=False, separator=o.delimiter, skip_rows=o.skip_rows,
-                                quote_char=o.quote_char, infer_schema=False, encoding=o.encoding)
+            first = pl.read_csv(
+                path,
+                n_rows=1,
+                has_header=False,
+                separator=o.delimiter,
+                skip_rows=o.skip_rows,
+                quote_char=o.quote_char,
+                infer_schema=False,
+                encoding=o.encoding,
+            )
             if first.width != n_declared:
                 raise SourceError(
                     f"`{display}`: the first row has {first.width} fields but `source.csv.column_names` names "
@@ -88,6 +107,6 @@ def scan_file(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFrame:
             raise SourceError(f"`{display}` is not a readable Parquet file: {str(e).splitlines()[0]}") from None
         _check_columns(found, spec, display)
         lf = pl.scan_parquet(path)
-    return lf.select(wanted).with_row_index(SOURCE_ROW, offset=1).with_columns(
-        pl.lit(display, dtype=pl.String).alias(SOURCE_FILE)
+    return (
+        lf.select(wanted).with_row_index(SOURCE_ROW, offset=1).with_columns(pl.lit(display, dtype=pl.String).alias(SOURCE_FILE))
     )

@@ -41,7 +41,7 @@ def _prepare_ge() -> Any:
     import great_expectations.execution_engine.sqlalchemy_execution_engine as sae
 
     if not any(str(getattr(d, "value", d)) == "duckdb" for d in sae._PERSISTED_CONNECTION_DIALECTS):
-        sae._PERSISTED_CONNECTION_DIALECTS = (*sae._PERSISTED_CONNECTION_DIALECTS, _DialectName("duckdb"))
+        sae._PERSISTED_CONNECTION_DIALECTS = (*sae._PERSISTED_CONNECTION_DIALECTS, _DialectName("duckdb"))  # type: ignore[assignment]
     for name in ("great_expectations", "great_expectations.core", "great_expectations.data_context"):
         logging.getLogger(name).setLevel(logging.ERROR)
     return gx
@@ -129,10 +129,21 @@ def validate(
             failed_exc = bool(res.exception_info and res.exception_info.get("raised_exception"))
             ge_outcomes.append(
                 RuleOutcome(
-                    rule_id=rid, kind=rule.kind, severity=rule.severity, engine="great_expectations",  # type: ignore[attr-defined]
-                    columns=rule.columns_used(), description=rule.description,
-                    params=_params(rule), evaluated=rows, failed=0 if res.success else 1, passed=bool(res.success),
-                    observed=str(observed) if observed is not None else (res.exception_info or {}).get("exception_message") if failed_exc else None,
+                    rule_id=rid,
+                    kind=rule.kind,
+                    severity=rule.severity,
+                    engine="great_expectations",  # type: ignore[attr-defined]
+                    columns=rule.columns_used(),
+                    description=rule.description,
+                    params=_params(rule),
+                    evaluated=rows,
+                    failed=0 if res.success else 1,
+                    passed=bool(res.success),
+                    observed=str(observed)
+                    if observed is not None
+                    else (res.exception_info or {}).get("exception_message")
+                    if failed_exc
+                    else None,
                 )
             )
             results.append(res)
@@ -146,7 +157,9 @@ def validate(
             }
             results.append(
                 ExpectationValidationResult(
-                    success=o.passed, expectation_config=exp.configuration, result=result,
+                    success=o.passed,
+                    expectation_config=exp.configuration,
+                    result=result,
                     meta={"executed_by": "pandera", "rule_id": rid},
                 )
             )
@@ -161,7 +174,10 @@ def validate(
             "unsuccessful_expectations": len(results) - n_ok,
             "success_percent": (100.0 * n_ok / len(results)) if results else None,
         },
-        meta={"great_expectations_version": gx.__version__, "engines": {"pandera": len(results) - len(executed), "great_expectations": len(executed)}},
+        meta={
+            "great_expectations_version": gx.__version__,
+            "engines": {"pandera": len(results) - len(executed), "great_expectations": len(executed)},
+        },
     )
     return suite.to_json_dict(), suite_result.to_json_dict(), ge_outcomes
 

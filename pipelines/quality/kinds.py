@@ -119,10 +119,20 @@ class DTypeExec(KindExecutor):
         import great_expectations as gx
 
         duck = {
-            "int8": "TINYINT", "int16": "SMALLINT", "int32": "INTEGER", "int64": "BIGINT",
-            "uint8": "UTINYINT", "uint16": "USMALLINT", "uint32": "UINTEGER", "uint64": "UBIGINT",
-            "float32": "FLOAT", "float64": "DOUBLE", "bool": "BOOLEAN", "string": "VARCHAR",
-            "date": "DATE", "datetime": "TIMESTAMP",
+            "int8": "TINYINT",
+            "int16": "SMALLINT",
+            "int32": "INTEGER",
+            "int64": "BIGINT",
+            "uint8": "UTINYINT",
+            "uint16": "USMALLINT",
+            "uint32": "UINTEGER",
+            "uint64": "UBIGINT",
+            "float32": "FLOAT",
+            "float64": "DOUBLE",
+            "bool": "BOOLEAN",
+            "string": "VARCHAR",
+            "date": "DATE",
+            "datetime": "TIMESTAMP",
         }[rule.dtype]
         return gx.expectations.ExpectColumnValuesToBeOfType(column=rule.column, type_=duck)
 
@@ -149,8 +159,11 @@ class InRangeExec(KindExecutor):
         import great_expectations as gx
 
         return gx.expectations.ExpectColumnValuesToBeBetween(
-            column=rule.column, min_value=rule.min, max_value=rule.max,
-            strict_min=rule.strict_min, strict_max=rule.strict_max,
+            column=rule.column,
+            min_value=rule.min,
+            max_value=rule.max,
+            strict_min=rule.strict_min,
+            strict_max=rule.strict_max,
         )
 
 

@@ -28,10 +28,7 @@ def _check_fn(expr: pl.Expr) -> Callable[[PolarsData], pl.LazyFrame]:
 def build_schema(rules: list[RuleBase], ctx: Context) -> pa.DataFrameSchema:
     """A pandera schema: the spec's column dtypes plus one DataFrame-level check per row-level rule."""
     columns = {c.name: pa.Column(POLARS_DTYPES[c.dtype], nullable=True) for c in ctx.spec.columns}
-    checks = [
-        pa.Check(_check_fn(executor_for(r).passes(r, ctx)), name=r.id, error=r.description or r.id)
-        for r in rules
-    ]
+    checks = [pa.Check(_check_fn(executor_for(r).passes(r, ctx)), name=r.id, error=r.description or r.id) for r in rules]
     return pa.DataFrameSchema(columns=columns, checks=checks, strict=False, name=ctx.spec.name)
 
 
@@ -66,6 +63,4 @@ def run(lf: pl.LazyFrame, rules: list[RuleBase], ctx: Context) -> pl.DataFrame:
         {"check_number": list(range(len(rules))), "rule_id": [r.id for r in rules]},
         schema={"check_number": fc.schema["check_number"], "rule_id": pl.String},
     )
-    return fc.join(numbering, on="check_number", how="left").select(
-        pl.col("index").cast(pl.UInt32).alias(ROW_ID), "rule_id"
-    )
+    return fc.join(numbering, on="check_number", how="left").select(pl.col("index").cast(pl.UInt32).alias(ROW_ID), "rule_id")

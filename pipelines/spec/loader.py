@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from pipelines.errors import SpecError, SpecIssue
 from pipelines.spec.models import DatasetSpec, RuleFile
-from pipelines.spec.rules import RULE_KINDS, Expression, NotNull, Rule, RuleBase, Unique
+from pipelines.spec.rules import RULE_KINDS, NotNull, Rule, RuleBase, Unique
 from pipelines.spec.yaml_marks import Located
 
 SPECS_DIR = "dataset_specs"
@@ -253,29 +253,22 @@ def _validate(model: type[BaseModel], located: Located) -> tuple[Any, list[SpecI
 # cross-file checks
 
 
-def _check_rules_against_spec(
-    spec: DatasetSpec, rules: list[tuple[RuleBase, Located, int]], issues: list[SpecIssue]
-) -> None:
-    import polars as pl
-
+def _check_rules_against_spec(spec: DatasetSpec, rules: list[tuple[RuleBase, Located, int]], issues: list[SpecIssue]) -> None:
     names = spec.column_names
     seen: dict[str, str] = {}
     for rule, located, idx in rules:
         where = located.locate(("rules", idx))
         if rule.id in seen:
             issues.append(
-                SpecIssue(located.display, *where, f"rules[{idx}].id", f"rule id `{rule.id}` is used twice (also in {seen[rule.id]})", "rule ids must be unique per dataset")
+                SpecIssue(
+                    located.display,
+                    *where,
+                    f"rules[{idx}].id",
+                    f"rule id `{rule.id}` is used twice (also in {seen[rule.id]})",
+                    "rule ids must be unique per dataset",
+                )
             )
         seen[rule.id] = located.display
-        if isinstance(rule, Expression):
-            try:
-                pl.sql_expr(rule.expr)
-            except Exception as e:  # polars raises several types for SQL parse errors
-                line, col = located.locate(("rules", idx, "expr"))
-                issues.append(
-                    SpecIssue(located.display, line, col, f"rules[{idx}].expr", f"`{rule.expr}` is not a valid SQL expression: {str(e).splitlines()[0]}", "write a SQL boolean expression, e.g. `a = b + c`")
-                )
-                continue
         for col in rule.columns_used():
             if col not in names:
                 close = difflib.get_close_matches(col, names, n=1, cutoff=0.5)
@@ -283,7 +276,10 @@ def _check_rules_against_spec(
                 line, c = located.locate(("rules", idx, key))
                 issues.append(
                     SpecIssue(
-                        located.display, line, c, f"rules[{idx}].{key}",
+                        located.display,
+                        line,
+                        c,
+                        f"rules[{idx}].{key}",
                         f"rule `{rule.id}` uses column `{col}`, which dataset `{spec.name}` does not have",
                         f"did you mean `{close[0]}`?" if close else f"columns are: {', '.join(names)}",
                     )
@@ -299,7 +295,18 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
     root = root.resolve()
     spec_dir = root / SPECS_DIR
     if not spec_dir.is_dir():
-        raise SpecError([SpecIssue(str(spec_dir), None, None, "", "no `dataset_specs/` folder here", "run moshu from the project root or pass --project")])
+        raise SpecError(
+            [
+                SpecIssue(
+                    str(spec_dir),
+                    None,
+                    None,
+                    "",
+                    "no `dataset_specs/` folder here",
+                    "run moshu from the project root or pass --project",
+                )
+            ]
+        )
     issues: list[SpecIssue] = []
     project = Project(root=root)
     spec_paths = sorted([*spec_dir.glob("*.yaml"), *spec_dir.glob("*.yml")])
@@ -318,9 +325,19 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
         if only and spec.name not in only:
             continue
         if path.stem != spec.name:
-            issues.append(SpecIssue(display, *located.locate(("name",)), "name", f"spec file is `{path.name}` but its name is `{spec.name}`", f"rename the file to `{spec.name}.yaml`"))
+            issues.append(
+                SpecIssue(
+                    display,
+                    *located.locate(("name",)),
+                    "name",
+                    f"spec file is `{path.name}` but its name is `{spec.name}`",
+                    f"rename the file to `{spec.name}.yaml`",
+                )
+            )
         if spec.name in project.datasets:
-            issues.append(SpecIssue(display, *located.locate(("name",)), "name", f"dataset `{spec.name}` is declared twice", None))
+            issues.append(
+                SpecIssue(display, *located.locate(("name",)), "name", f"dataset `{spec.name}` is declared twice", None)
+            )
             continue
         rules: list[tuple[RuleBase, Located, int]] = []
         rule_paths: list[Path] = []
@@ -328,7 +345,15 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
             rpath = (root / rel).resolve()
             if not rpath.is_file():
                 close = difflib.get_close_matches(rel, [_display(p, root) for p in (root / RULES_DIR).glob("*.y*ml")], n=1)
-                issues.append(SpecIssue(display, *located.locate(("rules", i)), f"rules[{i}]", f"rule file `{rel}` does not exist", f"did you mean `{close[0]}`?" if close else "paths are relative to the project root"))
+                issues.append(
+                    SpecIssue(
+                        display,
+                        *located.locate(("rules", i)),
+                        f"rules[{i}]",
+                        f"rule file `{rel}` does not exist",
+                        f"did you mean `{close[0]}`?" if close else "paths are relative to the project root",
+                    )
+                )
                 continue
             rule_paths.append(rpath)
             if rpath not in rule_cache:
@@ -341,9 +366,9 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
                 rf, rerrs = _validate(RuleFile, rloc)
                 issues.extend(rerrs)
                 rule_cache[rpath] = (rf, rloc)
-            rf, rloc = rule_cache[rpath]
-            if rf is not None and rloc is not None:
-                rules.extend((r, rloc, j) for j, r in enumerate(rf.rules))
+            cached_rf, cached_loc = rule_cache[rpath]
+            if cached_rf is not None and cached_loc is not None:
+                rules.extend((r, cached_loc, j) for j, r in enumerate(cached_rf.rules))
         _check_rules_against_spec(spec, rules, issues)
         all_rules: tuple[RuleBase, ...] = (*implied_rules(spec), *(r for r, _, _ in rules))
         dh, mh = spec_hashes(spec)
@@ -361,7 +386,16 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
         if unknown and not issues:
             known = sorted(project.datasets) or [p.stem for p in spec_paths]
             close = difflib.get_close_matches(unknown[0], known, n=1)
-            issues.append(SpecIssue(SPECS_DIR, None, None, "", f"no dataset spec named `{unknown[0]}`", f"did you mean `{close[0]}`?" if close else f"datasets: {', '.join(known)}"))
+            issues.append(
+                SpecIssue(
+                    SPECS_DIR,
+                    None,
+                    None,
+                    "",
+                    f"no dataset spec named `{unknown[0]}`",
+                    f"did you mean `{close[0]}`?" if close else f"datasets: {', '.join(known)}",
+                )
+            )
     if issues:
         raise SpecError(issues)
     return project

@@ -79,9 +79,7 @@ class Source(_Frozen):
     """Where the raw files are and how to read them."""
 
     format: Literal["csv", "parquet"] = Field(description="File format of the raw files.")
-    path: str = Field(
-        description="Glob of raw files, relative to the project root (e.g. `seeds/ai4i2020/*.csv`)."
-    )
+    path: str = Field(description="Glob of raw files, relative to the project root (e.g. `seeds/ai4i2020/*.csv`).")
     csv: CsvOptions = Field(default_factory=CsvOptions, description="Reader options for `format: csv`.")
 
 
@@ -91,9 +89,7 @@ class Column(_Frozen):
     name: str = Field(pattern=NAME_PATTERN, description="Clean column name in the published data (snake_case).")
     source: str | None = Field(None, description="Column name in the raw file, when it differs from `name`.")
     dtype: DType = Field(description="Type the raw value is converted to; a value that does not convert fails `schema.dtype`.")
-    format: str | None = Field(
-        None, description="strftime format for `date`/`datetime` columns (e.g. `%Y-%m-%d %H:%M:%S`)."
-    )
+    format: str | None = Field(None, description="strftime format for `date`/`datetime` columns (e.g. `%Y-%m-%d %H:%M:%S`).")
     nullable: bool = Field(True, description="If false, a null value fails the generated `not_null` rule.")
     unit: str | None = Field(None, description="Physical unit of the values (e.g. `K`, `rpm`, `Nm`).")
     role: Role = Field("attribute", description="What the column is: timestamp, entity, measurement, label or attribute.")

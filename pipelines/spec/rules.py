@@ -19,7 +19,10 @@ class RuleBase(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: str = Field(pattern=RULE_ID_PATTERN, description="Stable rule id, e.g. `cnc.spindle_speed.range`; quarantine rows cite it.")
+    kind: str = Field(description="Rule kind; each kind adds its own keys.")
+    id: str = Field(
+        pattern=RULE_ID_PATTERN, description="Stable rule id, e.g. `cnc.spindle_speed.range`; quarantine rows cite it."
+    )
     severity: Literal["error", "warn"] = Field(
         "error", description="`error`: failing rows go to quarantine. `warn`: rows stay, flagged in `_warn_rules`."
     )
@@ -113,13 +116,22 @@ class Expression(RuleBase):
     kind: Literal["expression"]
     expr: str = Field(description="SQL boolean expression over the dataset's columns.")
 
-    def columns_used(self) -> tuple[str, ...]:
+    @field_validator("expr")
+    @classmethod
+    def _parses(cls, v: str) -> str:
         import polars as pl
 
         try:
-            return tuple(pl.sql_expr(self.expr).meta.root_names())
-        except Exception:  # parse problems are reported by the loader's own check
-            return ()
+            pl.sql_expr(v)
+        except Exception as e:  # polars raises several error types for SQL it cannot parse
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise ValueError(f"`{v}` is not a valid SQL expression ({first}); write e.g. `a = b + c`") from None
+        return v
+
+    def columns_used(self) -> tuple[str, ...]:
+        import polars as pl
+
+        return tuple(dict.fromkeys(pl.sql_expr(self.expr).meta.root_names()))
 
 
 class RowCount(RuleBase):

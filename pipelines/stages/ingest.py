@@ -82,7 +82,11 @@ def ingest(loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, run_id: s
     except pl.exceptions.ComputeError as e:
         msg = str(e).splitlines()[0]
         which = ", ".join(f"`{f.path}`" for f in files)
-        hint = "declare `encoding: utf8-lossy` or convert the file to UTF-8" if "utf-8" in msg.lower() or "utf8" in msg.lower() else "check the file against the spec's `source` options"
+        hint = (
+            "declare `encoding: utf8-lossy` or convert the file to UTF-8"
+            if "utf-8" in msg.lower() or "utf8" in msg.lower()
+            else "check the file against the spec's `source` options"
+        )
         raise SourceError(f"dataset `{spec.name}`: cannot read {which}: {msg}; {hint}") from None
     counts = dict(pl.scan_parquet(staged).group_by(SOURCE_FILE).len().collect().iter_rows())
     files = [SourceFile(f.path, f.sha256, f.size, int(counts.get(f.path, 0))) for f in files]

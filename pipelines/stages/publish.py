@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ def _code_version() -> str:
     return f"moshu {__version__}"
 
 
-def _per_row(failures: pl.LazyFrame, severity: dict[str, str]) -> pl.LazyFrame:
+def _per_row(failures: pl.LazyFrame, severity: Mapping[str, str]) -> pl.LazyFrame:
     sev = pl.DataFrame({"rule_id": list(severity), "severity": list(severity.values())}).lazy()
     f = failures.join(sev, on="rule_id", how="left")
     return f.group_by(ROW_ID).agg(
@@ -105,8 +106,14 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> dict[str, 
         q.select(pl.col(FAILED_RULES).explode().alias("rule_id")).drop_nulls().group_by("rule_id").len().sort("rule_id").rows()
     )
     warn_summary = (
-        joined.filter(~bad).select(pl.col(WARN_RULES).explode().alias("rule_id")).drop_nulls()
-        .group_by("rule_id").len().sort("rule_id").collect().rows()
+        joined.filter(~bad)
+        .select(pl.col(WARN_RULES).explode().alias("rule_id"))
+        .drop_nulls()
+        .group_by("rule_id")
+        .len()
+        .sort("rule_id")
+        .collect()
+        .rows()
     )
     quality = tmp / QUALITY_DIR
     quality.mkdir()
@@ -115,7 +122,8 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> dict[str, 
     shutil.copyfile(v.ge_result, quality / v.ge_result.name)
     files = [
         {"path": p.relative_to(tmp).as_posix(), "sha256": sha256_file(p), "bytes": p.stat().st_size}
-        for p in sorted(tmp.rglob("*")) if p.is_file()
+        for p in sorted(tmp.rglob("*"))
+        if p.is_file()
     ]
     return {
         "counts": {
@@ -147,15 +155,27 @@ def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Publis
         m = warehouse.manifest(spec.name, n)
         c = m["counts"]
         rs = m.get("rules", [])
-        return Published(spec.name, ing.run_id, n, False, c["rows_in"], c["rows_published"], c["rows_quarantined"],
-                         c.get("rows_warned", 0), sum(r["passed"] for r in rs), sum(not r["passed"] for r in rs),
-                         warehouse.version_dir(spec.name, n))
+        return Published(
+            spec.name,
+            ing.run_id,
+            n,
+            False,
+            c["rows_in"],
+            c["rows_published"],
+            c["rows_quarantined"],
+            c.get("rows_warned", 0),
+            sum(r["passed"] for r in rs),
+            sum(not r["passed"] for r in rs),
+            warehouse.version_dir(spec.name, n),
+        )
     lock = warehouse.lock_path(spec.name)
     lock.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock)):
         latest = warehouse.latest(spec.name)
         if latest is not None and warehouse.manifest(spec.name, latest).get("data_hash") == ing.data_hash:
-            raise IntegrityError(f"dataset `{spec.name}`: v{latest} with the same data was published by a concurrent run; run again")
+            raise IntegrityError(
+                f"dataset `{spec.name}`: v{latest} with the same data was published by a concurrent run; run again"
+            )
         version = (latest or 0) + 1
         ddir = warehouse.dataset_dir(spec.name)
         ddir.mkdir(parents=True, exist_ok=True)
@@ -176,14 +196,25 @@ def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Publis
                 "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "synthetic": spec.synthetic.model_dump() if spec.synthetic else None,
                 "schema": [
-                    {"name": c.name, "dtype": c.dtype, "unit": c.unit, "nullable": c.nullable, "role": c.role,
-                     "description": c.description, "source": c.source_name}
+                    {
+                        "name": c.name,
+                        "dtype": c.dtype,
+                        "unit": c.unit,
+                        "nullable": c.nullable,
+                        "role": c.role,
+                        "description": c.description,
+                        "source": c.source_name,
+                    }
                     for c in spec.columns
                 ],
                 "primary_key": list(spec.primary_key),
                 "source_files": [f.__dict__ for f in ing.files],
                 "rules": [o.as_dict() for o in v.outcomes],
-                "ge": {"success": v.ge_success, "suite": f"{QUALITY_DIR}/ge_suite.json", "validation": f"{QUALITY_DIR}/ge_validation.json"},
+                "ge": {
+                    "success": v.ge_success,
+                    "suite": f"{QUALITY_DIR}/ge_suite.json",
+                    "validation": f"{QUALITY_DIR}/ge_validation.json",
+                },
                 **body,
             }
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
@@ -194,8 +225,19 @@ def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Publis
             raise
     shutil.rmtree(ing.staged.parent if ing.staged else "", ignore_errors=True)
     c = manifest["counts"]
-    return Published(spec.name, ing.run_id, version, True, c["rows_in"], c["rows_published"], c["rows_quarantined"],
-                     c["rows_warned"], v.rules_passed, v.rules_failed, final)
+    return Published(
+        spec.name,
+        ing.run_id,
+        version,
+        True,
+        c["rows_in"],
+        c["rows_published"],
+        c["rows_quarantined"],
+        c["rows_warned"],
+        v.rules_passed,
+        v.rules_failed,
+        final,
+    )
 
 
-__all__ = ["FAILED_RULES", "Published", "REASONS", "WARN_RULES", "publish"]
+__all__ = ["FAILED_RULES", "REASONS", "WARN_RULES", "Published", "publish"]

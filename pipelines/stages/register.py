@@ -25,11 +25,23 @@ def _upsert_dataset(con: duckdb.DuckDBPyConnection, loaded: LoadedDataset, wareh
     con.execute(
         "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            s.name, s.title, s.description, s.owner, s.license, s.attribution,
-            s.synthetic is not None, s.synthetic.generator if s.synthetic else None,
+            s.name,
+            s.title,
+            s.description,
+            s.owner,
+            s.license,
+            s.attribution,
+            s.synthetic is not None,
+            s.synthetic.generator if s.synthetic else None,
             json.dumps(s.synthetic.model_dump()) if s.synthetic else None,
-            s.source.format, s.source.path, list(s.primary_key), s.schedule, list(s.tags),
-            loaded.spec_path.name, loaded.spec_metadata_hash, datetime.now(UTC).replace(tzinfo=None),
+            s.source.format,
+            s.source.path,
+            list(s.primary_key),
+            s.schedule,
+            list(s.tags),
+            loaded.spec_path.name,
+            loaded.spec_metadata_hash,
+            datetime.now(UTC).replace(tzinfo=None),
         ],
     )
 
@@ -46,24 +58,71 @@ def register_version(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name:
     con.execute(
         "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            name, version, m.get("parent_version"), m["data_hash"], m.get("spec_data_hash"), m.get("spec_metadata_hash"),
-            m.get("rules_hash"), m.get("code_version"), m.get("run_id"), _ts(m.get("created_at")),
-            c["rows_in"], c["rows_published"], c["rows_quarantined"], c.get("rows_warned", 0),
-            sum(r["passed"] for r in rules), sum(not r["passed"] for r in rules), m.get("ge", {}).get("success"),
-            rel, f"{rel}/{DATA_DIR}/*.parquet", f"{rel}/{QUARANTINE_FILE}",
-            f"{rel}/{m['ge']['suite']}", f"{rel}/{m['ge']['validation']}", sha256_file(vdir / MANIFEST),
+            name,
+            version,
+            m.get("parent_version"),
+            m["data_hash"],
+            m.get("spec_data_hash"),
+            m.get("spec_metadata_hash"),
+            m.get("rules_hash"),
+            m.get("code_version"),
+            m.get("run_id"),
+            _ts(m.get("created_at")),
+            c["rows_in"],
+            c["rows_published"],
+            c["rows_quarantined"],
+            c.get("rows_warned", 0),
+            sum(r["passed"] for r in rules),
+            sum(not r["passed"] for r in rules),
+            m.get("ge", {}).get("success"),
+            rel,
+            f"{rel}/{DATA_DIR}/*.parquet",
+            f"{rel}/{QUARANTINE_FILE}",
+            f"{rel}/{m['ge']['suite']}",
+            f"{rel}/{m['ge']['validation']}",
+            sha256_file(vdir / MANIFEST),
         ],
     )
     con.executemany(
         "INSERT INTO columns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [[name, version, i, col["name"], col.get("source"), col["dtype"], col.get("unit"), col.get("nullable"),
-          col.get("role"), col.get("description")] for i, col in enumerate(m["schema"])],
+        [
+            [
+                name,
+                version,
+                i,
+                col["name"],
+                col.get("source"),
+                col["dtype"],
+                col.get("unit"),
+                col.get("nullable"),
+                col.get("role"),
+                col.get("description"),
+            ]
+            for i, col in enumerate(m["schema"])
+        ],
     )
     if rules:
         con.executemany(
             "INSERT INTO rule_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [[name, version, r["rule_id"], r["kind"], r["severity"], r["engine"], r["columns"], r["params"],
-              r["description"], r["evaluated"], r["failed"], r["passed"], r["observed"], r["samples"]] for r in rules],
+            [
+                [
+                    name,
+                    version,
+                    r["rule_id"],
+                    r["kind"],
+                    r["severity"],
+                    r["engine"],
+                    r["columns"],
+                    r["params"],
+                    r["description"],
+                    r["evaluated"],
+                    r["failed"],
+                    r["passed"],
+                    r["observed"],
+                    r["samples"],
+                ]
+                for r in rules
+            ],
         )
     con.executemany(
         "INSERT INTO source_files VALUES (?, ?, ?, ?, ?, ?)",
@@ -82,7 +141,7 @@ def refresh_latest_view(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, na
     if latest is None:
         return
     glob = f"datasets/{name}/v{latest}/{DATA_DIR}/*.parquet"
-    con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM read_parquet(\'{glob}\')')
+    con.execute(f"CREATE OR REPLACE VIEW \"{name}\" AS SELECT * FROM read_parquet('{glob}')")
 
 
 def register(
@@ -105,17 +164,37 @@ def register(
         refresh_latest_view(con, warehouse, name)
         con.execute(
             "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [published.run_id, name, _ts(started_at), datetime.now(UTC).replace(tzinfo=None),
-             "published" if published.created else "unchanged", published.version, published.rows_in,
-             f"v{published.version} {'published' if published.created else 'unchanged'}", orchestrator],
+            [
+                published.run_id,
+                name,
+                _ts(started_at),
+                datetime.now(UTC).replace(tzinfo=None),
+                "published" if published.created else "unchanged",
+                published.version,
+                published.rows_in,
+                f"v{published.version} {'published' if published.created else 'unchanged'}",
+                orchestrator,
+            ],
         )
         con.execute("COMMIT")
 
 
-def record_failure(warehouse: Warehouse, name: str, run_id: str, started_at: str | None, message: str, orchestrator: str = "direct") -> None:
+def record_failure(
+    warehouse: Warehouse, name: str, run_id: str, started_at: str | None, message: str, orchestrator: str = "direct"
+) -> None:
     """Record a failed run in the catalog (best effort: the error itself is what the user sees)."""
     with writer(warehouse) as con:
         con.execute(
             "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [run_id, name, _ts(started_at), datetime.now(UTC).replace(tzinfo=None), "failed", None, None, message[:2000], orchestrator],
+            [
+                run_id,
+                name,
+                _ts(started_at),
+                datetime.now(UTC).replace(tzinfo=None),
+                "failed",
+                None,
+                None,
+                message[:2000],
+                orchestrator,
+            ],
         )

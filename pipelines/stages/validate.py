@@ -9,6 +9,7 @@ from typing import Any
 
 import polars as pl
 
+from pipelines.ingest.cast import needs_raw
 from pipelines.quality import ge_engine, pandera_engine
 from pipelines.quality.kinds import Context, DType, describe
 from pipelines.quality.registry import executor_for
@@ -16,7 +17,6 @@ from pipelines.quality.results import RuleOutcome
 from pipelines.spec.loader import LoadedDataset
 from pipelines.spec.rules import RuleBase
 from pipelines.stages.ingest import ROW_ID, Ingested
-from pipelines.ingest.cast import needs_raw
 
 FAILURES_FILE = "failures.parquet"
 GE_SUITE_FILE = "ge_suite.json"
@@ -49,8 +49,13 @@ class Validated:
 def all_rules(loaded: LoadedDataset) -> list[RuleBase]:
     """Every rule of a dataset: one dtype rule per convertible column, then the implied and declared rules."""
     dtype_rules: list[RuleBase] = [
-        DType(kind="dtype", id=f"schema.dtype.{c.name}", column=c.name, dtype=c.dtype,
-              description=f"`{c.name}` converts to {c.dtype}.")
+        DType(
+            kind="dtype",
+            id=f"schema.dtype.{c.name}",
+            column=c.name,
+            dtype=c.dtype,
+            description=f"`{c.name}` converts to {c.dtype}.",
+        )
         for c in loaded.spec.columns
         if needs_raw(c)
     ]
@@ -63,7 +68,13 @@ def _outcomes_from_failures(
     counts = dict(failures.group_by("rule_id").agg(pl.col(ROW_ID).n_unique()).iter_rows())
     sample_ids = failures.group_by("rule_id").agg(pl.col(ROW_ID).sort().head(SAMPLES_PER_RULE))
     wanted = {rid: ids for rid, ids in sample_ids.iter_rows()}
-    sample_rows = staged.filter(pl.col(ROW_ID).is_in(pl.Series([i for ids in wanted.values() for i in ids], dtype=pl.UInt32).implode())).collect() if wanted else None
+    sample_rows = (
+        staged.filter(
+            pl.col(ROW_ID).is_in(pl.Series([i for ids in wanted.values() for i in ids], dtype=pl.UInt32).implode())
+        ).collect()
+        if wanted
+        else None
+    )
     out: dict[str, RuleOutcome] = {}
     for r in rules:
         ex = executor_for(r)
@@ -73,9 +84,17 @@ def _outcomes_from_failures(
             rows_df = sample_rows.filter(pl.col(ROW_ID).is_in(wanted[r.id]))
             samples = tuple(rows_df.select(ex.reason(r, ctx).alias("why")).to_series().to_list())
         out[r.id] = RuleOutcome(
-            rule_id=r.id, kind=r.kind, severity=r.severity, engine="pandera",  # type: ignore[attr-defined]
-            columns=r.columns_used(), description=r.description, params=describe(r),
-            evaluated=rows, failed=failed, passed=failed == 0, samples=samples,
+            rule_id=r.id,
+            kind=r.kind,
+            severity=r.severity,
+            engine="pandera",  # type: ignore[attr-defined]
+            columns=r.columns_used(),
+            description=r.description,
+            params=describe(r),
+            evaluated=rows,
+            failed=failed,
+            passed=failed == 0,
+            samples=samples,
         )
     return out
 
@@ -103,6 +122,10 @@ def validate(loaded: LoadedDataset, ingested: Ingested) -> Validated:
     by_id: dict[str, Any] = {**row_outcomes, **{o.rule_id: o for o in ge_outcomes}}
     outcomes = [by_id[r.id] for r in rules]
     return Validated(
-        ingested=ingested, outcomes=outcomes, failures=failures_path,
-        ge_suite=suite_path, ge_result=result_path, ge_success=bool(result.get("success")),
+        ingested=ingested,
+        outcomes=outcomes,
+        failures=failures_path,
+        ge_suite=suite_path,
+        ge_result=result_path,
+        ge_success=bool(result.get("success")),
     )

@@ -164,8 +164,14 @@ def write_sample(out_dir: Path, *, rows: int = 2400, seed: int = 20260302, defec
     meta = out_dir / "defects.json"
     meta.write_text(
         json.dumps(
-            {"generator": GENERATOR, "generator_version": GENERATOR_VERSION, "seed": seed, "rows": df.height,
-             "defects_per_kind": defects_per_kind, "defects": [asdict(d) for d in defects]},
+            {
+                "generator": GENERATOR,
+                "generator_version": GENERATOR_VERSION,
+                "seed": seed,
+                "rows": df.height,
+                "defects_per_kind": defects_per_kind,
+                "defects": [asdict(d) for d in defects],
+            },
             indent=2,
         )
         + "\n",

@@ -1,0 +1,47 @@
+"""The Dagster definitions load, and their graph matches the committed snapshot (graph changes show as diffs)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.defs.build import build_definitions
+from pipelines.settings import Settings
+from pipelines.spec.loader import load_project
+
+SNAPSHOT = Path(__file__).with_name("asset_graph.snapshot.json")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _graph(defs: dg.Definitions) -> dict[str, object]:
+    g = defs.resolve_asset_graph()
+    return {
+        "assets": sorted(k.to_user_string() for k in g.get_all_asset_keys()),
+        "deps": {
+            k.to_user_string(): sorted(p.to_user_string() for p in g.get(k).parent_keys) for k in sorted(g.get_all_asset_keys())
+        },
+        "checks": sorted(f"{c.asset_key.to_user_string()}:{c.name}" for c in g.asset_check_keys),
+        "jobs": sorted(j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__")),
+        "schedules": sorted(f"{s.name} {s.cron_schedule}" for s in (defs.schedules or [])),  # type: ignore[union-attr]
+    }
+
+
+def test_definitions_load_from_the_entry_point(tmp_path: Path) -> None:
+    from pipelines.definitions import defs
+
+    loaded = defs()
+    assert isinstance(loaded, dg.Definitions)
+    assert dg.AssetKey(["cnc_line", "published"]) in loaded.resolve_asset_graph().get_all_asset_keys()
+
+
+def test_asset_graph_snapshot(tmp_path: Path) -> None:
+    settings = Settings.resolve(REPO, tmp_path / "wh")
+    graph = _graph(build_definitions(load_project(REPO), settings))
+    if os.environ.get("MOSHU_UPDATE_SNAPSHOTS"):
+        SNAPSHOT.write_text(json.dumps(graph, indent=2) + "\n")
+    assert graph == json.loads(SNAPSHOT.read_text()), (
+        "asset graph changed: rerun with MOSHU_UPDATE_SNAPSHOTS=1 and review the diff"
+    )

@@ -1,0 +1,110 @@
+"""The `moshu` command line: exit codes, errors on stderr, outputs, and a full run through Dagster."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+from tests.conftest import Built
+
+runner = CliRunner()
+
+
+def _wh(built: Built) -> list[str]:
+    return ["--warehouse", str(built.warehouse.root)]
+
+
+def test_check_ok(project_dir: Path) -> None:
+    res = runner.invoke(app, ["check", "--project", str(project_dir)])
+    assert res.exit_code == 0, res.output
+    assert "specs OK" in res.stdout and "cnc_line" in res.stdout
+
+
+def test_bad_spec_exits_2_with_location_and_writes_nothing(project_dir: Path, tmp_path: Path) -> None:
+    spec = project_dir / "dataset_specs" / "cnc_line.yaml"
+    spec.write_text(spec.read_text().replace("  delimiter", "  delimter").replace("primary_key:", "primary_kye:"))
+    wh = tmp_path / "wh"
+    for args in (["check"], ["run", "--warehouse", str(wh)]):
+        res = runner.invoke(app, [*args, "--project", str(project_dir)])
+        assert res.exit_code == 2
+        assert "dataset_specs/cnc_line.yaml:" in res.stderr and "did you mean `primary_key`?" in res.stderr
+    assert not wh.exists()
+
+
+def test_sql_formats(built: Built, tmp_path: Path) -> None:
+    q = "select name, version, rows_published, rows_quarantined from versions order by name"
+    res = runner.invoke(app, ["sql", q, "--format", "csv", *_wh(built)])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.splitlines() == ["name,version,rows_published,rows_quarantined", "ai4i2020,1,10000,0", "cnc_line,1,2379,24"]
+    res = runner.invoke(app, ["sql", q, "-f", "json", *_wh(built)])
+    assert json.loads(res.stdout)[1] == {"name": "cnc_line", "version": 1, "rows_published": 2379, "rows_quarantined": 24}
+    out = tmp_path / "v.parquet"
+    res = runner.invoke(app, ["sql", "select * from dataset('cnc_line', 1)", "-f", "parquet", "-o", str(out), *_wh(built)])
+    assert res.exit_code == 0 and pl.read_parquet(out).height == 2379
+    res = runner.invoke(app, ["sql", q, *_wh(built)])
+    assert res.exit_code == 0 and "cnc_line" in res.stdout
+
+
+def test_sql_errors_go_to_stderr_with_exit_1(built: Built) -> None:
+    res = runner.invoke(app, ["sql", "select * from no_such_table", *_wh(built)])
+    assert res.exit_code == 1 and "no_such_table" in res.stderr and res.stdout == ""
+    res = runner.invoke(app, ["sql", "select 1", "-f", "parquet", *_wh(built)])
+    assert res.exit_code == 2 and "--output" in res.stderr
+
+
+def test_versions_and_show(built: Built) -> None:
+    res = runner.invoke(app, ["versions", "cnc_line", *_wh(built)])
+    assert res.exit_code == 0 and "v1" in res.stdout and "2,379" in res.stdout
+    res = runner.invoke(app, ["show", "cnc_line@1", *_wh(built)])
+    assert res.exit_code == 0, res.output
+    for text in (
+        "rows in 2,403 = published 2,379 + quarantined 24",
+        "cnc.counts.balance",
+        "FAIL",
+        "seeds/cnc_line/cnc_line_sample.csv",
+    ):
+        assert text in res.stdout
+    res = runner.invoke(app, ["show", "cnc_line@9", *_wh(built)])
+    assert res.exit_code == 1 and "has no version 9" in res.stderr
+
+
+def test_run_through_dagster_records_runs_and_is_idempotent(project_dir: Path, tmp_path: Path) -> None:
+    wh = tmp_path / "wh"
+    args = ["run", "cnc_line", "--project", str(project_dir), "--warehouse", str(wh)]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "cnc_line" in first.stdout and "new" in first.stdout and "2,379" in first.stdout
+    second = runner.invoke(app, args)
+    assert second.exit_code == 0 and "unchanged" in second.stdout
+    instance = dg.DagsterInstance.from_config(str(wh / ".dagster"))
+    runs = instance.get_runs()
+    assert len(runs) == 2 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+    checks = instance.event_log_storage.get_latest_asset_check_execution_by_key(  # type: ignore[attr-defined]
+        [dg.AssetCheckKey(dg.AssetKey(["cnc_line", "validated"]), "cnc__counts__balance")]
+    )
+    assert checks, "asset check results are recorded in the instance"
+    con = duckdb.connect(str(wh / "catalog.duckdb"), read_only=True)
+    statuses = [r[0] for r in con.execute("select status from runs order by finished_at").fetchall()]
+    orch = {r[0].split(":")[0] for r in con.execute("select orchestrator from runs").fetchall()}
+    assert statuses == ["published", "unchanged"] and orch == {"dagster"}
+
+
+def test_run_failure_is_reported_per_dataset(project_dir: Path, tmp_path: Path) -> None:
+    seed = project_dir / "seeds" / "ai4i2020" / "ai4i2020.csv"
+    seed.write_text(seed.read_text().replace("Torque [Nm]", "Torque", 1))
+    res = runner.invoke(app, ["run", "--project", str(project_dir), "--warehouse", str(tmp_path / "wh")])
+    assert res.exit_code == 1
+    assert "dataset ai4i2020" in res.stderr and "no column `Torque [Nm]`" in res.stderr and "did you mean `Torque`?" in res.stderr
+    assert "cnc_line" in res.stdout and "new" in res.stdout, "the other dataset still publishes"
+
+
+@pytest.mark.parametrize("cmd", [["--help"], ["sql", "--help"], ["generate", "cnc-line", "--help"]])
+def test_help(cmd: list[str]) -> None:
+    assert runner.invoke(app, cmd).exit_code == 0
