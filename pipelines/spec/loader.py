@@ -286,6 +286,24 @@ def _check_rules_against_spec(spec: DatasetSpec, rules: list[tuple[RuleBase, Loc
                 )
 
 
+_RuleCache = dict[Path, tuple[RuleFile | None, Located | None]]
+
+
+def _load_rule_file(path: Path, root: Path, cache: _RuleCache, issues: list[SpecIssue]) -> None:
+    """Parse a rule file once into `cache`, adding its problems to `issues`."""
+    if path in cache:
+        return
+    try:
+        located = Located(path, _display(path, root))
+    except SpecError as e:
+        issues.extend(e.issues)
+        cache[path] = (None, None)
+        return
+    rf, errs = _validate(RuleFile, located)
+    issues.extend(errs)
+    cache[path] = (rf, located)
+
+
 def load_project(root: Path, only: list[str] | None = None) -> Project:
     """Load and cross-check every spec under `root/dataset_specs` (or only the named ones).
 
@@ -310,7 +328,7 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
     issues: list[SpecIssue] = []
     project = Project(root=root)
     spec_paths = sorted([*spec_dir.glob("*.yaml"), *spec_dir.glob("*.yml")])
-    rule_cache: dict[Path, tuple[RuleFile | None, Located | None]] = {}
+    rule_cache: _RuleCache = {}
     for path in spec_paths:
         display = _display(path, root)
         try:
@@ -321,6 +339,12 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
         spec, errs = _validate(DatasetSpec, located)
         issues.extend(errs)
         if spec is None:
+            # Still check the rule files it names, so one `moshu check` reports every problem.
+            declared = located.data.get("rules") if isinstance(located.data, dict) else None
+            for rel in declared if isinstance(declared, list) else []:
+                rpath = (root / str(rel)).resolve()
+                if rpath.is_file():
+                    _load_rule_file(rpath, root, rule_cache, issues)
             continue
         if only and spec.name not in only:
             continue
@@ -356,16 +380,7 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
                 )
                 continue
             rule_paths.append(rpath)
-            if rpath not in rule_cache:
-                try:
-                    rloc = Located(rpath, _display(rpath, root))
-                except SpecError as e:
-                    issues.extend(e.issues)
-                    rule_cache[rpath] = (None, None)
-                    continue
-                rf, rerrs = _validate(RuleFile, rloc)
-                issues.extend(rerrs)
-                rule_cache[rpath] = (rf, rloc)
+            _load_rule_file(rpath, root, rule_cache, issues)
             cached_rf, cached_loc = rule_cache[rpath]
             if cached_rf is not None and cached_loc is not None:
                 rules.extend((r, cached_loc, j) for j, r in enumerate(cached_rf.rules))

@@ -21,5 +21,10 @@ def test_schema_documents_every_field() -> None:
     import json
 
     schema = json.loads(render(TARGETS["dataset_specs/dataset_spec.schema.json"]))
+    defs = schema["$defs"]
     for name, prop in schema["properties"].items():
-        assert prop.get("description"), f"spec field `{name}` has no description"
+        ref = prop.get("$ref", "").rsplit("/", 1)[-1]
+        assert prop.get("description") or defs.get(ref, {}).get("description"), f"spec field `{name}` has no description"
+    for model, body in defs.items():
+        for name, prop in body.get("properties", {}).items():
+            assert prop.get("description") or "$ref" in prop, f"`{model}.{name}` has no description"

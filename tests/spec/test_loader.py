@@ -146,3 +146,10 @@ def test_metadata_edit_keeps_data_hash(project_dir: Path) -> None:
     assert after.spec_data_hash == before.spec_data_hash
     assert after.rules_hash == before.rules_hash
     assert after.spec_metadata_hash != before.spec_metadata_hash
+
+
+def test_rule_files_of_a_broken_spec_are_still_checked(project_dir: Path) -> None:
+    _edit(project_dir / "dataset_specs" / "cnc_line.yaml", "primary_key:", "primary_kye:")
+    _edit(project_dir / "quality_rules" / "cnc_line.yaml", "    pattern: ", "    patern: ")
+    hints = {i.hint for i in _error(project_dir).issues}
+    assert {"did you mean `primary_key`?", "did you mean `pattern`?"} <= hints
