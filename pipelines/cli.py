@@ -25,7 +25,12 @@ out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
 
 ProjectOpt = Annotated[
-    Path | None, typer.Option("--project", "-p", help="Project folder (default: MOSHU_PROJECT, else the current folder).")
+    Path | None,
+    typer.Option(
+        "--project",
+        "-p",
+        help="Project folder (default: MOSHU_PROJECT, else the current folder if it has dataset_specs/, else the moshu checkout).",
+    ),
 ]
 WarehouseOpt = Annotated[
     Path | None, typer.Option("--warehouse", "-w", help="Warehouse folder (default: MOSHU_WAREHOUSE, else <project>/warehouse).")
@@ -182,7 +187,7 @@ def sql(
             if fmt is Format.csv:
                 w = csv.writer(stream)
                 w.writerow(rel.columns)
-                w.writerows(rel.fetchall())
+                w.writerows([_csv_cell(v) for v in r] for r in rel.fetchall())
             else:
                 rows = [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
                 json.dump(rows, stream, default=str, ensure_ascii=False, indent=1)
@@ -194,6 +199,11 @@ def sql(
         _fail(str(e))
     finally:
         client.close()
+
+
+def _csv_cell(v: Any) -> Any:
+    """Lists and structs as JSON, so a CSV cell can be parsed back."""
+    return json.dumps(v, default=str, ensure_ascii=False) if isinstance(v, list | dict) else v
 
 
 def _print_table(rel: Any, max_rows: int) -> None:

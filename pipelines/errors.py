@@ -5,6 +5,7 @@ The tree::
     MoshuError                      base of everything below
     ├── SpecError                   a spec or rule file is wrong (raised before any data is read)
     ├── SourceError                 a raw file cannot be read as its spec says (missing, bad header, undecodable)
+    ├── QualityGateError            an error-severity dataset-level rule failed; nothing was published
     ├── IntegrityError              the pipeline broke one of its own invariants
     │   └── CountMismatchError      rows_in != rows_published + rows_quarantined
     ├── CatalogError                the catalog cannot be opened, migrated or queried
@@ -25,6 +26,7 @@ __all__ = [
     "IntegrityError",
     "MoshuError",
     "NotFoundError",
+    "QualityGateError",
     "SourceError",
     "SpecError",
     "SpecIssue",
@@ -73,6 +75,10 @@ class SpecError(MoshuError):
 
 class SourceError(MoshuError):
     """A raw source file is missing, unreadable, or does not match what its spec declares."""
+
+
+class QualityGateError(MoshuError):
+    """An error-severity dataset-level rule failed (rows cannot be quarantined for it); nothing was published."""
 
 
 class IntegrityError(MoshuError):

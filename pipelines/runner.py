@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from pipelines.errors import MoshuError
@@ -21,4 +22,17 @@ def run_dataset(loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, orch
     except MoshuError as e:
         record_failure(warehouse, loaded.name, ing.run_id, ing.started_at, str(e), orchestrator)
         raise
+    finally:
+        cleanup_staging(warehouse, loaded.name, ing.run_id)
     return pub
+
+
+def cleanup_staging(warehouse: Warehouse, name: str, run_id: str) -> None:
+    """Remove a run's staging folder, and the dataset's staging folder once it is empty."""
+    run_dir = warehouse.staging_dir(name, run_id)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    for parent in (run_dir.parent, run_dir.parent.parent):
+        try:
+            parent.rmdir()
+        except OSError:
+            break

@@ -103,6 +103,10 @@ def test_run_failure_is_reported_per_dataset(project_dir: Path, tmp_path: Path) 
     assert res.exit_code == 1
     assert "dataset ai4i2020" in res.stderr and "no column `Torque [Nm]`" in res.stderr and "did you mean `Torque`?" in res.stderr
     assert "cnc_line" in res.stdout and "new" in res.stdout, "the other dataset still publishes"
+    con = duckdb.connect(str(tmp_path / "wh" / "catalog.duckdb"), read_only=True)
+    runs = dict(con.execute("select name, status from runs").fetchall())
+    assert runs == {"ai4i2020": "failed", "cnc_line": "published"}
+    assert not (tmp_path / "wh" / "_staging").exists()
 
 
 @pytest.mark.parametrize("cmd", [["--help"], ["sql", "--help"], ["generate", "cnc-line", "--help"]])

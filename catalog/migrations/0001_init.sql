@@ -11,13 +11,13 @@ CREATE TABLE datasets (
     attribution         VARCHAR,
     synthetic           BOOLEAN NOT NULL,
     synthetic_generator VARCHAR,
-    synthetic_meta      VARCHAR,          -- JSON: generator, version, seed, description
+    synthetic_meta      VARCHAR,          -- JSON: generator, generator_version, seed, description
     source_format       VARCHAR,
     source_path         VARCHAR,
     primary_key         VARCHAR[],
     schedule            VARCHAR,
     tags                VARCHAR[],
-    spec_path           VARCHAR,
+    spec_path           VARCHAR,          -- relative to the project root
     spec_metadata_hash  VARCHAR,
     updated_at          TIMESTAMP
 );

@@ -6,6 +6,7 @@ from typing import Any
 import dagster as dg
 
 from pipelines.defs.progress import report
+from pipelines.defs.run_ids import staging_run_id
 from pipelines.spec.loader import LoadedDataset
 from pipelines.stages.validate import all_rules
 from pipelines.warehouse import Warehouse
@@ -50,7 +51,7 @@ def dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
         from pipelines.stages import ingest
 
         report(name, "ingest")
-        ing = ingest(loaded, Path(moshu.project), moshu.wh(), run_id=context.run.run_id[:8] + "-" + name)
+        ing = ingest(loaded, Path(moshu.project), moshu.wh(), run_id=staging_run_id(context.run.run_id, name))
         context.add_output_metadata(
             {
                 "files": len(ing.files),

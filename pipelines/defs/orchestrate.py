@@ -9,6 +9,7 @@ from typing import Any
 import dagster as dg
 
 from pipelines.defs.build import ALL_JOB, build_definitions
+from pipelines.defs.run_ids import staging_run_id
 from pipelines.settings import Settings
 from pipelines.spec.loader import Project
 
@@ -63,6 +64,9 @@ def materialize(project: Project, settings: Settings, names: list[str]) -> tuple
         run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
         tags={"moshu/trigger": "cli"},
     )
+    from pipelines.runner import cleanup_staging
+    from pipelines.stages.register import record_failure
+
     failures: dict[str, str] = {}
     for ev in result.get_step_failure_events():
         ds = (ev.step_key or "").split("__")[0]
@@ -70,8 +74,10 @@ def materialize(project: Project, settings: Settings, names: list[str]) -> tuple
         failures.setdefault(ds, _deepest_message(data.error) if data and data.error else "step failed")
     outcomes = []
     for n in names:
+        cleanup_staging(settings.warehouse, n, staging_run_id(result.run_id, n))
         if n in failures:
             outcomes.append(DatasetOutcome(n, False, error=failures[n]))
+            record_failure(settings.warehouse, n, staging_run_id(result.run_id, n), None, failures[n], f"dagster:{result.run_id}")
             continue
         try:
             pub = result.output_for_node(f"{n}__published")

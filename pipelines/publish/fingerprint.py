@@ -16,7 +16,8 @@ def data_hash(loaded: LoadedDataset, files: list[SourceFile]) -> str:
     """sha256 over the raw files' contents, the spec's data-affecting fields and the rules.
 
     Metadata-only edits (a description, an owner, a schedule) do not change it; a changed raw file,
-    column type or rule does. File paths are left out, so moving a file does not make a new version.
+    column type or rule does. Raw file paths are left out, so renaming a file that still matches
+    the glob makes no new version (changing `source.path` in the spec does).
     """
     payload = {
         "engine_data_version": ENGINE_DATA_VERSION,

@@ -50,11 +50,14 @@ def _prepare_ge() -> Any:
 def build_suite(rules: list[RuleBase], ctx: Context) -> Any:
     """The whole rule set as a GE ExpectationSuite; each expectation carries its rule id in `meta`."""
     gx = _prepare_ge()
+    from great_expectations.expectations.metadata_types import FailureSeverity
+
     suite = gx.ExpectationSuite(name=f"{SUITE_PREFIX}.{ctx.spec.name}")
     for r in rules:
         ex = executor_for(r)
         exp = ex.expectation(r, ctx)
         exp.meta = {"rule_id": r.id, "severity": r.severity, "executed_by": ex.engine, "kind": r.kind}  # type: ignore[attr-defined]
+        exp.severity = FailureSeverity.WARNING if r.severity == "warn" else FailureSeverity.CRITICAL
         if r.description and not getattr(exp, "description", None):
             exp.description = r.description
         suite.expectations.append(exp)
@@ -83,7 +86,7 @@ def _run_dataset_level(gx: Any, suite: Any, staged: Path, workdir: Path) -> dict
         batch_def = asset.add_batch_definition_whole_table("whole")
         run_suite = context.suites.add(gx.ExpectationSuite(name=suite.name + ".ge"))
         for e in todo:
-            run_suite.add_expectation(e.__class__(**e.configuration.kwargs, meta=e.meta))
+            run_suite.add_expectation(e.__class__(**e.configuration.kwargs, meta=e.meta, severity=e.severity))
         vd = context.validation_definitions.add(gx.ValidationDefinition(name="moshu", data=batch_def, suite=run_suite))
         result = vd.run(result_format={"result_format": "SUMMARY"})
         return {r.expectation_config.meta["rule_id"]: r for r in result.results}

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
-
-import polars as pl
 
 
 @dataclass(frozen=True)
@@ -31,23 +29,3 @@ class RuleOutcome:
         d["columns"] = list(self.columns)
         d["samples"] = list(self.samples)
         return d
-
-
-@dataclass
-class Validation:
-    """All rule outcomes of a run, plus the failing (row, rule) pairs of row-level rules."""
-
-    outcomes: list[RuleOutcome] = field(default_factory=list)
-    failures: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema={"_row_id": pl.UInt32, "rule_id": pl.String}))
-    ge_suite: dict[str, Any] = field(default_factory=dict)
-    ge_result: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def rules_passed(self) -> int:
-        """Number of rules with no failure."""
-        return sum(o.passed for o in self.outcomes)
-
-    @property
-    def rules_failed(self) -> int:
-        """Number of rules with at least one failure."""
-        return sum(not o.passed for o in self.outcomes)

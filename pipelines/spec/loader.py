@@ -241,7 +241,14 @@ def _issues_from_validation(e: ValidationError, located: Located, model: type[Ba
 def _validate(model: type[BaseModel], located: Located) -> tuple[Any, list[SpecIssue]]:
     if not isinstance(located.data, dict):
         return None, [
-            SpecIssue(located.display, 1, 1, "", "expected a mapping at the top of the file", "see dataset_specs/README.md")
+            SpecIssue(
+                located.display,
+                1,
+                1,
+                "",
+                "expected a mapping at the top of the file",
+                "see README.md, `Add a dataset in three files`",
+            )
         ]
     try:
         return model.model_validate(located.data), []

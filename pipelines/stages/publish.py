@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
 import shutil
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from filelock import FileLock
 
 from pipelines import __version__
-from pipelines.errors import CountMismatchError, IntegrityError
+from pipelines.errors import CountMismatchError, IntegrityError, QualityGateError
 from pipelines.ingest.fingerprint import sha256_file
 from pipelines.ingest.readers import SOURCE_FILE, SOURCE_ROW
 from pipelines.quality.kinds import POLARS_DTYPES, Context
@@ -168,6 +168,18 @@ def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Publis
             sum(not r["passed"] for r in rs),
             warehouse.version_dir(spec.name, n),
         )
+    blocking = [o for o in v.outcomes if o.engine == "great_expectations" and o.severity == "error" and not o.passed]
+    if blocking:
+        details = "; ".join(f"`{o.rule_id}` failed (observed: {o.observed}, rule: {o.params})" for o in blocking)
+        raise QualityGateError(
+            f"dataset `{spec.name}`: {details}. A dataset-level error rule cannot quarantine rows, so nothing was "
+            "published; fix the data or relax the rule (or make it `severity: warn`)"
+        )
+    if ing.staged is None or not ing.staged.is_file():
+        raise IntegrityError(
+            f"dataset `{spec.name}`: the staged data of run `{ing.run_id}` is gone; "
+            "materialize the whole dataset (raw -> catalog) in one run"
+        )
     lock = warehouse.lock_path(spec.name)
     lock.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock)):
@@ -223,7 +235,6 @@ def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Publis
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-    shutil.rmtree(ing.staged.parent if ing.staged else "", ignore_errors=True)
     c = manifest["counts"]
     return Published(
         spec.name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -15,11 +16,18 @@ from pipelines.stages.publish import Published
 from pipelines.warehouse import DATA_DIR, MANIFEST, QUARANTINE_FILE, Warehouse
 
 
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
 def _ts(iso: str | None) -> datetime | None:
     return datetime.fromisoformat(iso).astimezone(UTC).replace(tzinfo=None) if iso else None
 
 
-def _upsert_dataset(con: duckdb.DuckDBPyConnection, loaded: LoadedDataset, warehouse: Warehouse) -> None:
+def _upsert_dataset(con: duckdb.DuckDBPyConnection, loaded: LoadedDataset, project_root: Path) -> None:
     s = loaded.spec
     con.execute("DELETE FROM datasets WHERE name = ?", [s.name])
     con.execute(
@@ -39,7 +47,7 @@ def _upsert_dataset(con: duckdb.DuckDBPyConnection, loaded: LoadedDataset, wareh
             list(s.primary_key),
             s.schedule,
             list(s.tags),
-            loaded.spec_path.name,
+            _relative(loaded.spec_path, project_root),
             loaded.spec_metadata_hash,
             datetime.now(UTC).replace(tzinfo=None),
         ],
@@ -156,7 +164,7 @@ def register(
     name = loaded.spec.name
     with writer(warehouse) as con:
         con.execute("BEGIN TRANSACTION")
-        _upsert_dataset(con, loaded, warehouse)
+        _upsert_dataset(con, loaded, loaded.spec_path.parent.parent)
         have = {r[0] for r in con.execute("SELECT version FROM versions WHERE name = ?", [name]).fetchall()}
         for v in warehouse.versions(name):
             if v not in have or (v == published.version and published.created):

@@ -144,6 +144,8 @@ def test_suite_holds_every_rule_with_its_id(tmp_path: Path) -> None:
     rules = [r.model_copy(update={"id": f"r{i}"}) for i, r in enumerate(rules)]
     suite = ge_engine.build_suite(rules, CTX).to_json_dict()
     assert [e["meta"]["rule_id"] for e in suite["expectations"]] == [r.id for r in rules]
+    warn = ge_engine.build_suite([rules[0].model_copy(update={"severity": "warn"})], CTX).to_json_dict()
+    assert warn["expectations"][0]["severity"] == "warning"
     types = {e["type"] for e in suite["expectations"]}
     assert {
         "expect_column_values_to_not_be_null",

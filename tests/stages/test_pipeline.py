@@ -10,7 +10,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipelines.errors import CountMismatchError
+from pipelines.errors import CountMismatchError, QualityGateError
 from pipelines.ingest.fingerprint import sha256_file
 from pipelines.spec.loader import load_project
 from pipelines.stages import ingest, publish, validate
@@ -154,3 +154,14 @@ def test_crash_before_rename_leaves_no_half_version(
     with pytest.raises(OSError, match="disk full"):
         publish(loaded, val, warehouse)
     assert list(warehouse.dataset_dir("cnc_line").iterdir()) == []
+
+
+def test_failed_dataset_level_error_rule_blocks_the_version(project_dir: Path, warehouse: Warehouse) -> None:
+    rules = project_dir / "quality_rules" / "cnc_line.yaml"
+    rules.write_text(rules.read_text().replace("    min: 100\n", "    min: 100000\n"))
+    with pytest.raises(QualityGateError, match=r"`cnc\.row_count` failed \(observed: 2403"):
+        build(project_dir, warehouse, ["cnc_line"])
+    assert warehouse.versions("cnc_line") == []
+    assert not (warehouse.root / "_staging").exists(), "staging is cleaned up after a failed run"
+    con = duckdb.connect(str(warehouse.catalog_path), read_only=True)
+    assert con.execute("select status from runs where name = 'cnc_line'").fetchall() == [("failed",)]

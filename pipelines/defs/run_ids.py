@@ -1,0 +1,8 @@
+"""How a dataset's moshu run id is derived from the Dagster run that builds it."""
+
+from __future__ import annotations
+
+
+def staging_run_id(dagster_run_id: str, dataset: str) -> str:
+    """The moshu run id of one dataset inside a Dagster run (names its staging folder and catalog run row)."""
+    return f"{dagster_run_id[:8]}-{dataset}"
