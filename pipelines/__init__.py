@@ -1,3 +1,40 @@
-"""moshu: curate raw factory data into certified, versioned, SQL-queryable datasets."""
+"""moshu: curate raw factory data into certified, versioned, SQL-queryable datasets.
+
+The public Python API is what `__all__` lists; everything else is private and may change. Names are
+imported lazily, so `import pipelines` stays light (the catalog client needs only DuckDB).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "CatalogClient": "pipelines.catalog.client",
+    "CatalogError": "pipelines.errors",
+    "CountMismatchError": "pipelines.errors",
+    "IntegrityError": "pipelines.errors",
+    "MoshuError": "pipelines.errors",
+    "NotFoundError": "pipelines.errors",
+    "QualityGateError": "pipelines.errors",
+    "Settings": "pipelines.settings",
+    "SourceError": "pipelines.errors",
+    "SpecError": "pipelines.errors",
+    "Warehouse": "pipelines.warehouse",
+    "load_project": "pipelines.spec.loader",
+    "run_dataset": "pipelines.runner",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'pipelines' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return list(__all__)

@@ -1,0 +1,55 @@
+"""End to end as a user runs it: the installed `moshu` command in a fresh project copy (slow)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from pipelines.synthetic.cnc_line import write_sample
+from pipelines.warehouse import Warehouse
+from tests.conftest import build, copy_project
+
+MOSHU = str(Path(sys.executable).parent / "moshu")
+pytestmark = pytest.mark.slow
+
+
+def _moshu(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([MOSHU, *args], cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_run_is_quiet_outside_a_terminal_and_the_catalog_answers(tmp_path: Path) -> None:
+    project = copy_project(tmp_path / "project")
+    first = _moshu("run", cwd=project)
+    assert first.returncode == 0, first.stderr
+    assert first.stderr == "", "no logs or third-party progress bars leak into a non-terminal run"
+    assert "ai4i2020" in first.stdout and "cnc_line" in first.stdout
+    q = _moshu(
+        "sql", "select name, version, rows_published, rows_quarantined from versions order by name", "-f", "json", cwd=project
+    )
+    assert json.loads(q.stdout) == [
+        {"name": "ai4i2020", "version": 1, "rows_published": 10000, "rows_quarantined": 0},
+        {"name": "cnc_line", "version": 1, "rows_published": 2379, "rows_quarantined": 24},
+    ]
+    again = _moshu("run", cwd=project)
+    assert again.returncode == 0 and again.stdout.count("unchanged") == 2
+    assert sorted(p.name for p in (project / "warehouse" / "datasets" / "cnc_line").iterdir()) == ["v1"]
+
+
+def test_defects_at_a_larger_scale_all_land_in_quarantine(tmp_path: Path) -> None:
+    project = copy_project(tmp_path / "project")
+    seeds = project / "seeds" / "cnc_line"
+    write_sample(seeds, rows=240_000, seed=7, defects_per_kind=40)
+    defects = json.loads((seeds / "defects.json").read_text())["defects"]
+    wh = Warehouse(tmp_path / "wh")
+    pub = build(project, wh, ["cnc_line"])["cnc_line"]
+    q = pl.read_parquet(wh.version_dir("cnc_line", 1) / "quarantine.parquet")
+    expected = {d["row"]: d["rule_id"] for d in defects if d["severity"] == "error"}
+    got = dict(zip(q["_source_row"].to_list(), q["_failed_rules"].to_list(), strict=True))
+    assert got == {r: [rule] for r, rule in expected.items()}
+    assert pub.rows_in == pub.rows_published + pub.rows_quarantined == 240_000 + 40
+    assert pub.rows_warned == 40
