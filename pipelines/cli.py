@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -97,8 +98,12 @@ def run(
     from pipelines.defs.progress import set_listener
 
     status = None
+    tty = None
     if err.is_terminal:
-        status = err.status("starting Dagster ...")
+        # Dagster captures each step's stdout/stderr for its compute logs; a duplicate of the
+        # terminal's descriptor keeps the progress line on the terminal while steps run.
+        tty = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1)
+        status = Console(file=tty, stderr=True).status("starting Dagster ...")
         status.start()
         set_listener(lambda ds, stage: status.update(f"[bold]{ds}[/]: {stage}"))
     try:
@@ -109,6 +114,8 @@ def run(
         set_listener(None)
         if status is not None:
             status.stop()
+        if tty is not None:
+            tty.close()
     t = Table(
         "dataset",
         "version",
