@@ -120,6 +120,8 @@ def run(
         "dataset",
         "version",
         "status",
+        "level",
+        "score",
         "rows in",
         "published",
         "quarantined",
@@ -132,14 +134,16 @@ def run(
     for o in outcomes:
         if not o.ok:
             failed.append(o)
-            t.add_row(o.dataset, "-", "[red]failed[/]", *["-"] * 6)
+            t.add_row(o.dataset, "-", "[red]failed[/]", *["-"] * 8)
             continue
         p = o.published
         assert p is not None
         t.add_row(
             o.dataset,
             f"v{p.version}",
-            "new" if p.created else "unchanged",
+            ("[red]rejected[/]" if p.status == "rejected" else "new") if p.created else "unchanged",
+            p.level,
+            f"{p.score:.3f}" if p.score is not None else "n/a",
             f"{p.rows_in:,}",
             f"{p.rows_published:,}",
             f"{p.rows_quarantined:,}",
@@ -318,6 +322,36 @@ def show(
 
 
 @app.command()
+def report(
+    ref: Annotated[str, typer.Argument(help="`DATASET` or `DATASET@VERSION`.")],
+    open_browser: Annotated[bool, typer.Option("--open", help="Open the report in a web browser.")] = False,
+    project: ProjectOpt = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Print the path of a version's HTML quality report (and its GE Data Docs); `--open` opens it."""
+    from pipelines.errors import MoshuError
+
+    with _client(project, warehouse) as c:
+        try:
+            name, v = c.resolve(ref, include_rejected=True)
+        except MoshuError as e:
+            _fail(str(e))
+        row = c.rows("SELECT report_path, data_docs_path, level, score, status FROM versions WHERE name = ? AND version = ?", [name, v])[0]
+        root = c.root
+    if not row[0]:
+        _fail(f"`{name}@{v}` has no quality report (it was published before reports existed); run it again after a change")
+    path = root / row[0]
+    out.print(f"{name}@{v}: {row[4]}, level {row[2]}, score {row[3]:.3f}" if row[3] is not None else f"{name}@{v}: {row[4]}, level {row[2]}")
+    out.print(f"report:     {path}")
+    if row[1]:
+        out.print(f"data docs:  {root / row[1]}")
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(path.as_uri())
+
+
+@app.command()
 def schema(
     out_dir: Annotated[Path, typer.Option("--out", help="Where to write the JSON Schemas.")] = Path("."),
 ) -> None:
@@ -347,8 +381,21 @@ def generate_cnc_line(
 
 
 def main() -> None:
-    """Entry point."""
-    app()
+    """Entry point of the `moshu` command.
+
+    After the command, the process exits without the interpreter's teardown: DuckDB's nanobind
+    bindings print spurious "leaked instance" warnings when their module is finalised after the
+    libraries a run loads (Great Expectations, SQLAlchemy), and the teardown of those libraries
+    costs time. Output is flushed first; nothing else is pending at that point.
+    """
+    code: int = 0
+    try:
+        app()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

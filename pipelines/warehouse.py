@@ -62,7 +62,14 @@ class Warehouse:
         return sorted(out)
 
     def latest(self, name: str) -> int | None:
-        """Highest published version, or None."""
+        """Highest version that met its publish gate (rejected candidates never become latest), or None."""
+        for v in reversed(self.versions(name)):
+            if self.manifest(name, v).get("status", "published") == "published":
+                return v
+        return None
+
+    def latest_candidate(self, name: str) -> int | None:
+        """Highest version folder, published or rejected, or None."""
         v = self.versions(name)
         return v[-1] if v else None
 

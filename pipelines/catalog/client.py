@@ -62,19 +62,22 @@ class CatalogClient:
         """Names of the registered datasets."""
         return [r[0] for r in self.con.execute("SELECT name FROM datasets ORDER BY name").fetchall()]
 
-    def resolve(self, ref: str) -> tuple[str, int]:
-        """Turn `name` or `name@version` into (name, version); the latest version when none is given."""
+    def resolve(self, ref: str, include_rejected: bool = True) -> tuple[str, int]:
+        """Turn `name` or `name@version` into (name, version); without a version, the latest published one.
+
+        An explicit version may name a rejected candidate (unless `include_rejected` is false).
+        """
         name, _, ver = ref.partition("@")
         if name not in self.datasets():
             known = ", ".join(self.datasets()) or "none yet"
             raise NotFoundError(f"no dataset `{name}` in the catalog (datasets: {known})")
-        versions = [
-            r[0] for r in self.con.execute("SELECT version FROM versions WHERE name = ? ORDER BY version", [name]).fetchall()
-        ]
-        if not versions:
-            raise NotFoundError(f"dataset `{name}` has no published version yet")
+        rows = self.con.execute("SELECT version, status FROM versions WHERE name = ? ORDER BY version", [name]).fetchall()
+        published = [v for v, status in rows if status == "published"]
+        versions = [v for v, status in rows if include_rejected or status == "published"]
         if not ver:
-            return name, versions[-1]
+            if not published:
+                raise NotFoundError(f"dataset `{name}` has no published version yet" + (" (only rejected candidates)" if rows else ""))
+            return name, published[-1]
         try:
             v = int(ver.lstrip("v"))
         except ValueError:

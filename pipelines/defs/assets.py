@@ -7,6 +7,7 @@ import dagster as dg
 
 from pipelines.defs.progress import report
 from pipelines.defs.run_ids import staging_run_id
+from pipelines.quality.registry import executor_for
 from pipelines.spec.loader import LoadedDataset
 from pipelines.stages.validate import all_rules
 from pipelines.warehouse import Warehouse
@@ -23,6 +24,11 @@ class MoshuResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     def wh(self) -> Warehouse:
         """The warehouse."""
         return Warehouse(Path(self.warehouse))
+
+
+def check_name(rule_id: str) -> str:
+    """Dagster check name of a rule id (Dagster names allow letters, digits and `_`)."""
+    return rule_id.replace(".", "__").replace("-", "_")
 
 
 def _check_severity(severity: str) -> dg.AssetCheckSeverity:
@@ -69,7 +75,12 @@ def dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
         ins={"ing": dg.AssetIn(raw_key)},
         check_specs=[
             dg.AssetCheckSpec(
-                name=r.id.replace(".", "__").replace("-", "_"), asset=validated_key, description=r.description or r.id
+                name=check_name(r.id),
+                asset=validated_key,
+                description=r.description or r.id,
+                # A failing dataset-level error rule cannot be quarantined: it stops the release.
+                # Row-level error rules divert their failing rows to quarantine instead of blocking.
+                blocking=r.severity == "error" and executor_for(r).engine != "pandera",
             )
             for r in rules
         ],
@@ -98,7 +109,7 @@ def dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
             if o is None:
                 continue
             yield dg.AssetCheckResult(
-                check_name=r.id.replace(".", "__").replace("-", "_"),
+                check_name=check_name(r.id),
                 asset_key=validated_key,
                 passed=bool(o["passed"]),
                 severity=_check_severity(r.severity),
@@ -108,6 +119,11 @@ def dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
                     "engine": o["engine"],
                     "failed_rows": int(o["failed"]),
                     "evaluated_rows": int(o["evaluated"]),
+                    "suspect_rows": int(o.get("suspect", 0)),
+                    "measures": dg.MetadataValue.json(o.get("measures", [])),
+                    "x": float(o["measures"][0]["x"]) if o.get("measures") and o["measures"][0]["x"] is not None else float("nan"),
+                    "threshold": float(o["measures"][0]["threshold"]) if o.get("measures") else float("nan"),
+                    "clause": o["measures"][0]["clause"] if o.get("measures") else "",
                     "samples": dg.MetadataValue.json(list(o["samples"])),
                 },
             )
@@ -128,6 +144,9 @@ def dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
             {
                 "version": pub.version,
                 "new_version": pub.created,
+                "status": pub.status,
+                "level": pub.level,
+                "score": float(pub.score) if pub.score is not None else float("nan"),
                 "rows_in": pub.rows_in,
                 "rows_published": pub.rows_published,
                 "rows_quarantined": pub.rows_quarantined,

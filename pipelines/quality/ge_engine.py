@@ -1,10 +1,11 @@
 """Great Expectations 1.x: the rule set as one expectation suite; dataset-level rules executed by GE on DuckDB.
 
-Each rule runs once. Row-level rules are measured by pandera in its single pass over the data; their
-GE validation results are filled from those measurements (marked `executed_by: pandera`), not run
+Each rule runs once. Row-level rules are measured by pandera in its pass over the data; their GE
+validation results are filled from those measurements (marked `executed_by: pandera`), not run
 again. Dataset-level rules (`engine = "great_expectations"`) are executed by GE's SQL engine against
-a DuckDB view over the staged Parquet. The suite and the combined validation result are stored with
-the version, in GE's own JSON format.
+a DuckDB view over the staged Parquet. Rules measured from metadata (`engine = "moshu"`) get their
+result from moshu. The suite and the combined validation result are stored with the version, in
+GE's own JSON format.
 
 GE 1.x has no DuckDB dialect and, for dialects it does not know, fetches query results after closing
 the connection, which DuckDB does not allow. We register DuckDB with GE's "persisted connection"
@@ -13,15 +14,16 @@ dialects so the SQL engine keeps one connection open for the whole validation.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import uuid
 from pathlib import Path
 from typing import Any
 
-from pipelines.quality.kinds import Context
+from pipelines.quality.kinds import Context, describe
 from pipelines.quality.registry import executor_for
-from pipelines.quality.results import RuleOutcome
+from pipelines.quality.results import RuleOutcome, make_measure
 from pipelines.spec.rules import RuleBase
 
 SUITE_PREFIX = "moshu"
@@ -47,6 +49,13 @@ def _prepare_ge() -> Any:
     return gx
 
 
+def _threshold(rule: RuleBase, ctx: Context) -> float:
+    from pipelines.quality.guide import clause
+
+    ex = executor_for(rule)
+    return rule.threshold if rule.threshold is not None else clause(ex.clause_for(rule, ctx)).threshold
+
+
 def build_suite(rules: list[RuleBase], ctx: Context) -> Any:
     """The whole rule set as a GE ExpectationSuite; each expectation carries its rule id in `meta`."""
     gx = _prepare_ge()
@@ -55,8 +64,8 @@ def build_suite(rules: list[RuleBase], ctx: Context) -> Any:
     suite = gx.ExpectationSuite(name=f"{SUITE_PREFIX}.{ctx.spec.name}")
     for r in rules:
         ex = executor_for(r)
-        exp = ex.expectation(r, ctx)
-        exp.meta = {"rule_id": r.id, "severity": r.severity, "executed_by": ex.engine, "kind": r.kind}  # type: ignore[attr-defined]
+        exp = ex.expectation(r, ctx, _threshold(r, ctx)) if ex.engine != "pandera" else ex.expectation(r, ctx)
+        exp.meta = {"rule_id": r.id, "severity": r.severity, "executed_by": ex.engine, "kind": r.kind, "clause": ex.clause_for(r, ctx)}
         exp.severity = FailureSeverity.WARNING if r.severity == "warn" else FailureSeverity.CRITICAL
         if r.description and not getattr(exp, "description", None):
             exp.description = r.description
@@ -88,7 +97,7 @@ def _run_dataset_level(gx: Any, suite: Any, staged: Path, workdir: Path) -> dict
         for e in todo:
             run_suite.add_expectation(e.__class__(**e.configuration.kwargs, meta=e.meta, severity=e.severity))
         vd = context.validation_definitions.add(gx.ValidationDefinition(name="moshu", data=batch_def, suite=run_suite))
-        result = vd.run(result_format={"result_format": "SUMMARY"})
+        result = vd.run(result_format={"result_format": "COMPLETE"})
         return {r.expectation_config.meta["rule_id"]: r for r in result.results}
     finally:
         engine = ds.get_execution_engine()
@@ -97,6 +106,48 @@ def _run_dataset_level(gx: Any, suite: Any, staged: Path, workdir: Path) -> dict
             conn.close()
         engine.engine.dispose()
         db.unlink(missing_ok=True)
+        # GE's context holds SQLAlchemy/duckdb objects in reference cycles; free them now, while the
+        # duckdb module is alive, rather than at interpreter exit.
+        del context, ds, engine
+        gc.collect()
+
+
+def _ge_outcome(rule: RuleBase, ctx: Context, res: Any, rows: int) -> RuleOutcome:
+    ex = executor_for(rule)
+    exc = res.exception_info or {}
+    details = (res.result or {}).get("details") or {}
+    observed = (res.result or {}).get("observed_value")
+    if exc.get("raised_exception"):
+        a, b, shown = 0.0, 1.0, f"error: {exc.get('exception_message')}"
+    elif "a" in details:  # a SQL-measured rule
+        a, b = details.get("a"), details.get("b")
+        shown = _short(details.get("detail"))
+    else:
+        a, b, shown = (1.0 if res.success else 0.0), 1.0, _short(observed)
+    m = make_measure(ex.clause_for(rule, ctx), a, b, rule.threshold, rule.gate)
+    return RuleOutcome(
+        rule_id=rule.id, kind=rule.kind, severity=rule.severity, engine="great_expectations", columns=rule.columns_used(),
+        description=rule.description, params=describe(rule), evaluated=rows, failed=0 if m.passed else 1,
+        measures=(m,), observed=shown,
+    )  # fmt: skip
+
+
+def _moshu_outcome(rule: RuleBase, ctx: Context, rows: int) -> RuleOutcome:
+    ex: Any = executor_for(rule)
+    a, b, detail = ex.measure(rule, ctx)
+    m = make_measure(ex.clause_for(rule, ctx), a, b, rule.threshold, rule.gate)
+    return RuleOutcome(
+        rule_id=rule.id, kind=rule.kind, severity=rule.severity, engine="moshu", columns=rule.columns_used(),
+        description=rule.description, params=describe(rule), evaluated=rows, failed=0 if m.passed else 1,
+        measures=(m,), observed=_short(detail),
+    )  # fmt: skip
+
+
+def _short(v: Any, limit: int = 300) -> str | None:
+    if v is None:
+        return None
+    s = str(v)
+    return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
 def validate(
@@ -107,10 +158,10 @@ def validate(
     row_outcomes: dict[str, RuleOutcome],
     rows: int,
 ) -> tuple[dict[str, Any], dict[str, Any], list[RuleOutcome]]:
-    """Run GE's share of the rules and assemble the suite's validation result.
+    """Run GE's share of the rules, measure metadata rules, and assemble the suite's validation result.
 
     Returns:
-        (suite JSON, validation result JSON, outcomes of the GE-executed rules).
+        (suite JSON, validation result JSON, outcomes of the rules not measured by pandera).
     """
     gx = _prepare_ge()
     from great_expectations.core.expectation_validation_result import (
@@ -122,50 +173,33 @@ def validate(
     executed = _run_dataset_level(gx, suite, staged, workdir)
     by_id = {r.id: r for r in rules}
     results = []
-    ge_outcomes: list[RuleOutcome] = []
+    other: list[RuleOutcome] = []
+    engines = {"pandera": 0, "great_expectations": 0, "moshu": 0}
     for exp in suite.expectations:
         rid = exp.meta["rule_id"]
-        if rid in executed:
+        engine = exp.meta["executed_by"]
+        engines[engine] += 1
+        if engine == "great_expectations":
             res = executed[rid]
-            rule = by_id[rid]
-            observed = res.result.get("observed_value")
-            failed_exc = bool(res.exception_info and res.exception_info.get("raised_exception"))
-            ge_outcomes.append(
-                RuleOutcome(
-                    rule_id=rid,
-                    kind=rule.kind,
-                    severity=rule.severity,
-                    engine="great_expectations",  # type: ignore[attr-defined]
-                    columns=rule.columns_used(),
-                    description=rule.description,
-                    params=_params(rule),
-                    evaluated=rows,
-                    failed=0 if res.success else 1,
-                    passed=bool(res.success),
-                    observed=str(observed)
-                    if observed is not None
-                    else (res.exception_info or {}).get("exception_message")
-                    if failed_exc
-                    else None,
-                )
-            )
+            other.append(_ge_outcome(by_id[rid], ctx, res, rows))
             results.append(res)
-        else:
-            o = row_outcomes[rid]
-            result = {
-                "element_count": o.evaluated,
-                "unexpected_count": o.failed,
-                "unexpected_percent": (100.0 * o.failed / o.evaluated) if o.evaluated else None,
-                "partial_unexpected_list": list(o.samples),
-            }
-            results.append(
-                ExpectationValidationResult(
-                    success=o.passed,
-                    expectation_config=exp.configuration,
-                    result=result,
-                    meta={"executed_by": "pandera", "rule_id": rid},
-                )
-            )
+            continue
+        o = row_outcomes[rid] if engine == "pandera" else _moshu_outcome(by_id[rid], ctx, rows)
+        if engine == "moshu":
+            other.append(o)
+        result = {
+            "element_count": o.evaluated,
+            "unexpected_count": o.failed,
+            "unexpected_percent": (100.0 * o.failed / o.evaluated) if o.evaluated else None,
+            "partial_unexpected_list": list(o.samples),
+            "observed_value": o.observed,
+        }
+        results.append(
+            ExpectationValidationResult(
+                success=o.passed, expectation_config=exp.configuration, result=result,
+                meta={"executed_by": engine, "rule_id": rid, "measures": [m.as_dict() for m in o.measures]},
+            )  # fmt: skip
+        )
     n_ok = sum(1 for r in results if r.success)
     suite_result = ExpectationSuiteValidationResult(
         success=n_ok == len(results),
@@ -177,15 +211,6 @@ def validate(
             "unsuccessful_expectations": len(results) - n_ok,
             "success_percent": (100.0 * n_ok / len(results)) if results else None,
         },
-        meta={
-            "great_expectations_version": gx.__version__,
-            "engines": {"pandera": len(results) - len(executed), "great_expectations": len(executed)},
-        },
+        meta={"great_expectations_version": gx.__version__, "engines": engines},
     )
-    return suite.to_json_dict(), suite_result.to_json_dict(), ge_outcomes
-
-
-def _params(rule: RuleBase) -> str:
-    from pipelines.quality.kinds import describe
-
-    return describe(rule)
+    return suite.to_json_dict(), suite_result.to_json_dict(), other

@@ -1,27 +1,44 @@
-"""Executors of the rule kinds: each turns a parse model into a row check, a failure reason and a GE expectation.
+"""Executors of the row-level rule kinds: per-row QARTOD flags, the rows measured, a failure reason, a GE expectation.
 
-A row-level kind gives `passes(rule, ctx)`, a polars expression that is True for a passing row and is
-never null; pandera runs it. A dataset-level kind has `engine = "great_expectations"`; GE runs it.
-Every kind gives `expectation(rule, ctx)`, its Great Expectations 1.x form, so the whole rule set is
-one GE suite.
+A row-level kind gives `flags(rule, ctx)`: a UInt8 polars expression per row, 1 good, 2 not
+evaluated, 3 suspect, 4 fail, 9 missing (QARTOD). pandera runs it (a row fails a rule at flag 4 and
+is suspect at flag 3). `evaluated(rule, ctx)` marks the rows that count in the measure's
+denominator B. Every kind also gives `expectation(rule, ctx)`, its Great Expectations 1.x form, so
+the whole rule set is one GE suite. Dataset-level kinds live in `dataset_kinds.py`.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import polars as pl
 
-from pipelines.spec.rules import Expression, InRange, InSet, NotNull, Regex, RowCount, RuleBase, Unique
+from pipelines.quality.results import Measure, make_measure
+from pipelines.spec.rules import (
+    DuplicateRecords,
+    Expression,
+    InRange,
+    InSet,
+    Latency,
+    NotNull,
+    OutlierShare,
+    RecordCompleteness,
+    Reference,
+    Regex,
+    RuleBase,
+    Unique,
+)
 
 if TYPE_CHECKING:
     from pipelines.spec.models import DatasetSpec
 
-Engine = Literal["pandera", "great_expectations"]
+Engine = Literal["pandera", "great_expectations", "moshu"]
 
 RAW_PREFIX = "__raw__"
+GOOD, NOT_EVALUATED, SUSPECT, FAIL, MISSING = 1, 2, 3, 4, 9
 
 POLARS_DTYPES: dict[str, pl.DataType] = {
     "int8": pl.Int8(),
@@ -42,7 +59,7 @@ POLARS_DTYPES: dict[str, pl.DataType] = {
 
 
 class DType(RuleBase):
-    """Internal kind: the raw value converts to the column's declared dtype (generated per column)."""
+    """Internal kind: the raw value converts to the column's declared dtype (generated per column). Clause N-1."""
 
     kind: Literal["dtype"]
     column: str
@@ -57,28 +74,71 @@ class Context:
     """What an executor may know about the dataset besides the rule."""
 
     spec: DatasetSpec
+    root: Path | None = None  # project root, for master data files
+    _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def dtype(self, column: str) -> str:
         """Declared dtype of `column`."""
         return self.spec.column(column).dtype
+
+    def is_label(self, column: str) -> bool:
+        """Whether the spec gives `column` the role `label`."""
+        return self.spec.column(column).role == "label"
 
 
 def _shown(col: str) -> pl.Expr:
     return pl.col(col).cast(pl.String).fill_null("null")
 
 
+def _flag(ok: pl.Expr) -> pl.Expr:
+    """1 where `ok` holds (or is null), else 4."""
+    return pl.when(ok.fill_null(True)).then(pl.lit(GOOD, pl.UInt8)).otherwise(pl.lit(FAIL, pl.UInt8))
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _keyed(cols: tuple[str, ...] | list[str], lead: str, tail: str) -> pl.Expr:
+    parts: list[pl.Expr] = [pl.lit(lead)]
+    for i, c in enumerate(cols):
+        if i:
+            parts.append(pl.lit(", "))
+        parts.extend([pl.lit(f"{c}="), _shown(c)])
+    parts.append(pl.lit(tail))
+    return pl.concat_str(parts)
+
+
 class KindExecutor:
-    """Base of the executors; subclasses set `kind`, `engine` and implement what applies."""
+    """Base of the executors; subclasses set `kind`, `engine`, `clause` and implement what applies."""
 
     kind: ClassVar[str]
     engine: ClassVar[Engine] = "pandera"
+    clause: ClassVar[str]
 
-    def passes(self, rule: Any, ctx: Context) -> pl.Expr:
-        """Row-level check: True where the row passes, never null."""
+    def clause_for(self, rule: Any, ctx: Context) -> str:
+        """The guide clause the rule implements (its own `clause:` wins)."""
+        return rule.clause or self.clause
+
+    def flags(self, rule: Any, ctx: Context) -> pl.Expr:
+        """Row-level QARTOD flag (UInt8) per row."""
         raise NotImplementedError(f"rule kind `{self.kind}` is not row-level")
 
+    def can_suspect(self, rule: Any, ctx: Context) -> bool:
+        """Whether the rule can flag rows suspect (3) as well as fail (4)."""
+        return False
+
+    def measures(self, rule: Any, ctx: Context, evaluated: int, failed: int, suspect: int) -> list[Measure]:
+        """The guide measures of a row-level rule from its counts (default: A = evaluated - failed)."""
+        return [make_measure(self.clause_for(rule, ctx), evaluated - failed, evaluated, rule.threshold, rule.gate)]
+
+    def evaluated(self, rule: Any, ctx: Context) -> pl.Expr:
+        """True for the rows the measure counts in B (default: non-null values of the rule's columns)."""
+        cols = rule.columns_used()
+        return pl.all_horizontal([pl.col(c).is_not_null() for c in cols]) if cols else pl.lit(True)
+
     def reason(self, rule: Any, ctx: Context) -> pl.Expr:
-        """A readable explanation for a failing row."""
+        """A readable explanation for a flagged row."""
         return pl.lit(f"failed `{rule.id}`")
 
     def expectation(self, rule: Any, ctx: Context) -> Any:
@@ -88,9 +148,16 @@ class KindExecutor:
 
 class NotNullExec(KindExecutor):
     kind = "not_null"
+    clause = "C-1"
 
-    def passes(self, rule: NotNull, ctx: Context) -> pl.Expr:
-        return pl.col(rule.column).is_not_null()
+    def clause_for(self, rule: NotNull, ctx: Context) -> str:
+        return rule.clause or ("L-2" if ctx.is_label(rule.column) else self.clause)
+
+    def flags(self, rule: NotNull, ctx: Context) -> pl.Expr:
+        return _flag(pl.col(rule.column).is_not_null())
+
+    def evaluated(self, rule: NotNull, ctx: Context) -> pl.Expr:
+        return pl.lit(True)
 
     def reason(self, rule: NotNull, ctx: Context) -> pl.Expr:
         return pl.lit(f"`{rule.column}` is missing")
@@ -103,9 +170,13 @@ class NotNullExec(KindExecutor):
 
 class DTypeExec(KindExecutor):
     kind = "dtype"
+    clause = "N-1"
 
-    def passes(self, rule: DType, ctx: Context) -> pl.Expr:
-        return ~(pl.col(RAW_PREFIX + rule.column).is_not_null() & pl.col(rule.column).is_null())
+    def flags(self, rule: DType, ctx: Context) -> pl.Expr:
+        return _flag(~(pl.col(RAW_PREFIX + rule.column).is_not_null() & pl.col(rule.column).is_null()))
+
+    def evaluated(self, rule: DType, ctx: Context) -> pl.Expr:
+        return pl.lit(True)
 
     def reason(self, rule: DType, ctx: Context) -> pl.Expr:
         return pl.format(
@@ -119,60 +190,90 @@ class DTypeExec(KindExecutor):
         import great_expectations as gx
 
         duck = {
-            "int8": "TINYINT",
-            "int16": "SMALLINT",
-            "int32": "INTEGER",
-            "int64": "BIGINT",
-            "uint8": "UTINYINT",
-            "uint16": "USMALLINT",
-            "uint32": "UINTEGER",
-            "uint64": "UBIGINT",
-            "float32": "FLOAT",
-            "float64": "DOUBLE",
-            "bool": "BOOLEAN",
-            "string": "VARCHAR",
-            "date": "DATE",
-            "datetime": "TIMESTAMP",
-        }[rule.dtype]
+            "int8": "TINYINT", "int16": "SMALLINT", "int32": "INTEGER", "int64": "BIGINT",
+            "uint8": "UTINYINT", "uint16": "USMALLINT", "uint32": "UINTEGER", "uint64": "UBIGINT",
+            "float32": "FLOAT", "float64": "DOUBLE", "bool": "BOOLEAN", "string": "VARCHAR",
+            "date": "DATE", "datetime": "TIMESTAMP",
+        }[rule.dtype]  # fmt: skip
         return gx.expectations.ExpectColumnValuesToBeOfType(column=rule.column, type_=duck)
+
+
+def _span(lo: float | None, hi: float | None, strict_lo: bool = False, strict_hi: bool = False) -> str:
+    return (
+        f"{'(' if strict_lo else '['}{'-inf' if lo is None else _num(lo)}, "
+        f"{'inf' if hi is None else _num(hi)}{')' if strict_hi else ']'}"
+    )
+
+
+def _inside(c: pl.Expr, lo: float | None, hi: float | None, strict_lo: bool = False, strict_hi: bool = False) -> pl.Expr:
+    ok = pl.lit(True)
+    if lo is not None:
+        ok = ok & ((c > lo) if strict_lo else (c >= lo))
+    if hi is not None:
+        ok = ok & ((c < hi) if strict_hi else (c <= hi))
+    return ok
 
 
 class InRangeExec(KindExecutor):
     kind = "in_range"
+    clause = "A-1"
 
-    def passes(self, rule: InRange, ctx: Context) -> pl.Expr:
+    def clause_for(self, rule: InRange, ctx: Context) -> str:
+        return rule.clause or ("A-1" if rule.has_fail_span else "A-2")
+
+    def can_suspect(self, rule: InRange, ctx: Context) -> bool:
+        return rule.has_suspect_span
+
+    def measures(self, rule: InRange, ctx: Context, evaluated: int, failed: int, suspect: int) -> list[Measure]:
+        out = []
+        if rule.has_fail_span:
+            out.append(make_measure(rule.clause or "A-1", evaluated - failed, evaluated, rule.threshold, rule.gate))
+        if rule.has_suspect_span:  # the operating span: suspect and failed values are both outside it
+            out.append(make_measure("A-2", evaluated - failed - suspect, evaluated, None if out else rule.threshold, None if out else rule.gate))
+        return out
+
+    def flags(self, rule: InRange, ctx: Context) -> pl.Expr:
         c = pl.col(rule.column)
-        ok = pl.lit(True)
-        if rule.min is not None:
-            ok = ok & ((c > rule.min) if rule.strict_min else (c >= rule.min))
-        if rule.max is not None:
-            ok = ok & ((c < rule.max) if rule.strict_max else (c <= rule.max))
-        return ok.fill_null(True)
+        fail = ~_inside(c, rule.min, rule.max, rule.strict_min, rule.strict_max)
+        suspect = ~_inside(c, rule.suspect_min, rule.suspect_max)
+        return (
+            pl.when(c.is_null())
+            .then(pl.lit(GOOD, pl.UInt8))
+            .when(fail)
+            .then(pl.lit(FAIL, pl.UInt8))
+            .when(suspect)
+            .then(pl.lit(SUSPECT, pl.UInt8))
+            .otherwise(pl.lit(GOOD, pl.UInt8))
+        )
 
     def reason(self, rule: InRange, ctx: Context) -> pl.Expr:
-        lo = "(" if rule.strict_min else "["
-        hi = ")" if rule.strict_max else "]"
-        span = f"{lo}{'-inf' if rule.min is None else _num(rule.min)}, {'inf' if rule.max is None else _num(rule.max)}{hi}"
-        return pl.format("`{}` = {} is outside {}", pl.lit(rule.column), _shown(rule.column), pl.lit(span))
+        c = pl.col(rule.column)
+        span = _span(rule.min, rule.max, rule.strict_min, rule.strict_max)
+        operating = _span(rule.suspect_min, rule.suspect_max)
+        outside_fail = ~_inside(c, rule.min, rule.max, rule.strict_min, rule.strict_max)
+        return pl.format(
+            "`{}` = {} is outside {}",
+            pl.lit(rule.column),
+            _shown(rule.column),
+            pl.when(outside_fail).then(pl.lit(span)).otherwise(pl.lit(f"the operating span {operating}")),
+        )
 
     def expectation(self, rule: InRange, ctx: Context) -> Any:
         import great_expectations as gx
 
+        lo = rule.min if rule.has_fail_span else rule.suspect_min
+        hi = rule.max if rule.has_fail_span else rule.suspect_max
         return gx.expectations.ExpectColumnValuesToBeBetween(
-            column=rule.column,
-            min_value=rule.min,
-            max_value=rule.max,
-            strict_min=rule.strict_min,
-            strict_max=rule.strict_max,
+            column=rule.column, min_value=lo, max_value=hi, strict_min=rule.strict_min, strict_max=rule.strict_max
         )
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
 
 
 class InSetExec(KindExecutor):
     kind = "in_set"
+    clause = "A-3"
+
+    def clause_for(self, rule: InSet, ctx: Context) -> str:
+        return rule.clause or ("L-1" if ctx.is_label(rule.column) else self.clause)
 
     def _values(self, rule: InSet, ctx: Context) -> pl.Series:
         dtype = POLARS_DTYPES[ctx.dtype(rule.column)]
@@ -180,8 +281,8 @@ class InSetExec(KindExecutor):
             return pl.Series([str(v) for v in rule.values], dtype=pl.String)
         return pl.Series(list(rule.values)).cast(dtype)
 
-    def passes(self, rule: InSet, ctx: Context) -> pl.Expr:
-        return pl.col(rule.column).is_in(self._values(rule, ctx).implode()).fill_null(True)
+    def flags(self, rule: InSet, ctx: Context) -> pl.Expr:
+        return _flag(pl.col(rule.column).is_in(self._values(rule, ctx).implode()))
 
     def reason(self, rule: InSet, ctx: Context) -> pl.Expr:
         allowed = ", ".join(str(v) for v in rule.values)
@@ -195,18 +296,14 @@ class InSetExec(KindExecutor):
 
 class UniqueExec(KindExecutor):
     kind = "unique"
+    clause = "K-1"
 
-    def passes(self, rule: Unique, ctx: Context) -> pl.Expr:
+    def flags(self, rule: Unique, ctx: Context) -> pl.Expr:
         any_null = pl.any_horizontal([pl.col(c).is_null() for c in rule.columns])
-        return any_null | ~pl.struct(list(rule.columns)).is_duplicated()
+        return _flag(any_null | ~pl.struct(list(rule.columns)).is_duplicated())
 
     def reason(self, rule: Unique, ctx: Context) -> pl.Expr:
-        parts: list[pl.Expr] = []
-        for i, c in enumerate(rule.columns):
-            if i:
-                parts.append(pl.lit(", "))
-            parts.extend([pl.lit(f"{c}="), _shown(c)])
-        return pl.concat_str([pl.lit("key ("), *parts, pl.lit(") appears more than once")])
+        return _keyed(rule.columns, "key (", ") appears more than once")
 
     def expectation(self, rule: Unique, ctx: Context) -> Any:
         import great_expectations as gx
@@ -216,11 +313,34 @@ class UniqueExec(KindExecutor):
         return gx.expectations.ExpectCompoundColumnsToBeUnique(column_list=list(rule.columns))
 
 
+class DuplicateRecordsExec(KindExecutor):
+    kind = "duplicate_records"
+    clause = "K-2"
+
+    def _cols(self, rule: DuplicateRecords, ctx: Context) -> list[str]:
+        return list(rule.columns) or ctx.spec.column_names
+
+    def flags(self, rule: DuplicateRecords, ctx: Context) -> pl.Expr:
+        return _flag(pl.struct(self._cols(rule, ctx)).is_first_distinct())
+
+    def evaluated(self, rule: DuplicateRecords, ctx: Context) -> pl.Expr:
+        return pl.lit(True)
+
+    def reason(self, rule: DuplicateRecords, ctx: Context) -> pl.Expr:
+        return pl.lit("repeats an earlier record exactly")
+
+    def expectation(self, rule: DuplicateRecords, ctx: Context) -> Any:
+        import great_expectations as gx
+
+        return gx.expectations.ExpectCompoundColumnsToBeUnique(column_list=self._cols(rule, ctx))
+
+
 class RegexExec(KindExecutor):
     kind = "regex"
+    clause = "N-2"
 
-    def passes(self, rule: Regex, ctx: Context) -> pl.Expr:
-        return pl.col(rule.column).cast(pl.String).str.contains(f"^(?:{rule.pattern})$").fill_null(True)
+    def flags(self, rule: Regex, ctx: Context) -> pl.Expr:
+        return _flag(pl.col(rule.column).cast(pl.String).str.contains(f"^(?:{rule.pattern})$"))
 
     def reason(self, rule: Regex, ctx: Context) -> pl.Expr:
         return pl.format("`{}` = '{}' does not match /{}/", pl.lit(rule.column), _shown(rule.column), pl.lit(rule.pattern))
@@ -233,19 +353,16 @@ class RegexExec(KindExecutor):
 
 class ExpressionExec(KindExecutor):
     kind = "expression"
+    clause = "K-3"
 
-    def passes(self, rule: Expression, ctx: Context) -> pl.Expr:
-        return pl.sql_expr(rule.expr).fill_null(True)
+    def flags(self, rule: Expression, ctx: Context) -> pl.Expr:
+        return _flag(pl.sql_expr(rule.expr))
+
+    def evaluated(self, rule: Expression, ctx: Context) -> pl.Expr:
+        return pl.sql_expr(rule.expr).is_not_null()
 
     def reason(self, rule: Expression, ctx: Context) -> pl.Expr:
-        cols = rule.columns_used()
-        parts: list[pl.Expr] = [pl.lit(f"`{rule.expr}` is false (")]
-        for i, c in enumerate(cols):
-            if i:
-                parts.append(pl.lit(", "))
-            parts.extend([pl.lit(f"{c}="), _shown(c)])
-        parts.append(pl.lit(")"))
-        return pl.concat_str(parts)
+        return _keyed(rule.columns_used(), f"`{rule.expr}` is false (", ")")
 
     def expectation(self, rule: Expression, ctx: Context) -> Any:
         import great_expectations as gx
@@ -256,17 +373,127 @@ class ExpressionExec(KindExecutor):
         )
 
 
-class RowCountExec(KindExecutor):
-    kind = "row_count"
-    engine = "great_expectations"
+class RecordCompletenessExec(KindExecutor):
+    kind = "record_completeness"
+    clause = "C-2"
 
-    def expectation(self, rule: RowCount, ctx: Context) -> Any:
+    def _cols(self, rule: RecordCompleteness, ctx: Context) -> list[str]:
+        return list(rule.columns) or ctx.spec.column_names
+
+    def flags(self, rule: RecordCompleteness, ctx: Context) -> pl.Expr:
+        return _flag(pl.all_horizontal([pl.col(c).is_not_null() for c in self._cols(rule, ctx)]))
+
+    def evaluated(self, rule: RecordCompleteness, ctx: Context) -> pl.Expr:
+        return pl.lit(True)
+
+    def reason(self, rule: RecordCompleteness, ctx: Context) -> pl.Expr:
+        cols = self._cols(rule, ctx)
+        missing = pl.concat_list([pl.when(pl.col(c).is_null()).then(pl.lit(c)) for c in cols]).list.drop_nulls()
+        return pl.format("record has empty cells: {}", missing.list.join(", "))
+
+    def expectation(self, rule: RecordCompleteness, ctx: Context) -> Any:
         import great_expectations as gx
 
-        return gx.expectations.ExpectTableRowCountToBeBetween(min_value=rule.min, max_value=rule.max)
+        cond = " OR ".join(f'"{c}" IS NULL' for c in self._cols(rule, ctx))
+        return gx.expectations.UnexpectedRowsExpectation(unexpected_rows_query=f"SELECT * FROM {{batch}} WHERE {cond}")
+
+
+class OutlierShareExec(KindExecutor):
+    kind = "outlier_share"
+    clause = "A-4"
+
+    def _z(self, rule: OutlierShare) -> pl.Expr:
+        c = pl.col(rule.column).cast(pl.Float64)
+        med = c.median()
+        mad = (c - med).abs().median()
+        if rule.group_by:
+            med = med.over(list(rule.group_by))
+            mad = (c - c.median().over(list(rule.group_by))).abs().median().over(list(rule.group_by))
+        return (c - med).abs() / (1.4826 * mad)
+
+    def can_suspect(self, rule: OutlierShare, ctx: Context) -> bool:
+        return True
+
+    def measures(self, rule: OutlierShare, ctx: Context, evaluated: int, failed: int, suspect: int) -> list[Measure]:
+        return [make_measure(self.clause_for(rule, ctx), evaluated - failed - suspect, evaluated, rule.threshold, rule.gate)]
+
+    def flags(self, rule: OutlierShare, ctx: Context) -> pl.Expr:
+        z = self._z(rule)
+        # MAD = 0 (more than half the values equal): only values off the median are outliers.
+        return (
+            pl.when(pl.col(rule.column).is_null() | z.is_nan())
+            .then(pl.lit(GOOD, pl.UInt8))
+            .when(z > rule.max_z)
+            .then(pl.lit(SUSPECT, pl.UInt8))
+            .otherwise(pl.lit(GOOD, pl.UInt8))
+        )
+
+    def reason(self, rule: OutlierShare, ctx: Context) -> pl.Expr:
+        return pl.format(
+            "`{}` = {} has robust z-score {} > {}", pl.lit(rule.column), _shown(rule.column), self._z(rule).round(1), pl.lit(rule.max_z)
+        )
+
+    def expectation(self, rule: OutlierShare, ctx: Context) -> Any:
+        import great_expectations as gx
+
+        c = f'"{rule.column}"'
+        part = f" PARTITION BY {', '.join(chr(34) + g + chr(34) for g in rule.group_by)}" if rule.group_by else ""
+        q = (
+            f"WITH m AS (SELECT *, median({c}) OVER (){part} AS _med FROM {{batch}}), "
+            f"d AS (SELECT *, median(abs({c} - _med)) OVER (){part} AS _mad FROM m) "
+            f"SELECT * FROM d WHERE _mad > 0 AND abs({c} - _med) / (1.4826 * _mad) > {rule.max_z}"
+        )
+        return gx.expectations.UnexpectedRowsExpectation(unexpected_rows_query=q)
+
+
+class ReferenceExec(KindExecutor):
+    kind = "reference"
+    clause = "K-4"
+
+    def _keys(self, rule: Reference, ctx: Context) -> pl.Series:
+        key = f"master:{rule.master}:{rule.master_column}"
+        if key not in ctx._cache:
+            from pipelines.quality.master import read_master_keys
+
+            ctx._cache[key] = read_master_keys(ctx.root, rule.master, rule.master_column, POLARS_DTYPES[ctx.dtype(rule.column)])
+        keys: pl.Series = ctx._cache[key]
+        return keys
+
+    def flags(self, rule: Reference, ctx: Context) -> pl.Expr:
+        return _flag(pl.col(rule.column).is_in(self._keys(rule, ctx).implode()))
+
+    def reason(self, rule: Reference, ctx: Context) -> pl.Expr:
+        return pl.format("`{}` = '{}' is not in the master data `{}`", pl.lit(rule.column), _shown(rule.column), pl.lit(rule.master))
+
+    def expectation(self, rule: Reference, ctx: Context) -> Any:
+        import great_expectations as gx
+
+        return gx.expectations.ExpectColumnValuesToBeInSet(column=rule.column, value_set=self._keys(rule, ctx).to_list())
+
+
+class LatencyExec(KindExecutor):
+    kind = "latency"
+    clause = "T-2"
+
+    def _delay_s(self, rule: Latency) -> pl.Expr:
+        return (pl.col(rule.available) - pl.col(rule.event)).dt.total_microseconds() / 1e6
+
+    def flags(self, rule: Latency, ctx: Context) -> pl.Expr:
+        return _flag(self._delay_s(rule) <= rule.max_seconds)
+
+    def reason(self, rule: Latency, ctx: Context) -> pl.Expr:
+        return pl.format("available {} s after the event (max {} s)", self._delay_s(rule).round(1), pl.lit(_num(rule.max_seconds)))
+
+    def expectation(self, rule: Latency, ctx: Context) -> Any:
+        import great_expectations as gx
+
+        q = (
+            f'SELECT * FROM {{batch}} WHERE epoch("{rule.available}") - epoch("{rule.event}") > {rule.max_seconds}'
+        )
+        return gx.expectations.UnexpectedRowsExpectation(unexpected_rows_query=q)
 
 
 def describe(rule: RuleBase) -> str:
     """Short parameter summary of a rule, for tables and the catalog."""
-    params = rule.model_dump(exclude={"id", "kind", "severity", "description"}, exclude_none=True)
+    params = rule.model_dump(exclude={"id", "kind", "severity", "description", "clause", "threshold", "gate"}, exclude_none=True)
     return json.dumps(params, default=str, ensure_ascii=False)

@@ -1,4 +1,9 @@
-"""Row-level rules through pandera's polars backend: one named check per rule, every failure collected."""
+"""Row-level rules through pandera's polars backend: named checks per rule, every failure collected lazily.
+
+Each rule gives a QARTOD flag per row. pandera runs one check "flag is not 4" per rule and, for rules
+that can flag suspect values, one check "flag is not 3"; the failure cases it collects become
+(`_row_id`, `rule_id`, `flag`) rows.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,12 @@ from pandera.api.polars.types import PolarsData
 from pandera.config import ValidationDepth, config_context
 
 from pipelines.errors import IntegrityError
-from pipelines.quality.kinds import POLARS_DTYPES, Context
+from pipelines.quality.kinds import FAIL, POLARS_DTYPES, SUSPECT, Context
 from pipelines.quality.registry import executor_for
 from pipelines.spec.rules import RuleBase
 
 ROW_ID = "_row_id"
+FAILURES_SCHEMA = {ROW_ID: pl.UInt32, "rule_id": pl.String, "flag": pl.UInt8}
 
 
 def _check_fn(expr: pl.Expr) -> Callable[[PolarsData], pl.LazyFrame]:
@@ -25,27 +31,45 @@ def _check_fn(expr: pl.Expr) -> Callable[[PolarsData], pl.LazyFrame]:
     return fn
 
 
-def build_schema(rules: list[RuleBase], ctx: Context) -> pa.DataFrameSchema:
-    """A pandera schema: the spec's column dtypes plus one DataFrame-level check per row-level rule."""
+def _checks(rules: list[RuleBase], ctx: Context) -> list[tuple[RuleBase, int]]:
+    """(rule, flag) for every pandera check, in the order the checks are declared."""
+    out: list[tuple[RuleBase, int]] = []
+    for r in rules:
+        out.append((r, FAIL))
+        if executor_for(r).can_suspect(r, ctx):
+            out.append((r, SUSPECT))
+    return out
+
+
+def build_schema(rules: list[RuleBase], ctx: Context) -> tuple[pa.DataFrameSchema, list[tuple[RuleBase, int]]]:
+    """A pandera schema: the spec's column dtypes plus the rules' flag checks, and what each check means."""
     columns = {c.name: pa.Column(POLARS_DTYPES[c.dtype], nullable=True) for c in ctx.spec.columns}
-    checks = [pa.Check(_check_fn(executor_for(r).passes(r, ctx)), name=r.id, error=r.description or r.id) for r in rules]
-    return pa.DataFrameSchema(columns=columns, checks=checks, strict=False, name=ctx.spec.name)
+    checks = _checks(rules, ctx)
+    pa_checks = [
+        pa.Check(
+            _check_fn(executor_for(r).flags(r, ctx) != flag),
+            name=f"{r.id}{'' if flag == FAIL else '#suspect'}",
+            error=r.description or r.id,
+        )
+        for r, flag in checks
+    ]
+    return pa.DataFrameSchema(columns=columns, checks=pa_checks, strict=False, name=ctx.spec.name), checks
 
 
 def run(lf: pl.LazyFrame, rules: list[RuleBase], ctx: Context) -> pl.DataFrame:
-    """Validate `lf` (whose rows are numbered 0.. in `_row_id` order) against the row-level `rules`.
+    """Validate `lf` (rows numbered 0.. in `_row_id` order) against the row-level `rules`.
 
     Returns:
-        One row per (failing row, rule): columns `_row_id`, `rule_id`.
+        One row per flagged (row, rule): `_row_id`, `rule_id`, `flag` (4 fail or 3 suspect).
 
     Raises:
-        IntegrityError: if pandera reports a failure that is not one of our rules (a dtype mismatch
+        IntegrityError: if pandera reports a failure that is not one of our checks (a dtype mismatch
             after conversion means a bug, not bad data).
     """
-    empty = pl.DataFrame(schema={ROW_ID: pl.UInt32, "rule_id": pl.String})
+    empty = pl.DataFrame(schema=FAILURES_SCHEMA)
     if not rules:
         return empty
-    schema = build_schema(rules, ctx)
+    schema, checks = build_schema(rules, ctx)
     # The pandera polars backend checks a LazyFrame at schema level only unless told otherwise.
     with config_context(validation_depth=ValidationDepth.SCHEMA_AND_DATA):
         try:
@@ -54,13 +78,15 @@ def run(lf: pl.LazyFrame, rules: list[RuleBase], ctx: Context) -> pl.DataFrame:
         except pa.errors.SchemaErrors as e:
             fc: Any = e.failure_cases
     fc = fc if isinstance(fc, pl.DataFrame) else pl.from_pandas(fc)
-    # DataFrame-level checks are numbered in the order given: check_number -> rule.
+    # DataFrame-level checks are numbered in the order given: check_number -> (rule, flag).
     frame_level = pl.col("schema_context") == "DataFrameSchema"
     unknown = fc.filter(~frame_level | pl.col("index").is_null())
     if unknown.height:
         raise IntegrityError(f"pandera reported failures outside the rule set (a moshu bug): {unknown.head(5)}")
     numbering = pl.DataFrame(
-        {"check_number": list(range(len(rules))), "rule_id": [r.id for r in rules]},
-        schema={"check_number": fc.schema["check_number"], "rule_id": pl.String},
+        {"check_number": list(range(len(checks))), "rule_id": [r.id for r, _ in checks], "flag": [f for _, f in checks]},
+        schema={"check_number": fc.schema["check_number"], "rule_id": pl.String, "flag": pl.UInt8},
     )
-    return fc.join(numbering, on="check_number", how="left").select(pl.col("index").cast(pl.UInt32).alias(ROW_ID), "rule_id")
+    return fc.join(numbering, on="check_number", how="left").select(
+        pl.col("index").cast(pl.UInt32).alias(ROW_ID), "rule_id", "flag"
+    )

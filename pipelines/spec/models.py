@@ -127,6 +127,11 @@ class DatasetSpec(_Frozen):
     )
     rules: tuple[str, ...] = Field((), description="Rule files, relative to the project root.")
     schedule: str | None = Field(None, description="Cron expression for the Dagster schedule, e.g. `0 2 * * *`.")
+    min_level: Literal["uncertified", "bronze", "silver", "gold"] = Field(
+        "uncertified",
+        description="Publish gate: the lowest certification level a version needs to become `latest`; "
+        "a version below it is kept as a rejected candidate.",
+    )
     tags: tuple[str, ...] = Field((), description="Free-form tags for search.")
 
     @field_validator("name")

@@ -37,7 +37,7 @@ class Ingested:
 
     @property
     def unchanged(self) -> bool:
-        """True when the latest version already holds exactly these inputs, spec and rules."""
+        """True when the latest version (or rejected candidate) already holds exactly these inputs, spec and rules."""
         return self.unchanged_version is not None
 
 
@@ -60,7 +60,7 @@ def ingest(loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, run_id: s
     paths = resolve_files(spec, root)
     files = [SourceFile(_display(p, root), sha256_file(p), p.stat().st_size) for p in paths]
     dh = data_hash(loaded, files)
-    latest = warehouse.latest(spec.name)
+    latest = warehouse.latest_candidate(spec.name)  # a rejected candidate of the same inputs is not redone
     if latest is not None and warehouse.manifest(spec.name, latest).get("data_hash") == dh:
         m = warehouse.manifest(spec.name, latest)
         prev = {f["sha256"]: f["rows"] for f in m.get("source_files", [])}

@@ -1,4 +1,9 @@
-"""Stage 3: split rows into published and quarantined, write an immutable version, rename it into place."""
+"""Stage 3: split rows into published and quarantined, score the candidate, write it as an immutable version.
+
+The version is written to a hidden temporary folder and renamed into `v<N>` in one step. A candidate
+whose certification level is below the spec's `min_level` is kept (with its report) as a rejected
+candidate: it gets a version folder with `status: rejected` and never becomes `latest`.
+"""
 
 from __future__ import annotations
 
@@ -20,22 +25,27 @@ from pipelines import __version__
 from pipelines.errors import CountMismatchError, IntegrityError, QualityGateError
 from pipelines.ingest.fingerprint import sha256_file
 from pipelines.ingest.readers import SOURCE_FILE, SOURCE_ROW
-from pipelines.quality.kinds import POLARS_DTYPES, Context
+from pipelines.quality.kinds import FAIL, GOOD, POLARS_DTYPES, SUSPECT
 from pipelines.quality.registry import executor_for
+from pipelines.quality.results import Measure, make_measure
+from pipelines.quality.scoring import Scorecard, meets, score
 from pipelines.spec.loader import LoadedDataset
 from pipelines.stages.ingest import ROW_ID
-from pipelines.stages.validate import Validated, all_rules
+from pipelines.stages.validate import Validated, all_rules, context
 from pipelines.warehouse import DATA_DIR, MANIFEST, QUALITY_DIR, QUARANTINE_FILE, Warehouse
 
 WARN_RULES = "_warn_rules"
+QC_FLAG = "_qc_flag"
 FAILED_RULES = "_failed_rules"
 REASONS = "_reasons"
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2
+REPORT = f"{QUALITY_DIR}/report.html"
+_LIST = pl.List(pl.String)
 
 
 @dataclass
 class Published:
-    """The result of publishing: which version, whether it is new, and its row counts."""
+    """The result of publishing: which version, whether it is new, its counts and its verdict."""
 
     dataset: str
     run_id: str
@@ -48,24 +58,48 @@ class Published:
     rules_passed: int
     rules_failed: int
     path: Path
-
-
-def _code_version() -> str:
-    return f"moshu {__version__}"
+    status: str = "published"  # or "rejected"
+    level: str = "uncertified"
+    score: float | None = None
+    failed_gates: tuple[str, ...] = ()
 
 
 def _per_row(failures: pl.LazyFrame, severity: Mapping[str, str]) -> pl.LazyFrame:
     sev = pl.DataFrame({"rule_id": list(severity), "severity": list(severity.values())}).lazy()
     f = failures.join(sev, on="rule_id", how="left")
+    quarantine = (pl.col("flag") == FAIL) & (pl.col("severity") == "error")
+    flagged = (pl.col("flag") == SUSPECT) | ((pl.col("flag") == FAIL) & (pl.col("severity") == "warn"))
     return f.group_by(ROW_ID).agg(
-        pl.col("rule_id").filter(pl.col("severity") == "error").unique().sort().alias(FAILED_RULES),
-        pl.col("rule_id").filter(pl.col("severity") == "warn").unique().sort().alias(WARN_RULES),
+        pl.col("rule_id").filter(quarantine).unique().sort().alias(FAILED_RULES),
+        pl.col("rule_id").filter(flagged).unique().sort().alias(WARN_RULES),
+        pl.col("flag").filter(flagged).max().alias(QC_FLAG),
     )
 
 
-def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> dict[str, Any]:
+def _auditability(data_file: Path, rows: int) -> Measure:
+    """U-1: published rows carrying full lineage (source file and row)."""
+    lf = pl.scan_parquet(data_file)
+    ok = lf.select((pl.col(SOURCE_FILE).is_not_null() & pl.col(SOURCE_ROW).is_not_null()).sum()).collect().item()
+    return make_measure("U-1", ok, rows, None, None)
+
+
+def _accessibility(tmp: Path, files: list[dict[str, Any]]) -> Measure:
+    """X-1: published Parquet files that read back whole and match their recorded sha256."""
+    data = [f for f in files if f["path"].endswith(".parquet")]
+    ok = 0
+    for f in data:
+        p = tmp / f["path"]
+        try:
+            pq.read_table(p)
+        except Exception:  # any read failure makes the file inaccessible
+            continue
+        ok += sha256_file(p) == f["sha256"]
+    return make_measure("X-1", ok, len(data), None, None)
+
+
+def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> tuple[dict[str, Any], Scorecard]:
     spec = loaded.spec
-    ctx = Context(spec)
+    ctx = context(loaded)
     ing = v.ingested
     assert ing.staged is not None and v.failures is not None
     rules = all_rules(loaded)
@@ -73,23 +107,24 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> dict[str, 
     staged = pl.scan_parquet(ing.staged)
     per_row = _per_row(pl.scan_parquet(v.failures), severity)
     joined = staged.join(per_row, on=ROW_ID, how="left", maintain_order="left").with_columns(
-        pl.col(FAILED_RULES).fill_null(pl.lit([], dtype=pl.List(pl.String))),
-        pl.col(WARN_RULES).fill_null(pl.lit([], dtype=pl.List(pl.String))),
+        pl.col(FAILED_RULES).fill_null(pl.lit([], dtype=_LIST)),
+        pl.col(WARN_RULES).fill_null(pl.lit([], dtype=_LIST)),
+        pl.col(QC_FLAG).fill_null(GOOD).cast(pl.UInt8),
     )
     cols = spec.column_names
     bad = pl.col(FAILED_RULES).list.len() > 0
     (tmp / DATA_DIR).mkdir(parents=True)
     data_file = tmp / DATA_DIR / "part-00000.parquet"
-    joined.filter(~bad).select([*cols, WARN_RULES, SOURCE_FILE, SOURCE_ROW]).sink_parquet(data_file)
+    joined.filter(~bad).select([*cols, QC_FLAG, WARN_RULES, SOURCE_FILE, SOURCE_ROW]).sink_parquet(data_file)
 
     quarantined = joined.filter(bad).collect()
-    error_rules = [r for r in rules if r.severity == "error" and executor_for(r).engine == "pandera"]
+    row_rules = [r for r in rules if r.severity == "error" and executor_for(r).engine == "pandera"]
     reasons = [
         pl.when(pl.col(FAILED_RULES).list.contains(r.id)).then(pl.format("{}: {}", pl.lit(r.id), executor_for(r).reason(r, ctx)))
-        for r in error_rules
+        for r in row_rules
     ]
     q = quarantined.with_columns(
-        (pl.concat_list(reasons).list.drop_nulls() if reasons else pl.lit([], dtype=pl.List(pl.String))).alias(REASONS)
+        (pl.concat_list(reasons).list.drop_nulls() if reasons else pl.lit([], dtype=_LIST)).alias(REASONS)
     ).select([*cols, FAILED_RULES, REASONS, WARN_RULES, SOURCE_FILE, SOURCE_ROW])
     q = q.cast({c.name: POLARS_DTYPES[c.dtype] for c in spec.columns})
     q.write_parquet(tmp / QUARANTINE_FILE)
@@ -102,133 +137,131 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> dict[str, 
             f"dataset `{spec.name}`: rows_in={ing.rows_in} but published={rows_published} + "
             f"quarantined={rows_quarantined} = {rows_published + rows_quarantined}; nothing was published"
         )
-    quarantine_summary = (
-        q.select(pl.col(FAILED_RULES).explode().alias("rule_id")).drop_nulls().group_by("rule_id").len().sort("rule_id").rows()
-    )
+    quarantine_summary = q.select(pl.col(FAILED_RULES).explode().alias("rule_id")).drop_nulls().group_by("rule_id").len().sort("rule_id").rows()
     warn_summary = (
-        joined.filter(~bad)
-        .select(pl.col(WARN_RULES).explode().alias("rule_id"))
-        .drop_nulls()
-        .group_by("rule_id")
-        .len()
-        .sort("rule_id")
-        .collect()
-        .rows()
-    )
+        joined.filter(~bad).select(pl.col(WARN_RULES).explode().alias("rule_id")).drop_nulls()
+        .group_by("rule_id").len().sort("rule_id").collect().rows()
+    )  # fmt: skip
     quality = tmp / QUALITY_DIR
     quality.mkdir()
     assert v.ge_suite is not None and v.ge_result is not None
     shutil.copyfile(v.ge_suite, quality / v.ge_suite.name)
     shutil.copyfile(v.ge_result, quality / v.ge_result.name)
-    files = [
-        {"path": p.relative_to(tmp).as_posix(), "sha256": sha256_file(p), "bytes": p.stat().st_size}
-        for p in sorted(tmp.rglob("*"))
-        if p.is_file()
-    ]
-    return {
-        "counts": {
-            "rows_in": ing.rows_in,
-            "rows_published": rows_published,
-            "rows_quarantined": rows_quarantined,
-            "rows_warned": rows_warned,
-        },
+    files = _file_list(tmp)
+    card = score(v.outcomes, [("moshu.auditability", _auditability(data_file, rows_published)), ("moshu.accessibility", _accessibility(tmp, files))])
+    from pipelines.report import data_docs
+
+    data_docs.render(quality / v.ge_result.name, quality / "data_docs.html")
+    body = {
+        "counts": {"rows_in": ing.rows_in, "rows_published": rows_published, "rows_quarantined": rows_quarantined, "rows_warned": rows_warned},
         "quarantine_summary": [{"rule_id": r, "rows": n, "severity": "error"} for r, n in quarantine_summary]
         + [{"rule_id": r, "rows": n, "severity": "warn"} for r, n in warn_summary],
-        "files": files,
     }
+    return body, card
+
+
+def _write_report(tmp: Path, manifest: dict[str, Any], title: str, warehouse: Warehouse) -> None:
+    from pipelines.report import html
+
+    name = manifest["dataset"]
+    history = []
+    for n in warehouse.versions(name):
+        m = warehouse.manifest(name, n)
+        history.append((n, m.get("quality", {}).get("overall"), m.get("status", "published")))
+    history.append((manifest["version"], manifest["quality"]["overall"], manifest["status"]))
+    sample = pl.read_parquet(tmp / QUARANTINE_FILE, columns=[SOURCE_FILE, SOURCE_ROW, FAILED_RULES, REASONS], n_rows=50).to_dicts()
+    (tmp / REPORT).write_text(html.render(manifest, title, history, sample), encoding="utf-8")
+
+
+def _file_list(tmp: Path) -> list[dict[str, Any]]:
+    return [
+        {"path": p.relative_to(tmp).as_posix(), "sha256": sha256_file(p), "bytes": p.stat().st_size}
+        for p in sorted(tmp.rglob("*"))
+        if p.is_file() and p.name != MANIFEST
+    ]
+
+
+def _gate_check(spec_name: str, v: Validated) -> None:
+    blocking = [o for o in v.outcomes if o.engine != "pandera" and o.severity == "error" and not o.passed]
+    if blocking:
+        details = "; ".join(f"`{o.rule_id}` failed (observed: {o.observed}, rule: {o.params})" for o in blocking)
+        raise QualityGateError(
+            f"dataset `{spec_name}`: {details}. A dataset-level error rule cannot quarantine rows, so nothing was "
+            "published; fix the data or relax the rule (or make it `severity: warn`)"
+        )
+
+
+def _unchanged(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Published:
+    name, n = loaded.spec.name, v.ingested.unchanged_version
+    assert n is not None
+    m = warehouse.manifest(name, n)
+    c, rs, qual = m["counts"], m.get("rules", []), m.get("quality", {})
+    return Published(
+        name, v.ingested.run_id, n, False, c["rows_in"], c["rows_published"], c["rows_quarantined"], c.get("rows_warned", 0),
+        sum(r["passed"] for r in rs), sum(not r["passed"] for r in rs), warehouse.version_dir(name, n),
+        m.get("status", "published"), qual.get("level", "uncertified"), qual.get("overall"), tuple(qual.get("failed_gates", [])),
+    )  # fmt: skip
 
 
 def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Published:
-    """Publish a new version, or report the unchanged latest one.
-
-    The version is written to a hidden temporary folder and renamed into `v<N>` in one step, so a
-    crash never leaves half a version. A per-dataset lock serialises concurrent publishes.
+    """Publish a new version (or rejected candidate), or report the unchanged latest one.
 
     Raises:
-        CountMismatchError: if rows were lost or duplicated (nothing is published).
+        QualityGateError: an error-severity dataset-level rule failed (nothing is written).
+        CountMismatchError: rows were lost or duplicated (nothing is written).
     """
     spec = loaded.spec
     ing = v.ingested
     if ing.unchanged:
-        n = ing.unchanged_version
-        assert n is not None
-        m = warehouse.manifest(spec.name, n)
-        c = m["counts"]
-        rs = m.get("rules", [])
-        return Published(
-            spec.name,
-            ing.run_id,
-            n,
-            False,
-            c["rows_in"],
-            c["rows_published"],
-            c["rows_quarantined"],
-            c.get("rows_warned", 0),
-            sum(r["passed"] for r in rs),
-            sum(not r["passed"] for r in rs),
-            warehouse.version_dir(spec.name, n),
-        )
-    blocking = [o for o in v.outcomes if o.engine == "great_expectations" and o.severity == "error" and not o.passed]
-    if blocking:
-        details = "; ".join(f"`{o.rule_id}` failed (observed: {o.observed}, rule: {o.params})" for o in blocking)
-        raise QualityGateError(
-            f"dataset `{spec.name}`: {details}. A dataset-level error rule cannot quarantine rows, so nothing was "
-            "published; fix the data or relax the rule (or make it `severity: warn`)"
-        )
+        return _unchanged(loaded, v, warehouse)
+    _gate_check(spec.name, v)
     if ing.staged is None or not ing.staged.is_file():
-        raise IntegrityError(
-            f"dataset `{spec.name}`: the staged data of run `{ing.run_id}` is gone; "
-            "materialize the whole dataset (raw -> catalog) in one run"
-        )
+        raise IntegrityError(f"dataset `{spec.name}`: the staged data of run `{ing.run_id}` is gone; materialize the whole dataset (raw -> catalog) in one run")
     lock = warehouse.lock_path(spec.name)
     lock.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock)):
-        latest = warehouse.latest(spec.name)
-        if latest is not None and warehouse.manifest(spec.name, latest).get("data_hash") == ing.data_hash:
-            raise IntegrityError(
-                f"dataset `{spec.name}`: v{latest} with the same data was published by a concurrent run; run again"
-            )
-        version = (latest or 0) + 1
+        last = warehouse.latest_candidate(spec.name)
+        if last is not None and warehouse.manifest(spec.name, last).get("data_hash") == ing.data_hash:
+            raise IntegrityError(f"dataset `{spec.name}`: v{last} with the same data was written by a concurrent run; run again")
+        version = (last or 0) + 1
+        parent = warehouse.latest(spec.name)
         ddir = warehouse.dataset_dir(spec.name)
         ddir.mkdir(parents=True, exist_ok=True)
         tmp = ddir / f".tmp-v{version}-{uuid.uuid4().hex[:8]}"
         try:
-            body = _write_version(loaded, v, tmp)
+            body, card = _write_version(loaded, v, tmp)
+            status = "published" if meets(card.level, spec.min_level) else "rejected"
             manifest = {
                 "manifest_format": MANIFEST_FORMAT,
                 "dataset": spec.name,
                 "version": version,
-                "parent_version": latest,
+                "status": status,
+                "parent_version": parent,
                 "data_hash": ing.data_hash,
                 "spec_data_hash": loaded.spec_data_hash,
                 "spec_metadata_hash": loaded.spec_metadata_hash,
                 "rules_hash": loaded.rules_hash,
-                "code_version": _code_version(),
+                "code_version": f"moshu {__version__}",
                 "run_id": ing.run_id,
                 "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "synthetic": spec.synthetic.model_dump() if spec.synthetic else None,
                 "schema": [
-                    {
-                        "name": c.name,
-                        "dtype": c.dtype,
-                        "unit": c.unit,
-                        "nullable": c.nullable,
-                        "role": c.role,
-                        "description": c.description,
-                        "source": c.source_name,
-                    }
+                    {"name": c.name, "dtype": c.dtype, "unit": c.unit, "nullable": c.nullable, "role": c.role, "description": c.description, "source": c.source_name}
                     for c in spec.columns
                 ],
                 "primary_key": list(spec.primary_key),
                 "source_files": [f.__dict__ for f in ing.files],
                 "rules": [o.as_dict() for o in v.outcomes],
+                "quality": {**card.as_dict(), "min_level": spec.min_level},
                 "ge": {
-                    "success": v.ge_success,
-                    "suite": f"{QUALITY_DIR}/ge_suite.json",
-                    "validation": f"{QUALITY_DIR}/ge_validation.json",
-                },
+                    "success": v.ge_success, "suite": f"{QUALITY_DIR}/ge_suite.json",
+                    "validation": f"{QUALITY_DIR}/ge_validation.json", "data_docs": f"{QUALITY_DIR}/data_docs.html",
+                },  # fmt: skip
+                "report": REPORT,
                 **body,
             }
+            _write_report(tmp, manifest, spec.title, warehouse)
+            manifest["files"] = _file_list(tmp)
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
             final = warehouse.version_dir(spec.name, version)
             os.rename(tmp, final)
@@ -237,18 +270,9 @@ def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Publis
             raise
     c = manifest["counts"]
     return Published(
-        spec.name,
-        ing.run_id,
-        version,
-        True,
-        c["rows_in"],
-        c["rows_published"],
-        c["rows_quarantined"],
-        c["rows_warned"],
-        v.rules_passed,
-        v.rules_failed,
-        final,
-    )
+        spec.name, ing.run_id, version, True, c["rows_in"], c["rows_published"], c["rows_quarantined"], c["rows_warned"],
+        v.rules_passed, v.rules_failed, final, status, card.level, card.overall, tuple(card.failed_gates),
+    )  # fmt: skip
 
 
-__all__ = ["FAILED_RULES", "REASONS", "WARN_RULES", "Published", "publish"]
+__all__ = ["FAILED_RULES", "QC_FLAG", "REASONS", "WARN_RULES", "Published", "publish"]

@@ -59,79 +59,38 @@ def register_version(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name:
     m: dict[str, Any] = warehouse.manifest(name, version)
     vdir = warehouse.version_dir(name, version)
     rel = vdir.relative_to(warehouse.root).as_posix()
-    for table in ("versions", "columns", "rule_results", "source_files", "quarantine_summary"):
+    for table in ("versions", "columns", "rule_results", "source_files", "quarantine_summary", "measures", "dimension_scores"):
         con.execute(f"DELETE FROM {table} WHERE name = ? AND version = ?", [name, version])
-    c = m["counts"]
-    rules = m.get("rules", [])
-    con.execute(
-        "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            name,
-            version,
-            m.get("parent_version"),
-            m["data_hash"],
-            m.get("spec_data_hash"),
-            m.get("spec_metadata_hash"),
-            m.get("rules_hash"),
-            m.get("code_version"),
-            m.get("run_id"),
-            _ts(m.get("created_at")),
-            c["rows_in"],
-            c["rows_published"],
-            c["rows_quarantined"],
-            c.get("rows_warned", 0),
-            sum(r["passed"] for r in rules),
-            sum(not r["passed"] for r in rules),
-            m.get("ge", {}).get("success"),
-            rel,
-            f"{rel}/{DATA_DIR}/*.parquet",
-            f"{rel}/{QUARANTINE_FILE}",
-            f"{rel}/{m['ge']['suite']}",
-            f"{rel}/{m['ge']['validation']}",
-            sha256_file(vdir / MANIFEST),
-        ],
-    )
+    c, rules, q, ge = m["counts"], m.get("rules", []), m.get("quality", {}), m.get("ge", {})
+    row = {
+        "name": name, "version": version, "parent_version": m.get("parent_version"), "data_hash": m["data_hash"],
+        "spec_data_hash": m.get("spec_data_hash"), "spec_metadata_hash": m.get("spec_metadata_hash"),
+        "rules_hash": m.get("rules_hash"), "code_version": m.get("code_version"), "run_id": m.get("run_id"),
+        "created_at": _ts(m.get("created_at")), "rows_in": c["rows_in"], "rows_published": c["rows_published"],
+        "rows_quarantined": c["rows_quarantined"], "rows_warned": c.get("rows_warned", 0),
+        "rules_passed": sum(r["passed"] for r in rules), "rules_failed": sum(not r["passed"] for r in rules),
+        "ge_success": ge.get("success"), "path": rel, "data_glob": f"{rel}/{DATA_DIR}/*.parquet",
+        "quarantine_path": f"{rel}/{QUARANTINE_FILE}", "ge_suite_path": f"{rel}/{ge['suite']}" if ge.get("suite") else None,
+        "ge_validation_path": f"{rel}/{ge['validation']}" if ge.get("validation") else None,
+        "manifest_sha256": sha256_file(vdir / MANIFEST), "status": m.get("status", "published"), "level": q.get("level"),
+        "score": q.get("overall"), "min_level": q.get("min_level"), "failed_gates": q.get("failed_gates", []),
+        "report_path": f"{rel}/{m['report']}" if m.get("report") else None,
+        "data_docs_path": f"{rel}/{ge['data_docs']}" if ge.get("data_docs") else None,
+    }  # fmt: skip
+    cols = ", ".join(row)
+    con.execute(f"INSERT INTO versions ({cols}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
     con.executemany(
         "INSERT INTO columns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            [
-                name,
-                version,
-                i,
-                col["name"],
-                col.get("source"),
-                col["dtype"],
-                col.get("unit"),
-                col.get("nullable"),
-                col.get("role"),
-                col.get("description"),
-            ]
-            for i, col in enumerate(m["schema"])
-        ],
-    )
+        [[name, version, i, col["name"], col.get("source"), col["dtype"], col.get("unit"), col.get("nullable"),
+          col.get("role"), col.get("description")] for i, col in enumerate(m["schema"])],
+    )  # fmt: skip
     if rules:
         con.executemany(
-            "INSERT INTO rule_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                [
-                    name,
-                    version,
-                    r["rule_id"],
-                    r["kind"],
-                    r["severity"],
-                    r["engine"],
-                    r["columns"],
-                    r["params"],
-                    r["description"],
-                    r["evaluated"],
-                    r["failed"],
-                    r["passed"],
-                    r["observed"],
-                    r["samples"],
-                ]
-                for r in rules
-            ],
-        )
+            "INSERT INTO rule_results (name, version, rule_id, kind, severity, engine, columns, params, description, "
+            "evaluated, failed, passed, observed, samples, suspect) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [[name, version, r["rule_id"], r["kind"], r["severity"], r["engine"], r["columns"], r["params"], r["description"],
+              r["evaluated"], r["failed"], r["passed"], r["observed"], r["samples"], r.get("suspect", 0)] for r in rules],
+        )  # fmt: skip
     con.executemany(
         "INSERT INTO source_files VALUES (?, ?, ?, ?, ?, ?)",
         [[name, version, f["path"], f["sha256"], f["size"], f["rows"]] for f in m["source_files"]],
@@ -139,8 +98,16 @@ def register_version(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name:
     if m.get("quarantine_summary"):
         con.executemany(
             "INSERT INTO quarantine_summary VALUES (?, ?, ?, ?, ?)",
-            [[name, version, q["rule_id"], q["severity"], q["rows"]] for q in m["quarantine_summary"]],
+            [[name, version, x["rule_id"], x["severity"], x["rows"]] for x in m["quarantine_summary"]],
         )
+    if q.get("measures"):
+        con.executemany(
+            "INSERT INTO measures VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [[name, version, r["rule_id"], r["clause"], r["dimension"], r["measure_id"], r["a"], r["b"], r["x"], r["threshold"],
+              r["gate"], r["passed"], r.get("gate_passed"), r["applicable"], r.get("weight")] for r in q["measures"]],
+        )  # fmt: skip
+    if q.get("dimensions"):
+        con.executemany("INSERT INTO dimension_scores VALUES (?, ?, ?, ?)", [[name, version, d, v] for d, v in q["dimensions"].items()])
 
 
 def refresh_latest_view(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name: str) -> None:
@@ -177,7 +144,7 @@ def register(
                 name,
                 _ts(started_at),
                 datetime.now(UTC).replace(tzinfo=None),
-                "published" if published.created else "unchanged",
+                ("rejected" if published.status == "rejected" else "published") if published.created else "unchanged",
                 published.version,
                 published.rows_in,
                 f"v{published.version} {'published' if published.created else 'unchanged'}",

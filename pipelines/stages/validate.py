@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
 from pipelines.ingest.cast import needs_raw
 from pipelines.quality import ge_engine, pandera_engine
-from pipelines.quality.kinds import Context, DType, describe
+from pipelines.quality.kinds import FAIL, SUSPECT, Context, DType, describe
 from pipelines.quality.registry import executor_for
 from pipelines.quality.results import RuleOutcome
 from pipelines.spec.loader import LoadedDataset
@@ -26,7 +25,7 @@ SAMPLES_PER_RULE = 5
 
 @dataclass
 class Validated:
-    """Rule outcomes of a run and where the per-row failures and GE documents were written."""
+    """Rule outcomes of a run and where the per-row flags and GE documents were written."""
 
     ingested: Ingested
     outcomes: list[RuleOutcome] = field(default_factory=list)
@@ -37,76 +36,65 @@ class Validated:
 
     @property
     def rules_passed(self) -> int:
-        """Rules with no failure."""
+        """Rules whose measures all meet their thresholds."""
         return sum(o.passed for o in self.outcomes)
 
     @property
     def rules_failed(self) -> int:
-        """Rules with at least one failure."""
+        """Rules with a measure below its threshold."""
         return sum(not o.passed for o in self.outcomes)
 
 
 def all_rules(loaded: LoadedDataset) -> list[RuleBase]:
     """Every rule of a dataset: one dtype rule per convertible column, then the implied and declared rules."""
     dtype_rules: list[RuleBase] = [
-        DType(
-            kind="dtype",
-            id=f"schema.dtype.{c.name}",
-            column=c.name,
-            dtype=c.dtype,
-            description=f"`{c.name}` converts to {c.dtype}.",
-        )
+        DType(kind="dtype", id=f"schema.dtype.{c.name}", column=c.name, dtype=c.dtype, description=f"`{c.name}` converts to {c.dtype}.")
         for c in loaded.spec.columns
         if needs_raw(c)
     ]
     return [*dtype_rules, *loaded.rules]
 
 
-def _outcomes_from_failures(
-    rules: list[RuleBase], failures: pl.DataFrame, staged: pl.LazyFrame, ctx: Context, rows: int
-) -> dict[str, RuleOutcome]:
-    counts = dict(failures.group_by("rule_id").agg(pl.col(ROW_ID).n_unique()).iter_rows())
-    sample_ids = failures.group_by("rule_id").agg(pl.col(ROW_ID).sort().head(SAMPLES_PER_RULE))
+def context(loaded: LoadedDataset) -> Context:
+    """The executors' context of a loaded dataset."""
+    return Context(loaded.spec, root=loaded.spec_path.parent.parent)
+
+
+def _row_outcomes(rules: list[RuleBase], failures: pl.DataFrame, staged: pl.LazyFrame, ctx: Context) -> dict[str, RuleOutcome]:
+    counts = {
+        (rid, flag): n for rid, flag, n in failures.group_by("rule_id", "flag").agg(pl.col(ROW_ID).n_unique()).iter_rows()
+    }
+    # anchored to a column so that literal predicates broadcast to every row
+    anchor = pl.col(ROW_ID).is_not_null()
+    evaluated = staged.select([(anchor & executor_for(r).evaluated(r, ctx)).sum().alias(str(i)) for i, r in enumerate(rules)]).collect().row(0)
+    sample_ids = failures.sort(ROW_ID).group_by("rule_id").agg(pl.col(ROW_ID).head(SAMPLES_PER_RULE))
     wanted = {rid: ids for rid, ids in sample_ids.iter_rows()}
-    sample_rows = (
-        staged.filter(
-            pl.col(ROW_ID).is_in(pl.Series([i for ids in wanted.values() for i in ids], dtype=pl.UInt32).implode())
-        ).collect()
-        if wanted
-        else None
-    )
+    all_ids = pl.Series([i for ids in wanted.values() for i in ids], dtype=pl.UInt32).unique()
+    sample_rows = staged.filter(pl.col(ROW_ID).is_in(all_ids.implode())).collect() if wanted else None
     out: dict[str, RuleOutcome] = {}
-    for r in rules:
+    for i, r in enumerate(rules):
         ex = executor_for(r)
-        failed = int(counts.get(r.id, 0))
+        failed, suspect, n = int(counts.get((r.id, FAIL), 0)), int(counts.get((r.id, SUSPECT), 0)), int(evaluated[i] or 0)
         samples: tuple[str, ...] = ()
-        if failed and sample_rows is not None:
+        if r.id in wanted and sample_rows is not None:
             rows_df = sample_rows.filter(pl.col(ROW_ID).is_in(wanted[r.id]))
             samples = tuple(rows_df.select(ex.reason(r, ctx).alias("why")).to_series().to_list())
         out[r.id] = RuleOutcome(
-            rule_id=r.id,
-            kind=r.kind,
-            severity=r.severity,
-            engine="pandera",  # type: ignore[attr-defined]
-            columns=r.columns_used(),
-            description=r.description,
-            params=describe(r),
-            evaluated=rows,
-            failed=failed,
-            passed=failed == 0,
-            samples=samples,
-        )
+            rule_id=r.id, kind=r.kind, severity=r.severity, engine="pandera", columns=r.columns_used(),
+            description=r.description, params=describe(r), evaluated=n, failed=failed, suspect=suspect,
+            measures=tuple(ex.measures(r, ctx, n, failed, suspect)), samples=samples,
+        )  # fmt: skip
     return out
 
 
 def validate(loaded: LoadedDataset, ingested: Ingested) -> Validated:
     """Run pandera over the row-level rules and Great Expectations over the dataset-level ones.
 
-    Bad data never raises here: it becomes failing outcomes and per-row failures.
+    Bad data never raises here: it becomes flagged rows and failing measures.
     """
     if ingested.unchanged or ingested.staged is None:
         return Validated(ingested=ingested)
-    ctx = Context(loaded.spec)
+    ctx = context(loaded)
     rules = all_rules(loaded)
     row_rules = [r for r in rules if executor_for(r).engine == "pandera"]
     staged = pl.scan_parquet(ingested.staged)
@@ -114,18 +102,13 @@ def validate(loaded: LoadedDataset, ingested: Ingested) -> Validated:
     workdir = ingested.staged.parent
     failures_path = workdir / FAILURES_FILE
     failures.write_parquet(failures_path)
-    row_outcomes = _outcomes_from_failures(row_rules, failures, staged, ctx, ingested.rows_in)
-    suite, result, ge_outcomes = ge_engine.validate(rules, ctx, ingested.staged, workdir, row_outcomes, ingested.rows_in)
+    row_outcomes = _row_outcomes(row_rules, failures, staged, ctx)
+    suite, result, other = ge_engine.validate(rules, ctx, ingested.staged, workdir, row_outcomes, ingested.rows_in)
     suite_path, result_path = workdir / GE_SUITE_FILE, workdir / GE_RESULT_FILE
     suite_path.write_text(json.dumps(suite, indent=2, default=str), encoding="utf-8")
     result_path.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
-    by_id: dict[str, Any] = {**row_outcomes, **{o.rule_id: o for o in ge_outcomes}}
-    outcomes = [by_id[r.id] for r in rules]
+    by_id = {**row_outcomes, **{o.rule_id: o for o in other}}
     return Validated(
-        ingested=ingested,
-        outcomes=outcomes,
-        failures=failures_path,
-        ge_suite=suite_path,
-        ge_result=result_path,
-        ge_success=bool(result.get("success")),
-    )
+        ingested=ingested, outcomes=[by_id[r.id] for r in rules], failures=failures_path,
+        ge_suite=suite_path, ge_result=result_path, ge_success=bool(result.get("success")),
+    )  # fmt: skip

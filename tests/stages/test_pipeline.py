@@ -83,7 +83,7 @@ def test_manifest_records_lineage_counts_and_hashes(built: Built) -> None:
     by_rule = {r["expectation_config"]["meta"]["rule_id"]: r for r in ge["results"]}
     assert by_rule["cnc.counts.balance"]["result"]["unexpected_count"] == 3
     assert by_rule["cnc.row_count"]["result"]["observed_value"] == 2403
-    assert ge["meta"]["engines"] == {"pandera": len(by_rule) - 1, "great_expectations": 1}
+    assert ge["meta"]["engines"] == {"pandera": len(by_rule) - 1, "great_expectations": 1, "moshu": 0}
 
 
 def test_second_run_makes_no_new_version(project_dir: Path, warehouse: Warehouse) -> None:

@@ -1,0 +1,215 @@
+"""Executors of the dataset-level rule kinds: measured by Great Expectations on DuckDB, or from metadata.
+
+Most dataset-level kinds compile to `ExpectQueryMeasureToMeetThreshold`, a GE expectation whose SQL
+query returns one row `(a, b, detail)`: GE runs the query against the staged batch and passes when
+B = 0 (not applicable) or A / B >= threshold. `row_count` uses GE's own table expectation.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pipelines.quality.kinds import Context, KindExecutor
+from pipelines.spec.rules import (
+    ClassBalance,
+    ClassMinCount,
+    Freshness,
+    InformativeFeatures,
+    LabelCoverage,
+    RowCount,
+    TimeCoverage,
+    UnitConsistency,
+    _Labels,
+)
+
+
+@cache
+def query_measure_expectation() -> Any:
+    """The GE expectation class for SQL-measured rules (defined lazily: importing GE is slow)."""
+    from typing import ClassVar
+
+    from great_expectations.expectations.core.unexpected_rows_expectation import UnexpectedRowsExpectation
+
+    class ExpectQueryMeasureToMeetThreshold(UnexpectedRowsExpectation):  # type: ignore[misc]
+        """The query returns one row `(a, b, detail)`; passes when b = 0 (not applicable) or a / b >= threshold."""
+
+        threshold: float
+        success_keys: ClassVar[tuple[str, ...]] = ("unexpected_rows_query", "threshold")
+
+        def _validate(self, metrics: dict[str, Any], runtime_configuration: dict[str, Any] | None = None, execution_engine: Any = None) -> dict[str, Any]:
+            rows = metrics["unexpected_rows_query.table"] or []
+            row = rows[0] if rows else {}
+            a, b = row.get("a"), row.get("b")
+            x = None if not b else float(a or 0) / float(b)
+            detail = row.get("detail")
+            return {
+                "success": x is None or x >= self.threshold,
+                "result": {"observed_value": x, "details": {"a": a, "b": b, "detail": detail}},
+            }
+
+    return ExpectQueryMeasureToMeetThreshold
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(v: object) -> str:
+    return "'" + str(v).replace("'", "''") + "'" if isinstance(v, str) else str(v)
+
+
+class _SqlMeasure(KindExecutor):
+    engine = "great_expectations"
+
+    def sql(self, rule: Any, ctx: Context) -> str:
+        """Query over `{batch}` returning one row (a, b, detail)."""
+        raise NotImplementedError
+
+    def expectation(self, rule: Any, ctx: Context, threshold: float = 1.0) -> Any:
+        return query_measure_expectation()(unexpected_rows_query=self.sql(rule, ctx), threshold=threshold)
+
+
+class RowCountExec(KindExecutor):
+    kind = "row_count"
+    engine = "great_expectations"
+    clause = "C-3"
+
+    def expectation(self, rule: RowCount, ctx: Context, threshold: float = 1.0) -> Any:
+        import great_expectations as gx
+
+        return gx.expectations.ExpectTableRowCountToBeBetween(min_value=rule.min, max_value=rule.max)
+
+
+class TimeCoverageExec(_SqlMeasure):
+    kind = "time_coverage"
+    clause = "C-4"
+
+    def sql(self, rule: TimeCoverage, ctx: Context) -> str:
+        t = _q(rule.timestamp)
+        num = f"epoch({t})" if ctx.dtype(rule.timestamp) == "datetime" else t
+        ent = ", ".join(_q(e) for e in rule.entity) or "1"
+        label = " || '/' || ".join(f"CAST({_q(e)} AS VARCHAR)" for e in rule.entity) or "'all'"
+        return (
+            f"WITH r AS (SELECT min({num}) AS lo, max({num}) AS hi FROM {{batch}} WHERE {t} IS NOT NULL), "
+            f"e AS (SELECT {label} AS entity, count(DISTINCT {t}) AS n FROM {{batch}} WHERE {t} IS NOT NULL GROUP BY {ent}), "
+            f"x AS (SELECT e.entity, e.n, floor((r.hi - r.lo) / {rule.period_s}) + 1 AS expected FROM e, r) "
+            "SELECT sum(least(n, expected)) AS a, sum(expected) AS b, "
+            "list({'entity': entity, 'present': n, 'expected': expected} ORDER BY n / expected) "
+            "FILTER (WHERE n < expected) AS detail FROM x"
+        )
+
+
+class FreshnessExec(_SqlMeasure):
+    kind = "freshness"
+    clause = "T-1"
+
+    def sql(self, rule: Freshness, ctx: Context) -> str:
+        from datetime import UTC, datetime
+
+        now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
+        t = _q(rule.timestamp)
+        return (
+            f"SELECT CASE WHEN max({t}) >= TIMESTAMP '{now}' - to_seconds({rule.max_age_s}) THEN 1 ELSE 0 END AS a, "
+            f"1 AS b, 'newest ' || CAST(max({t}) AS VARCHAR) || ', checked at {now} UTC' AS detail FROM {{batch}}"
+        )
+
+
+def _label_sql(rule: _Labels) -> str:
+    if rule.column:
+        return _q(rule.column)
+    whens = " ".join(f"WHEN {_q(c)} = 1 THEN {_lit(c)}" for c in rule.one_hot)
+    return f"(CASE {whens} END)"
+
+
+def _counts_cte(rule: _Labels) -> str:
+    label = _label_sql(rule)
+    return f"WITH c AS (SELECT CAST({label} AS VARCHAR) AS label, count(*) AS n FROM {{batch}} WHERE {label} IS NOT NULL GROUP BY 1) "
+
+
+_DETAIL = "list({'label': label, 'n': n} ORDER BY n DESC, label) AS detail"
+
+
+class ClassBalanceExec(_SqlMeasure):
+    kind = "class_balance"
+    clause = "B-1"
+
+    def clause_for(self, rule: ClassBalance, ctx: Context) -> str:
+        return rule.clause or ("B-2" if rule.form == "entropy" else "B-1")
+
+    def sql(self, rule: ClassBalance, ctx: Context) -> str:
+        if rule.form == "min_max":
+            return _counts_cte(rule) + f"SELECT min(n) AS a, max(n) AS b, {_DETAIL} FROM c"
+        k = "count(*)"  # classes present; a class of the taxonomy that is absent is D-1's business
+        return (
+            _counts_cte(rule)
+            + f", p AS (SELECT label, n, n / sum(n) OVER () AS p FROM c) "
+            f"SELECT -sum(p * ln(p)) AS a, CASE WHEN {k} > 1 THEN ln({k}) ELSE 0 END AS b, {_DETAIL} FROM p"
+        )
+
+
+class LabelCoverageExec(_SqlMeasure):
+    kind = "label_coverage"
+    clause = "D-1"
+
+    def sql(self, rule: LabelCoverage, ctx: Context) -> str:
+        taxonomy = [str(t) for t in rule.taxonomy] or list(rule.one_hot)
+        in_list = ", ".join(_lit(t) for t in taxonomy)
+        return (
+            _counts_cte(rule)
+            + f"SELECT count(*) FILTER (WHERE label IN ({in_list})) AS a, {len(taxonomy)} AS b, "
+            f"list_filter([{in_list}], t -> NOT list_contains(list(label), t)) AS detail FROM c"
+        )
+
+
+class ClassMinCountExec(_SqlMeasure):
+    kind = "class_min_count"
+    clause = "D-2"
+
+    def sql(self, rule: ClassMinCount, ctx: Context) -> str:
+        return (
+            _counts_cte(rule)
+            + f"SELECT count(*) FILTER (WHERE n >= {rule.min_count}) AS a, count(*) AS b, "
+            f"list({{'label': label, 'n': n}} ORDER BY n) FILTER (WHERE n < {rule.min_count}) AS detail FROM c"
+        )
+
+
+class InformativeFeaturesExec(_SqlMeasure):
+    kind = "informative_features"
+    clause = "D-3"
+
+    def sql(self, rule: InformativeFeatures, ctx: Context) -> str:
+        cols = list(rule.columns)
+        aggs = [f"count(DISTINCT {_q(c)}) AS nd{i}" for i, c in enumerate(cols)]
+        for j in range(len(cols)):
+            for i in range(j):
+                aggs.append(f"bool_and({_q(cols[i])} IS NOT DISTINCT FROM {_q(cols[j])}) AS eq{i}_{j}")
+        bad = []
+        for j, c in enumerate(cols):
+            conds = [f"nd{j} <= 1", *(f"eq{i}_{j}" for i in range(j))]
+            bad.append(f"CASE WHEN {' OR '.join(conds)} THEN {_lit(c)} END")
+        offenders = f"list_filter([{', '.join(bad)}], x -> x IS NOT NULL)"
+        return (
+            f"WITH s AS (SELECT {', '.join(aggs)} FROM {{batch}}), o AS (SELECT {offenders} AS detail FROM s) "
+            f"SELECT {len(cols)} - len(detail) AS a, {len(cols)} AS b, detail FROM o"
+        )
+
+
+class UnitConsistencyExec(KindExecutor):
+    """Measured from the spec's declared units, not from the data."""
+
+    kind = "unit_consistency"
+    engine = "moshu"
+    clause = "K-5"
+
+    def measure(self, rule: UnitConsistency, ctx: Context) -> tuple[float, float, list[str]]:
+        """(A, B, offending columns): columns whose declared unit converts to `rule.unit`."""
+        from pipelines.quality.units import convertible
+
+        bad = [c for c in rule.columns if not convertible(ctx.spec.column(c).unit, rule.unit)]
+        return len(rule.columns) - len(bad), len(rule.columns), bad
+
+    def expectation(self, rule: UnitConsistency, ctx: Context, threshold: float = 1.0) -> Any:
+        import great_expectations as gx
+
+        return gx.expectations.ExpectTableColumnsToMatchSet(column_set=list(rule.columns), exact_match=False)

@@ -1,0 +1,74 @@
+"""Scores and certification: dimension scores, the overall score, hard gates and the certification level.
+
+Per the guide: a dimension's score is the weighted mean of its scored (non-gate) measures' X; the
+overall score is the weighted mean of the dimension scores (weights in `guide.DIMENSION_WEIGHTS`,
+renormalised over the dimensions that have a score); hard gates are reported apart and never
+averaged in; any failed gate leaves the version uncertified whatever its score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipelines.quality.guide import DIMENSION_WEIGHTS, LEVEL_ORDER, LEVELS, UNCERTIFIED, clause
+from pipelines.quality.results import Measure, RuleOutcome
+
+
+@dataclass(frozen=True)
+class Scorecard:
+    """The quality verdict of one version."""
+
+    measures: list[dict[str, Any]]
+    dimensions: dict[str, float | None]
+    overall: float | None
+    level: str
+    failed_gates: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict for the manifest."""
+        return {
+            "overall": self.overall, "level": self.level, "failed_gates": self.failed_gates,
+            "dimensions": self.dimensions, "measures": self.measures,
+        }  # fmt: skip
+
+
+def level_for(overall: float | None, gates_ok: bool) -> str:
+    """The certification level of a score (uncertified when a gate failed or nothing was scored)."""
+    if not gates_ok or overall is None:
+        return UNCERTIFIED
+    for name, minimum in LEVELS:
+        if overall >= minimum - 1e-12:
+            return name
+    return UNCERTIFIED
+
+
+def meets(level: str, minimum: str) -> bool:
+    """Whether `level` is at least `minimum`."""
+    return LEVEL_ORDER.index(level) >= LEVEL_ORDER.index(minimum)
+
+
+def score(outcomes: list[RuleOutcome], extra: list[tuple[str, Measure]] = ()) -> Scorecard:  # type: ignore[assignment]
+    """Score the measures of `outcomes` plus `extra` (rule id, measure) pairs measured by moshu itself."""
+    # A row-level error rule quarantines every failing row, so as a gate it holds for the release
+    # by construction; its X still reports how much of the input had to be removed.
+    enforced = {o.rule_id for o in outcomes if o.engine == "pandera" and o.severity == "error"}
+    pairs: list[tuple[str, Measure]] = [(o.rule_id, m) for o in outcomes for m in o.measures] + list(extra)
+    rows = []
+    for rid, m in pairs:
+        row = {"rule_id": rid, **m.as_dict(), "weight": clause(m.clause).weight}
+        row["gate_passed"] = (m.passed or rid in enforced) if m.gate else None
+        rows.append(row)
+    sums: dict[str, tuple[float, float]] = {}
+    for r in rows:
+        if r["gate"] or not r["applicable"]:
+            continue
+        value = r["x"] if clause(r["clause"]).scoring == "x" else (min(1.0, r["x"] / r["threshold"]) if r["threshold"] else 1.0)
+        s, w = sums.get(r["dimension"], (0.0, 0.0))
+        sums[r["dimension"]] = (s + value * r["weight"], w + r["weight"])
+    dims: dict[str, float | None] = {d: (s / w if w else None) for d, (s, w) in sums.items()}
+    scored = {d: v for d, v in dims.items() if v is not None}
+    total_w = sum(DIMENSION_WEIGHTS[d] for d in scored)
+    overall = sum(v * DIMENSION_WEIGHTS[d] for d, v in scored.items()) / total_w if total_w else None
+    failed = [f"{r['rule_id']} ({r['clause']})" for r in rows if r["gate"] and not r["gate_passed"]]
+    return Scorecard(rows, dims, overall, level_for(overall, not failed), failed)

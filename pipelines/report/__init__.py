@@ -1,0 +1,1 @@
+"""Human-facing renderings of a version: the HTML quality report and Great Expectations Data Docs."""

@@ -1,0 +1,106 @@
+"""The HTML quality report of one version: verdict, dimension scores, gates, rules by impact, samples, charts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+
+from pipelines.quality.guide import BY_ID, DIMENSIONS, LEVELS
+from pipelines.report import charts
+
+_TEMPLATE = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True).from_string(
+    """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{{ m.dataset }} v{{ m.version }} quality report</title>
+<style>
+ body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}
+ h1{margin-bottom:.2rem} .sub{color:#555;margin-top:0}
+ .badge{display:inline-block;padding:.2rem .7rem;border-radius:1rem;color:#fff;font-weight:600;text-transform:uppercase}
+ .gold{background:#b8860b}.silver{background:#708090}.bronze{background:#a0522d}.uncertified{background:#c62828}
+ .rejected{background:#c62828}.published{background:#2e7d32}
+ table{border-collapse:collapse;width:100%;font-size:.85rem;margin:.5rem 0 1.5rem}
+ th,td{border-bottom:1px solid #ddd;padding:.3rem .4rem;text-align:left;vertical-align:top}
+ th{background:#f5f5f5} .fail{color:#c62828;font-weight:600} .ok{color:#2e7d32} .na{color:#888}
+ .grid{display:grid;grid-template-columns:1fr 1fr;gap:1.5rem} .kpi{font-size:1.6rem;font-weight:600}
+ code{background:#f3f3f3;padding:0 .2rem}
+</style></head><body>
+<h1>{{ m.title }} <small>({{ m.dataset }} v{{ m.version }})</small></h1>
+<p class="sub">created {{ m.created_at }} &middot; data hash <code>{{ m.data_hash[:12] }}</code>
+{% if m.parent_version %}&middot; parent v{{ m.parent_version }}{% endif %}
+{% if m.synthetic %}&middot; <b>synthetic data</b> ({{ m.synthetic.generator }}){% endif %}</p>
+<p><span class="badge {{ q.level }}">{{ q.level }}</span>
+ <span class="badge {{ m.status }}">{{ m.status }}</span>
+ &nbsp;publish gate: at least <b>{{ q.min_level }}</b></p>
+<div class="grid">
+ <div><div class="kpi">{{ "%.3f"|format(q.overall) if q.overall is not none else "n/a" }}</div>overall score
+  (gold &ge; {{ levels.gold }}, silver &ge; {{ levels.silver }}, bronze &ge; {{ levels.bronze }})</div>
+ <div><div class="kpi">{{ "{:,}".format(c.rows_published) }} / {{ "{:,}".format(c.rows_in) }}</div>rows published
+  ({{ "{:,}".format(c.rows_quarantined) }} quarantined, {{ "{:,}".format(c.rows_warned) }} flagged)</div>
+</div>
+<h2>Hard gates</h2>
+{% if q.failed_gates %}<p class="fail">Failed: {{ q.failed_gates|join(", ") }} &mdash; the version cannot be certified.</p>
+{% else %}<p class="ok">All {{ gates|length }} hard gates hold for the release.</p>{% endif %}
+<table><tr><th>rule</th><th>clause</th><th>measure</th><th>X (input)</th><th>threshold</th><th>release</th></tr>
+{% for g in gates %}<tr><td>{{ g.rule_id }}</td><td>{{ g.clause }} {{ clauses[g.clause].title }}</td><td>{{ g.measure_id or "" }}</td>
+<td>{{ fmt(g.x) }}</td><td>{{ g.threshold }}</td><td class="{{ 'ok' if g.gate_passed else 'fail' }}">{{ "holds" if g.gate_passed else "FAILS" }}</td></tr>{% endfor %}
+</table>
+<div class="grid">
+ <div><h2>Score per dimension</h2>{{ dim_chart|safe }}</div>
+ <div><h2>Score across versions</h2>{{ trend_chart|safe }}</div>
+</div>
+<h2>Failures per rule</h2>{{ fail_chart|safe }}
+<h2>Rules by impact</h2>
+<table><tr><th>rule</th><th>kind</th><th>sev.</th><th>clause / measure</th><th>A</th><th>B</th><th>X</th><th>thr.</th><th>result</th><th>fail / suspect rows</th><th>example</th></tr>
+{% for r in rules %}<tr><td>{{ r.rule_id }}</td><td>{{ r.kind }}</td><td>{{ r.severity }}</td>
+<td>{{ r.clause }} {{ dims.get(r.dimension, r.dimension) }}{% if r.measure_id %} &middot; {{ r.measure_id }}{% endif %}</td>
+<td>{{ fmt(r.a) }}</td><td>{{ fmt(r.b) }}</td><td>{{ fmt(r.x) }}</td><td>{{ r.threshold }}</td>
+<td class="{{ 'na' if not r.applicable else ('ok' if r.passed else 'fail') }}">{{ "n/a" if not r.applicable else ("pass" if r.passed else "below") }}{% if r.gate %} (gate){% endif %}</td>
+<td>{{ r.failed }} / {{ r.suspect }}</td><td>{{ r.example or "" }}</td></tr>{% endfor %}
+</table>
+<h2>Quarantined rows (first {{ quarantine|length }})</h2>
+{% if quarantine %}<table><tr><th>source</th><th>row</th><th>rules</th><th>why</th></tr>
+{% for q in quarantine %}<tr><td>{{ q._source_file }}</td><td>{{ q._source_row }}</td><td>{{ q._failed_rules|join(", ") }}</td><td>{{ q._reasons|join("; ") }}</td></tr>{% endfor %}
+</table>{% else %}<p>None.</p>{% endif %}
+<h2>Lineage and documents</h2>
+<ul>{% for f in m.source_files %}<li><code>{{ f.path }}</code> &middot; {{ "{:,}".format(f.rows) }} rows &middot; sha256 <code>{{ f.sha256[:16] }}</code></li>{% endfor %}
+<li><a href="data_docs.html">Great Expectations Data Docs</a> &middot; <a href="ge_suite.json">expectation suite</a> &middot; <a href="ge_validation.json">validation result</a> &middot; <a href="../manifest.json">manifest</a></li></ul>
+<p class="sub">Scores follow the moshu Industrial High-Quality Dataset Construction Guide (docs/guide.md).</p>
+</body></html>
+"""
+)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.4f}" if v < 10 else f"{v:,.0f}"
+    return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def render(manifest: dict[str, Any], title: str, history: list[tuple[int, float | None, str]], quarantine: list[dict[str, Any]]) -> str:
+    """The report page of one version.
+
+    Args:
+        manifest: the version's manifest (with `quality` and `rules`).
+        title: the dataset's title.
+        history: (version, overall score, status) of every version so far, this one included.
+        quarantine: a sample of quarantined rows (dicts with `_source_file`, `_source_row`, `_failed_rules`, `_reasons`).
+    """
+    q = manifest["quality"]
+    by_rule = {r["rule_id"]: r for r in manifest["rules"]}
+    measures = []
+    for mm in q["measures"]:
+        r = by_rule.get(mm["rule_id"], {})
+        measures.append({**mm, "kind": r.get("kind", "moshu"), "severity": r.get("severity", "error"), "failed": r.get("failed", 0),
+                         "suspect": r.get("suspect", 0), "example": (r.get("samples") or [r.get("observed")])[0]})  # fmt: skip
+    measures.sort(key=lambda r: (not r["applicable"], (r["x"] - r["threshold"]) if r["x"] is not None else 0, -r["failed"]))
+    gates = [r for r in measures if r["gate"]]
+    bronze = dict(LEVELS)["bronze"]
+    return _TEMPLATE.render(
+        m=manifest, q=q, c=manifest["counts"], title=title, rules=measures, gates=gates, quarantine=quarantine,
+        clauses=BY_ID, dims=DIMENSIONS, levels=dict(LEVELS), fmt=_fmt,
+        dim_chart=charts.dimension_bars(q["dimensions"], bronze), trend_chart=charts.score_trend(history),
+        fail_chart=charts.failures_per_rule([(r["rule_id"], r["failed"], r.get("suspect", 0)) for r in manifest["rules"]]),
+    )  # fmt: skip
