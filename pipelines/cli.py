@@ -336,12 +336,18 @@ def report(
             name, v = c.resolve(ref, include_rejected=True)
         except MoshuError as e:
             _fail(str(e))
-        row = c.rows("SELECT report_path, data_docs_path, level, score, status FROM versions WHERE name = ? AND version = ?", [name, v])[0]
+        row = c.rows(
+            "SELECT report_path, data_docs_path, level, score, status FROM versions WHERE name = ? AND version = ?", [name, v]
+        )[0]
         root = c.root
     if not row[0]:
         _fail(f"`{name}@{v}` has no quality report (it was published before reports existed); run it again after a change")
     path = root / row[0]
-    out.print(f"{name}@{v}: {row[4]}, level {row[2]}, score {row[3]:.3f}" if row[3] is not None else f"{name}@{v}: {row[4]}, level {row[2]}")
+    out.print(
+        f"{name}@{v}: {row[4]}, level {row[2]}, score {row[3]:.3f}"
+        if row[3] is not None
+        else f"{name}@{v}: {row[4]}, level {row[2]}"
+    )
     out.print(f"report:     {path}")
     if row[1]:
         out.print(f"data docs:  {root / row[1]}")

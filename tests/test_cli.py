@@ -42,12 +42,12 @@ def test_sql_formats(built: Built, tmp_path: Path) -> None:
     q = "select name, version, rows_published, rows_quarantined from versions order by name"
     res = runner.invoke(app, ["sql", q, "--format", "csv", *_wh(built)])
     assert res.exit_code == 0, res.output
-    assert res.stdout.splitlines() == ["name,version,rows_published,rows_quarantined", "ai4i2020,1,10000,0", "cnc_line,1,2379,24"]
+    assert res.stdout.splitlines() == ["name,version,rows_published,rows_quarantined", "ai4i2020,1,10000,0", "cnc_line,1,2355,30"]
     res = runner.invoke(app, ["sql", q, "-f", "json", *_wh(built)])
-    assert json.loads(res.stdout)[1] == {"name": "cnc_line", "version": 1, "rows_published": 2379, "rows_quarantined": 24}
+    assert json.loads(res.stdout)[1] == {"name": "cnc_line", "version": 1, "rows_published": 2355, "rows_quarantined": 30}
     out = tmp_path / "v.parquet"
     res = runner.invoke(app, ["sql", "select * from dataset('cnc_line', 1)", "-f", "parquet", "-o", str(out), *_wh(built)])
-    assert res.exit_code == 0 and pl.read_parquet(out).height == 2379
+    assert res.exit_code == 0 and pl.read_parquet(out).height == 2355
     res = runner.invoke(app, ["sql", q, *_wh(built)])
     assert res.exit_code == 0 and "cnc_line" in res.stdout
 
@@ -61,11 +61,11 @@ def test_sql_errors_go_to_stderr_with_exit_1(built: Built) -> None:
 
 def test_versions_and_show(built: Built) -> None:
     res = runner.invoke(app, ["versions", "cnc_line", *_wh(built)])
-    assert res.exit_code == 0 and "v1" in res.stdout and "2,379" in res.stdout
+    assert res.exit_code == 0 and "v1" in res.stdout and "2,355" in res.stdout
     res = runner.invoke(app, ["show", "cnc_line@1", *_wh(built)])
     assert res.exit_code == 0, res.output
     for text in (
-        "rows in 2,403 = published 2,379 + quarantined 24",
+        "rows in 2,385 = published 2,355 + quarantined 30",
         "cnc.counts.balance",
         "FAIL",
         "seeds/cnc_line/cnc_line_sample.csv",
@@ -80,7 +80,7 @@ def test_run_through_dagster_records_runs_and_is_idempotent(project_dir: Path, t
     args = ["run", "cnc_line", "--project", str(project_dir), "--warehouse", str(wh)]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
-    assert "cnc_line" in first.stdout and "new" in first.stdout and "2,379" in first.stdout
+    assert "cnc_line" in first.stdout and "new" in first.stdout and "2,355" in first.stdout
     second = runner.invoke(app, args)
     assert second.exit_code == 0 and "unchanged" in second.stdout
     instance = dg.DagsterInstance.from_config(str(wh / ".dagster"))

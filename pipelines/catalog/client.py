@@ -76,7 +76,9 @@ class CatalogClient:
         versions = [v for v, status in rows if include_rejected or status == "published"]
         if not ver:
             if not published:
-                raise NotFoundError(f"dataset `{name}` has no published version yet" + (" (only rejected candidates)" if rows else ""))
+                raise NotFoundError(
+                    f"dataset `{name}` has no published version yet" + (" (only rejected candidates)" if rows else "")
+                )
             return name, published[-1]
         try:
             v = int(ver.lstrip("v"))

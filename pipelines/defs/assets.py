@@ -121,7 +121,9 @@ def dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
                     "evaluated_rows": int(o["evaluated"]),
                     "suspect_rows": int(o.get("suspect", 0)),
                     "measures": dg.MetadataValue.json(o.get("measures", [])),
-                    "x": float(o["measures"][0]["x"]) if o.get("measures") and o["measures"][0]["x"] is not None else float("nan"),
+                    "x": float(o["measures"][0]["x"])
+                    if o.get("measures") and o["measures"][0]["x"] is not None
+                    else float("nan"),
                     "threshold": float(o["measures"][0]["threshold"]) if o.get("measures") else float("nan"),
                     "clause": o["measures"][0]["clause"] if o.get("measures") else "",
                     "samples": dg.MetadataValue.json(list(o["samples"])),

@@ -37,7 +37,9 @@ def query_measure_expectation() -> Any:
         threshold: float
         success_keys: ClassVar[tuple[str, ...]] = ("unexpected_rows_query", "threshold")
 
-        def _validate(self, metrics: dict[str, Any], runtime_configuration: dict[str, Any] | None = None, execution_engine: Any = None) -> dict[str, Any]:
+        def _validate(
+            self, metrics: dict[str, Any], runtime_configuration: dict[str, Any] | None = None, execution_engine: Any = None
+        ) -> dict[str, Any]:
             rows = metrics["unexpected_rows_query.table"] or []
             row = rows[0] if rows else {}
             a, b = row.get("a"), row.get("b")
@@ -95,7 +97,7 @@ class TimeCoverageExec(_SqlMeasure):
             f"e AS (SELECT {label} AS entity, count(DISTINCT {t}) AS n FROM {{batch}} WHERE {t} IS NOT NULL GROUP BY {ent}), "
             f"x AS (SELECT e.entity, e.n, floor((r.hi - r.lo) / {rule.period_s}) + 1 AS expected FROM e, r) "
             "SELECT sum(least(n, expected)) AS a, sum(expected) AS b, "
-            "list({'entity': entity, 'present': n, 'expected': expected} ORDER BY n / expected) "
+            "list(struct_pack(entity := entity, present := n, expected := expected) ORDER BY n / expected) "
             "FILTER (WHERE n < expected) AS detail FROM x"
         )
 
@@ -127,7 +129,8 @@ def _counts_cte(rule: _Labels) -> str:
     return f"WITH c AS (SELECT CAST({label} AS VARCHAR) AS label, count(*) AS n FROM {{batch}} WHERE {label} IS NOT NULL GROUP BY 1) "
 
 
-_DETAIL = "list({'label': label, 'n': n} ORDER BY n DESC, label) AS detail"
+# (GE formats the query with str.format, so no brace literals in the SQL.)
+_DETAIL = "list(struct_pack(label := label, n := n) ORDER BY n DESC, label) AS detail"
 
 
 class ClassBalanceExec(_SqlMeasure):
@@ -142,8 +145,7 @@ class ClassBalanceExec(_SqlMeasure):
             return _counts_cte(rule) + f"SELECT min(n) AS a, max(n) AS b, {_DETAIL} FROM c"
         k = "count(*)"  # classes present; a class of the taxonomy that is absent is D-1's business
         return (
-            _counts_cte(rule)
-            + f", p AS (SELECT label, n, n / sum(n) OVER () AS p FROM c) "
+            _counts_cte(rule) + f", p AS (SELECT label, n, n / sum(n) OVER () AS p FROM c) "
             f"SELECT -sum(p * ln(p)) AS a, CASE WHEN {k} > 1 THEN ln({k}) ELSE 0 END AS b, {_DETAIL} FROM p"
         )
 
@@ -156,8 +158,7 @@ class LabelCoverageExec(_SqlMeasure):
         taxonomy = [str(t) for t in rule.taxonomy] or list(rule.one_hot)
         in_list = ", ".join(_lit(t) for t in taxonomy)
         return (
-            _counts_cte(rule)
-            + f"SELECT count(*) FILTER (WHERE label IN ({in_list})) AS a, {len(taxonomy)} AS b, "
+            _counts_cte(rule) + f"SELECT count(*) FILTER (WHERE label IN ({in_list})) AS a, {len(taxonomy)} AS b, "
             f"list_filter([{in_list}], t -> NOT list_contains(list(label), t)) AS detail FROM c"
         )
 
@@ -168,9 +169,8 @@ class ClassMinCountExec(_SqlMeasure):
 
     def sql(self, rule: ClassMinCount, ctx: Context) -> str:
         return (
-            _counts_cte(rule)
-            + f"SELECT count(*) FILTER (WHERE n >= {rule.min_count}) AS a, count(*) AS b, "
-            f"list({{'label': label, 'n': n}} ORDER BY n) FILTER (WHERE n < {rule.min_count}) AS detail FROM c"
+            _counts_cte(rule) + f"SELECT count(*) FILTER (WHERE n >= {rule.min_count}) AS a, count(*) AS b, "
+            f"list(struct_pack(label := label, n := n) ORDER BY n) FILTER (WHERE n < {rule.min_count}) AS detail FROM c"
         )
 
 

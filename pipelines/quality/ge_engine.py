@@ -64,8 +64,14 @@ def build_suite(rules: list[RuleBase], ctx: Context) -> Any:
     suite = gx.ExpectationSuite(name=f"{SUITE_PREFIX}.{ctx.spec.name}")
     for r in rules:
         ex = executor_for(r)
-        exp = ex.expectation(r, ctx, _threshold(r, ctx)) if ex.engine != "pandera" else ex.expectation(r, ctx)
-        exp.meta = {"rule_id": r.id, "severity": r.severity, "executed_by": ex.engine, "kind": r.kind, "clause": ex.clause_for(r, ctx)}
+        exp = ex.expectation(r, ctx, _threshold(r, ctx)) if ex.engine != "pandera" else ex.expectation(r, ctx)  # type: ignore[call-arg]
+        exp.meta = {
+            "rule_id": r.id,
+            "severity": r.severity,
+            "executed_by": ex.engine,
+            "kind": r.kind,
+            "clause": ex.clause_for(r, ctx),
+        }
         exp.severity = FailureSeverity.WARNING if r.severity == "warn" else FailureSeverity.CRITICAL
         if r.description and not getattr(exp, "description", None):
             exp.description = r.description
@@ -73,7 +79,19 @@ def build_suite(rules: list[RuleBase], ctx: Context) -> Any:
     return suite
 
 
-def _run_dataset_level(gx: Any, suite: Any, staged: Path, workdir: Path) -> dict[str, Any]:
+def _release_view(staged: Path, failures: Path | None, error_rules: list[str]) -> str:
+    """SQL of the release: the staged rows minus those an error row rule sends to quarantine."""
+    base = f"SELECT * FROM read_parquet('{staged.resolve().as_posix()}')"
+    if failures is None or not error_rules:
+        return base
+    ids = ", ".join("'" + r.replace("'", "''") + "'" for r in error_rules)
+    return (
+        f"{base} WHERE _row_id NOT IN (SELECT _row_id FROM read_parquet('{failures.resolve().as_posix()}') "
+        f"WHERE flag = 4 AND rule_id IN ({ids}))"
+    )
+
+
+def _run_dataset_level(gx: Any, suite: Any, view_sql: str, workdir: Path) -> dict[str, Any]:
     """Execute the GE-engine expectations of `suite` on DuckDB; returns rule_id -> ExpectationValidationResult."""
     import duckdb
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -84,7 +102,7 @@ def _run_dataset_level(gx: Any, suite: Any, staged: Path, workdir: Path) -> dict
     db = workdir / f"ge-{uuid.uuid4().hex[:8]}.duckdb"
     con = duckdb.connect(str(db))
     try:
-        con.execute(f"CREATE VIEW batch AS SELECT * FROM read_parquet('{staged.resolve().as_posix()}')")
+        con.execute(f"CREATE VIEW batch AS {view_sql}")
     finally:
         con.close()
     context = gx.get_context(mode="ephemeral")
@@ -117,6 +135,9 @@ def _ge_outcome(rule: RuleBase, ctx: Context, res: Any, rows: int) -> RuleOutcom
     exc = res.exception_info or {}
     details = (res.result or {}).get("details") or {}
     observed = (res.result or {}).get("observed_value")
+    a: Any
+    b: Any
+    shown: str | None
     if exc.get("raised_exception"):
         a, b, shown = 0.0, 1.0, f"error: {exc.get('exception_message')}"
     elif "a" in details:  # a SQL-measured rule
@@ -157,8 +178,12 @@ def validate(
     workdir: Path,
     row_outcomes: dict[str, RuleOutcome],
     rows: int,
+    failures: Path | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], list[RuleOutcome]]:
     """Run GE's share of the rules, measure metadata rules, and assemble the suite's validation result.
+
+    Dataset-level rules see the release: the staged rows minus those that error row rules
+    (listed in `failures`) send to quarantine, so they describe what model teams will get.
 
     Returns:
         (suite JSON, validation result JSON, outcomes of the rules not measured by pandera).
@@ -170,7 +195,8 @@ def validate(
     )
 
     suite = build_suite(rules, ctx)
-    executed = _run_dataset_level(gx, suite, staged, workdir)
+    error_rules = [r.id for r in rules if r.severity == "error" and executor_for(r).engine == "pandera"]
+    executed = _run_dataset_level(gx, suite, _release_view(staged, failures, error_rules), workdir)
     by_id = {r.id: r for r in rules}
     results = []
     other: list[RuleOutcome] = []
@@ -196,9 +222,11 @@ def validate(
         }
         results.append(
             ExpectationValidationResult(
-                success=o.passed, expectation_config=exp.configuration, result=result,
+                success=o.passed,
+                expectation_config=exp.configuration,
+                result=result,
                 meta={"executed_by": engine, "rule_id": rid, "measures": [m.as_dict() for m in o.measures]},
-            )  # fmt: skip
+            )
         )
     n_ok = sum(1 for r in results if r.success)
     suite_result = ExpectationSuiteValidationResult(

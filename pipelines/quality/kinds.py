@@ -229,7 +229,11 @@ class InRangeExec(KindExecutor):
         if rule.has_fail_span:
             out.append(make_measure(rule.clause or "A-1", evaluated - failed, evaluated, rule.threshold, rule.gate))
         if rule.has_suspect_span:  # the operating span: suspect and failed values are both outside it
-            out.append(make_measure("A-2", evaluated - failed - suspect, evaluated, None if out else rule.threshold, None if out else rule.gate))
+            out.append(
+                make_measure(
+                    "A-2", evaluated - failed - suspect, evaluated, None if out else rule.threshold, None if out else rule.gate
+                )
+            )
         return out
 
     def flags(self, rule: InRange, ctx: Context) -> pl.Expr:
@@ -403,13 +407,15 @@ class OutlierShareExec(KindExecutor):
     clause = "A-4"
 
     def _z(self, rule: OutlierShare) -> pl.Expr:
+        """Robust z-score, computed over the whole frame (callers wrap it in `.over(group_by)`)."""
         c = pl.col(rule.column).cast(pl.Float64)
         med = c.median()
-        mad = (c - med).abs().median()
-        if rule.group_by:
-            med = med.over(list(rule.group_by))
-            mad = (c - c.median().over(list(rule.group_by))).abs().median().over(list(rule.group_by))
-        return (c - med).abs() / (1.4826 * mad)
+        return (c - med).abs() / (1.4826 * (c - med).abs().median())
+
+    def _grouped(self, rule: OutlierShare, e: pl.Expr) -> pl.Expr:
+        # The whole expression goes inside one window: polars 2.1 misorders a lazy select of a
+        # when/then whose condition holds a window expression.
+        return e.over(list(rule.group_by)) if rule.group_by else e
 
     def can_suspect(self, rule: OutlierShare, ctx: Context) -> bool:
         return True
@@ -420,17 +426,22 @@ class OutlierShareExec(KindExecutor):
     def flags(self, rule: OutlierShare, ctx: Context) -> pl.Expr:
         z = self._z(rule)
         # MAD = 0 (more than half the values equal): only values off the median are outliers.
-        return (
+        return self._grouped(
+            rule,
             pl.when(pl.col(rule.column).is_null() | z.is_nan())
             .then(pl.lit(GOOD, pl.UInt8))
             .when(z > rule.max_z)
             .then(pl.lit(SUSPECT, pl.UInt8))
-            .otherwise(pl.lit(GOOD, pl.UInt8))
+            .otherwise(pl.lit(GOOD, pl.UInt8)),
         )
 
     def reason(self, rule: OutlierShare, ctx: Context) -> pl.Expr:
         return pl.format(
-            "`{}` = {} has robust z-score {} > {}", pl.lit(rule.column), _shown(rule.column), self._z(rule).round(1), pl.lit(rule.max_z)
+            "`{}` = {} has robust z-score {} > {}",
+            pl.lit(rule.column),
+            _shown(rule.column),
+            self._grouped(rule, self._z(rule).round(1)),
+            pl.lit(rule.max_z),
         )
 
     def expectation(self, rule: OutlierShare, ctx: Context) -> Any:
@@ -463,7 +474,9 @@ class ReferenceExec(KindExecutor):
         return _flag(pl.col(rule.column).is_in(self._keys(rule, ctx).implode()))
 
     def reason(self, rule: Reference, ctx: Context) -> pl.Expr:
-        return pl.format("`{}` = '{}' is not in the master data `{}`", pl.lit(rule.column), _shown(rule.column), pl.lit(rule.master))
+        return pl.format(
+            "`{}` = '{}' is not in the master data `{}`", pl.lit(rule.column), _shown(rule.column), pl.lit(rule.master)
+        )
 
     def expectation(self, rule: Reference, ctx: Context) -> Any:
         import great_expectations as gx
@@ -482,14 +495,14 @@ class LatencyExec(KindExecutor):
         return _flag(self._delay_s(rule) <= rule.max_seconds)
 
     def reason(self, rule: Latency, ctx: Context) -> pl.Expr:
-        return pl.format("available {} s after the event (max {} s)", self._delay_s(rule).round(1), pl.lit(_num(rule.max_seconds)))
+        return pl.format(
+            "available {} s after the event (max {} s)", self._delay_s(rule).round(1), pl.lit(_num(rule.max_seconds))
+        )
 
     def expectation(self, rule: Latency, ctx: Context) -> Any:
         import great_expectations as gx
 
-        q = (
-            f'SELECT * FROM {{batch}} WHERE epoch("{rule.available}") - epoch("{rule.event}") > {rule.max_seconds}'
-        )
+        q = f'SELECT * FROM {{batch}} WHERE epoch("{rule.available}") - epoch("{rule.event}") > {rule.max_seconds}'
         return gx.expectations.UnexpectedRowsExpectation(unexpected_rows_query=q)
 
 

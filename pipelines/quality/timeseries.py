@@ -160,7 +160,7 @@ def _flat(x: pl.Expr, t: pl.Expr, threshold_s: float, tolerance: float) -> pl.Ex
     n = whole * (whole + 1) + 1
     count = pl.lit(whole, dtype=pl.Int64) // interval
     by = pos * ((n + count) // (count + 1))
-    by_count = (x.rolling_max_by(by, f"{n}i") - x.rolling_min_by(by, f"{n}i") < tolerance) & (pos > count)
+    by_count = (x.rolling_max_by(by, f"{n}i") - x.rolling_min_by(by, f"{n}i") < tolerance) & (pos >= count)
     # Sub-second sampling (interval truncates to 0, where ioos_qc divides by zero): a time window
     # [t - threshold, t] instead, once `threshold / median interval` samples precede.
     span = f"{round(threshold_s * _US)}i"

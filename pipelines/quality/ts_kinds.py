@@ -38,7 +38,9 @@ class IncreasingExec(_SeriesExec):
         return pl.lit(True)
 
     def reason(self, rule: Increasing, ctx: Context) -> pl.Expr:
-        return pl.format("`{}` = {} does not come after the previous sample of its series", pl.lit(rule.timestamp), _shown(rule.timestamp))
+        return pl.format(
+            "`{}` = {} does not come after the previous sample of its series", pl.lit(rule.timestamp), _shown(rule.timestamp)
+        )
 
     def expectation(self, rule: Increasing, ctx: Context) -> Any:
         import great_expectations as gx
@@ -74,7 +76,11 @@ class GapExec(_SeriesExec):
 
         part, order = self._sql_order(rule)
         t = f'"{rule.timestamp}"'
-        step = f"epoch({t}) - epoch(lag({t}) OVER ({part}{order}))" if ctx.dtype(rule.timestamp) == "datetime" else f"{t} - lag({t}) OVER ({part}{order})"
+        step = (
+            f"epoch({t}) - epoch(lag({t}) OVER ({part}{order}))"
+            if ctx.dtype(rule.timestamp) == "datetime"
+            else f"{t} - lag({t}) OVER ({part}{order})"
+        )
         q = f"SELECT * FROM (SELECT *, {step} AS _dt FROM {{batch}}) WHERE _dt > {rule.period_s * rule.fail_factor}"
         return gx.expectations.UnexpectedRowsExpectation(unexpected_rows_query=q)
 
@@ -110,7 +116,9 @@ class RateOfChangeExec(_SeriesExec):
         return ts.rate_of_change_flags(rule.column, rule.timestamp, list(rule.entity), rule.threshold_per_s)
 
     def reason(self, rule: RateOfChange, ctx: Context) -> pl.Expr:
-        return pl.format("`{}` = {} changes faster than {} per s", pl.lit(rule.column), _shown(rule.column), pl.lit(_num(rule.threshold_per_s)))
+        return pl.format(
+            "`{}` = {} changes faster than {} per s", pl.lit(rule.column), _shown(rule.column), pl.lit(_num(rule.threshold_per_s))
+        )
 
     def expectation(self, rule: RateOfChange, ctx: Context) -> Any:
         import great_expectations as gx
@@ -131,7 +139,12 @@ class FlatLineExec(_SeriesExec):
         return ts.flat_line_flags(rule.column, rule.timestamp, list(rule.entity), rule.suspect_s, rule.fail_s, rule.tolerance)
 
     def reason(self, rule: FlatLine, ctx: Context) -> pl.Expr:
-        return pl.format("`{}` = {} has not changed for at least {} s (stuck sensor)", pl.lit(rule.column), _shown(rule.column), pl.lit(_num(rule.suspect_s)))
+        return pl.format(
+            "`{}` = {} has not changed for at least {} s (stuck sensor)",
+            pl.lit(rule.column),
+            _shown(rule.column),
+            pl.lit(_num(rule.suspect_s)),
+        )
 
     def expectation(self, rule: FlatLine, ctx: Context) -> Any:
         import great_expectations as gx
@@ -145,15 +158,24 @@ class AttenuatedSignalExec(_SeriesExec):
 
     def flags(self, rule: AttenuatedSignal, ctx: Context) -> pl.Expr:
         return ts.attenuated_flags(
-            rule.column, rule.timestamp, list(rule.entity), rule.window_s, rule.suspect_threshold, rule.fail_threshold, rule.check_type
+            rule.column,
+            rule.timestamp,
+            list(rule.entity),
+            rule.window_s,
+            rule.suspect_threshold,
+            rule.fail_threshold,
+            rule.check_type,
         )
 
     def reason(self, rule: AttenuatedSignal, ctx: Context) -> pl.Expr:
-        return pl.format("`{}` varies less than {} over {} s (attenuated signal)", pl.lit(rule.column), pl.lit(_num(rule.suspect_threshold)), pl.lit(_num(rule.window_s)))
+        return pl.format(
+            "`{}` varies less than {} over {} s (attenuated signal)",
+            pl.lit(rule.column),
+            pl.lit(_num(rule.suspect_threshold)),
+            pl.lit(_num(rule.window_s)),
+        )
 
     def expectation(self, rule: AttenuatedSignal, ctx: Context) -> Any:
         import great_expectations as gx
 
         return gx.expectations.ExpectColumnStdevToBeBetween(column=rule.column, min_value=rule.fail_threshold)
-
-

@@ -16,7 +16,9 @@ def render(validation_json: Path, out: Path) -> Path:
     from great_expectations.render.view import DefaultJinjaPageView
 
     data = json.loads(validation_json.read_text(encoding="utf-8"))
-    result = ExpectationSuiteValidationResult(**{k: data[k] for k in ("success", "results", "suite_name", "statistics", "meta") if k in data})
+    result = ExpectationSuiteValidationResult(
+        **{k: data[k] for k in ("success", "results", "suite_name", "statistics", "meta") if k in data}
+    )
     from great_expectations.core.expectation_validation_result import ExpectationValidationResult
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 

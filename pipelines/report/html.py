@@ -79,7 +79,9 @@ def _fmt(v: Any) -> str:
     return f"{v:,}" if isinstance(v, int) else str(v)
 
 
-def render(manifest: dict[str, Any], title: str, history: list[tuple[int, float | None, str]], quarantine: list[dict[str, Any]]) -> str:
+def render(
+    manifest: dict[str, Any], title: str, history: list[tuple[int, float | None, str]], quarantine: list[dict[str, Any]]
+) -> str:
     """The report page of one version.
 
     Args:

@@ -137,7 +137,9 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> tuple[dict
             f"dataset `{spec.name}`: rows_in={ing.rows_in} but published={rows_published} + "
             f"quarantined={rows_quarantined} = {rows_published + rows_quarantined}; nothing was published"
         )
-    quarantine_summary = q.select(pl.col(FAILED_RULES).explode().alias("rule_id")).drop_nulls().group_by("rule_id").len().sort("rule_id").rows()
+    quarantine_summary = (
+        q.select(pl.col(FAILED_RULES).explode().alias("rule_id")).drop_nulls().group_by("rule_id").len().sort("rule_id").rows()
+    )
     warn_summary = (
         joined.filter(~bad).select(pl.col(WARN_RULES).explode().alias("rule_id")).drop_nulls()
         .group_by("rule_id").len().sort("rule_id").collect().rows()
@@ -148,12 +150,20 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> tuple[dict
     shutil.copyfile(v.ge_suite, quality / v.ge_suite.name)
     shutil.copyfile(v.ge_result, quality / v.ge_result.name)
     files = _file_list(tmp)
-    card = score(v.outcomes, [("moshu.auditability", _auditability(data_file, rows_published)), ("moshu.accessibility", _accessibility(tmp, files))])
+    card = score(
+        v.outcomes,
+        [("moshu.auditability", _auditability(data_file, rows_published)), ("moshu.accessibility", _accessibility(tmp, files))],
+    )
     from pipelines.report import data_docs
 
     data_docs.render(quality / v.ge_result.name, quality / "data_docs.html")
     body = {
-        "counts": {"rows_in": ing.rows_in, "rows_published": rows_published, "rows_quarantined": rows_quarantined, "rows_warned": rows_warned},
+        "counts": {
+            "rows_in": ing.rows_in,
+            "rows_published": rows_published,
+            "rows_quarantined": rows_quarantined,
+            "rows_warned": rows_warned,
+        },
         "quarantine_summary": [{"rule_id": r, "rows": n, "severity": "error"} for r, n in quarantine_summary]
         + [{"rule_id": r, "rows": n, "severity": "warn"} for r, n in warn_summary],
     }
@@ -169,7 +179,9 @@ def _write_report(tmp: Path, manifest: dict[str, Any], title: str, warehouse: Wa
         m = warehouse.manifest(name, n)
         history.append((n, m.get("quality", {}).get("overall"), m.get("status", "published")))
     history.append((manifest["version"], manifest["quality"]["overall"], manifest["status"]))
-    sample = pl.read_parquet(tmp / QUARANTINE_FILE, columns=[SOURCE_FILE, SOURCE_ROW, FAILED_RULES, REASONS], n_rows=50).to_dicts()
+    sample = pl.read_parquet(
+        tmp / QUARANTINE_FILE, columns=[SOURCE_FILE, SOURCE_ROW, FAILED_RULES, REASONS], n_rows=50
+    ).to_dicts()
     (tmp / REPORT).write_text(html.render(manifest, title, history, sample), encoding="utf-8")
 
 
@@ -216,7 +228,9 @@ def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Publis
         return _unchanged(loaded, v, warehouse)
     _gate_check(spec.name, v)
     if ing.staged is None or not ing.staged.is_file():
-        raise IntegrityError(f"dataset `{spec.name}`: the staged data of run `{ing.run_id}` is gone; materialize the whole dataset (raw -> catalog) in one run")
+        raise IntegrityError(
+            f"dataset `{spec.name}`: the staged data of run `{ing.run_id}` is gone; materialize the whole dataset (raw -> catalog) in one run"
+        )
     lock = warehouse.lock_path(spec.name)
     lock.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock)):
@@ -246,7 +260,15 @@ def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Publis
                 "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "synthetic": spec.synthetic.model_dump() if spec.synthetic else None,
                 "schema": [
-                    {"name": c.name, "dtype": c.dtype, "unit": c.unit, "nullable": c.nullable, "role": c.role, "description": c.description, "source": c.source_name}
+                    {
+                        "name": c.name,
+                        "dtype": c.dtype,
+                        "unit": c.unit,
+                        "nullable": c.nullable,
+                        "role": c.role,
+                        "description": c.description,
+                        "source": c.source_name,
+                    }
                     for c in spec.columns
                 ],
                 "primary_key": list(spec.primary_key),
@@ -254,9 +276,11 @@ def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Publis
                 "rules": [o.as_dict() for o in v.outcomes],
                 "quality": {**card.as_dict(), "min_level": spec.min_level},
                 "ge": {
-                    "success": v.ge_success, "suite": f"{QUALITY_DIR}/ge_suite.json",
-                    "validation": f"{QUALITY_DIR}/ge_validation.json", "data_docs": f"{QUALITY_DIR}/data_docs.html",
-                },  # fmt: skip
+                    "success": v.ge_success,
+                    "suite": f"{QUALITY_DIR}/ge_suite.json",
+                    "validation": f"{QUALITY_DIR}/ge_validation.json",
+                    "data_docs": f"{QUALITY_DIR}/data_docs.html",
+                },
                 "report": REPORT,
                 **body,
             }

@@ -107,7 +107,9 @@ def register_version(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name:
               r["gate"], r["passed"], r.get("gate_passed"), r["applicable"], r.get("weight")] for r in q["measures"]],
         )  # fmt: skip
     if q.get("dimensions"):
-        con.executemany("INSERT INTO dimension_scores VALUES (?, ?, ?, ?)", [[name, version, d, v] for d, v in q["dimensions"].items()])
+        con.executemany(
+            "INSERT INTO dimension_scores VALUES (?, ?, ?, ?)", [[name, version, d, v] for d, v in q["dimensions"].items()]
+        )
 
 
 def refresh_latest_view(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name: str) -> None:

@@ -48,7 +48,13 @@ class Validated:
 def all_rules(loaded: LoadedDataset) -> list[RuleBase]:
     """Every rule of a dataset: one dtype rule per convertible column, then the implied and declared rules."""
     dtype_rules: list[RuleBase] = [
-        DType(kind="dtype", id=f"schema.dtype.{c.name}", column=c.name, dtype=c.dtype, description=f"`{c.name}` converts to {c.dtype}.")
+        DType(
+            kind="dtype",
+            id=f"schema.dtype.{c.name}",
+            column=c.name,
+            dtype=c.dtype,
+            description=f"`{c.name}` converts to {c.dtype}.",
+        )
         for c in loaded.spec.columns
         if needs_raw(c)
     ]
@@ -61,12 +67,14 @@ def context(loaded: LoadedDataset) -> Context:
 
 
 def _row_outcomes(rules: list[RuleBase], failures: pl.DataFrame, staged: pl.LazyFrame, ctx: Context) -> dict[str, RuleOutcome]:
-    counts = {
-        (rid, flag): n for rid, flag, n in failures.group_by("rule_id", "flag").agg(pl.col(ROW_ID).n_unique()).iter_rows()
-    }
+    counts = {(rid, flag): n for rid, flag, n in failures.group_by("rule_id", "flag").agg(pl.col(ROW_ID).n_unique()).iter_rows()}
     # anchored to a column so that literal predicates broadcast to every row
     anchor = pl.col(ROW_ID).is_not_null()
-    evaluated = staged.select([(anchor & executor_for(r).evaluated(r, ctx)).sum().alias(str(i)) for i, r in enumerate(rules)]).collect().row(0)
+    evaluated = (
+        staged.select([(anchor & executor_for(r).evaluated(r, ctx)).sum().alias(str(i)) for i, r in enumerate(rules)])
+        .collect()
+        .row(0)
+    )
     sample_ids = failures.sort(ROW_ID).group_by("rule_id").agg(pl.col(ROW_ID).head(SAMPLES_PER_RULE))
     wanted = {rid: ids for rid, ids in sample_ids.iter_rows()}
     all_ids = pl.Series([i for ids in wanted.values() for i in ids], dtype=pl.UInt32).unique()
@@ -103,7 +111,7 @@ def validate(loaded: LoadedDataset, ingested: Ingested) -> Validated:
     failures_path = workdir / FAILURES_FILE
     failures.write_parquet(failures_path)
     row_outcomes = _row_outcomes(row_rules, failures, staged, ctx)
-    suite, result, other = ge_engine.validate(rules, ctx, ingested.staged, workdir, row_outcomes, ingested.rows_in)
+    suite, result, other = ge_engine.validate(rules, ctx, ingested.staged, workdir, row_outcomes, ingested.rows_in, failures_path)
     suite_path, result_path = workdir / GE_SUITE_FILE, workdir / GE_RESULT_FILE
     suite_path.write_text(json.dumps(suite, indent=2, default=str), encoding="utf-8")
     result_path.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 GENERATOR = "moshu.synthetic.cnc_line"
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 STATUSES = ("RUN", "IDLE", "SETUP", "ALARM", "OFF")
 PROGRAMS = ("O1001", "O1002", "O2040", "O3100")
 START = datetime(2026, 3, 2, 6, 0, 0)
@@ -25,26 +25,35 @@ START = datetime(2026, 3, 2, 6, 0, 0)
 
 @dataclass(frozen=True)
 class Defect:
-    """One injected defect: the data row it is in (1-based), what it is, and the rule meant to catch it."""
+    """One injected defect: the data row it is in (1-based), what it is, and the rules meant to catch it."""
 
     row: int
     kind: str
     column: str
     rule_id: str
     severity: str
+    also: tuple[str, ...] = ()  # other rules the same row legitimately fails (e.g. a malformed id is also unknown)
 
 
-# kind -> (column, rule id, severity)
-DEFECT_KINDS: dict[str, tuple[str, str, str]] = {
-    "null": ("coolant_temp_c", "cnc.coolant_temp.present", "error"),
-    "out_of_range": ("spindle_speed_rpm", "cnc.spindle_speed.span", "error"),
-    "duplicate_key": ("ts", "schema.primary_key", "error"),
-    "broken_balance": ("total_count", "cnc.counts.balance", "error"),
-    "invalid_status": ("status", "cnc.status.allowed", "error"),
-    "unparseable": ("spindle_load_pct", "schema.dtype.spindle_load_pct", "error"),
-    "bad_machine_id": ("machine_id", "cnc.machine_id.format", "error"),
-    "high_vibration": ("vibration_mm_s", "cnc.vibration.operating", "warn"),
+# kind -> (column, rule id, severity, other rules the row also fails)
+DEFECT_KINDS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    "null": ("coolant_temp_c", "cnc.coolant_temp.present", "error", ()),
+    "out_of_range": ("spindle_speed_rpm", "cnc.spindle_speed.span", "error", ()),
+    "duplicate_key": ("ts", "schema.primary_key", "error", ()),
+    "broken_balance": ("total_count", "cnc.counts.balance", "error", ()),
+    "invalid_status": ("status", "cnc.status.allowed", "error", ()),
+    "unparseable": ("spindle_load_pct", "schema.dtype.spindle_load_pct", "error", ()),
+    "bad_machine_id": ("machine_id", "cnc.machine_id.format", "error", ("cnc.machine_id.known",)),
+    "unknown_machine": ("machine_id", "cnc.machine_id.known", "error", ()),
+    "non_increasing_ts": ("ts", "cnc.ts.increasing", "error", ()),
+    "high_vibration": ("vibration_mm_s", "cnc.vibration.operating", "warn", ("cnc.vibration.outliers",)),
+    "spike": ("coolant_temp_c", "cnc.coolant_temp.spike", "warn", ()),
+    "stuck_sensor": ("coolant_temp_c", "cnc.coolant_temp.flat_line", "warn", ()),
+    "sampling_gap": ("ts", "cnc.ts.gap", "warn", ()),
 }
+STUCK_SAMPLES = 12  # length of an injected stuck-sensor run
+GAP_SAMPLES = 6  # reports dropped to make a sampling gap
+SPIKE_DEGC = 9.0  # height of an injected coolant-temperature spike
 
 
 def _clean(n_machines: int, ticks: int, period_s: int, rng: np.random.Generator) -> pl.DataFrame:
@@ -90,13 +99,33 @@ def _clean(n_machines: int, ticks: int, period_s: int, rng: np.random.Generator)
     )
 
 
+def _anchors(rng: np.random.Generator, machines: int, ticks: int, n: int) -> list[tuple[int, int]]:
+    """`n` distinct (machine, tick) places, away from series ends and at least 25 ticks from each other."""
+    taken: dict[int, list[int]] = {}
+    out: list[tuple[int, int]] = []
+    lo, hi = 20, ticks - 20
+    if hi - lo < 25:
+        raise ValueError(f"{ticks} reports per machine are too few for injected defects; generate more rows")
+    for _ in range(200 * n + 1000):
+        if len(out) == n:
+            break
+        m, t = int(rng.integers(0, machines)), int(rng.integers(lo, hi))
+        if all(abs(t - u) >= 25 for u in taken.get(m, [])):
+            taken.setdefault(m, []).append(t)
+            out.append((m, t))
+    if len(out) < n:
+        raise ValueError(f"cannot place {n} defects 25 reports apart in {machines} x {ticks} reports; generate more rows")
+    return out
+
+
 def generate(
     rows: int = 2400, *, machines: int = 6, period_s: int = 10, seed: int = 20260302, defects_per_kind: int = 0
 ) -> tuple[pl.DataFrame, list[Defect]]:
-    """Generate about `rows` rows (rounded to whole ticks per machine), all as strings, plus the defects injected.
+    """Generate about `rows` rows (whole ticks per machine), all as strings, plus the defects injected.
 
     Rows are ordered by machine, then time. With `defects_per_kind` > 0, that many defects of each
-    kind in `DEFECT_KINDS` are injected at distinct rows; a duplicated key adds one row.
+    kind in `DEFECT_KINDS` are injected at distinct places; a duplicated key adds a row, a sampling
+    gap removes `GAP_SAMPLES` rows, and a non-increasing timestamp swaps two neighbouring rows.
     """
     rng = np.random.default_rng(seed)
     ticks = max(1, rows // machines)
@@ -104,14 +133,16 @@ def generate(
     df = df.with_columns(pl.col("ts").dt.strftime("%Y-%m-%d %H:%M:%S"), pl.exclude("ts").cast(pl.String))
     if defects_per_kind <= 0:
         return df, []
-    kinds = list(DEFECT_KINDS)
-    # Distinct rows, kept away from each other so one row carries one defect (and keys stay distinct).
-    picks = rng.choice(df.height // 3, size=len(kinds) * defects_per_kind, replace=False) * 3 + 1
+    kinds = list(DEFECT_KINDS) * defects_per_kind
+    places = _anchors(rng, machines, ticks, len(kinds))
     cols = {c: df[c].to_list() for c in df.columns}
-    injected: list[tuple[int, str]] = []
-    dup_rows: list[int] = []
-    for i, kind in enumerate(kinds * defects_per_kind):
-        r = int(picks[i])
+    order = list(range(df.height))  # original row index at each output position
+    marks: list[tuple[int, str]] = []  # (original row index, kind)
+    copies: dict[int, int] = {}  # original row -> row whose duplicate follows it
+    dropped: set[int] = set()
+    swapped: set[int] = set()
+    for kind, (m, t) in zip(kinds, places, strict=True):
+        r = m * ticks + t
         if kind == "null":
             cols["coolant_temp_c"][r] = None
         elif kind == "out_of_range":
@@ -124,32 +155,51 @@ def generate(
             cols["spindle_load_pct"][r] = str(rng.choice(["n/a", "#VALUE!", "12,5%"]))
         elif kind == "bad_machine_id":
             cols["machine_id"][r] = cols["machine_id"][r].replace("CNC-", "CNC_")
+        elif kind == "unknown_machine":
+            cols["machine_id"][r] = f"CNC-{machines + 1 + int(rng.integers(0, 3)):02d}"
         elif kind == "high_vibration":
             cols["vibration_mm_s"][r] = str(round(float(rng.uniform(12, 20)), 2))
+        elif kind == "spike":
+            cols["coolant_temp_c"][r] = str(round(float(cols["coolant_temp_c"][r]) + SPIKE_DEGC, 2))
+        elif kind == "stuck_sensor":
+            for k in range(r - STUCK_SAMPLES + 1, r + 1):
+                cols["coolant_temp_c"][k] = cols["coolant_temp_c"][r - STUCK_SAMPLES + 1]
+        elif kind == "sampling_gap":
+            dropped.update(range(r - GAP_SAMPLES, r))
+        elif kind == "non_increasing_ts":
+            swapped.add(r)
         elif kind == "duplicate_key":
-            dup_rows.append(r)
-        injected.append((r, kind))
-    out = pl.DataFrame(cols)
-    # A duplicate key: the same machine and timestamp reported twice, with different readings.
-    order = list(range(out.height))
-    for r in sorted(dup_rows, reverse=True):
-        order.insert(r + 1, r)
-    out = out[order]
-    shift = [sum(1 for d in dup_rows if d < r) for r in range(df.height)]
-    dup_positions = {r + shift[r] + 1 for r in dup_rows}  # 0-based position of each inserted copy
-    out = out.with_columns(
-        pl.when(pl.int_range(pl.len()).is_in(list(dup_positions)))
-        .then((pl.col("coolant_temp_c").cast(pl.Float64, strict=False) + 0.37).round(2).cast(pl.String))
-        .otherwise(pl.col("coolant_temp_c"))
-        .alias("coolant_temp_c")
-    )
+            copies[r] = r
+        marks.append((r, kind))
+    out_order: list[int] = []
+    for i in order:
+        if i in dropped:
+            continue
+        out_order.append(i)
+        if i in copies:
+            out_order.append(-1 - i)  # the duplicate of row i
+    for r in swapped:  # r comes before its predecessor: its timestamp goes backwards
+        p = out_order.index(r)
+        out_order[p - 1], out_order[p] = out_order[p], out_order[p - 1]
+    rows_out = []
+    for i in out_order:
+        src = i if i >= 0 else -1 - i
+        row = {c: cols[c][src] for c in cols}
+        if i < 0:  # same machine and timestamp reported twice, with a different reading
+            row["coolant_temp_c"] = str(round(float(row["coolant_temp_c"]) + 0.37, 2))
+        rows_out.append(row)
+    out = pl.DataFrame(rows_out, schema={c: pl.String for c in cols})
+    position = {i: k for k, i in enumerate(out_order)}
     defects: list[Defect] = []
-    for r, kind in injected:
-        col, rule, sev = DEFECT_KINDS[kind]
-        pos = r + shift[r]
-        defects.append(Defect(pos + 1, kind, col, rule, sev))
-        if kind == "duplicate_key":
-            defects.append(Defect(pos + 2, kind, col, rule, sev))
+    for r, kind in marks:
+        col, rule, sev, also = DEFECT_KINDS[kind]
+        if kind == "duplicate_key":  # both copies fail the key; the second also repeats a timestamp
+            defects.append(Defect(position[r] + 1, kind, col, rule, sev))
+            defects.append(Defect(position[-1 - r] + 1, kind, col, rule, sev, ("cnc.ts.increasing",)))
+        elif kind == "non_increasing_ts":  # the predecessor, now second, goes back in time
+            defects.append(Defect(position[r - 1] + 1, kind, col, rule, sev, also))
+        else:
+            defects.append(Defect(position[r] + 1, kind, col, rule, sev, also))
     return out, sorted(defects, key=lambda d: d.row)
 
 

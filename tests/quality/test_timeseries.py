@@ -51,7 +51,7 @@ def _synthetic() -> pl.DataFrame:
         else:
             x[110:140] = 60 + rng.normal(0, 0.01, 30)  # attenuated signal
             x[5] = np.nan
-            keep = (k < 60) | (k > 66)  # outage: 80 s interval
+            keep = (k < 60) | (k > 66)  # outage: 70 s interval
         rows += [(machine, int(10 * i), float(v)) for i, v in zip(k[keep], x[keep], strict=True)]
     rows.append(("M2", 450, 58.0))  # repeated timestamp with another value
     rows.append(("M1", 3_000, 55.0))  # a lone late sample after a long silence
@@ -377,6 +377,7 @@ def seed() -> pl.DataFrame:
         ("spindle_speed_rpm", (500.0, 5000.0), 100.0, (30, 60, 15.0)),
         ("vibration_mm_s", (3.0, 8.0), 0.4, (20, 40, 0.3)),
     ],
+    ids=["coolant", "spindle", "vibration"],
 )
 def test_seed_matches_ioos(
     seed: pl.DataFrame, column: str, spike: tuple[float, float], roc: float, flat: tuple[float, float, float]

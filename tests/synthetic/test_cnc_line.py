@@ -16,9 +16,9 @@ def test_committed_sample_matches_the_generator(tmp_path: Path) -> None:
 
 
 def test_same_seed_same_data_other_seed_other_data() -> None:
-    a, da = generate(600, seed=1, defects_per_kind=1)
-    b, db = generate(600, seed=1, defects_per_kind=1)
-    c, _ = generate(600, seed=2, defects_per_kind=1)
+    a, da = generate(1800, seed=1, defects_per_kind=1)
+    b, db = generate(1800, seed=1, defects_per_kind=1)
+    c, _ = generate(1800, seed=2, defects_per_kind=1)
     assert a.equals(b) and da == db
     assert not a.equals(c)
     assert {d.kind for d in da} == set(DEFECT_KINDS)
@@ -30,3 +30,10 @@ def test_clean_stream_balances() -> None:
     total, good, scrap = (df[c].cast(int) for c in ("total_count", "good_count", "scrap_count"))
     assert (total == good + scrap).all()
     assert df.select("machine_id", "ts").is_unique().all()
+
+
+def test_too_few_rows_for_the_defects_is_a_clear_error() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="generate more rows"):
+        generate(600, seed=1, defects_per_kind=3)
