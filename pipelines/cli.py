@@ -12,6 +12,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(
@@ -42,7 +43,7 @@ EXIT_USAGE = 2
 
 
 def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
     raise typer.Exit(code)
 
 
@@ -153,7 +154,7 @@ def run(
         )
     out.print(t)
     for o in failed:
-        err.print(f"[bold red]error:[/] dataset [bold]{o.dataset}[/]: {o.error}", highlight=False)
+        err.print(f"[bold red]error:[/] dataset [bold]{o.dataset}[/]: {escape(o.error or '')}", highlight=False)
     if failed:
         raise typer.Exit(EXIT_FAILED)
 

@@ -42,9 +42,15 @@ def test_sql_formats(built: Built, tmp_path: Path) -> None:
     q = "select name, version, rows_published, rows_quarantined from versions order by name"
     res = runner.invoke(app, ["sql", q, "--format", "csv", *_wh(built)])
     assert res.exit_code == 0, res.output
-    assert res.stdout.splitlines() == ["name,version,rows_published,rows_quarantined", "ai4i2020,1,10000,0", "cnc_line,1,2355,30"]
+    assert res.stdout.splitlines() == [
+        "name,version,rows_published,rows_quarantined",
+        "ai4i2020,1,10000,0",
+        "cmapss,1,160359,0",
+        "cnc_line,1,2355,30",
+        "steel_plates_faults,1,1941,0",
+    ]
     res = runner.invoke(app, ["sql", q, "-f", "json", *_wh(built)])
-    assert json.loads(res.stdout)[1] == {"name": "cnc_line", "version": 1, "rows_published": 2355, "rows_quarantined": 30}
+    assert json.loads(res.stdout)[2] == {"name": "cnc_line", "version": 1, "rows_published": 2355, "rows_quarantined": 30}
     out = tmp_path / "v.parquet"
     res = runner.invoke(app, ["sql", "select * from dataset('cnc_line', 1)", "-f", "parquet", "-o", str(out), *_wh(built)])
     assert res.exit_code == 0 and pl.read_parquet(out).height == 2355
@@ -99,7 +105,7 @@ def test_run_through_dagster_records_runs_and_is_idempotent(project_dir: Path, t
 def test_run_failure_is_reported_per_dataset(project_dir: Path, tmp_path: Path) -> None:
     seed = project_dir / "seeds" / "ai4i2020" / "ai4i2020.csv"
     seed.write_text(seed.read_text().replace("Torque [Nm]", "Torque", 1))
-    res = runner.invoke(app, ["run", "--project", str(project_dir), "--warehouse", str(tmp_path / "wh")])
+    res = runner.invoke(app, ["run", "ai4i2020", "cnc_line", "--project", str(project_dir), "--warehouse", str(tmp_path / "wh")])
     assert res.exit_code == 1
     assert "dataset ai4i2020" in res.stderr and "no column `Torque [Nm]`" in res.stderr and "did you mean `Torque`?" in res.stderr
     assert "cnc_line" in res.stdout and "new" in res.stdout, "the other dataset still publishes"

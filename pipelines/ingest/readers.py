@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import glob
+import re
 from pathlib import Path
 
 import polars as pl
@@ -45,7 +46,7 @@ def _csv_header(path: Path, spec: DatasetSpec, display: str) -> list[str]:
 
 
 def _check_columns(found: list[str], spec: DatasetSpec, display: str) -> None:
-    missing = [c for c in spec.columns if c.source_name not in found]
+    missing = [c for c in spec.columns if c.from_path is None and c.source_name not in found]
     if not missing:
         return
     lines = []
@@ -64,10 +65,56 @@ def _check_columns(found: list[str], spec: DatasetSpec, display: str) -> None:
     )
 
 
+def _scan_whitespace(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFrame:
+    """Fields separated by runs of spaces or tabs (leading and trailing ones ignored), no header."""
+    o = spec.source.csv
+    names = list(o.column_names or ())
+    lines = pl.scan_csv(
+        path, separator="\x1f", has_header=False, new_columns=["__line"], quote_char=None, skip_rows=o.skip_rows,
+        comment_prefix=o.comment_prefix, encoding=o.encoding, infer_schema=False,
+    ).filter(pl.col("__line").str.strip_chars() != "")  # fmt: skip
+    fields = pl.col("__line").str.extract_all(r"\S+")
+    bad = lines.select(
+        pl.int_range(1, pl.len() + 1).filter(fields.list.len() != len(names)).first(),
+        fields.list.len().filter(fields.list.len() != len(names)).first(),
+    ).collect()
+    if bad.height and bad.row(0)[0] is not None:
+        line, n = bad.row(0)
+        raise SourceError(
+            f"`{display}`, data row {line}: {n} fields where `source.csv.column_names` names {len(names)}; "
+            "list every field of the file in order"
+        )
+    nulls = set(o.null_values)
+    return lines.select(
+        [
+            pl.when(fields.list.get(i).is_in(list(nulls))).then(None).otherwise(fields.list.get(i)).alias(n)
+            for i, n in enumerate(names)
+        ]
+    )
+
+
+def _path_values(spec: DatasetSpec, display: str) -> list[pl.Expr]:
+    """Columns whose value comes from the file's path (`from_path`)."""
+    out = []
+    for c in spec.columns:
+        if c.from_path is None:
+            continue
+        m = re.search(c.from_path, display)
+        if m is None:
+            raise SourceError(
+                f"`{display}`: column `{c.name}` takes its value from the path with `{c.from_path}`, which does not match; "
+                "fix `from_path` or the file name"
+            )
+        out.append(pl.lit(m.group(1), dtype=pl.String).alias(c.source_name))
+    return out
+
+
 def scan_file(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFrame:
     """Scan one raw file: the spec's source columns as raw values, plus `_source_file` and `_source_row`."""
-    wanted = [c.source_name for c in spec.columns]
-    if spec.source.format == "csv":
+    wanted = [c.source_name for c in spec.columns if c.from_path is None]
+    if spec.source.format == "csv" and spec.source.csv.delimiter == "whitespace":
+        lf = _scan_whitespace(path, spec, display)
+    elif spec.source.format == "csv":
         o = spec.source.csv
         if o.header:
             _check_columns(_csv_header(path, spec, display), spec, display)
@@ -108,5 +155,7 @@ def scan_file(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFrame:
         _check_columns(found, spec, display)
         lf = pl.scan_parquet(path)
     return (
-        lf.select(wanted).with_row_index(SOURCE_ROW, offset=1).with_columns(pl.lit(display, dtype=pl.String).alias(SOURCE_FILE))
+        lf.select(wanted)
+        .with_row_index(SOURCE_ROW, offset=1)
+        .with_columns(*_path_values(spec, display), pl.lit(display, dtype=pl.String).alias(SOURCE_FILE))
     )

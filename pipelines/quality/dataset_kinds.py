@@ -159,7 +159,7 @@ class LabelCoverageExec(_SqlMeasure):
         in_list = ", ".join(_lit(t) for t in taxonomy)
         return (
             _counts_cte(rule) + f"SELECT count(*) FILTER (WHERE label IN ({in_list})) AS a, {len(taxonomy)} AS b, "
-            f"list_filter([{in_list}], t -> NOT list_contains(list(label), t)) AS detail FROM c"
+            f"list_filter([{in_list}], lambda t: NOT list_contains(list(label), t)) AS detail FROM c"
         )
 
 
@@ -180,6 +180,7 @@ class InformativeFeaturesExec(_SqlMeasure):
 
     def sql(self, rule: InformativeFeatures, ctx: Context) -> str:
         cols = list(rule.columns)
+        groups = [_q(g) for g in rule.group_by]
         aggs = [f"count(DISTINCT {_q(c)}) AS nd{i}" for i, c in enumerate(cols)]
         for j in range(len(cols)):
             for i in range(j):
@@ -188,10 +189,15 @@ class InformativeFeaturesExec(_SqlMeasure):
         for j, c in enumerate(cols):
             conds = [f"nd{j} <= 1", *(f"eq{i}_{j}" for i in range(j))]
             bad.append(f"CASE WHEN {' OR '.join(conds)} THEN {_lit(c)} END")
-        offenders = f"list_filter([{', '.join(bad)}], x -> x IS NOT NULL)"
+        offenders = f"list_filter([{', '.join(bad)}], lambda x: x IS NOT NULL)"
+        label = " || '/' || ".join(f"CAST({g} AS VARCHAR)" for g in groups) or "'all'"
+        select_groups = f"{label} AS grp, " if groups else "'all' AS grp, "
+        group_clause = f" GROUP BY {', '.join(groups)}" if groups else ""
         return (
-            f"WITH s AS (SELECT {', '.join(aggs)} FROM {{batch}}), o AS (SELECT {offenders} AS detail FROM s) "
-            f"SELECT {len(cols)} - len(detail) AS a, {len(cols)} AS b, detail FROM o"
+            f"WITH s AS (SELECT {select_groups}{', '.join(aggs)} FROM {{batch}}{group_clause}), "
+            f"o AS (SELECT grp, {offenders} AS bad FROM s) "
+            f"SELECT sum({len(cols)} - len(bad)) AS a, {len(cols)} * count(*) AS b, "
+            "list(struct_pack(grp := grp, columns := bad) ORDER BY grp) FILTER (WHERE len(bad) > 0) AS detail FROM o"
         )
 
 

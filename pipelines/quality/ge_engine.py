@@ -100,11 +100,22 @@ def _run_dataset_level(gx: Any, suite: Any, view_sql: str, workdir: Path) -> dic
     if not todo:
         return {}
     db = workdir / f"ge-{uuid.uuid4().hex[:8]}.duckdb"
+    broken: dict[str, str] = {}
     con = duckdb.connect(str(db))
     try:
         con.execute(f"CREATE VIEW batch AS {view_sql}")
+        # GE runs every query on one connection: a query that fails would abort the transaction the
+        # others share, so a rule whose SQL does not bind is reported on its own, before GE runs.
+        for e in todo:
+            query = e.configuration.kwargs.get("unexpected_rows_query")
+            if query:
+                try:
+                    con.execute("EXPLAIN " + query.replace("{batch}", "batch"))
+                except duckdb.Error as err:
+                    broken[e.meta["rule_id"]] = str(err).splitlines()[0]
     finally:
         con.close()
+    todo = [e for e in todo if e.meta["rule_id"] not in broken]
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     ds = context.data_sources.add_sql(name="moshu", connection_string=f"duckdb:///{db.as_posix()}", create_temp_table=False)
@@ -115,8 +126,18 @@ def _run_dataset_level(gx: Any, suite: Any, view_sql: str, workdir: Path) -> dic
         for e in todo:
             run_suite.add_expectation(e.__class__(**e.configuration.kwargs, meta=e.meta, severity=e.severity))
         vd = context.validation_definitions.add(gx.ValidationDefinition(name="moshu", data=batch_def, suite=run_suite))
-        result = vd.run(result_format={"result_format": "COMPLETE"})
-        return {r.expectation_config.meta["rule_id"]: r for r in result.results}
+        result = vd.run(result_format={"result_format": "COMPLETE"}) if todo else None
+        out = {r.expectation_config.meta["rule_id"]: r for r in (result.results if result else [])}
+        from great_expectations.core.expectation_validation_result import ExpectationValidationResult
+
+        for e in suite.expectations:
+            rid = e.meta.get("rule_id")
+            if rid in broken:
+                out[rid] = ExpectationValidationResult(
+                    success=False, expectation_config=e.configuration,
+                    exception_info={"raised_exception": True, "exception_message": broken[rid], "exception_traceback": None},
+                )  # fmt: skip
+        return out
     finally:
         engine = ds.get_execution_engine()
         conn = getattr(engine, "_connection", None)

@@ -53,7 +53,11 @@ class _Frozen(BaseModel):
 class CsvOptions(_Frozen):
     """How to read a delimited text file."""
 
-    delimiter: str = Field(",", min_length=1, max_length=1, description="Field separator, one character.")
+    delimiter: str = Field(
+        ",",
+        min_length=1,
+        description="Field separator: one character, or `whitespace` for runs of spaces/tabs (fixed-width exports).",
+    )
     header: bool = Field(True, description="Whether the first line holds column names.")
     column_names: tuple[str, ...] | None = Field(
         None, description="Names of the columns in file order; required when `header` is false."
@@ -72,6 +76,10 @@ class CsvOptions(_Frozen):
     def _names_when_headerless(self) -> CsvOptions:
         if not self.header and not self.column_names:
             raise ValueError("`column_names` is required when `header` is false")
+        if len(self.delimiter) != 1 and self.delimiter != "whitespace":
+            raise ValueError(f"`delimiter` must be one character or `whitespace`, not {self.delimiter!r}")
+        if self.delimiter == "whitespace" and self.header:
+            raise ValueError("`delimiter: whitespace` reads files without a header: set `header: false` and `column_names`")
         return self
 
 
@@ -88,12 +96,30 @@ class Column(_Frozen):
 
     name: str = Field(pattern=NAME_PATTERN, description="Clean column name in the published data (snake_case).")
     source: str | None = Field(None, description="Column name in the raw file, when it differs from `name`.")
+    from_path: str | None = Field(
+        None,
+        description="Take the value from the raw file's path instead: a regular expression with one group, "
+        r"matched against the path relative to the project root (e.g. `train_(FD\d{3})`).",
+    )
     dtype: DType = Field(description="Type the raw value is converted to; a value that does not convert fails `schema.dtype`.")
     format: str | None = Field(None, description="strftime format for `date`/`datetime` columns (e.g. `%Y-%m-%d %H:%M:%S`).")
     nullable: bool = Field(True, description="If false, a null value fails the generated `not_null` rule.")
     unit: str | None = Field(None, description="Physical unit of the values (e.g. `K`, `rpm`, `Nm`).")
     role: Role = Field("attribute", description="What the column is: timestamp, entity, measurement, label or attribute.")
     description: str = Field("", description="What the column means, for the field dictionary.")
+
+    @field_validator("from_path")
+    @classmethod
+    def _one_group(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            n = re.compile(v).groups
+        except re.error as e:
+            raise ValueError(f"`{v}` is not a valid regular expression: {e}") from None
+        if n != 1:
+            raise ValueError(f"`from_path` needs exactly one group `( )` to capture, `{v}` has {n}")
+        return v
 
     @property
     def source_name(self) -> str:
@@ -158,7 +184,7 @@ class DatasetSpec(_Frozen):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"column names must be unique; repeated: {dupes}")
-        sources = [c.source_name for c in self.columns]
+        sources = [c.source_name for c in self.columns if c.from_path is None]
         dup_src = sorted({n for n in sources if sources.count(n) > 1})
         if dup_src:
             raise ValueError(f"two columns read the same source column: {dup_src}")

@@ -375,9 +375,12 @@ class InformativeFeatures(RuleBase):
 
     kind: Literal["informative_features"]
     columns: tuple[str, ...] = Field(min_length=1, description="Feature columns to check.")
+    group_by: tuple[str, ...] = Field(
+        (), description="Check within each group (e.g. per sub-dataset); A and B count (column, group) pairs."
+    )
 
     def columns_used(self) -> tuple[str, ...]:
-        return self.columns
+        return (*self.columns, *self.group_by)
 
 
 class UnitConsistency(RuleBase):

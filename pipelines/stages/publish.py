@@ -117,15 +117,18 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> tuple[dict
     data_file = tmp / DATA_DIR / "part-00000.parquet"
     joined.filter(~bad).select([*cols, QC_FLAG, WARN_RULES, SOURCE_FILE, SOURCE_ROW]).sink_parquet(data_file)
 
-    quarantined = joined.filter(bad).collect()
     row_rules = [r for r in rules if r.severity == "error" and executor_for(r).engine == "pandera"]
     reasons = [
         pl.when(pl.col(FAILED_RULES).list.contains(r.id)).then(pl.format("{}: {}", pl.lit(r.id), executor_for(r).reason(r, ctx)))
         for r in row_rules
     ]
-    q = quarantined.with_columns(
-        (pl.concat_list(reasons).list.drop_nulls() if reasons else pl.lit([], dtype=_LIST)).alias(REASONS)
-    ).select([*cols, FAILED_RULES, REASONS, WARN_RULES, SOURCE_FILE, SOURCE_ROW])
+    # Reasons are computed over all rows (some use medians or neighbours), then the quarantine is cut.
+    q = (
+        joined.with_columns((pl.concat_list(reasons).list.drop_nulls() if reasons else pl.lit([], dtype=_LIST)).alias(REASONS))
+        .filter(bad)
+        .select([*cols, FAILED_RULES, REASONS, WARN_RULES, SOURCE_FILE, SOURCE_ROW])
+        .collect()
+    )
     q = q.cast({c.name: POLARS_DTYPES[c.dtype] for c in spec.columns})
     q.write_parquet(tmp / QUARANTINE_FILE)
 

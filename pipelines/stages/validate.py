@@ -77,16 +77,22 @@ def _row_outcomes(rules: list[RuleBase], failures: pl.DataFrame, staged: pl.Lazy
     )
     sample_ids = failures.sort(ROW_ID).group_by("rule_id").agg(pl.col(ROW_ID).head(SAMPLES_PER_RULE))
     wanted = {rid: ids for rid, ids in sample_ids.iter_rows()}
-    all_ids = pl.Series([i for ids in wanted.values() for i in ids], dtype=pl.UInt32).unique()
-    sample_rows = staged.filter(pl.col(ROW_ID).is_in(all_ids.implode())).collect() if wanted else None
+    # Reasons are computed over the whole frame (some use medians or neighbours), then sampled.
+    by_rule = {r.id: r for r in rules}
+    reasons = (
+        staged.select(ROW_ID, *[executor_for(by_rule[rid]).reason(by_rule[rid], ctx).alias(rid) for rid in wanted])
+        .filter(pl.col(ROW_ID).is_in(pl.Series([i for ids in wanted.values() for i in ids], dtype=pl.UInt32).implode()))
+        .collect()
+        if wanted
+        else None
+    )
     out: dict[str, RuleOutcome] = {}
     for i, r in enumerate(rules):
         ex = executor_for(r)
         failed, suspect, n = int(counts.get((r.id, FAIL), 0)), int(counts.get((r.id, SUSPECT), 0)), int(evaluated[i] or 0)
         samples: tuple[str, ...] = ()
-        if r.id in wanted and sample_rows is not None:
-            rows_df = sample_rows.filter(pl.col(ROW_ID).is_in(wanted[r.id]))
-            samples = tuple(rows_df.select(ex.reason(r, ctx).alias("why")).to_series().to_list())
+        if r.id in wanted and reasons is not None:
+            samples = tuple(reasons.filter(pl.col(ROW_ID).is_in(wanted[r.id])).sort(ROW_ID)[r.id].to_list())
         out[r.id] = RuleOutcome(
             rule_id=r.id, kind=r.kind, severity=r.severity, engine="pandera", columns=r.columns_used(),
             description=r.description, params=describe(r), evaluated=n, failed=failed, suspect=suspect,

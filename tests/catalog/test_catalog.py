@@ -39,7 +39,12 @@ def test_migrations_applied_and_tables_present(built: Built) -> None:
 def test_versions_query_of_the_issue(built: Built) -> None:
     with CatalogClient(built.warehouse.root) as c:
         rows = c.rows("select name, version, rows_published, rows_quarantined from versions order by name")
-    assert rows == [("ai4i2020", 1, 10000, 0), ("cnc_line", 1, 2355, 30)]
+    assert rows == [
+        ("ai4i2020", 1, 10000, 0),
+        ("cmapss", 1, 160359, 0),
+        ("cnc_line", 1, 2355, 30),
+        ("steel_plates_faults", 1, 1941, 0),
+    ]
 
 
 def test_rule_results_quarantine_and_lineage_in_sql(built: Built) -> None:
@@ -63,7 +68,7 @@ def test_rule_results_quarantine_and_lineage_in_sql(built: Built) -> None:
     assert dict(q) == expected
     assert len(reasons) == 3 and all("is not one of {RUN, IDLE, SETUP, ALARM, OFF}" in r[0] for r in reasons)
     assert src == [("seeds/ai4i2020/ai4i2020.csv", 10000)]
-    assert syn[1] == ("cnc_line", True, "moshu.synthetic.cnc_line")
+    assert syn[2] == ("cnc_line", True, "moshu.synthetic.cnc_line")
 
 
 def test_resolve_refs(built: Built) -> None:

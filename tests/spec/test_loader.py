@@ -32,7 +32,7 @@ def _error(project_dir: Path) -> SpecError:
 
 def test_seed_specs_load_with_implied_rules(project_dir: Path) -> None:
     proj = load_project(project_dir)
-    assert sorted(proj.datasets) == ["ai4i2020", "cnc_line"]
+    assert sorted(proj.datasets) == ["ai4i2020", "cmapss", "cnc_line", "steel_plates_faults"]
     cnc = proj.datasets["cnc_line"]
     ids = [r.id for r in cnc.rules]
     assert "schema.primary_key" in ids
