@@ -118,3 +118,24 @@ def test_run_failure_is_reported_per_dataset(project_dir: Path, tmp_path: Path) 
 @pytest.mark.parametrize("cmd", [["--help"], ["sql", "--help"], ["generate", "cnc-line", "--help"]])
 def test_help(cmd: list[str]) -> None:
     assert runner.invoke(app, cmd).exit_code == 0
+
+
+def test_a_failing_dataset_level_error_rule_blocks_publishing_in_dagster(project_dir: Path, tmp_path: Path) -> None:
+    rules = project_dir / "quality_rules" / "cnc_line.yaml"
+    rules.write_text(rules.read_text().replace("    min: 100\n", "    min: 100000\n"))
+    wh = tmp_path / "wh"
+    res = runner.invoke(app, ["run", "cnc_line", "--project", str(project_dir), "--warehouse", str(wh)])
+    assert res.exit_code == 1 and "cnc__row_count" in res.stderr
+    assert not (wh / "datasets" / "cnc_line").exists() or not any((wh / "datasets" / "cnc_line").glob("v*"))
+    instance = dg.DagsterInstance.from_config(str(wh / ".dagster"))
+    published = instance.get_latest_materialization_event(dg.AssetKey(["cnc_line", "published"]))
+    assert published is None, "the blocking check stopped the published asset"
+    validated = instance.get_latest_materialization_event(dg.AssetKey(["cnc_line", "validated"]))
+    assert validated is not None, "row-level error rules do not block: validation itself completed"
+
+
+def test_report_command(built: Built) -> None:
+    res = runner.invoke(app, ["report", "steel_plates_faults", *_wh(built)])
+    assert res.exit_code == 0, res.output
+    path = Path(res.stdout.split("report:")[1].split()[0])
+    assert path.is_file() and path.name == "report.html" and "data docs:" in res.stdout

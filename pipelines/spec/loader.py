@@ -260,7 +260,9 @@ def _validate(model: type[BaseModel], located: Located) -> tuple[Any, list[SpecI
 # cross-file checks
 
 
-def _check_rules_against_spec(spec: DatasetSpec, rules: list[tuple[RuleBase, Located, int]], issues: list[SpecIssue]) -> None:
+def _check_rules_against_spec(
+    spec: DatasetSpec, rules: list[tuple[RuleBase, Located, int]], issues: list[SpecIssue], root: Path
+) -> None:
     names = spec.column_names
     seen: dict[str, str] = {}
     for rule, located, idx in rules:
@@ -279,18 +281,63 @@ def _check_rules_against_spec(spec: DatasetSpec, rules: list[tuple[RuleBase, Loc
         for col in rule.columns_used():
             if col not in names:
                 close = difflib.get_close_matches(col, names, n=1, cutoff=0.5)
-                key = "column" if hasattr(rule, "column") else ("columns" if hasattr(rule, "columns") else "expr")
+                key = _key_naming(rule, col)
                 line, c = located.locate(("rules", idx, key))
                 issues.append(
                     SpecIssue(
-                        located.display,
-                        line,
-                        c,
-                        f"rules[{idx}].{key}",
+                        located.display, line, c, f"rules[{idx}].{key}",
                         f"rule `{rule.id}` uses column `{col}`, which dataset `{spec.name}` does not have",
                         f"did you mean `{close[0]}`?" if close else f"columns are: {', '.join(names)}",
-                    )
+                    )  # fmt: skip
                 )
+        for key, message, hint in _semantic_problems(rule, spec, root):
+            line, c = located.locate(("rules", idx, key))
+            issues.append(SpecIssue(located.display, line, c, f"rules[{idx}].{key}", message, hint))
+
+
+def _key_naming(rule: RuleBase, col: str) -> str:
+    """The rule's key whose value names `col` (for the error position)."""
+    for key, value in rule.model_dump().items():
+        if value == col or (isinstance(value, list | tuple) and col in value):
+            return key
+    return "expr" if hasattr(rule, "expr") else "kind"
+
+
+def _semantic_problems(rule: RuleBase, spec: DatasetSpec, root: Path) -> list[tuple[str, str, str | None]]:
+    """Problems a rule has with the spec beyond unknown columns: (key, message, hint)."""
+    from pipelines.quality.units import convertible, valid
+
+    out: list[tuple[str, str, str | None]] = []
+    cols = {c.name: c for c in spec.columns}
+    kind = rule.kind
+    ts = getattr(rule, "timestamp", None)
+    if ts in cols and cols[ts].dtype not in ("datetime", "date", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64"):
+        out.append(("timestamp", f"`{ts}` is a {cols[ts].dtype} column; a timestamp must be a datetime or a number (e.g. a cycle)", "convert it in the spec (`dtype: datetime` with `format:`)"))
+    numeric = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64")
+    value = getattr(rule, "column", None)
+    if kind in ("in_range", "outlier_share", "spike", "rate_of_change", "flat_line", "attenuated_signal") and value in cols and cols[value].dtype not in numeric:
+        out.append(("column", f"rule kind `{kind}` needs a numeric column; `{value}` is {cols[value].dtype}", "use `in_set` or `regex` for text"))
+    if kind == "reference":
+        master = root / str(getattr(rule, "master", ""))
+        if not master.is_file():
+            out.append(("master", f"master data `{getattr(rule, 'master', '')}` does not exist", "paths are relative to the project root"))
+    if kind == "unit_consistency":
+        target = str(getattr(rule, "unit", ""))
+        if not valid(target):
+            out.append(("unit", f"`{target}` is not a unit the units library knows", "write e.g. `degC`, `K`, `bar`, `rpm`"))
+        for c in getattr(rule, "columns", ()):
+            if c in cols and not cols[c].unit:
+                out.append(("columns", f"column `{c}` declares no `unit:` in the spec, so its unit cannot be checked", f"add `unit:` to column `{c}`"))
+            elif c in cols and valid(target) and not convertible(cols[c].unit, target):
+                out.append(("columns", f"column `{c}` is declared in `{cols[c].unit}`, which does not convert to `{target}`", "fix the column's unit or the rule's `unit`"))
+    clause_id = rule.clause
+    if clause_id is not None:
+        from pipelines.quality.guide import BY_ID
+
+        if clause_id not in BY_ID:
+            close = difflib.get_close_matches(clause_id, list(BY_ID), n=1)
+            out.append(("clause", f"`{clause_id}` is not a clause of the guide", f"did you mean `{close[0]}`?" if close else "see docs/guide.md"))
+    return out
 
 
 _RuleCache = dict[Path, tuple[RuleFile | None, Located | None]]
@@ -391,7 +438,7 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
             cached_rf, cached_loc = rule_cache[rpath]
             if cached_rf is not None and cached_loc is not None:
                 rules.extend((r, cached_loc, j) for j, r in enumerate(cached_rf.rules))
-        _check_rules_against_spec(spec, rules, issues)
+        _check_rules_against_spec(spec, rules, issues, root)
         all_rules: tuple[RuleBase, ...] = (*implied_rules(spec), *(r for r, _, _ in rules))
         dh, mh = spec_hashes(spec)
         project.datasets[spec.name] = LoadedDataset(

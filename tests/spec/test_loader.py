@@ -153,3 +153,46 @@ def test_rule_files_of_a_broken_spec_are_still_checked(project_dir: Path) -> Non
     _edit(project_dir / "quality_rules" / "cnc_line.yaml", "    pattern: ", "    patern: ")
     hints = {i.hint for i in _error(project_dir).issues}
     assert {"did you mean `primary_key`?", "did you mean `pattern`?"} <= hints
+
+
+def _append_rule(project_dir: Path, text: str) -> Path:
+    rules = project_dir / "quality_rules" / "cnc_line.yaml"
+    rules.write_text(rules.read_text() + text)
+    return rules
+
+
+def test_missing_parameter_of_a_time_series_rule(project_dir: Path) -> None:
+    rules = _append_rule(project_dir, "  - {id: x.spike, kind: spike, column: coolant_temp_c, timestamp: ts, suspect_threshold: 1}\n")
+    issue = _error(project_dir).issues[0]
+    assert issue.message == "required key `fail_threshold` is missing"
+    assert issue.line == _line_of(rules, "x.spike")
+
+
+def test_threshold_outside_zero_one(project_dir: Path) -> None:
+    _append_rule(project_dir, "  - {id: x.nn, kind: not_null, column: status, threshold: 1.5}\n")
+    issue = _error(project_dir).issues[0]
+    assert issue.key_path.endswith(".threshold") and "less than or equal to 1" in issue.message
+
+
+def test_time_series_rule_on_a_missing_timestamp_column(project_dir: Path) -> None:
+    rules = _append_rule(project_dir, "  - {id: x.gap, kind: gap, timestamp: tstamp, entity: [machine_id], period_s: 10}\n")
+    issue = _error(project_dir).issues[0]
+    assert issue.key_path.endswith(".timestamp") and issue.hint == "did you mean `ts`?"
+    assert issue.line == _line_of(rules, "x.gap")
+
+
+def test_reference_to_a_missing_master_file_and_unit_problems(project_dir: Path) -> None:
+    _append_rule(
+        project_dir,
+        "  - {id: x.ref, kind: reference, column: machine_id, master: seeds/master/nope.csv, master_column: machine_id}\n"
+        "  - {id: x.units, kind: unit_consistency, columns: [coolant_temp_c, status], unit: degC}\n"
+        "  - {id: x.units2, kind: unit_consistency, columns: [spindle_speed_rpm], unit: degC}\n"
+        "  - {id: x.spike2, kind: spike, column: status, timestamp: ts, suspect_threshold: 1, fail_threshold: 2}\n"
+        "  - {id: x.clause, kind: not_null, column: status, clause: C-9}\n",
+    )
+    messages = " | ".join(i.message for i in _error(project_dir).issues)
+    assert "master data `seeds/master/nope.csv` does not exist" in messages
+    assert "column `status` declares no `unit:`" in messages
+    assert "declared in `rpm`, which does not convert to `degC`" in messages
+    assert "needs a numeric column; `status` is string" in messages
+    assert "`C-9` is not a clause of the guide" in messages

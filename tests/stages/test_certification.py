@@ -1,0 +1,85 @@
+"""Certification end to end: a version below its publish gate is kept as a rejected candidate; reports and views."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from pipelines.catalog.client import CatalogClient
+from pipelines.warehouse import Warehouse
+from tests.conftest import Built, build
+
+
+def _set(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_every_version_has_scores_a_level_and_reports(built: Built) -> None:
+    for name in built.project.datasets:
+        m = built.warehouse.manifest(name, 1)
+        q = m["quality"]
+        assert q["level"] in {"gold", "silver", "bronze", "uncertified"} and 0 <= q["overall"] <= 1, name
+        assert q["dimensions"] and q["measures"]
+        vdir = built.warehouse.version_dir(name, 1)
+        report = (vdir / m["report"]).read_text()
+        assert "Score per dimension" in report and "<svg" in report and "Rules by impact" in report
+        docs = (vdir / m["ge"]["data_docs"]).read_text()
+        assert "<html" in docs.lower() and m["ge"]["data_docs"] in {f["path"] for f in m["files"]}
+
+
+def test_known_quirks_are_measured_by_their_rules(built: Built) -> None:
+    with CatalogClient(built.warehouse.root) as c:
+        informative = c.rows("select a, b, observed from measures join rule_results using (name, version, rule_id) where rule_id = 'cmapss.features.informative'")
+        balance = c.rows("select x from measures where rule_id = 'steel.classes.balance'")
+        outliers = c.rows("select _source_row from steel_plates_faults where list_contains(_warn_rules, 'steel.area.outliers') order by 1")
+        labels = c.rows("select count(*) from ai4i2020 where list_contains(_warn_rules, 'ai4i.labels.consistent')")
+    a, b, observed = informative[0]
+    assert (a, b) == (96 - 13, 96)  # 7 constant columns in FD001 and 6 in FD003, of 24 features x 4 sub-datasets
+    assert "'grp': 'FD001'" in observed and "'s16'" in observed
+    assert balance[0][0] == 55 / 673  # Dirtiness against Other_Faults
+    assert 392 in [r[0] for r in outliers]  # the extreme defect of the provenance notes
+    assert labels == [(27,)]
+
+
+def test_score_trend_and_worst_rules_views(built: Built) -> None:
+    with CatalogClient(built.warehouse.root) as c:
+        trend = c.rows("select name, version, level, score from score_trend order by name")
+        worst = c.rows("select name, rule_id, margin from worst_rules limit 3")
+        dims = c.rows("select count(distinct dimension) from dimension_trend where name = 'cnc_line'")
+    assert [t[0] for t in trend] == ["ai4i2020", "cmapss", "cnc_line", "steel_plates_faults"]
+    assert worst[0][2] == min(w[2] for w in worst) and worst[0][2] < 0
+    assert dims[0][0] >= 5
+
+
+def test_a_version_below_its_gate_is_a_rejected_candidate(project_dir: Path, warehouse: Warehouse) -> None:
+    v1 = build(project_dir, warehouse, ["ai4i2020"])["ai4i2020"]
+    assert v1.status == "published"
+    spec = project_dir / "dataset_specs" / "ai4i2020.yaml"
+    _set(spec, "schedule:", "min_level: gold\nschedule:")
+    rules = project_dir / "quality_rules" / "ai4i2020.yaml"
+    # A key that is not unique, as a warn rule: its rows are published, so the K-1 gate fails.
+    rules.write_text(rules.read_text() + "  - {id: ai4i.product.unique, kind: unique, columns: [type], severity: warn}\n")
+    v2 = build(project_dir, warehouse, ["ai4i2020"])["ai4i2020"]
+    assert (v2.version, v2.status, v2.level) == (2, "rejected", "uncertified")
+    assert v2.failed_gates == ("ai4i.product.unique (K-1)",)
+    assert warehouse.latest("ai4i2020") == 1 and warehouse.latest_candidate("ai4i2020") == 2
+    m2 = warehouse.manifest("ai4i2020", 2)
+    assert m2["status"] == "rejected" and m2["parent_version"] == 1 and (warehouse.version_dir("ai4i2020", 2) / m2["report"]).is_file()
+    con = duckdb.connect(str(warehouse.catalog_path), read_only=True)
+    con.execute(f"SET file_search_path = '{warehouse.root}'")
+    assert con.execute("select version from latest_versions where name = 'ai4i2020'").fetchall() == [(1,)]
+    assert con.execute("select count(*) from ai4i2020").fetchall() == [(10000,)]  # latest view still on v1
+    assert con.execute("select status from versions where name = 'ai4i2020' order by version").fetchall() == [("published",), ("rejected",)]
+    assert con.execute("select count(*) from dataset('ai4i2020', 2) where list_contains(_warn_rules, 'ai4i.product.unique')").fetchall() == [(10000,)]
+    con.close()
+    again = build(project_dir, warehouse, ["ai4i2020"])["ai4i2020"]
+    assert not again.created and again.version == 2  # the same inputs are not re-judged
+    with CatalogClient(warehouse.root) as c:
+        assert c.resolve("ai4i2020") == ("ai4i2020", 1)
+    assert pl.read_parquet(warehouse.version_dir("ai4i2020", 2) / "quarantine.parquet").height == 0
+    assert json.loads((warehouse.version_dir("ai4i2020", 2) / "manifest.json").read_text())["quality"]["min_level"] == "gold"
