@@ -13,9 +13,9 @@ import json
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError, create_model
 
 from pipelines.errors import SpecError, SpecIssue
 from pipelines.spec.models import DatasetSpec, RuleFile
@@ -203,13 +203,13 @@ def _issues_from_validation(e: ValidationError, located: Located, model: type[Ba
             line, col = located.locate(loc[:-1])
         elif etype == "union_tag_invalid":
             got = err.get("ctx", {}).get("tag")
-            kinds = [k for k in (_kind_of(m) for m in RULE_KINDS) if k]
+            kinds = _known_kinds()
             close = difflib.get_close_matches(str(got), kinds, n=1, cutoff=0.5)
             message = f"unknown rule kind `{got}`"
             hint = f"did you mean `{close[0]}`?" if close else f"known kinds: {', '.join(kinds)}"
             line, col = located.locate((*loc, "kind"))
         elif etype == "union_tag_not_found":
-            kinds = [k for k in (_kind_of(m) for m in RULE_KINDS) if k]
+            kinds = _known_kinds()
             message = "rule has no `kind`"
             hint = f"add `kind:` with one of {', '.join(kinds)}"
             line, col = located.locate(loc)
@@ -285,10 +285,13 @@ def _check_rules_against_spec(
                 line, c = located.locate(("rules", idx, key))
                 issues.append(
                     SpecIssue(
-                        located.display, line, c, f"rules[{idx}].{key}",
+                        located.display,
+                        line,
+                        c,
+                        f"rules[{idx}].{key}",
                         f"rule `{rule.id}` uses column `{col}`, which dataset `{spec.name}` does not have",
                         f"did you mean `{close[0]}`?" if close else f"columns are: {', '.join(names)}",
-                    )  # fmt: skip
+                    )
                 )
         for key, message, hint in _semantic_problems(rule, spec, root):
             line, c = located.locate(("rules", idx, key))
@@ -311,36 +314,146 @@ def _semantic_problems(rule: RuleBase, spec: DatasetSpec, root: Path) -> list[tu
     cols = {c.name: c for c in spec.columns}
     kind = rule.kind
     ts = getattr(rule, "timestamp", None)
-    if ts in cols and cols[ts].dtype not in ("datetime", "date", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64"):
-        out.append(("timestamp", f"`{ts}` is a {cols[ts].dtype} column; a timestamp must be a datetime or a number (e.g. a cycle)", "convert it in the spec (`dtype: datetime` with `format:`)"))
+    if ts in cols and cols[ts].dtype not in (
+        "datetime",
+        "date",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "float32",
+        "float64",
+    ):
+        out.append(
+            (
+                "timestamp",
+                f"`{ts}` is a {cols[ts].dtype} column; a timestamp must be a datetime or a number (e.g. a cycle)",
+                "convert it in the spec (`dtype: datetime` with `format:`)",
+            )
+        )
     numeric = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64")
     value = getattr(rule, "column", None)
-    if kind in ("in_range", "outlier_share", "spike", "rate_of_change", "flat_line", "attenuated_signal") and value in cols and cols[value].dtype not in numeric:
-        out.append(("column", f"rule kind `{kind}` needs a numeric column; `{value}` is {cols[value].dtype}", "use `in_set` or `regex` for text"))
+    if (
+        kind in ("in_range", "outlier_share", "spike", "rate_of_change", "flat_line", "attenuated_signal")
+        and value in cols
+        and cols[value].dtype not in numeric
+    ):
+        out.append(
+            (
+                "column",
+                f"rule kind `{kind}` needs a numeric column; `{value}` is {cols[value].dtype}",
+                "use `in_set` or `regex` for text",
+            )
+        )
     if kind == "reference":
         master = root / str(getattr(rule, "master", ""))
         if not master.is_file():
-            out.append(("master", f"master data `{getattr(rule, 'master', '')}` does not exist", "paths are relative to the project root"))
+            out.append(
+                (
+                    "master",
+                    f"master data `{getattr(rule, 'master', '')}` does not exist",
+                    "paths are relative to the project root",
+                )
+            )
     if kind == "unit_consistency":
         target = str(getattr(rule, "unit", ""))
         if not valid(target):
             out.append(("unit", f"`{target}` is not a unit the units library knows", "write e.g. `degC`, `K`, `bar`, `rpm`"))
         for c in getattr(rule, "columns", ()):
             if c in cols and not cols[c].unit:
-                out.append(("columns", f"column `{c}` declares no `unit:` in the spec, so its unit cannot be checked", f"add `unit:` to column `{c}`"))
+                out.append(
+                    (
+                        "columns",
+                        f"column `{c}` declares no `unit:` in the spec, so its unit cannot be checked",
+                        f"add `unit:` to column `{c}`",
+                    )
+                )
             elif c in cols and valid(target) and not convertible(cols[c].unit, target):
-                out.append(("columns", f"column `{c}` is declared in `{cols[c].unit}`, which does not convert to `{target}`", "fix the column's unit or the rule's `unit`"))
+                out.append(
+                    (
+                        "columns",
+                        f"column `{c}` is declared in `{cols[c].unit}`, which does not convert to `{target}`",
+                        "fix the column's unit or the rule's `unit`",
+                    )
+                )
     clause_id = rule.clause
     if clause_id is not None:
         from pipelines.quality.guide import BY_ID
 
         if clause_id not in BY_ID:
             close = difflib.get_close_matches(clause_id, list(BY_ID), n=1)
-            out.append(("clause", f"`{clause_id}` is not a clause of the guide", f"did you mean `{close[0]}`?" if close else "see docs/guide.md"))
+            out.append(
+                (
+                    "clause",
+                    f"`{clause_id}` is not a clause of the guide",
+                    f"did you mean `{close[0]}`?" if close else "see docs/guide.md",
+                )
+            )
     return out
 
 
-_RuleCache = dict[Path, tuple[RuleFile | None, Located | None]]
+def _known_kinds() -> list[str]:
+    from pipelines.quality.registry import MODELS
+
+    return sorted(MODELS)
+
+
+def rule_file_model() -> type[BaseModel]:
+    """The rule-file model over every registered kind (built-in and project kinds)."""
+    from pipelines.quality.registry import MODELS
+
+    models = tuple(MODELS.values())
+    if set(models) == set(RULE_KINDS):
+        return RuleFile
+    union = typing.Union[models]  # type: ignore[valid-type]  # noqa: UP007 - built from a runtime tuple
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        "RuleFile",
+        __base__=RuleFile,
+        rules=(tuple[Annotated[union, Field(discriminator="kind")], ...], Field(min_length=1)),  # type: ignore[maybe-unrecognized-str-typeform]
+    )
+
+
+KINDS_DIR = "kinds"
+
+
+def load_project_kinds(root: Path) -> list[SpecIssue]:
+    """Import the project's own rule kinds from `quality_rules/kinds/*.py` (each calls `register_kind`)."""
+    import importlib.util
+
+    issues: list[SpecIssue] = []
+    for path in sorted((root / RULES_DIR / KINDS_DIR).glob("*.py")):
+        name = f"moshu_project_kinds.{path.stem}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            continue
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as e:  # a broken plugin is the author's error, reported like a spec error
+            line = None
+            tb = e.__traceback__
+            while tb is not None:
+                if tb.tb_frame.f_code.co_filename == str(path):
+                    line = tb.tb_lineno
+                tb = tb.tb_next
+            issues.append(
+                SpecIssue(
+                    _display(path, root),
+                    line,
+                    None,
+                    "",
+                    f"custom rule kind failed to load: {type(e).__name__}: {e}",
+                    "see docs/custom_rules.md",
+                )
+            )
+    return issues
+
+
+_RuleCache = dict[Path, tuple[BaseModel | None, Located | None]]
 
 
 def _load_rule_file(path: Path, root: Path, cache: _RuleCache, issues: list[SpecIssue]) -> None:
@@ -353,7 +466,7 @@ def _load_rule_file(path: Path, root: Path, cache: _RuleCache, issues: list[Spec
         issues.extend(e.issues)
         cache[path] = (None, None)
         return
-    rf, errs = _validate(RuleFile, located)
+    rf, errs = _validate(rule_file_model(), located)
     issues.extend(errs)
     cache[path] = (rf, located)
 
@@ -379,7 +492,7 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
                 )
             ]
         )
-    issues: list[SpecIssue] = []
+    issues: list[SpecIssue] = load_project_kinds(root)
     project = Project(root=root)
     spec_paths = sorted([*spec_dir.glob("*.yaml"), *spec_dir.glob("*.yml")])
     rule_cache: _RuleCache = {}
@@ -437,7 +550,7 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
             _load_rule_file(rpath, root, rule_cache, issues)
             cached_rf, cached_loc = rule_cache[rpath]
             if cached_rf is not None and cached_loc is not None:
-                rules.extend((r, cached_loc, j) for j, r in enumerate(cached_rf.rules))
+                rules.extend((r, cached_loc, j) for j, r in enumerate(getattr(cached_rf, "rules", ())))
         _check_rules_against_spec(spec, rules, issues, root)
         all_rules: tuple[RuleBase, ...] = (*implied_rules(spec), *(r for r, _, _ in rules))
         dh, mh = spec_hashes(spec)

@@ -9,7 +9,9 @@ from pipelines.quality.results import RuleOutcome, make_measure
 from pipelines.quality.scoring import level_for, meets, score
 
 
-def _outcome(rule_id: str, clause: str, a: float, b: float, *, severity: str = "warn", engine: str = "pandera", gate: bool | None = None) -> RuleOutcome:
+def _outcome(
+    rule_id: str, clause: str, a: float, b: float, *, severity: str = "warn", engine: str = "pandera", gate: bool | None = None
+) -> RuleOutcome:
     m = make_measure(clause, a, b, None, gate)
     return RuleOutcome(rule_id, "x", severity, engine, (), "", "{}", int(b), int(b - a), measures=(m,))
 
@@ -54,7 +56,10 @@ def test_a_failed_dataset_level_gate_is_not_excused() -> None:
     assert card.failed_gates == ["rows (C-3)"]
 
 
-@pytest.mark.parametrize(("overall", "level"), [(0.97, "gold"), (0.95, "gold"), (0.93, "silver"), (0.85, "bronze"), (0.5, "uncertified"), (None, "uncertified")])
+@pytest.mark.parametrize(
+    ("overall", "level"),
+    [(0.97, "gold"), (0.95, "gold"), (0.93, "silver"), (0.85, "bronze"), (0.5, "uncertified"), (None, "uncertified")],
+)
 def test_levels(overall: float | None, level: str) -> None:
     assert level_for(overall, gates_ok=True) == level
     assert level_for(0.99, gates_ok=False) == "uncertified"

@@ -162,7 +162,9 @@ def _append_rule(project_dir: Path, text: str) -> Path:
 
 
 def test_missing_parameter_of_a_time_series_rule(project_dir: Path) -> None:
-    rules = _append_rule(project_dir, "  - {id: x.spike, kind: spike, column: coolant_temp_c, timestamp: ts, suspect_threshold: 1}\n")
+    rules = _append_rule(
+        project_dir, "  - {id: x.spike, kind: spike, column: coolant_temp_c, timestamp: ts, suspect_threshold: 1}\n"
+    )
     issue = _error(project_dir).issues[0]
     assert issue.message == "required key `fail_threshold` is missing"
     assert issue.line == _line_of(rules, "x.spike")

@@ -34,9 +34,13 @@ def test_every_version_has_scores_a_level_and_reports(built: Built) -> None:
 
 def test_known_quirks_are_measured_by_their_rules(built: Built) -> None:
     with CatalogClient(built.warehouse.root) as c:
-        informative = c.rows("select a, b, observed from measures join rule_results using (name, version, rule_id) where rule_id = 'cmapss.features.informative'")
+        informative = c.rows(
+            "select a, b, observed from measures join rule_results using (name, version, rule_id) where rule_id = 'cmapss.features.informative'"
+        )
         balance = c.rows("select x from measures where rule_id = 'steel.classes.balance'")
-        outliers = c.rows("select _source_row from steel_plates_faults where list_contains(_warn_rules, 'steel.area.outliers') order by 1")
+        outliers = c.rows(
+            "select _source_row from steel_plates_faults where list_contains(_warn_rules, 'steel.area.outliers') order by 1"
+        )
         labels = c.rows("select count(*) from ai4i2020 where list_contains(_warn_rules, 'ai4i.labels.consistent')")
     a, b, observed = informative[0]
     assert (a, b) == (96 - 13, 96)  # 7 constant columns in FD001 and 6 in FD003, of 24 features x 4 sub-datasets
@@ -69,13 +73,22 @@ def test_a_version_below_its_gate_is_a_rejected_candidate(project_dir: Path, war
     assert v2.failed_gates == ("ai4i.product.unique (K-1)",)
     assert warehouse.latest("ai4i2020") == 1 and warehouse.latest_candidate("ai4i2020") == 2
     m2 = warehouse.manifest("ai4i2020", 2)
-    assert m2["status"] == "rejected" and m2["parent_version"] == 1 and (warehouse.version_dir("ai4i2020", 2) / m2["report"]).is_file()
+    assert (
+        m2["status"] == "rejected"
+        and m2["parent_version"] == 1
+        and (warehouse.version_dir("ai4i2020", 2) / m2["report"]).is_file()
+    )
     con = duckdb.connect(str(warehouse.catalog_path), read_only=True)
     con.execute(f"SET file_search_path = '{warehouse.root}'")
     assert con.execute("select version from latest_versions where name = 'ai4i2020'").fetchall() == [(1,)]
     assert con.execute("select count(*) from ai4i2020").fetchall() == [(10000,)]  # latest view still on v1
-    assert con.execute("select status from versions where name = 'ai4i2020' order by version").fetchall() == [("published",), ("rejected",)]
-    assert con.execute("select count(*) from dataset('ai4i2020', 2) where list_contains(_warn_rules, 'ai4i.product.unique')").fetchall() == [(10000,)]
+    assert con.execute("select status from versions where name = 'ai4i2020' order by version").fetchall() == [
+        ("published",),
+        ("rejected",),
+    ]
+    assert con.execute(
+        "select count(*) from dataset('ai4i2020', 2) where list_contains(_warn_rules, 'ai4i.product.unique')"
+    ).fetchall() == [(10000,)]
     con.close()
     again = build(project_dir, warehouse, ["ai4i2020"])["ai4i2020"]
     assert not again.created and again.version == 2  # the same inputs are not re-judged
