@@ -35,7 +35,9 @@ class IncreasingExec(_SeriesExec):
         return ts.increasing_flags(rule.timestamp, list(rule.entity))
 
     def evaluated(self, rule: Increasing, ctx: Context) -> pl.Expr:
-        return pl.lit(True)
+        # Rows with a predecessor in their series (file order); the whole expression in one window.
+        has_pred = pl.int_range(pl.len()) > 0
+        return has_pred.over(list(rule.entity)) if rule.entity else has_pred
 
     def reason(self, rule: Increasing, ctx: Context) -> pl.Expr:
         return pl.format(
@@ -63,7 +65,9 @@ class GapExec(_SeriesExec):
         return ts.gap_flags(rule.timestamp, list(rule.entity), rule.period_s, rule.suspect_factor, rule.fail_factor)
 
     def evaluated(self, rule: Gap, ctx: Context) -> pl.Expr:
-        return pl.lit(True)
+        # Intervals: every timed sample but the earliest of its series.
+        later = pl.col(rule.timestamp).rank("ordinal").fill_null(0) > 1
+        return later.over(list(rule.entity)) if rule.entity else later
 
     def reason(self, rule: Gap, ctx: Context) -> pl.Expr:
         return pl.format(
@@ -165,6 +169,7 @@ class AttenuatedSignalExec(_SeriesExec):
             rule.suspect_threshold,
             rule.fail_threshold,
             rule.check_type,
+            min_obs=rule.min_obs,
         )
 
     def reason(self, rule: AttenuatedSignal, ctx: Context) -> pl.Expr:

@@ -283,6 +283,9 @@ class AttenuatedSignal(_Series):
     suspect_threshold: float = Field(ge=0, description="Variation below this is suspect.")
     fail_threshold: float = Field(ge=0, description="Variation below this fails.")
     check_type: Literal["std", "range"] = Field("std", description="Measure of variation.")
+    min_obs: int = Field(
+        3, ge=1, description="Fewest values a window needs to be judged (fewer: not evaluated); a lone sample has no variation."
+    )
 
     @model_validator(mode="after")
     def _order(self) -> AttenuatedSignal:

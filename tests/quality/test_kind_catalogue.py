@@ -167,10 +167,6 @@ ROW_PASS = [
         ATTEN,
         _series(["A"] * 6, [10 * i for i in range(6)], temp=[0.0, 5.0, 0.0, 5.0, 0.0, 5.0]),
         id="attenuated_signal",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="attenuated_signal fails the first sample of every series: its window holds only itself, std 0",
-        ),
     ),
 ]
 
@@ -280,8 +276,8 @@ ROW_FAIL = [
     pytest.param(
         ATTEN,
         _series(["A"] * 8, [10 * i for i in range(8)], temp=[0.0, 5.0, 0.0, 5.0, 5.0, 5.0, 5.2, 5.0]),
-        # windows (t - 30, t]: row 0 holds only itself; rows 5 (5,5,5) and 6-7 (5,5.2,5: std 0.094)
-        [(0, FAIL), (5, FAIL), (6, FAIL), (7, FAIL)],
+        # windows (t - 30, t], at least 3 values: rows 0-1 are not judged; rows 5 (5,5,5) and 6-7 (5,5.2,5: std 0.094) fail
+        [(5, FAIL), (6, FAIL), (7, FAIL)],
         id="attenuated_signal",
     ),
 ]
@@ -351,14 +347,12 @@ SERIES_MEASURES = [
         _series(["A", "B", "A", "A", "B"], [0, 0, 10, 5, 0]),
         (1, 3),  # T-3: rows with a predecessor in their entity: 3, of which 1 is later than it
         id="increasing",
-        marks=pytest.mark.xfail(strict=True, reason="T-3: B counts every row, also the first of each entity (gets 3/5)"),
     ),
     pytest.param(
         {"kind": "gap", "timestamp": "ts", "entity": ["machine"], "period_s": 10, "suspect_factor": 3.0, "fail_factor": 3.5},
         _series(["A", "B", "A", "B", "A", "A"], [0, 0, 10, 10, 30, 70]),
         (3, 4),  # S-1: intervals 10, 20, 40 (A) and 10 (B); 40 > 10 x 3.5 fails
         id="gap",
-        marks=pytest.mark.xfail(strict=True, reason="S-1: B counts samples, not intervals (gets 5/6)"),
     ),
 ]
 
