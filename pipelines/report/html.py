@@ -12,7 +12,7 @@ from pipelines.report import charts
 _TEMPLATE = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True).from_string(
     """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<title>{{ m.dataset }} v{{ m.version }} quality report</title>
+<title>{{ title }} ({{ m.dataset }} v{{ m.version }}) quality report</title>
 <style>
  body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}
  h1{margin-bottom:.2rem} .sub{color:#555;margin-top:0}
@@ -25,7 +25,7 @@ _TEMPLATE = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=
  .grid{display:grid;grid-template-columns:1fr 1fr;gap:1.5rem} .kpi{font-size:1.6rem;font-weight:600}
  code{background:#f3f3f3;padding:0 .2rem}
 </style></head><body>
-<h1>{{ m.title }} <small>({{ m.dataset }} v{{ m.version }})</small></h1>
+<h1>{{ title }} <small>({{ m.dataset }} v{{ m.version }})</small></h1>
 <p class="sub">created {{ m.created_at }} &middot; data hash <code>{{ m.data_hash[:12] }}</code>
 {% if m.parent_version %}&middot; parent v{{ m.parent_version }}{% endif %}
 {% if m.synthetic %}&middot; <b>synthetic data</b> ({{ m.synthetic.generator }}){% endif %}</p>
@@ -55,7 +55,7 @@ _TEMPLATE = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=
 {% for r in rules %}<tr><td>{{ r.rule_id }}</td><td>{{ r.kind }}</td><td>{{ r.severity }}</td>
 <td>{{ r.clause }} {{ dims.get(r.dimension, r.dimension) }}{% if r.measure_id %} &middot; {{ r.measure_id }}{% endif %}</td>
 <td>{{ fmt(r.a) }}</td><td>{{ fmt(r.b) }}</td><td>{{ fmt(r.x) }}</td><td>{{ r.threshold }}</td>
-<td class="{{ 'na' if not r.applicable else ('ok' if r.passed else 'fail') }}">{{ "n/a" if not r.applicable else ("pass" if r.passed else "below") }}{% if r.gate %} (gate){% endif %}</td>
+<td class="{{ 'na' if not r.applicable else ('ok' if r.passed else 'fail') }}">{{ "n/a" if not r.applicable else ("pass" if r.passed else "below") }}{% if r.gate %}<br><small>gate {{ "holds" if r.gate_passed else "FAILS" }}</small>{% endif %}</td>
 <td>{{ r.failed }} / {{ r.suspect }}</td><td>{{ r.example or "" }}</td></tr>{% endfor %}
 </table>
 <h2>Quarantined rows (first {{ quarantine|length }})</h2>
