@@ -127,6 +127,7 @@ def dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
                     "threshold": float(o["measures"][0]["threshold"]) if o.get("measures") else float("nan"),
                     "clause": o["measures"][0]["clause"] if o.get("measures") else "",
                     "samples": dg.MetadataValue.json(list(o["samples"])),
+                    "sample_rows": dg.MetadataValue.json(list(o.get("sample_rows", []))),
                 },
             )
 

@@ -68,6 +68,7 @@ class RuleOutcome:
     measures: tuple[Measure, ...] = field(default_factory=tuple)
     observed: str | None = None  # dataset-level observed value or detail
     samples: tuple[str, ...] = ()  # a few failure reasons, for people
+    sample_rows: tuple[str, ...] = ()  # where those rows are: "<source file>:<row>"
 
     @property
     def passed(self) -> bool:
@@ -79,6 +80,7 @@ class RuleOutcome:
         d = asdict(self)
         d["columns"] = list(self.columns)
         d["samples"] = list(self.samples)
+        d["sample_rows"] = list(self.sample_rows)
         d["measures"] = [m.as_dict() for m in self.measures]
         d["passed"] = self.passed
         return d

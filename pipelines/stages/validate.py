@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.ingest.cast import needs_raw
+from pipelines.ingest.readers import SOURCE_FILE, SOURCE_ROW
 from pipelines.quality import ge_engine, pandera_engine
 from pipelines.quality.kinds import FAIL, SUSPECT, Context, DType, describe
 from pipelines.quality.registry import executor_for
@@ -80,7 +81,11 @@ def _row_outcomes(rules: list[RuleBase], failures: pl.DataFrame, staged: pl.Lazy
     # Reasons are computed over the whole frame (some use medians or neighbours), then sampled.
     by_rule = {r.id: r for r in rules}
     reasons = (
-        staged.select(ROW_ID, *[executor_for(by_rule[rid]).reason(by_rule[rid], ctx).alias(rid) for rid in wanted])
+        staged.select(
+            ROW_ID,
+            pl.format("{}:{}", pl.col(SOURCE_FILE), pl.col(SOURCE_ROW)).alias("__where"),
+            *[executor_for(by_rule[rid]).reason(by_rule[rid], ctx).alias(rid) for rid in wanted],
+        )
         .filter(pl.col(ROW_ID).is_in(pl.Series([i for ids in wanted.values() for i in ids], dtype=pl.UInt32).implode()))
         .collect()
         if wanted
@@ -91,12 +96,14 @@ def _row_outcomes(rules: list[RuleBase], failures: pl.DataFrame, staged: pl.Lazy
         ex = executor_for(r)
         failed, suspect, n = int(counts.get((r.id, FAIL), 0)), int(counts.get((r.id, SUSPECT), 0)), int(evaluated[i] or 0)
         samples: tuple[str, ...] = ()
+        where: tuple[str, ...] = ()
         if r.id in wanted and reasons is not None:
-            samples = tuple(reasons.filter(pl.col(ROW_ID).is_in(wanted[r.id])).sort(ROW_ID)[r.id].to_list())
+            picked = reasons.filter(pl.col(ROW_ID).is_in(wanted[r.id])).sort(ROW_ID)
+            samples, where = tuple(picked[r.id].to_list()), tuple(picked["__where"].to_list())
         out[r.id] = RuleOutcome(
             rule_id=r.id, kind=r.kind, severity=r.severity, engine="pandera", columns=r.columns_used(),
             description=r.description, params=describe(r), evaluated=n, failed=failed, suspect=suspect,
-            measures=tuple(ex.measures(r, ctx, n, failed, suspect)), samples=samples,
+            measures=tuple(ex.measures(r, ctx, n, failed, suspect)), samples=samples, sample_rows=where,
         )  # fmt: skip
     return out
 
