@@ -16,6 +16,7 @@ from pipelines.warehouse import Warehouse
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECT_PARTS = ("dataset_specs", "quality_rules", "seeds")
+_EXIT = pytest.StashKey[int]()
 
 
 def copy_project(dest: Path) -> Path:
@@ -59,3 +60,25 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     wh = Warehouse(root / "warehouse")
     results = build(root, wh)
     yield Built(load_project(root), wh, results)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remember the exit status for `pytest_unconfigure`."""
+    session.config.stash[_EXIT] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """End the process without interpreter teardown, as the `moshu` command does (see `pipelines.cli.main`).
+
+    DuckDB's nanobind bindings print spurious "leaked instance" warnings when they are finalised
+    after Great Expectations and SQLAlchemy; they would land after pytest's summary line.
+    """
+    import os
+    import sys
+
+    if _EXIT in config.stash and not hasattr(config, "workerinput"):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(config.stash[_EXIT])
