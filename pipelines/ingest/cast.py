@@ -42,4 +42,9 @@ def typed(lf: pl.LazyFrame, spec: DatasetSpec, raw_schema: dict[str, pl.DataType
         exprs.append(_convert(col, raw, is_str).alias(col.name))
         if needs_raw(col):
             exprs.append(raw.alias(RAW_PREFIX + col.name))
-    return lf.select([*exprs, pl.exclude([c.source_name for c in spec.columns])])
+    # `with_columns` then `select`: polars 2.1 can return a lazy `select` of when/then expressions
+    # (the bool conversion) in the wrong row order.
+    names = [e.meta.output_name() for e in exprs]
+    temp = [e.alias(f"__typed__{n}") for e, n in zip(exprs, names, strict=True)]
+    keep = [c for c in lf.collect_schema().names() if c not in {c.source_name for c in spec.columns}]
+    return lf.with_columns(temp).select([*(pl.col(f"__typed__{n}").alias(n) for n in names), *keep])

@@ -84,13 +84,13 @@ def _scan_whitespace(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFram
             f"`{display}`, data row {line}: {n} fields where `source.csv.column_names` names {len(names)}; "
             "list every field of the file in order"
         )
-    nulls = set(o.null_values)
-    return lines.select(
-        [
-            pl.when(fields.list.get(i).is_in(list(nulls))).then(None).otherwise(fields.list.get(i)).alias(n)
-            for i, n in enumerate(names)
-        ]
-    )
+    nulls = list(o.null_values)
+    parts = [
+        pl.when(fields.list.get(i).is_in(nulls)).then(None).otherwise(fields.list.get(i)).alias(f"__f{i}")
+        for i in range(len(names))
+    ]
+    # `with_columns` then `select` (polars 2.1 can misorder a lazy `select` of when/then).
+    return lines.with_columns(parts).select([pl.col(f"__f{i}").alias(n) for i, n in enumerate(names)])
 
 
 def _path_values(spec: DatasetSpec, display: str) -> list[pl.Expr]:

@@ -26,7 +26,9 @@ FAILURES_SCHEMA = {ROW_ID: pl.UInt32, "rule_id": pl.String, "flag": pl.UInt8}
 
 def _check_fn(expr: pl.Expr) -> Callable[[PolarsData], pl.LazyFrame]:
     def fn(data: PolarsData) -> pl.LazyFrame:
-        return data.lazyframe.select(expr.alias("passes"))
+        # `with_columns` then `select`, not `select(expr)`: polars 2.1 returns a lazy `select` of
+        # when/then expressions in the wrong row order, and pandera locates failures by position.
+        return data.lazyframe.with_columns(expr.alias("__passes")).select(pl.col("__passes").alias("passes"))
 
     return fn
 

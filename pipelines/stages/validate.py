@@ -71,21 +71,19 @@ def _row_outcomes(rules: list[RuleBase], failures: pl.DataFrame, staged: pl.Lazy
     counts = {(rid, flag): n for rid, flag, n in failures.group_by("rule_id", "flag").agg(pl.col(ROW_ID).n_unique()).iter_rows()}
     # anchored to a column so that literal predicates broadcast to every row
     anchor = pl.col(ROW_ID).is_not_null()
-    evaluated = (
-        staged.select([(anchor & executor_for(r).evaluated(r, ctx)).sum().alias(str(i)) for i, r in enumerate(rules)])
-        .collect()
-        .row(0)
-    )
+    # Row expressions go through `with_columns` before any `select` (see pandera_engine._check_fn).
+    marks = [(anchor & executor_for(r).evaluated(r, ctx)).alias(f"__e{i}") for i, r in enumerate(rules)]
+    evaluated = staged.with_columns(marks).select([pl.col(f"__e{i}").sum() for i in range(len(rules))]).collect().row(0)
     sample_ids = failures.sort(ROW_ID).group_by("rule_id").agg(pl.col(ROW_ID).head(SAMPLES_PER_RULE))
     wanted = {rid: ids for rid, ids in sample_ids.iter_rows()}
     # Reasons are computed over the whole frame (some use medians or neighbours), then sampled.
     by_rule = {r.id: r for r in rules}
     reasons = (
-        staged.select(
-            ROW_ID,
+        staged.with_columns(
             pl.format("{}:{}", pl.col(SOURCE_FILE), pl.col(SOURCE_ROW)).alias("__where"),
-            *[executor_for(by_rule[rid]).reason(by_rule[rid], ctx).alias(rid) for rid in wanted],
+            *[executor_for(by_rule[rid]).reason(by_rule[rid], ctx).alias(f"__why:{rid}") for rid in wanted],
         )
+        .select(ROW_ID, "__where", *[pl.col(f"__why:{rid}").alias(rid) for rid in wanted])
         .filter(pl.col(ROW_ID).is_in(pl.Series([i for ids in wanted.values() for i in ids], dtype=pl.UInt32).implode()))
         .collect()
         if wanted

@@ -141,6 +141,7 @@ def generate(
     copies: dict[int, int] = {}  # original row -> row whose duplicate follows it
     dropped: set[int] = set()
     swapped: set[int] = set()
+    unknown = 0
     for kind, (m, t) in zip(kinds, places, strict=True):
         r = m * ticks + t
         if kind == "null":
@@ -155,8 +156,9 @@ def generate(
             cols["spindle_load_pct"][r] = str(rng.choice(["n/a", "#VALUE!", "12,5%"]))
         elif kind == "bad_machine_id":
             cols["machine_id"][r] = cols["machine_id"][r].replace("CNC-", "CNC_")
-        elif kind == "unknown_machine":
-            cols["machine_id"][r] = f"CNC-{machines + 1 + int(rng.integers(0, 3)):02d}"
+        elif kind == "unknown_machine":  # a well-formed id missing from the equipment master, one per defect
+            cols["machine_id"][r] = f"CNC-{machines + 1 + unknown % (99 - machines):02d}"
+            unknown += 1
         elif kind == "high_vibration":
             cols["vibration_mm_s"][r] = str(round(float(rng.uniform(12, 20)), 2))
         elif kind == "spike":

@@ -155,3 +155,17 @@ def test_suite_holds_every_rule_with_its_id(tmp_path: Path) -> None:
         "expect_column_values_to_match_regex",
         "unexpected_rows_expectation",
     } <= types
+
+
+def test_failing_rows_are_exact_on_a_large_scanned_file(tmp_path: Path) -> None:
+    """Regression: polars 2.1 misorders a lazy `select` of when/then on a scanned file; row ids must still be exact."""
+    n = 300_000
+    bad = [7, 123_457, 299_998]
+    machines = pl.Series(["CNC-01"] * n)
+    machines = machines.scatter(bad, "CNC_01")
+    path = tmp_path / "big.parquet"
+    pl.DataFrame({"machine": machines}).with_row_index("_row_id").write_parquet(path, row_group_size=50_000)
+    spec = SPEC.model_copy(update={"columns": (SPEC.column("machine"),)})
+    rule = _rule(kind="regex", column="machine", pattern="CNC-[0-9]{2}")
+    fails = pandera_engine.run(pl.scan_parquet(path), [rule], Context(spec))
+    assert sorted(fails["_row_id"].to_list()) == bad
