@@ -61,7 +61,9 @@ def _lit(v: object) -> str:
     return "'" + str(v).replace("'", "''") + "'" if isinstance(v, str) else str(v)
 
 
-class _SqlMeasure(KindExecutor):
+class SqlMeasureExecutor(KindExecutor):
+    """Base of dataset-level kinds measured by one SQL query that Great Expectations runs."""
+
     engine = "great_expectations"
 
     def sql(self, rule: Any, ctx: Context) -> str:
@@ -83,7 +85,7 @@ class RowCountExec(KindExecutor):
         return gx.expectations.ExpectTableRowCountToBeBetween(min_value=rule.min, max_value=rule.max)
 
 
-class TimeCoverageExec(_SqlMeasure):
+class TimeCoverageExec(SqlMeasureExecutor):
     kind = "time_coverage"
     clause = "C-4"
 
@@ -102,7 +104,7 @@ class TimeCoverageExec(_SqlMeasure):
         )
 
 
-class FreshnessExec(_SqlMeasure):
+class FreshnessExec(SqlMeasureExecutor):
     kind = "freshness"
     clause = "T-1"
 
@@ -133,7 +135,7 @@ def _counts_cte(rule: _Labels) -> str:
 _DETAIL = "list(struct_pack(label := label, n := n) ORDER BY n DESC, label) AS detail"
 
 
-class ClassBalanceExec(_SqlMeasure):
+class ClassBalanceExec(SqlMeasureExecutor):
     kind = "class_balance"
     clause = "B-1"
 
@@ -150,7 +152,7 @@ class ClassBalanceExec(_SqlMeasure):
         )
 
 
-class LabelCoverageExec(_SqlMeasure):
+class LabelCoverageExec(SqlMeasureExecutor):
     kind = "label_coverage"
     clause = "D-1"
 
@@ -163,7 +165,7 @@ class LabelCoverageExec(_SqlMeasure):
         )
 
 
-class ClassMinCountExec(_SqlMeasure):
+class ClassMinCountExec(SqlMeasureExecutor):
     kind = "class_min_count"
     clause = "D-2"
 
@@ -174,7 +176,7 @@ class ClassMinCountExec(_SqlMeasure):
         )
 
 
-class InformativeFeaturesExec(_SqlMeasure):
+class InformativeFeaturesExec(SqlMeasureExecutor):
     kind = "informative_features"
     clause = "D-3"
 

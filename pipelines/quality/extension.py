@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from pipelines.quality.dataset_kinds import SqlMeasureExecutor
 from pipelines.quality.kinds import FAIL, GOOD, MISSING, NOT_EVALUATED, SUSPECT, Context, KindExecutor, _flag
 from pipelines.quality.registry import register_kind
 from pipelines.spec.rules import RuleBase
@@ -22,6 +23,7 @@ __all__ = [
     "Context",
     "KindExecutor",
     "RuleBase",
+    "SqlMeasureExecutor",
     "flag_where",
     "register_kind",
 ]

@@ -64,7 +64,8 @@ def _sha(obj: Any) -> str:
 
 
 # Spec fields that change what data is published; everything else is metadata.
-_DATA_COLUMN_FIELDS = ("name", "source", "dtype", "format", "nullable")
+# (role and unit decide which guide clauses a rule measures and whether units are consistent.)
+_DATA_COLUMN_FIELDS = ("name", "source", "from_path", "dtype", "format", "nullable", "role", "unit")
 _RULE_METADATA_FIELDS = ("description",)
 
 

@@ -23,6 +23,11 @@ RESERVED_NAMES = frozenset(
         "dataset",
         "quarantine",
         "latest_versions",
+        "measures",
+        "dimension_scores",
+        "score_trend",
+        "dimension_trend",
+        "worst_rules",
     }
 )
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"

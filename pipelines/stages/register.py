@@ -149,7 +149,7 @@ def register(
                 ("rejected" if published.status == "rejected" else "published") if published.created else "unchanged",
                 published.version,
                 published.rows_in,
-                f"v{published.version} {'published' if published.created else 'unchanged'}",
+                f"v{published.version} {(published.status if published.created else 'unchanged')}, level {published.level}",
                 orchestrator,
             ],
         )
