@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from pipelines.errors import SpecError, SpecIssue
-from pipelines.spec.models import DatasetSpec, RuleFile
+from pipelines.spec.models import NUMERIC_DTYPES, TIME_DTYPES, DatasetSpec, RuleFile
 from pipelines.spec.rules import RULE_KINDS, NotNull, Rule, RuleBase, Unique
 from pipelines.spec.yaml_marks import Located
 
@@ -315,20 +315,7 @@ def _semantic_problems(rule: RuleBase, spec: DatasetSpec, root: Path) -> list[tu
     cols = {c.name: c for c in spec.columns}
     kind = rule.kind
     ts = getattr(rule, "timestamp", None)
-    if ts in cols and cols[ts].dtype not in (
-        "datetime",
-        "date",
-        "int8",
-        "int16",
-        "int32",
-        "int64",
-        "uint8",
-        "uint16",
-        "uint32",
-        "uint64",
-        "float32",
-        "float64",
-    ):
+    if ts in cols and cols[ts].dtype not in NUMERIC_DTYPES | TIME_DTYPES:
         out.append(
             (
                 "timestamp",
@@ -336,7 +323,7 @@ def _semantic_problems(rule: RuleBase, spec: DatasetSpec, root: Path) -> list[tu
                 "convert it in the spec (`dtype: datetime` with `format:`)",
             )
         )
-    numeric = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64")
+    numeric = NUMERIC_DTYPES
     value = getattr(rule, "column", None)
     if (
         kind in ("in_range", "outlier_share", "spike", "rate_of_change", "flat_line", "attenuated_signal")

@@ -48,6 +48,10 @@ DType = Literal[
     "date",
     "datetime",
 ]
+NUMERIC_DTYPES: frozenset[str] = frozenset(
+    {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64"}
+)
+TIME_DTYPES: frozenset[str] = frozenset({"datetime", "date"})
 Role = Literal["timestamp", "entity", "measurement", "label", "attribute"]
 
 
