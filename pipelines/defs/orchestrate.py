@@ -69,7 +69,7 @@ def materialize(project: Project, settings: Settings, names: list[str]) -> tuple
 
     failures: dict[str, str] = {}
     for ev in result.get_step_failure_events():
-        ds = (ev.step_key or "").split("__")[0]
+        ds = (ev.step_key or "").rsplit("__", 1)[0]  # step keys are <dataset>__<stage>
         data = ev.step_failure_data
         failures.setdefault(ds, _deepest_message(data.error) if data and data.error else "step failed")
     outcomes = []

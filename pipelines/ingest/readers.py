@@ -132,16 +132,15 @@ def scan_file(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFrame:
         )
         if not o.header:
             n_declared = len(o.column_names or ())
-            first = pl.read_csv(
-                path,
-                n_rows=1,
-                has_header=False,
-                separator=o.delimiter,
-                skip_rows=o.skip_rows,
-                quote_char=o.quote_char,
-                infer_schema=False,
-                encoding=o.encoding,
-            )
+            try:
+                first = pl.read_csv(
+                    path, n_rows=1, has_header=False, separator=o.delimiter, skip_rows=o.skip_rows, quote_char=o.quote_char,
+                    comment_prefix=o.comment_prefix, infer_schema=False, encoding=o.encoding, truncate_ragged_lines=False,
+                )  # fmt: skip
+            except pl.exceptions.PolarsError as e:
+                raise SourceError(
+                    f"`{display}`: cannot read the first row: {str(e).splitlines()[0]}; check the `source.csv` options"
+                ) from None
             if first.width != n_declared:
                 raise SourceError(
                     f"`{display}`: the first row has {first.width} fields but `source.csv.column_names` names "

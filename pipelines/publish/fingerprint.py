@@ -5,23 +5,30 @@ from __future__ import annotations
 import hashlib
 import json
 
-from pipelines.ingest.fingerprint import SourceFile
+from pipelines.ingest.fingerprint import SourceFile, sha256_file
 from pipelines.spec.loader import LoadedDataset
 
 # Bump when the way moshu turns the same inputs into published data changes.
 ENGINE_DATA_VERSION = 1
 
 
+def master_files(loaded: LoadedDataset) -> list[str]:
+    """Master data files the rules read (relative to the project root), sorted."""
+    return sorted({str(m) for r in loaded.rules if (m := getattr(r, "master", None))})
+
+
 def data_hash(loaded: LoadedDataset, files: list[SourceFile]) -> str:
-    """sha256 over the raw files' contents, the spec's data-affecting fields and the rules.
+    """sha256 over the raw files (path and content), master data, the spec's data-affecting fields and the rules.
 
     Metadata-only edits (a description, an owner, a schedule) do not change it; a changed raw file,
-    column type or rule does. Raw file paths are left out, so renaming a file that still matches
-    the glob makes no new version (changing `source.path` in the spec does).
+    master file, column type or rule does. Paths are part of it: a renamed file changes the lineage
+    (`_source_file`), the row order and any column taken `from_path`.
     """
+    root = loaded.spec_path.parent.parent
     payload = {
         "engine_data_version": ENGINE_DATA_VERSION,
-        "files": sorted(f.sha256 for f in files),
+        "files": sorted((f.path, f.sha256) for f in files),
+        "master": [(m, sha256_file(root / m)) for m in master_files(loaded) if (root / m).is_file()],
         "spec": loaded.spec_data_hash,
         "rules": loaded.rules_hash,
     }

@@ -91,7 +91,7 @@ class TimeCoverageExec(SqlMeasureExecutor):
 
     def sql(self, rule: TimeCoverage, ctx: Context) -> str:
         t = _q(rule.timestamp)
-        num = f"epoch({t})" if ctx.dtype(rule.timestamp) == "datetime" else t
+        num = f"epoch({t})" if ctx.dtype(rule.timestamp) in ("datetime", "date") else t
         ent = ", ".join(_q(e) for e in rule.entity) or "1"
         label = " || '/' || ".join(f"CAST({_q(e)} AS VARCHAR)" for e in rule.entity) or "'all'"
         return (

@@ -79,14 +79,18 @@ def build_suite(rules: list[RuleBase], ctx: Context) -> Any:
     return suite
 
 
+def _sql_path(p: Path) -> str:
+    return p.resolve().as_posix().replace("'", "''")
+
+
 def _release_view(staged: Path, failures: Path | None, error_rules: list[str]) -> str:
     """SQL of the release: the staged rows minus those an error row rule sends to quarantine."""
-    base = f"SELECT * FROM read_parquet('{staged.resolve().as_posix()}')"
+    base = f"SELECT * FROM read_parquet('{_sql_path(staged)}')"
     if failures is None or not error_rules:
         return base
     ids = ", ".join("'" + r.replace("'", "''") + "'" for r in error_rules)
     return (
-        f"{base} WHERE _row_id NOT IN (SELECT _row_id FROM read_parquet('{failures.resolve().as_posix()}') "
+        f"{base} WHERE _row_id NOT IN (SELECT _row_id FROM read_parquet('{_sql_path(failures)}') "
         f"WHERE flag = 4 AND rule_id IN ({ids}))"
     )
 

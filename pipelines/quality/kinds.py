@@ -228,7 +228,7 @@ class InRangeExec(KindExecutor):
         out = []
         if rule.has_fail_span:
             out.append(make_measure(rule.clause or "A-1", evaluated - failed, evaluated, rule.threshold, rule.gate))
-        if rule.has_suspect_span:  # the operating span: suspect and failed values are both outside it
+        if rule.has_suspect_span and not (out and out[0].clause == "A-2"):  # the operating span: suspect and failed values
             out.append(
                 make_measure(
                     "A-2", evaluated - failed - suspect, evaluated, None if out else rule.threshold, None if out else rule.gate
@@ -448,10 +448,10 @@ class OutlierShareExec(KindExecutor):
         import great_expectations as gx
 
         c = f'"{rule.column}"'
-        part = f" PARTITION BY {', '.join(chr(34) + g + chr(34) for g in rule.group_by)}" if rule.group_by else ""
+        part = f"PARTITION BY {', '.join(chr(34) + g + chr(34) for g in rule.group_by)}" if rule.group_by else ""
         q = (
-            f"WITH m AS (SELECT *, median({c}) OVER (){part} AS _med FROM {{batch}}), "
-            f"d AS (SELECT *, median(abs({c} - _med)) OVER (){part} AS _mad FROM m) "
+            f"WITH m AS (SELECT *, median({c}) OVER ({part}) AS _med FROM {{batch}}), "
+            f"d AS (SELECT *, median(abs({c} - _med)) OVER ({part}) AS _mad FROM m) "
             f"SELECT * FROM d WHERE _mad > 0 AND abs({c} - _med) / (1.4826 * _mad) > {rule.max_z}"
         )
         return gx.expectations.UnexpectedRowsExpectation(unexpected_rows_query=q)

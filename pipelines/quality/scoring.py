@@ -50,14 +50,20 @@ def meets(level: str, minimum: str) -> bool:
 
 def score(outcomes: list[RuleOutcome], extra: list[tuple[str, Measure]] = ()) -> Scorecard:  # type: ignore[assignment]
     """Score the measures of `outcomes` plus `extra` (rule id, measure) pairs measured by moshu itself."""
+
     # A row-level error rule quarantines every failing row, so as a gate it holds for the release
     # by construction; its X still reports how much of the input had to be removed.
-    enforced = {o.rule_id for o in outcomes if o.engine == "pandera" and o.severity == "error"}
-    pairs: list[tuple[str, Measure]] = [(o.rule_id, m) for o in outcomes for m in o.measures] + list(extra)
+    # Only when every bad item of the measure is a quarantined row (not a published suspect one).
+    def enforced(o: RuleOutcome, m: Measure) -> bool:
+        bad = (m.b or 0) - (m.a or 0)
+        return o.engine == "pandera" and o.severity == "error" and bad == o.failed
+
+    pairs: list[tuple[str, Measure, bool]] = [(o.rule_id, m, enforced(o, m)) for o in outcomes for m in o.measures]
+    pairs += [(rid, m, False) for rid, m in extra]
     rows = []
-    for rid, m in pairs:
+    for rid, m, holds in pairs:
         row = {"rule_id": rid, **m.as_dict(), "weight": clause(m.clause).weight}
-        row["gate_passed"] = (m.passed or rid in enforced) if m.gate else None
+        row["gate_passed"] = (m.passed or holds) if m.gate else None
         rows.append(row)
     sums: dict[str, tuple[float, float]] = {}
     for r in rows:

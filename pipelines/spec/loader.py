@@ -266,6 +266,7 @@ def _check_rules_against_spec(
 ) -> None:
     names = spec.column_names
     seen: dict[str, str] = {}
+    checks: dict[str, str] = {}
     for rule, located, idx in rules:
         where = located.locate(("rules", idx))
         if rule.id in seen:
@@ -279,6 +280,28 @@ def _check_rules_against_spec(
                 )
             )
         seen[rule.id] = located.display
+        if rule.id.startswith("schema."):
+            issues.append(
+                SpecIssue(
+                    located.display,
+                    *where,
+                    f"rules[{idx}].id",
+                    f"rule ids starting with `schema.` are reserved for the rules the spec implies (`{rule.id}`)",
+                    "choose another prefix, e.g. the dataset name",
+                )
+            )
+        mangled = rule.id.replace(".", "__").replace("-", "_")
+        if mangled in checks and checks[mangled] != rule.id:
+            issues.append(
+                SpecIssue(
+                    located.display,
+                    *where,
+                    f"rules[{idx}].id",
+                    f"rule ids `{checks[mangled]}` and `{rule.id}` are the same Dagster check name `{mangled}`",
+                    "make them differ by more than `.`, `-` and `_`",
+                )
+            )
+        checks[mangled] = rule.id
         for col in rule.columns_used():
             if col not in names:
                 close = difflib.get_close_matches(col, names, n=1, cutoff=0.5)
@@ -368,6 +391,40 @@ def _semantic_problems(rule: RuleBase, spec: DatasetSpec, root: Path) -> list[tu
                         "fix the column's unit or the rule's `unit`",
                     )
                 )
+    expr = getattr(rule, "expr", None)
+    if expr and all(c in cols for c in rule.columns_used()):
+        import polars as pl
+
+        from pipelines.quality.kinds import POLARS_DTYPES
+
+        empty = pl.LazyFrame(schema={c.name: POLARS_DTYPES[c.dtype] for c in spec.columns})
+        try:
+            dtype = empty.select(pl.sql_expr(str(expr)).alias("r")).collect().schema["r"]
+            if dtype != pl.Boolean:
+                out.append(("expr", f"`{expr}` gives {dtype}, not true/false", "write a comparison, e.g. `a = b + c`"))
+        except pl.exceptions.PolarsError as e:
+            out.append(
+                (
+                    "expr",
+                    f"`{expr}` does not fit the columns' types: {str(e).splitlines()[0]}",
+                    "compare numbers with numbers and text with text",
+                )
+            )
+    if kind == "in_set" and value in cols and cols[value].dtype != "string":
+        import polars as pl
+
+        from pipelines.quality.kinds import POLARS_DTYPES
+
+        try:
+            pl.Series(list(getattr(rule, "values", ())), strict=False).cast(POLARS_DTYPES[cols[value].dtype], strict=True)
+        except pl.exceptions.PolarsError:
+            out.append(
+                (
+                    "values",
+                    f"`values` are not all valid {cols[value].dtype} values for column `{value}`",
+                    "list values of the column's type",
+                )
+            )
     clause_id = rule.clause
     if clause_id is not None:
         from pipelines.quality.guide import BY_ID

@@ -7,7 +7,6 @@ declared; it never runs anything. Every kind cites a clause of the guide (docs/g
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -140,10 +139,15 @@ class Regex(_Column):
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, v: str) -> str:
-        try:
-            re.compile(v)
-        except re.error as e:
-            raise ValueError(f"`{v}` is not a valid regular expression: {e}") from None
+        import polars as pl
+
+        try:  # the pattern runs in polars, so it must be valid in Rust's regex syntax
+            pl.select(pl.lit("").str.contains(v))
+        except pl.exceptions.PolarsError as e:
+            detail = " ".join(str(e).split())[:200]
+            raise ValueError(
+                f"`{v}` is not a valid regular expression in Rust regex syntax (no look-around or back-references): {detail}"
+            ) from None
         return v
 
 

@@ -68,12 +68,10 @@ def ingest(loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, run_id: s
         return Ingested(spec.name, run_id, started, files, dh, rows_in=m["counts"]["rows_in"], unchanged_version=latest)
 
     frames = []
-    raw_schema: dict[str, pl.DataType] = {}
     for p, f in zip(paths, files, strict=True):
-        lf = scan_file(p, spec, f.path)
-        raw_schema.update(lf.collect_schema())
-        frames.append(lf)
-    lf = pl.concat([typed(x, spec, raw_schema) for x in frames], how="vertical_relaxed").with_row_index(ROW_ID)
+        raw = scan_file(p, spec, f.path)
+        frames.append(typed(raw, spec, dict(raw.collect_schema())))  # each file converted from its own types
+    lf = pl.concat(frames, how="vertical_relaxed").with_row_index(ROW_ID)
     staging = warehouse.staging_dir(spec.name, run_id)
     staging.mkdir(parents=True, exist_ok=True)
     staged = staging / STAGED_FILE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,21 @@ def refresh_latest_view(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, na
     con.execute(f"CREATE OR REPLACE VIEW \"{name}\" AS SELECT * FROM read_parquet('{glob}')")
 
 
+def _register_missing(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name: str, skip: int) -> None:
+    """Register versions on disk the catalog lacks (e.g. after a failed run), each on its own."""
+    have = {r[0] for r in con.execute("SELECT version FROM versions WHERE name = ?", [name]).fetchall()}
+    for v in warehouse.versions(name):
+        if v in have or v == skip:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            register_version(con, warehouse, name, v)
+            con.execute("COMMIT")
+        except Exception as e:  # one bad version must not block the others
+            con.execute("ROLLBACK")
+            logging.getLogger(__name__).warning("could not register `%s` v%s from its manifest: %s", name, v, e)
+
+
 def register(
     loaded: LoadedDataset,
     published: Published,
@@ -132,12 +148,12 @@ def register(
     """Record the dataset, the version (if new or missing from the catalog) and the run."""
     name = loaded.spec.name
     with writer(warehouse) as con:
+        _register_missing(con, warehouse, name, published.version)
         con.execute("BEGIN TRANSACTION")
         _upsert_dataset(con, loaded, loaded.spec_path.parent.parent)
         have = {r[0] for r in con.execute("SELECT version FROM versions WHERE name = ?", [name]).fetchall()}
-        for v in warehouse.versions(name):
-            if v not in have or (v == published.version and published.created):
-                register_version(con, warehouse, name, v)
+        if published.created or published.version not in have:
+            register_version(con, warehouse, name, published.version)
         refresh_latest_view(con, warehouse, name)
         con.execute(
             "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -160,6 +176,15 @@ def record_failure(
     warehouse: Warehouse, name: str, run_id: str, started_at: str | None, message: str, orchestrator: str = "direct"
 ) -> None:
     """Record a failed run in the catalog (best effort: the error itself is what the user sees)."""
+    try:
+        _record_failure(warehouse, name, run_id, started_at, message, orchestrator)
+    except Exception as e:  # the catalog may be locked or broken; never hide the original error
+        logging.getLogger(__name__).warning("could not record the failed run of `%s` in the catalog: %s", name, e)
+
+
+def _record_failure(
+    warehouse: Warehouse, name: str, run_id: str, started_at: str | None, message: str, orchestrator: str
+) -> None:
     with writer(warehouse) as con:
         con.execute(
             "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

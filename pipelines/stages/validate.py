@@ -68,6 +68,8 @@ def context(loaded: LoadedDataset) -> Context:
 
 
 def _row_outcomes(rules: list[RuleBase], failures: pl.DataFrame, staged: pl.LazyFrame, ctx: Context) -> dict[str, RuleOutcome]:
+    if not rules:
+        return {}
     counts = {(rid, flag): n for rid, flag, n in failures.group_by("rule_id", "flag").agg(pl.col(ROW_ID).n_unique()).iter_rows()}
     # anchored to a column so that literal predicates broadcast to every row
     anchor = pl.col(ROW_ID).is_not_null()

@@ -97,3 +97,27 @@ def test_headerless_field_count_mismatch(tmp_path: Path) -> None:
     (root / "raw" / "a.txt").write_text("1,1,300,7\n")
     with pytest.raises(SourceError, match=r"has 4 fields but `source\.csv\.column_names` names 3"):
         _staged(tmp_path, root)
+
+
+def test_parquet_files_with_different_types_are_each_converted(tmp_path: Path) -> None:
+    root = _project(tmp_path / "p", {"format": "parquet", "path": "raw/*.parquet"}, COLS)
+    (root / "raw").mkdir()
+    pl.DataFrame({"unit": [1], "cycle": [1], "T [K]": [300.5]}).write_parquet(root / "raw" / "a.parquet")
+    pl.DataFrame({"unit": ["2"], "cycle": ["1"], "T [K]": ["301.5"]}).write_parquet(root / "raw" / "b.parquet")
+    df = _staged(tmp_path, root)
+    assert df["temp"].to_list() == [300.5, 301.5] and df["unit"].to_list() == [1, 2]
+
+
+def test_headerless_file_starting_with_a_comment(tmp_path: Path) -> None:
+    root = _project(
+        tmp_path / "p",
+        {
+            "format": "csv",
+            "path": "raw/*.csv",
+            "csv": {"header": False, "comment_prefix": "#", "column_names": ["unit", "cycle", "T [K]"]},
+        },
+        COLS,
+    )
+    (root / "raw").mkdir()
+    (root / "raw" / "a.csv").write_text("# exported by MES\n1,1,300\n")
+    assert _staged(tmp_path, root)["temp"].to_list() == [300.0]

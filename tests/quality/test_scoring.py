@@ -68,3 +68,11 @@ def test_levels(overall: float | None, level: str) -> None:
 def test_meets() -> None:
     assert meets("gold", "bronze") and meets("bronze", "bronze") and not meets("bronze", "silver")
     assert meets("uncertified", "uncertified") and not meets("uncertified", "bronze")
+
+
+def test_a_gate_on_suspect_values_is_not_excused_by_quarantine() -> None:
+    # An error rule whose measure counts suspect (published) rows: quarantine does not enforce it.
+    m = make_measure("A-2", 6, 8, 0.99, True)
+    o = RuleOutcome("span", "in_range", "error", "pandera", (), "", "{}", 8, 0, suspect=2, measures=(m,))
+    card = score([o])
+    assert card.failed_gates == ["span (A-2)"] and card.level == "uncertified"

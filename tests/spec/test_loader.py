@@ -198,3 +198,24 @@ def test_reference_to_a_missing_master_file_and_unit_problems(project_dir: Path)
     assert "declared in `rpm`, which does not convert to `degC`" in messages
     assert "needs a numeric column; `status` is string" in messages
     assert "`C-9` is not a clause of the guide" in messages
+
+
+def test_rules_that_would_fail_at_run_time_are_caught_at_load(project_dir: Path) -> None:
+    rules = project_dir / "quality_rules" / "cnc_line.yaml"
+    original = rules.read_text()
+    _append_rule(project_dir, "  - {id: x.look, kind: regex, column: machine_id, pattern: '(?!X)CNC-[0-9]+'}\n")
+    assert "not a valid regular expression in Rust regex syntax" in _error(project_dir).issues[0].message
+    rules.write_text(original)
+    _append_rule(
+        project_dir,
+        "  - {id: x.types, kind: expression, expr: 'machine_id > 5'}\n"
+        "  - {id: x.set, kind: in_set, column: total_count, values: [1, 2, three]}\n"
+        "  - {id: schema.mine, kind: not_null, column: status}\n"
+        "  - {id: x.a-b, kind: not_null, column: status}\n"
+        "  - {id: x.a_b, kind: not_null, column: status}\n",
+    )
+    messages = " | ".join(i.message for i in _error(project_dir).issues)
+    assert "`machine_id > 5` does not fit the columns' types" in messages
+    assert "`values` are not all valid int32 values" in messages
+    assert "starting with `schema.` are reserved" in messages
+    assert "are the same Dagster check name `x__a_b`" in messages

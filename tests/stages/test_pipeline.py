@@ -172,3 +172,22 @@ def test_failed_dataset_level_error_rule_blocks_the_version(project_dir: Path, w
     assert not (warehouse.root / "_staging").exists(), "staging is cleaned up after a failed run"
     con = duckdb.connect(str(warehouse.catalog_path), read_only=True)
     assert con.execute("select status from runs where name = 'cnc_line'").fetchall() == [("failed",)]
+
+
+def test_changed_master_data_or_renamed_file_makes_a_new_version(project_dir: Path, warehouse: Warehouse) -> None:
+    build(project_dir, warehouse, ["cnc_line"])
+    master = project_dir / "seeds" / "master" / "equipment.csv"
+    master.write_text(master.read_text() + "CNC-99,LINE-C,machining,Haas ST-20,2026-01-05\n")
+    v2 = build(project_dir, warehouse, ["cnc_line"])["cnc_line"]
+    assert v2.created and v2.version == 2  # the master data decides which rows pass, so it is an input
+    seed = project_dir / "seeds" / "cnc_line" / "cnc_line_sample.csv"
+    seed.rename(seed.with_name("cnc_line_renamed.csv"))
+    v3 = build(project_dir, warehouse, ["cnc_line"])["cnc_line"]
+    assert v3.created and v3.version == 3
+    assert warehouse.manifest("cnc_line", 3)["source_files"][0]["path"] == "seeds/cnc_line/cnc_line_renamed.csv"
+
+
+def test_a_warehouse_path_with_a_quote(project_dir: Path, tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path / "it's a warehouse")
+    pub = build(project_dir, wh, ["steel_plates_faults"])["steel_plates_faults"]
+    assert pub.created and pub.rows_published == 1941
