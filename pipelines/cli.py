@@ -234,21 +234,20 @@ def versions(
     project: ProjectOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """List the published versions of a dataset."""
-    from pipelines.errors import MoshuError
-
+    """List the versions of a dataset (published and rejected candidates) with their verdict."""
     with _client(project, warehouse) as c:
-        try:
-            c.resolve(dataset)
-        except MoshuError as e:
-            _fail(str(e))
+        if dataset not in c.datasets():
+            _fail(f"no dataset `{dataset}` in the catalog (datasets: {', '.join(c.datasets()) or 'none yet'})")
         rows = c.rows(
             "SELECT version, parent_version, created_at, rows_in, rows_published, rows_quarantined, rows_warned, "
-            "rules_passed, rules_failed, left(data_hash, 12) FROM versions WHERE name = ? ORDER BY version",
+            "rules_passed, rules_failed, left(data_hash, 12), status, level, score FROM versions WHERE name = ? ORDER BY version",
             [dataset],
         )
     t = Table(
         "version",
+        "status",
+        "level",
+        "score",
         "parent",
         "created (UTC)",
         "rows in",
@@ -261,7 +260,20 @@ def versions(
         title=dataset,
     )
     for r in rows:
-        t.add_row(f"v{r[0]}", f"v{r[1]}" if r[1] else "-", str(r[2]), *(f"{x:,}" for x in r[3:7]), str(r[7]), str(r[8]), r[9])
+        status = "[red]rejected[/]" if r[10] == "rejected" else str(r[10])
+        score = f"{r[12]:.3f}" if r[12] is not None else "n/a"
+        t.add_row(
+            f"v{r[0]}",
+            status,
+            str(r[11]),
+            score,
+            f"v{r[1]}" if r[1] else "-",
+            str(r[2]),
+            *(f"{x:,}" for x in r[3:7]),
+            str(r[7]),
+            str(r[8]),
+            r[9],
+        )
     out.print(t)
 
 
@@ -283,7 +295,8 @@ def show(
             "SELECT title, description, owner, license, synthetic, synthetic_generator FROM datasets WHERE name = ?", [name]
         )[0]
         ver = c.rows(
-            "SELECT rows_in, rows_published, rows_quarantined, rows_warned, created_at, data_hash, parent_version, ge_success "
+            "SELECT rows_in, rows_published, rows_quarantined, rows_warned, created_at, data_hash, parent_version, ge_success, "
+            "status, level, score, failed_gates "
             "FROM versions WHERE name = ? AND version = ?",
             [name, v],
         )[0]
@@ -307,6 +320,10 @@ def show(
         f"owner: {d[2]}   license: {d[3] or '-'}   created: {ver[4]} UTC   parent: {('v' + str(ver[6])) if ver[6] else '-'}   data hash: {ver[5][:12]}"
     )
     out.print(f"rows in {ver[0]:,} = published {ver[1]:,} + quarantined {ver[2]:,}   (published with warnings: {ver[3]:,})")
+    verdict = f"{ver[8]}, level {ver[9]}" + (f", score {ver[10]:.3f}" if ver[10] is not None else "")
+    if ver[11]:
+        verdict += f", failed gates: {', '.join(ver[11])}"
+    out.print(("[red]" + escape(verdict) + "[/]") if ver[8] == "rejected" else escape(verdict))
     t = Table("column", "dtype", "unit", "nullable", "role", "description", title="schema")
     for r in cols:
         t.add_row(r[0], r[1], r[2] or "", "yes" if r[3] else "no", r[4] or "", r[5] or "")
