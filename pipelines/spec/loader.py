@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, ValidationError, create_model
+from pydantic import BaseModel, Field, create_model
 
 from pipelines.errors import SpecError, SpecIssue
-from pipelines.spec.models import NUMERIC_DTYPES, TIME_DTYPES, DatasetSpec, RuleFile
+from pipelines.spec.checks import check_rules_against_spec
+from pipelines.spec.issues import validate_model
+from pipelines.spec.models import DatasetSpec, RuleFile
 from pipelines.spec.rules import RULE_KINDS, NotNull, Rule, RuleBase, Unique
 from pipelines.spec.yaml_marks import Located
 
@@ -113,340 +115,6 @@ def implied_rules(spec: DatasetSpec) -> list[RuleBase]:
     return out
 
 
-# ---------------------------------------------------------------------------------------------
-# pydantic errors -> SpecIssues
-
-
-def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The pydantic model that owns the last key of `loc` (for 'did you mean' candidates)."""
-    current: Any = model
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            if part in current.model_fields:
-                current = _unwrap(current.model_fields[part].annotation, None)
-                continue
-            return current
-        if isinstance(current, tuple):  # a union of rule models: part is the kind tag
-            match = [m for m in current if _kind_of(m) == part]
-            current = match[0] if match else None
-            continue
-        return None
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
-
-
-def _kind_of(model: type[BaseModel]) -> str | None:
-    f = model.model_fields.get("kind")
-    if f is None:
-        return None
-    args = typing.get_args(f.annotation)
-    return str(args[0]) if args else None
-
-
-def _unwrap(annotation: Any, _: Any) -> Any:
-    """Strip Optional/tuple/Annotated down to a model class or a tuple of union members."""
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin is typing.Annotated:
-        return _unwrap(args[0], None)
-    if origin in (tuple, list):
-        return _unwrap(args[0], None) if args else None
-    if args and origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        members = [a for a in args if a is not type(None)]
-        models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
-        if len(models) == 1:
-            return models[0]
-        if models:
-            return tuple(models)
-        return None
-    return annotation
-
-
-def _path_str(loc: tuple[Any, ...], located: Located) -> str:
-    parts: list[str] = []
-    node_data: Any = located.data
-    for p in loc:
-        if isinstance(p, int):
-            parts.append(f"[{p}]")
-            node_data = node_data[p] if isinstance(node_data, list) and p < len(node_data) else None
-        elif isinstance(node_data, dict) and p in node_data:
-            parts.append(("." if parts else "") + str(p))
-            node_data = node_data[p]
-        elif isinstance(node_data, dict) and p not in node_data and node_data.get("kind") == p:
-            continue  # discriminator tag inserted by pydantic
-        else:
-            parts.append(("." if parts else "") + str(p))
-            node_data = None
-    return "".join(parts)
-
-
-def _issues_from_validation(e: ValidationError, located: Located, model: type[BaseModel]) -> list[SpecIssue]:
-    issues = []
-    for err in e.errors():
-        loc = tuple(err["loc"])
-        etype = err["type"]
-        hint = None
-        if etype == "extra_forbidden":
-            key = str(loc[-1])
-            owner = _model_at(model, loc[:-1])
-            candidates = list(owner.model_fields) if owner else []
-            close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
-            message = f"unknown key `{key}`"
-            hint = f"did you mean `{close[0]}`?" if close else (f"allowed keys: {', '.join(candidates)}" if candidates else None)
-            line, col = located.locate(loc, at_key=True)
-        elif etype == "missing":
-            message = f"required key `{loc[-1]}` is missing"
-            owner = _model_at(model, loc[:-1])
-            fld = owner.model_fields.get(str(loc[-1])) if owner else None
-            if fld is not None and fld.description:
-                hint = f"add `{loc[-1]}:` ({fld.description})"
-            line, col = located.locate(loc[:-1])
-        elif etype == "union_tag_invalid":
-            got = err.get("ctx", {}).get("tag")
-            kinds = _known_kinds()
-            close = difflib.get_close_matches(str(got), kinds, n=1, cutoff=0.5)
-            message = f"unknown rule kind `{got}`"
-            hint = f"did you mean `{close[0]}`?" if close else f"known kinds: {', '.join(kinds)}"
-            line, col = located.locate((*loc, "kind"))
-        elif etype == "union_tag_not_found":
-            kinds = _known_kinds()
-            message = "rule has no `kind`"
-            hint = f"add `kind:` with one of {', '.join(kinds)}"
-            line, col = located.locate(loc)
-        else:
-            got = err.get("input")
-            shown = json.dumps(got, default=str) if not isinstance(got, dict) else "a mapping"
-            if len(shown) > 60:
-                shown = shown[:57] + "..."
-            msg = err["msg"]
-            if msg.startswith("Value error, "):
-                msg = msg[len("Value error, ") :]
-                message = msg
-            else:
-                message = f"expected {msg[0].lower() + msg[1:]}, got {shown}"
-            line, col = located.locate(loc)
-        issues.append(
-            SpecIssue(
-                file=located.display,
-                line=line,
-                column=col,
-                key_path=_path_str(loc, located),
-                message=message,
-                hint=hint,
-            )
-        )
-    return issues
-
-
-def _validate(model: type[BaseModel], located: Located) -> tuple[Any, list[SpecIssue]]:
-    if not isinstance(located.data, dict):
-        return None, [
-            SpecIssue(
-                located.display,
-                1,
-                1,
-                "",
-                "expected a mapping at the top of the file",
-                "see README.md, `Add a dataset in three files`",
-            )
-        ]
-    try:
-        return model.model_validate(located.data), []
-    except ValidationError as e:
-        return None, _issues_from_validation(e, located, model)
-
-
-# ---------------------------------------------------------------------------------------------
-# cross-file checks
-
-
-def _check_rules_against_spec(
-    spec: DatasetSpec, rules: list[tuple[RuleBase, Located, int]], issues: list[SpecIssue], root: Path
-) -> None:
-    names = spec.column_names
-    seen: dict[str, str] = {}
-    checks: dict[str, str] = {}
-    for rule, located, idx in rules:
-        where = located.locate(("rules", idx))
-        if rule.id in seen:
-            issues.append(
-                SpecIssue(
-                    located.display,
-                    *where,
-                    f"rules[{idx}].id",
-                    f"rule id `{rule.id}` is used twice (also in {seen[rule.id]})",
-                    "rule ids must be unique per dataset",
-                )
-            )
-        seen[rule.id] = located.display
-        if rule.id.startswith("schema."):
-            issues.append(
-                SpecIssue(
-                    located.display,
-                    *where,
-                    f"rules[{idx}].id",
-                    f"rule ids starting with `schema.` are reserved for the rules the spec implies (`{rule.id}`)",
-                    "choose another prefix, e.g. the dataset name",
-                )
-            )
-        mangled = rule.id.replace(".", "__").replace("-", "_")
-        if mangled in checks and checks[mangled] != rule.id:
-            issues.append(
-                SpecIssue(
-                    located.display,
-                    *where,
-                    f"rules[{idx}].id",
-                    f"rule ids `{checks[mangled]}` and `{rule.id}` are the same Dagster check name `{mangled}`",
-                    "make them differ by more than `.`, `-` and `_`",
-                )
-            )
-        checks[mangled] = rule.id
-        for col in rule.columns_used():
-            if col not in names:
-                close = difflib.get_close_matches(col, names, n=1, cutoff=0.5)
-                key = _key_naming(rule, col)
-                line, c = located.locate(("rules", idx, key))
-                issues.append(
-                    SpecIssue(
-                        located.display,
-                        line,
-                        c,
-                        f"rules[{idx}].{key}",
-                        f"rule `{rule.id}` uses column `{col}`, which dataset `{spec.name}` does not have",
-                        f"did you mean `{close[0]}`?" if close else f"columns are: {', '.join(names)}",
-                    )
-                )
-        for key, message, hint in _semantic_problems(rule, spec, root):
-            line, c = located.locate(("rules", idx, key))
-            issues.append(SpecIssue(located.display, line, c, f"rules[{idx}].{key}", message, hint))
-
-
-def _key_naming(rule: RuleBase, col: str) -> str:
-    """The rule's key whose value names `col` (for the error position)."""
-    for key, value in rule.model_dump().items():
-        if value == col or (isinstance(value, list | tuple) and col in value):
-            return key
-    return "expr" if hasattr(rule, "expr") else "kind"
-
-
-def _semantic_problems(rule: RuleBase, spec: DatasetSpec, root: Path) -> list[tuple[str, str, str | None]]:
-    """Problems a rule has with the spec beyond unknown columns: (key, message, hint)."""
-    from pipelines.quality.units import convertible, valid
-
-    out: list[tuple[str, str, str | None]] = []
-    cols = {c.name: c for c in spec.columns}
-    kind = rule.kind
-    ts = getattr(rule, "timestamp", None)
-    if ts in cols and cols[ts].dtype not in NUMERIC_DTYPES | TIME_DTYPES:
-        out.append(
-            (
-                "timestamp",
-                f"`{ts}` is a {cols[ts].dtype} column; a timestamp must be a datetime or a number (e.g. a cycle)",
-                "convert it in the spec (`dtype: datetime` with `format:`)",
-            )
-        )
-    numeric = NUMERIC_DTYPES
-    value = getattr(rule, "column", None)
-    if (
-        kind in ("in_range", "outlier_share", "spike", "rate_of_change", "flat_line", "attenuated_signal")
-        and value in cols
-        and cols[value].dtype not in numeric
-    ):
-        out.append(
-            (
-                "column",
-                f"rule kind `{kind}` needs a numeric column; `{value}` is {cols[value].dtype}",
-                "use `in_set` or `regex` for text",
-            )
-        )
-    if kind == "reference":
-        master = root / str(getattr(rule, "master", ""))
-        if not master.is_file():
-            out.append(
-                (
-                    "master",
-                    f"master data `{getattr(rule, 'master', '')}` does not exist",
-                    "paths are relative to the project root",
-                )
-            )
-    if kind == "unit_consistency":
-        target = str(getattr(rule, "unit", ""))
-        if not valid(target):
-            out.append(("unit", f"`{target}` is not a unit the units library knows", "write e.g. `degC`, `K`, `bar`, `rpm`"))
-        for c in getattr(rule, "columns", ()):
-            if c in cols and not cols[c].unit:
-                out.append(
-                    (
-                        "columns",
-                        f"column `{c}` declares no `unit:` in the spec, so its unit cannot be checked",
-                        f"add `unit:` to column `{c}`",
-                    )
-                )
-            elif c in cols and valid(target) and not convertible(cols[c].unit, target):
-                out.append(
-                    (
-                        "columns",
-                        f"column `{c}` is declared in `{cols[c].unit}`, which does not convert to `{target}`",
-                        "fix the column's unit or the rule's `unit`",
-                    )
-                )
-    expr = getattr(rule, "expr", None)
-    if expr and all(c in cols for c in rule.columns_used()):
-        import polars as pl
-
-        from pipelines.quality.kinds import POLARS_DTYPES
-
-        empty = pl.LazyFrame(schema={c.name: POLARS_DTYPES[c.dtype] for c in spec.columns})
-        try:
-            dtype = empty.select(pl.sql_expr(str(expr)).alias("r")).collect().schema["r"]
-            if dtype != pl.Boolean:
-                out.append(("expr", f"`{expr}` gives {dtype}, not true/false", "write a comparison, e.g. `a = b + c`"))
-        except pl.exceptions.PolarsError as e:
-            out.append(
-                (
-                    "expr",
-                    f"`{expr}` does not fit the columns' types: {str(e).splitlines()[0]}",
-                    "compare numbers with numbers and text with text",
-                )
-            )
-    if kind == "in_set" and value in cols and cols[value].dtype != "string":
-        import polars as pl
-
-        from pipelines.quality.kinds import POLARS_DTYPES
-
-        try:
-            pl.Series(list(getattr(rule, "values", ())), strict=False).cast(POLARS_DTYPES[cols[value].dtype], strict=True)
-        except pl.exceptions.PolarsError:
-            out.append(
-                (
-                    "values",
-                    f"`values` are not all valid {cols[value].dtype} values for column `{value}`",
-                    "list values of the column's type",
-                )
-            )
-    clause_id = rule.clause
-    if clause_id is not None:
-        from pipelines.quality.guide import BY_ID
-
-        if clause_id not in BY_ID:
-            close = difflib.get_close_matches(clause_id, list(BY_ID), n=1)
-            out.append(
-                (
-                    "clause",
-                    f"`{clause_id}` is not a clause of the guide",
-                    f"did you mean `{close[0]}`?" if close else "see docs/guide.md",
-                )
-            )
-    return out
-
-
-def _known_kinds() -> list[str]:
-    from pipelines.quality.registry import MODELS
-
-    return sorted(MODELS)
-
-
 def rule_file_model() -> type[BaseModel]:
     """The rule-file model over every registered kind (built-in and project kinds)."""
     from pipelines.quality.registry import MODELS
@@ -511,7 +179,7 @@ def _load_rule_file(path: Path, root: Path, cache: _RuleCache, issues: list[Spec
         issues.extend(e.issues)
         cache[path] = (None, None)
         return
-    rf, errs = _validate(rule_file_model(), located)
+    rf, errs = validate_model(rule_file_model(), located)
     issues.extend(errs)
     cache[path] = (rf, located)
 
@@ -548,7 +216,7 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
         except SpecError as e:
             issues.extend(e.issues)
             continue
-        spec, errs = _validate(DatasetSpec, located)
+        spec, errs = validate_model(DatasetSpec, located)
         issues.extend(errs)
         if spec is None:
             # Still check the rule files it names, so one `moshu check` reports every problem.
@@ -596,7 +264,7 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
             cached_rf, cached_loc = rule_cache[rpath]
             if cached_rf is not None and cached_loc is not None:
                 rules.extend((r, cached_loc, j) for j, r in enumerate(getattr(cached_rf, "rules", ())))
-        _check_rules_against_spec(spec, rules, issues, root)
+        check_rules_against_spec(spec, rules, issues, root)
         all_rules: tuple[RuleBase, ...] = (*implied_rules(spec), *(r for r, _, _ in rules))
         dh, mh = spec_hashes(spec)
         project.datasets[spec.name] = LoadedDataset(
