@@ -7,6 +7,7 @@ B = 0 (not applicable) or A / B >= threshold. `row_count` uses GE's own table ex
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -22,6 +23,11 @@ from pipelines.spec.rules import (
     UnitConsistency,
     _Labels,
 )
+
+
+def utc_now() -> datetime:
+    """The current time, naive UTC (what stored timestamps are compared with)."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @cache
@@ -108,10 +114,11 @@ class FreshnessExec(SqlMeasureExecutor):
     kind = "freshness"
     clause = "T-1"
 
-    def sql(self, rule: Freshness, ctx: Context) -> str:
-        from datetime import UTC, datetime
+    # Time-dependent: its result changes with the clock, not only with the data (see validate.recheck_time_rules).
+    time_dependent = True
 
-        now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
+    def sql(self, rule: Freshness, ctx: Context) -> str:
+        now = utc_now().isoformat(sep=" ", timespec="seconds")
         t = _q(rule.timestamp)
         return (
             f"SELECT CASE WHEN max({t}) >= TIMESTAMP '{now}' - to_seconds({rule.max_age_s}) THEN 1 ELSE 0 END AS a, "

@@ -108,6 +108,23 @@ def _row_outcomes(rules: list[RuleBase], failures: pl.DataFrame, staged: pl.Lazy
     return out
 
 
+def recheck_time_rules(loaded: LoadedDataset, data_file: Path, rows: int) -> list[RuleOutcome]:
+    """Measure the time-dependent rules (freshness) again on a published version's data, now.
+
+    A version is immutable and its manifest keeps the result at publish time; an unchanged run uses
+    this to report whether the data is still fresh (e.g. as the Dagster asset check), so a feed that
+    stopped sending data turns the check red without a new version.
+    """
+    import tempfile
+
+    rules = [r for r in all_rules(loaded) if getattr(executor_for(r), "time_dependent", False)]
+    if not rules:
+        return []
+    with tempfile.TemporaryDirectory(prefix="moshu-recheck-") as tmp:
+        _, _, outcomes = ge_engine.validate(rules, context(loaded), data_file, Path(tmp), {}, rows)
+    return outcomes
+
+
 def validate(loaded: LoadedDataset, ingested: Ingested) -> Validated:
     """Run pandera over the row-level rules and Great Expectations over the dataset-level ones.
 

@@ -653,3 +653,28 @@ def test_default_clauses_are_in_the_guide() -> None:
     text = (REPO / "docs" / "guide.md").read_text(encoding="utf-8")
     headings = set(re.findall(r"^### (\S+) ", text, flags=re.MULTILINE))
     assert [c.id for c in guide.CLAUSES if c.id not in headings] == []
+
+
+def test_freshness_is_measured_again_on_an_unchanged_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A version keeps its publish-time result; `recheck_time_rules` says whether its data is still fresh now."""
+    from datetime import datetime, timedelta
+
+    from pipelines.quality import dataset_kinds
+    from pipelines.spec.loader import load_project
+    from pipelines.stages.validate import recheck_time_rules
+    from tests.conftest import copy_project
+
+    root = copy_project(tmp_path / "p")
+    rules = root / "quality_rules" / "cnc_line.yaml"
+    rules.write_text(
+        rules.read_text() + "  - {id: cnc.fresh, kind: freshness, timestamp: ts, max_age_s: 86400, severity: warn}\n"
+    )
+    loaded = load_project(root).datasets["cnc_line"]
+    data = tmp_path / "data.parquet"
+    pl.DataFrame({"ts": [datetime(2026, 3, 2, 7, 0)], "_row_id": pl.Series([0], dtype=pl.UInt32)}).write_parquet(data)
+    monkeypatch.setattr(dataset_kinds, "utc_now", lambda: datetime(2026, 3, 2, 12, 0))
+    (fresh,) = recheck_time_rules(loaded, data, 1)
+    assert fresh.rule_id == "cnc.fresh" and fresh.passed
+    monkeypatch.setattr(dataset_kinds, "utc_now", lambda: datetime(2026, 3, 2, 12, 0) + timedelta(days=3))
+    (stale,) = recheck_time_rules(loaded, data, 1)
+    assert not stale.passed and "newest 2026-03-02 07:00:00" in (stale.observed or "")
