@@ -8,6 +8,7 @@ from typing import Any
 import duckdb
 
 from pipelines.errors import CatalogError, NotFoundError
+from pipelines.sql import literal
 
 
 class CatalogClient:
@@ -28,8 +29,7 @@ class CatalogClient:
             self.con = duckdb.connect(str(path), read_only=True)
         except duckdb.Error as e:
             raise CatalogError(f"cannot open `{path}` read-only: {e}") from e
-        root_sql = str(root).replace("'", "''")
-        self.con.execute(f"SET file_search_path = '{root_sql}'")
+        self.con.execute(f"SET file_search_path = {literal(str(root))}")
 
     def __enter__(self) -> CatalogClient:
         return self

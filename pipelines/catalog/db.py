@@ -10,6 +10,7 @@ from filelock import FileLock
 
 from pipelines.catalog.migrations import migrate
 from pipelines.errors import CatalogError
+from pipelines.sql import literal
 from pipelines.warehouse import Warehouse
 
 # Files written in this storage format open in DuckDB 1.5.0 and newer (including duckdb-cli 1.5).
@@ -25,8 +26,8 @@ def writer(warehouse: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
     with FileLock(str(path) + ".lock"):
         con = duckdb.connect()
         try:
-            con.execute(f"SET file_search_path = '{_sql_str(str(warehouse.root.resolve()))}'")
-            con.execute(f"ATTACH '{_sql_str(str(path))}' AS {ALIAS} (STORAGE_VERSION '{STORAGE_VERSION}')")
+            con.execute(f"SET file_search_path = {literal(str(warehouse.root.resolve()))}")
+            con.execute(f"ATTACH {literal(str(path))} AS {ALIAS} (STORAGE_VERSION {literal(STORAGE_VERSION)})")
             con.execute(f"USE {ALIAS}")
             migrate(con)
             yield con
@@ -35,7 +36,3 @@ def writer(warehouse: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
             raise CatalogError(f"catalog `{path}`: {e}") from e
         finally:
             con.close()
-
-
-def _sql_str(s: str) -> str:
-    return s.replace("'", "''")

@@ -23,6 +23,7 @@ from pipelines.spec.rules import (
     UnitConsistency,
     _Labels,
 )
+from pipelines.sql import ident, literal
 
 
 def utc_now() -> datetime:
@@ -59,14 +60,6 @@ def query_measure_expectation() -> Any:
     return ExpectQueryMeasureToMeetThreshold
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(v: object) -> str:
-    return "'" + str(v).replace("'", "''") + "'" if isinstance(v, str) else str(v)
-
-
 class SqlMeasureExecutor(KindExecutor):
     """Base of dataset-level kinds measured by one SQL query that Great Expectations runs."""
 
@@ -96,10 +89,10 @@ class TimeCoverageExec(SqlMeasureExecutor):
     clause = "C-4"
 
     def sql(self, rule: TimeCoverage, ctx: Context) -> str:
-        t = _q(rule.timestamp)
+        t = ident(rule.timestamp)
         num = f"epoch({t})" if ctx.dtype(rule.timestamp) in ("datetime", "date") else t
-        ent = ", ".join(_q(e) for e in rule.entity) or "1"
-        label = " || '/' || ".join(f"CAST({_q(e)} AS VARCHAR)" for e in rule.entity) or "'all'"
+        ent = ", ".join(ident(e) for e in rule.entity) or "1"
+        label = " || '/' || ".join(f"CAST({ident(e)} AS VARCHAR)" for e in rule.entity) or "'all'"
         return (
             f"WITH r AS (SELECT min({num}) AS lo, max({num}) AS hi FROM {{batch}} WHERE {t} IS NOT NULL), "
             f"e AS (SELECT {label} AS entity, count(DISTINCT {t}) AS n FROM {{batch}} WHERE {t} IS NOT NULL GROUP BY {ent}), "
@@ -119,7 +112,7 @@ class FreshnessExec(SqlMeasureExecutor):
 
     def sql(self, rule: Freshness, ctx: Context) -> str:
         now = utc_now().isoformat(sep=" ", timespec="seconds")
-        t = _q(rule.timestamp)
+        t = ident(rule.timestamp)
         return (
             f"SELECT CASE WHEN max({t}) >= TIMESTAMP '{now}' - to_seconds({rule.max_age_s}) THEN 1 ELSE 0 END AS a, "
             f"1 AS b, 'newest ' || CAST(max({t}) AS VARCHAR) || ', checked at {now} UTC' AS detail FROM {{batch}}"
@@ -128,8 +121,8 @@ class FreshnessExec(SqlMeasureExecutor):
 
 def _label_sql(rule: _Labels) -> str:
     if rule.column:
-        return _q(rule.column)
-    whens = " ".join(f"WHEN {_q(c)} = 1 THEN {_lit(c)}" for c in rule.one_hot)
+        return ident(rule.column)
+    whens = " ".join(f"WHEN {ident(c)} = 1 THEN {literal(c)}" for c in rule.one_hot)
     return f"(CASE {whens} END)"
 
 
@@ -165,7 +158,7 @@ class LabelCoverageExec(SqlMeasureExecutor):
 
     def sql(self, rule: LabelCoverage, ctx: Context) -> str:
         taxonomy = [str(t) for t in rule.taxonomy] or list(rule.one_hot)
-        in_list = ", ".join(_lit(t) for t in taxonomy)
+        in_list = ", ".join(literal(t) for t in taxonomy)
         return (
             _counts_cte(rule) + f"SELECT count(*) FILTER (WHERE label IN ({in_list})) AS a, {len(taxonomy)} AS b, "
             f"list_filter([{in_list}], lambda t: NOT list_contains(list(label), t)) AS detail FROM c"
@@ -189,15 +182,15 @@ class InformativeFeaturesExec(SqlMeasureExecutor):
 
     def sql(self, rule: InformativeFeatures, ctx: Context) -> str:
         cols = list(rule.columns)
-        groups = [_q(g) for g in rule.group_by]
-        aggs = [f"count(DISTINCT {_q(c)}) AS nd{i}" for i, c in enumerate(cols)]
+        groups = [ident(g) for g in rule.group_by]
+        aggs = [f"count(DISTINCT {ident(c)}) AS nd{i}" for i, c in enumerate(cols)]
         for j in range(len(cols)):
             for i in range(j):
-                aggs.append(f"bool_and({_q(cols[i])} IS NOT DISTINCT FROM {_q(cols[j])}) AS eq{i}_{j}")
+                aggs.append(f"bool_and({ident(cols[i])} IS NOT DISTINCT FROM {ident(cols[j])}) AS eq{i}_{j}")
         bad = []
         for j, c in enumerate(cols):
             conds = [f"nd{j} <= 1", *(f"eq{i}_{j}" for i in range(j))]
-            bad.append(f"CASE WHEN {' OR '.join(conds)} THEN {_lit(c)} END")
+            bad.append(f"CASE WHEN {' OR '.join(conds)} THEN {literal(c)} END")
         offenders = f"list_filter([{', '.join(bad)}], lambda x: x IS NOT NULL)"
         label = " || '/' || ".join(f"CAST({g} AS VARCHAR)" for g in groups) or "'all'"
         select_groups = f"{label} AS grp, " if groups else "'all' AS grp, "

@@ -25,6 +25,7 @@ from pipelines.quality.kinds import Context, describe
 from pipelines.quality.registry import executor_for
 from pipelines.quality.results import RuleOutcome, make_measure
 from pipelines.spec.rules import RuleBase
+from pipelines.sql import literal
 
 SUITE_PREFIX = "moshu"
 
@@ -79,18 +80,14 @@ def build_suite(rules: list[RuleBase], ctx: Context) -> Any:
     return suite
 
 
-def _sql_path(p: Path) -> str:
-    return p.resolve().as_posix().replace("'", "''")
-
-
 def _release_view(staged: Path, failures: Path | None, error_rules: list[str]) -> str:
     """SQL of the release: the staged rows minus those an error row rule sends to quarantine."""
-    base = f"SELECT * FROM read_parquet('{_sql_path(staged)}')"
+    base = f"SELECT * FROM read_parquet({literal(staged.resolve().as_posix())})"
     if failures is None or not error_rules:
         return base
-    ids = ", ".join("'" + r.replace("'", "''") + "'" for r in error_rules)
+    ids = ", ".join(literal(r) for r in error_rules)
     return (
-        f"{base} WHERE _row_id NOT IN (SELECT _row_id FROM read_parquet('{_sql_path(failures)}') "
+        f"{base} WHERE _row_id NOT IN (SELECT _row_id FROM read_parquet({literal(failures.resolve().as_posix())}) "
         f"WHERE flag = 4 AND rule_id IN ({ids}))"
     )
 

@@ -31,6 +31,7 @@ from pipelines.spec.rules import (
     RuleBase,
     Unique,
 )
+from pipelines.sql import ident
 
 if TYPE_CHECKING:
     from pipelines.spec.models import DatasetSpec
@@ -398,7 +399,7 @@ class RecordCompletenessExec(KindExecutor):
     def expectation(self, rule: RecordCompleteness, ctx: Context) -> Any:
         import great_expectations as gx
 
-        cond = " OR ".join(f'"{c}" IS NULL' for c in self._cols(rule, ctx))
+        cond = " OR ".join(f"{ident(c)} IS NULL" for c in self._cols(rule, ctx))
         return gx.expectations.UnexpectedRowsExpectation(unexpected_rows_query=f"SELECT * FROM {{batch}} WHERE {cond}")
 
 
@@ -447,8 +448,8 @@ class OutlierShareExec(KindExecutor):
     def expectation(self, rule: OutlierShare, ctx: Context) -> Any:
         import great_expectations as gx
 
-        c = f'"{rule.column}"'
-        part = f"PARTITION BY {', '.join(chr(34) + g + chr(34) for g in rule.group_by)}" if rule.group_by else ""
+        c = ident(rule.column)
+        part = f"PARTITION BY {', '.join(ident(g) for g in rule.group_by)}" if rule.group_by else ""
         q = (
             f"WITH m AS (SELECT *, median({c}) OVER ({part}) AS _med FROM {{batch}}), "
             f"d AS (SELECT *, median(abs({c} - _med)) OVER ({part}) AS _mad FROM m) "
@@ -502,7 +503,7 @@ class LatencyExec(KindExecutor):
     def expectation(self, rule: Latency, ctx: Context) -> Any:
         import great_expectations as gx
 
-        q = f'SELECT * FROM {{batch}} WHERE epoch("{rule.available}") - epoch("{rule.event}") > {rule.max_seconds}'
+        q = f"SELECT * FROM {{batch}} WHERE epoch({ident(rule.available)}) - epoch({ident(rule.event)}) > {rule.max_seconds}"
         return gx.expectations.UnexpectedRowsExpectation(unexpected_rows_query=q)
 
 

@@ -10,6 +10,7 @@ from pipelines.quality import timeseries as ts
 from pipelines.quality.kinds import MISSING, NOT_EVALUATED, Context, KindExecutor, _num, _shown
 from pipelines.quality.results import Measure, make_measure
 from pipelines.spec.rules import AttenuatedSignal, FlatLine, Gap, Increasing, RateOfChange, Spike
+from pipelines.sql import ident
 
 
 class _SeriesExec(KindExecutor):
@@ -20,8 +21,8 @@ class _SeriesExec(KindExecutor):
         return ~self.flags(rule, ctx).is_in([NOT_EVALUATED, MISSING])
 
     def _sql_order(self, rule: Any) -> tuple[str, str]:
-        part = f"PARTITION BY {', '.join(chr(34) + e + chr(34) for e in rule.entity)} " if rule.entity else ""
-        return part, f'ORDER BY "{rule.timestamp}"'
+        part = f"PARTITION BY {', '.join(ident(e) for e in rule.entity)} " if rule.entity else ""
+        return part, f"ORDER BY {ident(rule.timestamp)}"
 
 
 class IncreasingExec(_SeriesExec):
@@ -51,8 +52,8 @@ class IncreasingExec(_SeriesExec):
             return gx.expectations.ExpectColumnValuesToBeIncreasing(column=rule.timestamp, strictly=True)
         part, _ = self._sql_order(rule)
         q = (
-            f'SELECT * FROM (SELECT *, lag("{rule.timestamp}") OVER ({part}ORDER BY _row_id) AS _prev FROM {{batch}}) '
-            f'WHERE _prev IS NOT NULL AND "{rule.timestamp}" <= _prev'
+            f"SELECT * FROM (SELECT *, lag({ident(rule.timestamp)}) OVER ({part}ORDER BY _row_id) AS _prev FROM {{batch}}) "
+            f"WHERE _prev IS NOT NULL AND {ident(rule.timestamp)} <= _prev"
         )
         return gx.expectations.UnexpectedRowsExpectation(unexpected_rows_query=q)
 
@@ -79,7 +80,7 @@ class GapExec(_SeriesExec):
         import great_expectations as gx
 
         part, order = self._sql_order(rule)
-        t = f'"{rule.timestamp}"'
+        t = ident(rule.timestamp)
         step = (
             f"epoch({t}) - epoch(lag({t}) OVER ({part}{order}))"
             if ctx.dtype(rule.timestamp) == "datetime"
@@ -103,7 +104,7 @@ class SpikeExec(_SeriesExec):
         import great_expectations as gx
 
         part, order = self._sql_order(rule)
-        c = f'"{rule.column}"'
+        c = ident(rule.column)
         w = f"OVER ({part}{order})"
         q = f"SELECT * FROM (SELECT *, abs({c} - (lag({c}) {w} + lead({c}) {w}) / 2) AS _spike FROM {{batch}}) WHERE _spike > {rule.fail_threshold}"
         return gx.expectations.UnexpectedRowsExpectation(unexpected_rows_query=q)
@@ -128,7 +129,7 @@ class RateOfChangeExec(_SeriesExec):
         import great_expectations as gx
 
         part, order = self._sql_order(rule)
-        c, t = f'"{rule.column}"', f'"{rule.timestamp}"'
+        c, t = ident(rule.column), ident(rule.timestamp)
         w = f"OVER ({part}{order})"
         dt = f"(epoch({t}) - epoch(lag({t}) {w}))" if ctx.dtype(rule.timestamp) == "datetime" else f"({t} - lag({t}) {w})"
         q = f"SELECT * FROM (SELECT *, abs({c} - lag({c}) {w}) / {dt} AS _roc FROM {{batch}}) WHERE _roc > {rule.threshold_per_s}"

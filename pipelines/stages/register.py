@@ -13,6 +13,7 @@ import duckdb
 from pipelines.catalog.db import writer
 from pipelines.ingest.fingerprint import sha256_file
 from pipelines.spec.loader import LoadedDataset
+from pipelines.sql import ident, literal
 from pipelines.stages.publish import Published
 from pipelines.warehouse import DATA_DIR, MANIFEST, QUARANTINE_FILE, Warehouse
 
@@ -119,7 +120,7 @@ def refresh_latest_view(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, na
     if latest is None:
         return
     glob = f"datasets/{name}/v{latest}/{DATA_DIR}/*.parquet"
-    con.execute(f"CREATE OR REPLACE VIEW \"{name}\" AS SELECT * FROM read_parquet('{glob}')")
+    con.execute(f"CREATE OR REPLACE VIEW {ident(name)} AS SELECT * FROM read_parquet({literal(glob)})")
 
 
 def _register_missing(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name: str, skip: int) -> None:
