@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, create_model
 
 from pipelines.errors import SpecError, SpecIssue
+from pipelines.paths import relative
 from pipelines.spec.checks import check_rules_against_spec
 from pipelines.spec.issues import validate_model
 from pipelines.spec.models import DatasetSpec, RuleFile
@@ -52,13 +53,6 @@ class Project:
 
     root: Path
     datasets: dict[str, LoadedDataset] = field(default_factory=dict)
-
-
-def _display(path: Path, root: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(root.resolve()))
-    except ValueError:
-        return str(path)
 
 
 def _sha(obj: Any) -> str:
@@ -155,7 +149,7 @@ def load_project_kinds(root: Path) -> list[SpecIssue]:
                 tb = tb.tb_next
             issues.append(
                 SpecIssue(
-                    _display(path, root),
+                    relative(path, root),
                     line,
                     None,
                     "",
@@ -174,7 +168,7 @@ def _load_rule_file(path: Path, root: Path, cache: _RuleCache, issues: list[Spec
     if path in cache:
         return
     try:
-        located = Located(path, _display(path, root))
+        located = Located(path, relative(path, root))
     except SpecError as e:
         issues.extend(e.issues)
         cache[path] = (None, None)
@@ -210,7 +204,7 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
     spec_paths = sorted([*spec_dir.glob("*.yaml"), *spec_dir.glob("*.yml")])
     rule_cache: _RuleCache = {}
     for path in spec_paths:
-        display = _display(path, root)
+        display = relative(path, root)
         try:
             located = Located(path, display)
         except SpecError as e:
@@ -248,7 +242,7 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
         for i, rel in enumerate(spec.rules):
             rpath = (root / rel).resolve()
             if not rpath.is_file():
-                close = difflib.get_close_matches(rel, [_display(p, root) for p in (root / RULES_DIR).glob("*.y*ml")], n=1)
+                close = difflib.get_close_matches(rel, [relative(p, root) for p in (root / RULES_DIR).glob("*.y*ml")], n=1)
                 issues.append(
                     SpecIssue(
                         display,

@@ -13,6 +13,7 @@ from pipelines.errors import SourceError
 from pipelines.ingest.cast import typed
 from pipelines.ingest.fingerprint import SourceFile, sha256_file
 from pipelines.ingest.readers import SOURCE_FILE, resolve_files, scan_file
+from pipelines.paths import relative
 from pipelines.publish.fingerprint import data_hash
 from pipelines.spec.loader import LoadedDataset
 from pipelines.warehouse import Warehouse
@@ -41,13 +42,6 @@ class Ingested:
         return self.unchanged_version is not None
 
 
-def _display(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
-
-
 def ingest(loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, run_id: str | None = None) -> Ingested:
     """Fingerprint raw files; stage them as typed Parquet unless the latest version already has them.
 
@@ -58,11 +52,11 @@ def ingest(loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, run_id: s
     run_id = run_id or f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     started = datetime.now(UTC).isoformat(timespec="seconds")
     paths = resolve_files(spec, root)
-    files = [SourceFile(_display(p, root), sha256_file(p), p.stat().st_size) for p in paths]
+    files = [SourceFile(relative(p, root), sha256_file(p), p.stat().st_size) for p in paths]
     dh = data_hash(loaded, files)
     latest = warehouse.latest_candidate(spec.name)  # a rejected candidate of the same inputs is not redone
-    if latest is not None and warehouse.manifest(spec.name, latest).get("data_hash") == dh:
-        m = warehouse.manifest(spec.name, latest)
+    m = warehouse.manifest(spec.name, latest) if latest is not None else None
+    if m is not None and latest is not None and m.get("data_hash") == dh:
         prev = {f["sha256"]: f["rows"] for f in m.get("source_files", [])}
         files = [SourceFile(f.path, f.sha256, f.size, prev.get(f.sha256, 0)) for f in files]
         return Ingested(spec.name, run_id, started, files, dh, rows_in=m["counts"]["rows_in"], unchanged_version=latest)

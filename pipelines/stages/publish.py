@@ -169,6 +169,7 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> tuple[dict
         },
         "quarantine_summary": [{"rule_id": r, "rows": n, "severity": "error"} for r, n in quarantine_summary]
         + [{"rule_id": r, "rows": n, "severity": "warn"} for r, n in warn_summary],
+        "files": files,
     }
     return body, card
 
@@ -188,12 +189,16 @@ def _write_report(tmp: Path, manifest: dict[str, Any], title: str, warehouse: Wa
     (tmp / REPORT).write_text(html.render(manifest, title, history, sample), encoding="utf-8")
 
 
-def _file_list(tmp: Path) -> list[dict[str, Any]]:
-    return [
-        {"path": p.relative_to(tmp).as_posix(), "sha256": sha256_file(p), "bytes": p.stat().st_size}
-        for p in sorted(tmp.rglob("*"))
-        if p.is_file() and p.name != MANIFEST
-    ]
+def _file_list(tmp: Path, known: list[dict[str, Any]] = ()) -> list[dict[str, Any]]:  # type: ignore[assignment]
+    """Every file of the version folder but the manifest, with sha256 and size; `known` entries are not hashed again."""
+    done = {f["path"]: f for f in known}
+    out = []
+    for p in sorted(tmp.rglob("*")):
+        if not p.is_file() or p.name == MANIFEST:
+            continue
+        rel = p.relative_to(tmp).as_posix()
+        out.append(done.get(rel) or {"path": rel, "sha256": sha256_file(p), "bytes": p.stat().st_size})
+    return out
 
 
 def _gate_check(spec_name: str, v: Validated) -> None:
@@ -288,7 +293,7 @@ def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Publis
                 **body,
             }
             _write_report(tmp, manifest, spec.title, warehouse)
-            manifest["files"] = _file_list(tmp)
+            manifest["files"] = _file_list(tmp, manifest["files"])  # data files hashed once, at scoring
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
             final = warehouse.version_dir(spec.name, version)
             os.rename(tmp, final)

@@ -12,21 +12,25 @@ import duckdb
 
 from pipelines.catalog.db import writer
 from pipelines.ingest.fingerprint import sha256_file
+from pipelines.paths import relative
 from pipelines.spec.loader import LoadedDataset
 from pipelines.sql import ident, literal
 from pipelines.stages.publish import Published
 from pipelines.warehouse import DATA_DIR, MANIFEST, QUARANTINE_FILE, Warehouse
 
 
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
-
-
 def _ts(iso: str | None) -> datetime | None:
     return datetime.fromisoformat(iso).astimezone(UTC).replace(tzinfo=None) if iso else None
+
+
+def _insert_run(
+    con: duckdb.DuckDBPyConnection, run_id: str, name: str, started_at: str | None, status: str,
+    version: int | None, rows_in: int | None, message: str, orchestrator: str,
+) -> None:  # fmt: skip
+    con.execute(
+        "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [run_id, name, _ts(started_at), datetime.now(UTC).replace(tzinfo=None), status, version, rows_in, message, orchestrator],
+    )
 
 
 def _upsert_dataset(con: duckdb.DuckDBPyConnection, loaded: LoadedDataset, project_root: Path) -> None:
@@ -49,7 +53,7 @@ def _upsert_dataset(con: duckdb.DuckDBPyConnection, loaded: LoadedDataset, proje
             list(s.primary_key),
             s.schedule,
             list(s.tags),
-            _relative(loaded.spec_path, project_root),
+            relative(loaded.spec_path, project_root),
             loaded.spec_metadata_hash,
             datetime.now(UTC).replace(tzinfo=None),
         ],
@@ -156,20 +160,12 @@ def register(
         if published.created or published.version not in have:
             register_version(con, warehouse, name, published.version)
         refresh_latest_view(con, warehouse, name)
-        con.execute(
-            "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                published.run_id,
-                name,
-                _ts(started_at),
-                datetime.now(UTC).replace(tzinfo=None),
-                ("rejected" if published.status == "rejected" else "published") if published.created else "unchanged",
-                published.version,
-                published.rows_in,
-                f"v{published.version} {(published.status if published.created else 'unchanged')}, level {published.level}",
-                orchestrator,
-            ],
-        )
+        status = ("rejected" if published.status == "rejected" else "published") if published.created else "unchanged"
+        _insert_run(
+            con, published.run_id, name, started_at, status, published.version, published.rows_in,
+            f"v{published.version} {(published.status if published.created else 'unchanged')}, level {published.level}",
+            orchestrator,
+        )  # fmt: skip
         con.execute("COMMIT")
 
 
@@ -187,17 +183,4 @@ def _record_failure(
     warehouse: Warehouse, name: str, run_id: str, started_at: str | None, message: str, orchestrator: str
 ) -> None:
     with writer(warehouse) as con:
-        con.execute(
-            "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                run_id,
-                name,
-                _ts(started_at),
-                datetime.now(UTC).replace(tzinfo=None),
-                "failed",
-                None,
-                None,
-                message[:2000],
-                orchestrator,
-            ],
-        )
+        _insert_run(con, run_id, name, started_at, "failed", None, None, message[:2000], orchestrator)
