@@ -7,6 +7,7 @@ together as one `SpecError`.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import json
@@ -18,6 +19,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, create_model
 
 from pipelines.errors import SpecError, SpecIssue
+from pipelines.models.demand import Demand
 from pipelines.paths import relative
 from pipelines.spec.checks import check_rules_against_spec
 from pipelines.spec.issues import validate_model
@@ -40,6 +42,7 @@ class LoadedDataset:
     spec_data_hash: str
     spec_metadata_hash: str
     rules_hash: str
+    demands: tuple[Demand, ...] = ()
 
     @property
     def name(self) -> str:
@@ -203,6 +206,7 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
     project = Project(root=root)
     spec_paths = sorted([*spec_dir.glob("*.yaml"), *spec_dir.glob("*.yml")])
     rule_cache: _RuleCache = {}
+    all_specs: dict[str, DatasetSpec] = {}
     for path in spec_paths:
         display = relative(path, root)
         try:
@@ -212,6 +216,8 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
             continue
         spec, errs = validate_model(DatasetSpec, located)
         issues.extend(errs)
+        if spec is not None:
+            all_specs.setdefault(spec.name, spec)
         if spec is None:
             # Still check the rule files it names, so one `moshu check` reports every problem.
             declared = located.data.get("rules") if isinstance(located.data, dict) else None
@@ -270,6 +276,11 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
             spec_metadata_hash=mh,
             rules_hash=rules_hash(all_rules),
         )
+    from pipelines.models.demand_loader import load_demands
+
+    for ds, demands in load_demands(spec_dir, root, all_specs, issues).items():
+        if ds in project.datasets:
+            project.datasets[ds] = dataclasses.replace(project.datasets[ds], demands=tuple(demands))
     if only:
         unknown = [n for n in only if n not in project.datasets]
         if unknown and not issues:
