@@ -15,6 +15,7 @@ _EXPORTS = {
     "CatalogClient": "pipelines.catalog.client",
     "CatalogError": "pipelines.errors",
     "CountMismatchError": "pipelines.errors",
+    "FeedbackError": "pipelines.errors",
     "IntegrityError": "pipelines.errors",
     "MoshuError": "pipelines.errors",
     "NotFoundError": "pipelines.errors",
@@ -24,6 +25,9 @@ _EXPORTS = {
     "SpecError": "pipelines.errors",
     "Warehouse": "pipelines.warehouse",
     "load_project": "pipelines.spec.loader",
+    "register_model_run": "pipelines.models.feedback",
+    "review_feedback": "pipelines.models.feedback",
+    "submit_feedback": "pipelines.models.feedback",
     "run_dataset": "pipelines.runner",
 }
 

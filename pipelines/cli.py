@@ -404,6 +404,9 @@ def generate_cnc_line(
     out.print(f"wrote {csv_path} and {meta}")
 
 
+from pipelines import cli_models  # noqa: E402, F401  (registers gaps, splits, trials, diff, feedback, model)
+
+
 def main() -> None:
     """Entry point of the `moshu` command.
 

@@ -9,6 +9,7 @@ The tree::
     ├── IntegrityError              the pipeline broke one of its own invariants
     │   └── CountMismatchError      rows_in != rows_published + rows_quarantined
     ├── CatalogError                the catalog cannot be opened, migrated or queried
+    ├── FeedbackError               submitted feedback or a model run is malformed; nothing was written
     └── NotFoundError               a dataset or version asked for does not exist
 
 "The author's file is wrong" (`SpecError`) is kept apart from "the data is wrong": bad data never
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "CatalogError",
     "CountMismatchError",
+    "FeedbackError",
     "IntegrityError",
     "MoshuError",
     "NotFoundError",
@@ -91,6 +93,10 @@ class CountMismatchError(IntegrityError):
 
 class CatalogError(MoshuError):
     """The DuckDB catalog cannot be opened, migrated or queried."""
+
+
+class FeedbackError(MoshuError):
+    """Submitted feedback, a review or a model run is malformed; nothing of it was written."""
 
 
 class NotFoundError(MoshuError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines.defs.assets import GROUP_PREFIX, MoshuResource, dataset_assets
+from pipelines.defs.model_assets import model_assets
 from pipelines.settings import Settings
 from pipelines.spec.loader import Project
 
@@ -23,6 +24,7 @@ def build_definitions(project: Project, settings: Settings) -> dg.Definitions:
     schedules = []
     for name, loaded in sorted(project.datasets.items()):
         assets.extend(dataset_assets(loaded))
+        assets.extend(model_assets(loaded))
         job = dg.define_asset_job(
             job_name(name),
             selection=dg.AssetSelection.groups(GROUP_PREFIX + name),

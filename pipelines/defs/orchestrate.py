@@ -56,7 +56,13 @@ def materialize(project: Project, settings: Settings, names: list[str]) -> tuple
         logging.getLogger(name).setLevel(logging.CRITICAL)
     defs = build_definitions(project, settings)
     job = defs.resolve_job_def(ALL_JOB)
-    keys = [dg.AssetKey([n, stage]) for n in names for stage in ("raw", "validated", "published", "catalog")]
+    from pipelines.defs.model_assets import model_stages
+
+    keys = [
+        dg.AssetKey([n, stage])
+        for n in names
+        for stage in ("raw", "validated", "published", "catalog", *model_stages(project.datasets[n]))
+    ]
     result = job.execute_in_process(
         instance=instance_for(settings),
         raise_on_error=False,

@@ -58,6 +58,18 @@ _TEMPLATE = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=
 <td class="{{ 'na' if not r.applicable else ('ok' if r.passed else 'fail') }}">{{ "n/a" if not r.applicable else ("pass" if r.passed else "below") }}{% if r.gate %}<br><small>gate {{ "holds" if r.gate_passed else "FAILS" }}</small>{% endif %}</td>
 <td>{{ r.failed }} / {{ r.suspect }}</td><td>{{ r.example or "" }}</td></tr>{% endfor %}
 </table>
+<h2>What models need (demands)</h2>
+{% if m.demands %}<table><tr><th>demand</th><th>rows</th><th>strata covered</th><th>class balance</th><th>time covered</th><th>verdict</th><th>gaps (kind: key, observed / required)</th></tr>
+{% for d in m.demands %}<tr><td>{{ d.demand }}</td><td>{{ "{:,}".format(d.rows) }}</td>
+<td>{{ "%d / %d"|format(d.covered_strata, d.required_strata) if d.required_strata else "n/a" }}</td>
+<td>{{ fmt(d.class_balance) }}</td><td>{{ "%.0f%%"|format(100 * d.time_coverage) if d.time_coverage is not none else "n/a" }}</td>
+<td class="{{ 'ok' if d.met else 'fail' }}">{{ "met" if d.met else "%d gaps"|format(d.gaps|length) }}</td>
+<td>{% for g in d.gaps[:8] %}{{ g.kind }}: {{ g.key }}, {{ "{:,}".format(g.observed) }} / {{ "{:,}".format(g.required) }}<br>{% endfor %}{% if d.gaps|length > 8 %}... {{ d.gaps|length - 8 }} more (<code>moshu gaps {{ m.dataset }}@{{ m.version }}</code>){% endif %}</td></tr>{% endfor %}
+</table>
+<p class="sub">Splits, trial training and the diff to the previous version: <a href="../../models/v{{ m.version }}.html">model page of v{{ m.version }}</a> (updated as models report back).</p>
+{% else %}<p>No model has declared a demand on this dataset (<code>dataset_specs/demands/</code>).</p>{% endif %}
+<h2>Changelog</h2>
+{% if m.changelog %}<ul>{% for e in m.changelog %}<li><b>{{ e.change }}</b>: {{ e.detail }}</li>{% endfor %}</ul>{% else %}<p>Nothing recorded.</p>{% endif %}
 <h2>Quarantined rows (first {{ quarantine|length }})</h2>
 {% if quarantine %}<table><tr><th>source</th><th>row</th><th>rules</th><th>why</th></tr>
 {% for q in quarantine %}<tr><td>{{ q._source_file }}</td><td>{{ q._source_row }}</td><td>{{ q._failed_rules|join(", ") }}</td><td>{{ q._reasons|join("; ") }}</td></tr>{% endfor %}

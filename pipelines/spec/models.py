@@ -28,6 +28,23 @@ RESERVED_NAMES = frozenset(
         "score_trend",
         "dimension_trend",
         "worst_rules",
+        "demands",
+        "demand_results",
+        "demand_gaps",
+        "demand_counts",
+        "splits",
+        "split",
+        "model_runs",
+        "model_metrics",
+        "model_scores",
+        "feedback",
+        "feedback_reviews",
+        "feedback_status",
+        "corrections",
+        "changelog",
+        "version_diffs",
+        "diff_rows",
+        "trial_trend",
     }
 )
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"

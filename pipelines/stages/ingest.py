@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -34,6 +35,7 @@ class Ingested:
     rows_in: int = 0
     staged: Path | None = None
     unchanged_version: int | None = None
+    corrections: list[dict[str, Any]] = field(default_factory=list)  # accepted feedback as applied
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -53,7 +55,10 @@ def ingest(loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, run_id: s
     started = datetime.now(UTC).isoformat(timespec="seconds")
     paths = resolve_files(spec, root)
     files = [SourceFile(relative(p, root), sha256_file(p), p.stat().st_size) for p in paths]
-    dh = data_hash(loaded, files)
+    from pipelines.models.feedback import accepted_corrections, corrections_hash
+
+    corrections = accepted_corrections(warehouse, spec.name)
+    dh = data_hash(loaded, files, corrections_hash(corrections))
     latest = warehouse.latest_candidate(spec.name)  # a rejected candidate of the same inputs is not redone
     m = warehouse.manifest(spec.name, latest) if latest is not None else None
     if m is not None and latest is not None and m.get("data_hash") == dh:
@@ -65,12 +70,14 @@ def ingest(loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, run_id: s
     for p, f in zip(paths, files, strict=True):
         raw = scan_file(p, spec, f.path)
         frames.append(typed(raw, spec, dict(raw.collect_schema())))  # each file converted from its own types
-    lf = pl.concat(frames, how="vertical_relaxed").with_row_index(ROW_ID)
+    from pipelines.models import corrections as fix
+
     staging = warehouse.staging_dir(spec.name, run_id)
     staging.mkdir(parents=True, exist_ok=True)
     staged = staging / STAGED_FILE
     try:
-        lf.sink_parquet(staged)
+        lf, applied = fix.apply(pl.concat(frames, how="vertical_relaxed"), corrections, spec)
+        lf.with_row_index(ROW_ID).sink_parquet(staged)
     except pl.exceptions.ComputeError as e:
         msg = str(e).splitlines()[0]
         which = ", ".join(f"`{f.path}`" for f in files)
@@ -82,4 +89,4 @@ def ingest(loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, run_id: s
         raise SourceError(f"dataset `{spec.name}`: cannot read {which}: {msg}; {hint}") from None
     counts = dict(pl.scan_parquet(staged).group_by(SOURCE_FILE).len().collect().iter_rows())
     files = [SourceFile(f.path, f.sha256, f.size, int(counts.get(f.path, 0))) for f in files]
-    return Ingested(spec.name, run_id, started, files, dh, rows_in=sum(f.rows for f in files), staged=staged)
+    return Ingested(spec.name, run_id, started, files, dh, rows_in=sum(f.rows for f in files), staged=staged, corrections=applied)

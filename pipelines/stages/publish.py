@@ -25,6 +25,9 @@ from pipelines import __version__
 from pipelines.errors import CountMismatchError, IntegrityError, QualityGateError
 from pipelines.ingest.fingerprint import sha256_file
 from pipelines.ingest.readers import SOURCE_FILE, SOURCE_ROW
+from pipelines.models.changelog import changelog
+from pipelines.models.corrections import EXCLUDED
+from pipelines.models.feedback import EXCLUDE_RULE
 from pipelines.quality.kinds import FAIL, GOOD, POLARS_DTYPES, SUSPECT
 from pipelines.quality.registry import executor_for
 from pipelines.quality.results import Measure, make_measure
@@ -111,6 +114,14 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> tuple[dict
         pl.col(WARN_RULES).fill_null(pl.lit([], dtype=_LIST)),
         pl.col(QC_FLAG).fill_null(GOOD).cast(pl.UInt8),
     )
+    excluded = EXCLUDED in staged.collect_schema().names()
+    if excluded:  # accepted feedback that excludes rows: quarantined under `feedback.exclude`
+        joined = joined.with_columns(
+            pl.when(pl.col(EXCLUDED).is_not_null())
+            .then(pl.concat_list([pl.col(FAILED_RULES), pl.lit([EXCLUDE_RULE], dtype=_LIST)]))
+            .otherwise(pl.col(FAILED_RULES))
+            .alias(FAILED_RULES)
+        )
     cols = spec.column_names
     bad = pl.col(FAILED_RULES).list.len() > 0
     (tmp / DATA_DIR).mkdir(parents=True)
@@ -122,6 +133,8 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> tuple[dict
         pl.when(pl.col(FAILED_RULES).list.contains(r.id)).then(pl.format("{}: {}", pl.lit(r.id), executor_for(r).reason(r, ctx)))
         for r in row_rules
     ]
+    if excluded:
+        reasons.append(pl.when(pl.col(EXCLUDED).is_not_null()).then(pl.format("{}: {}", pl.lit(EXCLUDE_RULE), pl.col(EXCLUDED))))
     # Reasons are computed over all rows (some use medians or neighbours), then the quarantine is cut.
     q = (
         joined.with_columns((pl.concat_list(reasons).list.drop_nulls() if reasons else pl.lit([], dtype=_LIST)).alias(REASONS))
@@ -160,7 +173,10 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> tuple[dict
     from pipelines.report import data_docs
 
     data_docs.render(quality / v.ge_result.name, quality / "data_docs.html")
+    from pipelines.models.stage import measured
+
     body = {
+        "demands": [measured(pl.scan_parquet(data_file), d) for d in loaded.demands],
         "counts": {
             "rows_in": ing.rows_in,
             "rows_published": rows_published,
@@ -290,8 +306,10 @@ def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Publis
                     "data_docs": f"{QUALITY_DIR}/data_docs.html",
                 },
                 "report": REPORT,
+                "corrections": ing.corrections,
                 **body,
             }
+            manifest["changelog"] = changelog(warehouse.manifest(spec.name, parent) if parent else None, manifest)
             _write_report(tmp, manifest, spec.title, warehouse)
             manifest["files"] = _file_list(tmp, manifest["files"])  # data files hashed once, at scoring
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")

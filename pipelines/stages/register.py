@@ -67,6 +67,8 @@ def register_version(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name:
     rel = vdir.relative_to(warehouse.root).as_posix()
     for table in ("versions", "columns", "rule_results", "source_files", "quarantine_summary", "measures", "dimension_scores"):
         con.execute(f"DELETE FROM {table} WHERE name = ? AND version = ?", [name, version])
+    for table in ("corrections", "changelog"):
+        con.execute(f"DELETE FROM {table} WHERE dataset = ? AND version = ?", [name, version])
     c, rules, q, ge = m["counts"], m.get("rules", []), m.get("quality", {}), m.get("ge", {})
     row = {
         "name": name, "version": version, "parent_version": m.get("parent_version"), "data_hash": m["data_hash"],
@@ -112,6 +114,21 @@ def register_version(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name:
             [[name, version, r["rule_id"], r["clause"], r["dimension"], r["measure_id"], r["a"], r["b"], r["x"], r["threshold"],
               r["gate"], r["passed"], r.get("gate_passed"), r["applicable"], r.get("weight")] for r in q["measures"]],
         )  # fmt: skip
+    if m.get("corrections"):
+        con.executemany(
+            "INSERT INTO corrections VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [[name, version, c["feedback_id"], c["row_key"], c["action"], c["column"], c["old_value"], c["new_value"],
+              c["rows_affected"], c.get("new_in_version", False), c.get("reason")] for c in m["corrections"]],
+        )  # fmt: skip
+    if m.get("changelog"):
+        con.executemany(
+            "INSERT INTO changelog VALUES (?, ?, ?, ?, ?, ?)",
+            [[name, version, i, e["change"], e["detail"], e.get("feedback_id")] for i, e in enumerate(m["changelog"], 1)],
+        )
+    from pipelines.models.stage import write_result
+
+    for r in m.get("demands", []):
+        write_result(con, name, version, r)
     if q.get("dimensions"):
         con.executemany(
             "INSERT INTO dimension_scores VALUES (?, ?, ?, ?)", [[name, version, d, v] for d, v in q["dimensions"].items()]

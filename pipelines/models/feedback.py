@@ -1,0 +1,428 @@
+"""Findings sent back by models, their review, and the corrections the next run applies.
+
+A submission is checked whole before anything is written (dataset version, row keys, kinds,
+columns, suggested values, confidence, model run) and written in one transaction: a malformed
+file leaves nothing behind. Submissions are never edited; review decisions are appended, and the
+latest decision of a finding is its state (`feedback_status`).
+
+What an accepted finding does to the next version (raw data is never modified):
+
+| kind           | with `suggested_value`              | without              |
+|----------------|-------------------------------------|----------------------|
+| `label_error`  | relabel the label column (`relabel`) | exclude the row      |
+| `wrong_unit`   | replace the value (`set`)            | exclude the row      |
+| `outlier`      | exclude the row (`exclude`)          | exclude the row      |
+| `hard_example` | nothing: recorded for model teams    | nothing              |
+
+Excluded rows go to the version's quarantine with the rule `feedback.exclude` and the reviewer's reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from pipelines.catalog.db import writer
+from pipelines.errors import CatalogError, FeedbackError, NotFoundError
+from pipelines.sql import literal
+from pipelines.warehouse import DATA_DIR, Warehouse
+
+KINDS = ("label_error", "outlier", "hard_example", "wrong_unit")
+DECISIONS = ("accepted", "rejected")
+COLUMNS = ("row_key", "kind", "column", "suggested_value", "confidence", "note", "model_run_id")
+REQUIRED = ("row_key", "kind")
+ONE_HOT_SEPARATOR = "|"
+EXCLUDE_RULE = "feedback.exclude"
+_SQL_TYPES = {
+    "int8": "TINYINT", "int16": "SMALLINT", "int32": "INTEGER", "int64": "BIGINT", "uint8": "UTINYINT",
+    "uint16": "USMALLINT", "uint32": "UINTEGER", "uint64": "UBIGINT", "float32": "FLOAT", "float64": "DOUBLE",
+    "bool": "BOOLEAN", "string": "VARCHAR", "date": "DATE", "datetime": "TIMESTAMP",
+}  # fmt: skip
+_MAX_LISTED = 5
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class Correction:
+    """An accepted finding as the next run applies it."""
+
+    feedback_id: int
+    row_key: str
+    action: str  # relabel | set | exclude
+    column: str | None
+    value: str | None
+    reason: str
+    reviewed_by: str
+
+    @property
+    def columns(self) -> list[str]:
+        """Target columns: one, or a one-hot label group written `a|b|c`."""
+        return self.column.split(ONE_HOT_SEPARATOR) if self.column else []
+
+
+def action_of(kind: str, suggested: str | None) -> str | None:
+    """What an accepted finding of `kind` does: relabel, set, exclude, or nothing (None)."""
+    if kind == "hard_example":
+        return None
+    if kind == "label_error" and suggested is not None:
+        return "relabel"
+    if kind == "wrong_unit" and suggested is not None:
+        return "set"
+    return "exclude"
+
+
+def corrections_hash(corrections: list[Correction]) -> str | None:
+    """Hash of the corrections a run applies (part of the data hash); None when there are none."""
+    if not corrections:
+        return None
+    payload = sorted((c.feedback_id, c.row_key, c.action, c.column, c.value) for c in corrections)
+    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
+
+
+def accepted_corrections(warehouse: Warehouse, dataset: str) -> list[Correction]:
+    """Accepted findings of a dataset that change data, in feedback order (none without a catalog)."""
+    path = warehouse.catalog_path
+    if not path.is_file():
+        return []
+    from filelock import FileLock
+
+    with FileLock(str(path) + ".lock"):
+        try:
+            con = duckdb.connect(str(path), read_only=True)
+        except duckdb.Error as e:
+            raise CatalogError(f"cannot open `{path}` read-only: {e}") from e
+        try:
+            if not con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'feedback_status'").fetchone()[0]:  # type: ignore[index]
+                return []
+            rows = con.execute(
+                "SELECT feedback_id, row_key, kind, column_name, suggested_value, review_reason, reviewed_by "
+                "FROM feedback_status WHERE dataset = ? AND status = 'accepted' ORDER BY feedback_id",
+                [dataset],
+            ).fetchall()
+        finally:
+            con.close()
+    out = []
+    for fid, key, kind, col, value, reason, by in rows:
+        action = action_of(kind, value)
+        if action is not None:
+            out.append(Correction(int(fid), key, action, col, value if action != "exclude" else None, reason or "", by or ""))
+    return out
+
+
+# ---------------------------------------------------------------- submitting
+
+
+def _resolve(con: duckdb.DuckDBPyConnection, ref: str) -> tuple[str, int]:
+    name, _, ver = ref.partition("@")
+    known = [r[0] for r in con.execute("SELECT name FROM datasets ORDER BY name").fetchall()]
+    if name not in known:
+        raise NotFoundError(f"no dataset `{name}` in the catalog (datasets: {', '.join(known) or 'none yet'})")
+    versions = [r[0] for r in con.execute("SELECT version FROM versions WHERE name = ? ORDER BY version", [name]).fetchall()]
+    if not ver:
+        published = [
+            r[0]
+            for r in con.execute(
+                "SELECT version FROM versions WHERE name = ? AND status = 'published' ORDER BY version", [name]
+            ).fetchall()
+        ]
+        if not published:
+            raise NotFoundError(f"dataset `{name}` has no published version yet")
+        return name, published[-1]
+    try:
+        v = int(ver.lstrip("v"))
+    except ValueError:
+        raise FeedbackError(f"`{ver}` is not a version number; write `{name}@2`") from None
+    if v not in versions:
+        raise NotFoundError(f"dataset `{name}` has no version {v}; versions are {', '.join(map(str, versions)) or 'none'}")
+    return name, v
+
+
+def _schema(con: duckdb.DuckDBPyConnection, name: str, version: int) -> dict[str, tuple[str, str | None]]:
+    rows = con.execute(
+        "SELECT column_name, dtype, role FROM columns WHERE name = ? AND version = ? ORDER BY position", [name, version]
+    ).fetchall()
+    return {c: (dtype, role) for c, dtype, role in rows}
+
+
+def _listed(items: list[str]) -> str:
+    more = f" and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else ""
+    return "; ".join(items[:_MAX_LISTED]) + more
+
+
+def _check_rows(con: duckdb.DuckDBPyConnection, name: str, version: int, rows: list[dict[str, Any]], source: str) -> list[str]:
+    """Every problem of the submitted rows, each naming the row (1-based, as in the file) and the fix."""
+    schema = _schema(con, name, version)
+    pk = con.execute("SELECT primary_key FROM datasets WHERE name = ?", [name]).fetchone()[0] or []  # type: ignore[index]
+    labels = [c for c, (_, role) in schema.items() if role == "label"]
+    runs = {r[0] for r in con.execute("SELECT run_id FROM model_runs WHERE dataset = ?", [name]).fetchall()}
+    problems: list[str] = []
+    for i, r in enumerate(rows, start=1):
+        where = f"{source} row {i}"
+        kind = r.get("kind")
+        if not r.get("row_key"):
+            problems.append(f"{where}: `row_key` is empty")
+        if kind not in KINDS:
+            problems.append(f"{where}: kind `{kind}` is not one of {', '.join(KINDS)}")
+            continue
+        conf = r.get("confidence")
+        if isinstance(conf, str):
+            with contextlib.suppress(ValueError):
+                r["confidence"] = conf = float(conf)
+        if conf is not None and (not isinstance(conf, int | float) or math.isnan(conf) or not 0 <= conf <= 1):
+            problems.append(f"{where}: confidence `{conf}` is not a number in [0, 1]")
+        if r.get("model_run_id") and r["model_run_id"] not in runs:
+            problems.append(f"{where}: model run `{r['model_run_id']}` is not registered for `{name}` (moshu model register)")
+        col = r.get("column")
+        if kind == "label_error" and not col:
+            if len(labels) != 1:
+                problems.append(
+                    f"{where}: a label_error needs `column` (label columns: {', '.join(labels) or 'none'}; "
+                    f"a one-hot group is written `a{ONE_HOT_SEPARATOR}b`)"
+                )
+                continue
+            r["column"] = col = labels[0]
+        for c in col.split(ONE_HOT_SEPARATOR) if col else []:
+            if c not in schema:
+                problems.append(f"{where}: `{name}` has no column `{c}`")
+            elif c in pk:
+                problems.append(f"{where}: `{c}` is part of the primary key; correct keys in the source, not by feedback")
+            elif kind == "label_error" and schema[c][1] != "label":
+                problems.append(f"{where}: `{c}` is not a label column (label columns: {', '.join(labels) or 'none'})")
+        value = r.get("suggested_value")
+        if value is not None and col and action_of(str(kind), value) in ("relabel", "set"):
+            problems.extend(_value_problems(con, where, col, str(value), schema))
+    return problems
+
+
+def _value_problems(
+    con: duckdb.DuckDBPyConnection, where: str, col: str, value: str, schema: dict[str, tuple[str, str | None]]
+) -> list[str]:
+    group = col.split(ONE_HOT_SEPARATOR)
+    if len(group) > 1:
+        return [] if value in group else [f"{where}: suggested class `{value}` is not one of {', '.join(group)}"]
+    if col not in schema:
+        return []
+    dtype = schema[col][0]
+    ok = con.execute(f"SELECT TRY_CAST(? AS {_SQL_TYPES[dtype]}) IS NOT NULL", [value]).fetchone()[0]  # type: ignore[index]
+    return [] if ok else [f"{where}: suggested value `{value}` is not a valid {dtype} for `{col}`"]
+
+
+def _unknown_keys(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name: str, version: int, keys: list[str]) -> set[str]:
+    from pipelines.models.keys import row_key_sql
+
+    pk = con.execute("SELECT primary_key FROM datasets WHERE name = ?", [name]).fetchone()[0] or []  # type: ignore[index]
+    glob = str(warehouse.version_dir(name, version) / DATA_DIR / "*.parquet")
+    con.execute("CREATE OR REPLACE TEMP TABLE _submitted (k VARCHAR)")
+    con.executemany("INSERT INTO _submitted VALUES (?)", [[k] for k in set(keys)])
+    rows = con.execute(
+        f"SELECT k FROM _submitted ANTI JOIN (SELECT {row_key_sql(pk)} AS k FROM read_parquet({literal(glob)})) USING (k)"
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def submit(
+    warehouse: Warehouse, ref: str, rows: list[dict[str, Any]], *, by: str, source: str, model_run: str | None = None
+) -> list[int]:
+    """Record findings on `dataset[@version]` as `proposed`; all or nothing. Returns their feedback ids.
+
+    Raises:
+        FeedbackError: a row is malformed (every problem is listed, with its row number).
+        NotFoundError: the dataset or version does not exist.
+    """
+    if not by.strip():
+        raise FeedbackError("say who submits the findings (--by)")
+    if not rows:
+        raise FeedbackError(f"{source}: no findings to submit")
+    unknown_cols = sorted({k for r in rows for k in r} - set(COLUMNS))
+    if unknown_cols:
+        raise FeedbackError(f"{source}: unknown columns {unknown_cols}; allowed: {', '.join(COLUMNS)}")
+    missing = [c for c in REQUIRED if c not in rows[0]]
+    if missing:
+        raise FeedbackError(f"{source}: required columns {missing} are missing; allowed: {', '.join(COLUMNS)}")
+    rows = [{**r, "row_key": None if r.get("row_key") is None else str(r["row_key"])} for r in rows]
+    if model_run:
+        rows = [{**r, "model_run_id": r.get("model_run_id") or model_run} for r in rows]
+    with writer(warehouse) as con:
+        name, version = _resolve(con, ref)
+        problems = _check_rows(con, name, version, rows, source)
+        keyed = [(i, r["row_key"]) for i, r in enumerate(rows, start=1) if r.get("row_key")]
+        unknown = _unknown_keys(con, warehouse, name, version, [k for _, k in keyed])
+        problems += [f"{source} row {i}: row key `{k}` is not in `{name}` v{version}" for i, k in keyed if k in unknown]
+        if problems:
+            raise FeedbackError(
+                f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in the findings for `{name}` v{version}, "
+                f"nothing was recorded: {_listed(problems)}"
+            )
+        return _insert(con, name, version, rows, by, source)
+
+
+def _insert(
+    con: duckdb.DuckDBPyConnection, name: str, version: int, rows: list[dict[str, Any]], by: str, source: str
+) -> list[int]:
+    con.execute("BEGIN TRANSACTION")
+    first = con.execute("SELECT coalesce(max(feedback_id), 0) + 1 FROM feedback").fetchone()[0]  # type: ignore[index]
+    batch, now = uuid.uuid4().hex[:12], _now()
+    ids = list(range(first, first + len(rows)))
+    con.executemany(
+        "INSERT INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            [fid, batch, name, version, r["row_key"], r["kind"], r.get("column"),
+             None if r.get("suggested_value") is None else str(r["suggested_value"]), r.get("confidence"),
+             r.get("model_run_id"), r.get("note"), by, now, source]
+            for fid, r in zip(ids, rows, strict=True)
+        ],
+    )  # fmt: skip
+    con.execute("COMMIT")
+    return ids
+
+
+# ---------------------------------------------------------------- reviewing
+
+
+def review(warehouse: Warehouse, ids: list[int], decision: str, *, by: str, reason: str) -> int:
+    """Accept or reject findings (appended as decisions; the latest one counts). Returns how many were decided.
+
+    Raises:
+        FeedbackError: unknown ids, a missing reviewer or reason, or an accepted correction that
+            contradicts another accepted one on the same row and column.
+    """
+    if decision not in DECISIONS:
+        raise FeedbackError(f"decision `{decision}` is not one of {', '.join(DECISIONS)}")
+    if not by.strip() or not reason.strip():
+        raise FeedbackError("a review needs who decided (--by) and why (--reason)")
+    if not ids:
+        raise FeedbackError("name the findings to review (feedback ids; see `moshu feedback list`)")
+    with writer(warehouse) as con:
+        found = {
+            r[0]: r[1:]
+            for r in con.execute(
+                "SELECT feedback_id, dataset, row_key, column_name, suggested_value, kind FROM feedback_status "
+                f"WHERE feedback_id IN ({', '.join('?' * len(ids))})",
+                ids,
+            ).fetchall()
+        }
+        missing = sorted(set(ids) - set(found))
+        if missing:
+            raise FeedbackError(f"no feedback with id {', '.join(map(str, missing))}; nothing was recorded")
+        if decision == "accepted":
+            _check_conflicts(con, ids, found)
+        con.execute("BEGIN TRANSACTION")
+        first = con.execute("SELECT coalesce(max(review_id), 0) + 1 FROM feedback_reviews").fetchone()[0]  # type: ignore[index]
+        now = _now()
+        con.executemany(
+            "INSERT INTO feedback_reviews VALUES (?, ?, ?, ?, ?, ?)",
+            [[first + i, fid, decision, by, reason, now] for i, fid in enumerate(ids)],
+        )
+        con.execute("COMMIT")
+    return len(ids)
+
+
+def _check_conflicts(con: duckdb.DuckDBPyConnection, ids: list[int], found: dict[int, tuple[Any, ...]]) -> None:
+    accepted = con.execute(
+        "SELECT feedback_id, dataset, row_key, column_name, suggested_value, kind FROM feedback_status WHERE status = 'accepted'"
+    ).fetchall()
+    taken: dict[tuple[str, str, str | None], tuple[int, str | None]] = {}
+    for fid, ds, key, col, value, kind in accepted:
+        if action_of(kind, value) in ("relabel", "set") and fid not in ids:
+            taken[(ds, key, col)] = (fid, value)
+    for fid in ids:
+        ds, key, col, value, kind = found[fid]
+        if action_of(kind, value) not in ("relabel", "set"):
+            continue
+        other = taken.get((ds, key, col))
+        if other and other[1] != value:
+            raise FeedbackError(
+                f"feedback {fid} sets `{col}` of row `{key}` to `{value}`, but accepted feedback {other[0]} sets it to "
+                f"`{other[1]}`; reject {other[0]} first. Nothing was recorded"
+            )
+        taken[(ds, key, col)] = (fid, value)
+
+
+# ---------------------------------------------------------------- model runs
+
+
+def register_model_run(
+    warehouse: Warehouse,
+    *,
+    model: str,
+    ref: str,
+    metrics: dict[str, float],
+    by: str,
+    demand: str | None = None,
+    params: dict[str, Any] | None = None,
+    kind: str = "external",
+    notes: str = "",
+    split: str = "test",
+    extra: list[tuple[str, str, float]] = (),  # type: ignore[assignment]
+) -> str:
+    """Record that `model` was trained on `dataset@version` and how it scored. Returns the run id.
+
+    `extra` holds further (metric, split, value) figures, e.g. trial training's cross-validation spread.
+
+    Raises:
+        FeedbackError: no metrics, a metric that is not a finite number, or an unknown demand.
+        NotFoundError: the dataset or version does not exist.
+    """
+    if not model.strip() or not by.strip():
+        raise FeedbackError("a model run needs a model name and who registers it (--by)")
+    if not metrics:
+        raise FeedbackError("a model run needs at least one metric (--metric name=value)")
+    bad = [k for k, v in metrics.items() if not isinstance(v, int | float) or not math.isfinite(v)]
+    if bad:
+        raise FeedbackError(f"metrics {bad} are not finite numbers")
+    with writer(warehouse) as con:
+        name, version = _resolve(con, ref)
+        split_hash = None
+        if demand is not None:
+            row = con.execute("SELECT dataset FROM demands WHERE demand = ?", [demand]).fetchone()
+            if row is None or row[0] != name:
+                known = [r[0] for r in con.execute("SELECT demand FROM demands WHERE dataset = ?", [name]).fetchall()]
+                raise FeedbackError(f"`{name}` has no demand `{demand}` (demands: {', '.join(known) or 'none'})")
+            h = con.execute(
+                "SELECT any_value(split_hash) FROM splits WHERE dataset = ? AND version = ? AND demand = ?",
+                [name, version, demand],
+            ).fetchone()
+            split_hash = h[0] if h else None
+        run_id = uuid.uuid4().hex[:16]
+        con.execute("BEGIN TRANSACTION")
+        con.execute(
+            "INSERT INTO model_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, model, name, version, demand, split_hash, kind, json.dumps(params or {}, default=str), by, _now(), notes],
+        )
+        con.executemany(
+            "INSERT INTO model_metrics VALUES (?, ?, ?, ?)",
+            [[run_id, k, split, float(v)] for k, v in metrics.items()] + [[run_id, k, s, float(v)] for k, s, v in extra],
+        )
+        con.execute("COMMIT")
+    return run_id
+
+
+def read_findings(path: Path) -> list[dict[str, Any]]:
+    """Findings from a CSV or Parquet file, as dicts (empty cells are None)."""
+    import polars as pl
+
+    if not path.is_file():
+        raise FeedbackError(f"`{path}` does not exist")
+    try:
+        # CSV cells are read as text: values are checked, not guessed
+        df = pl.read_parquet(path) if path.suffix.lower() == ".parquet" else pl.read_csv(path, infer_schema_length=0)
+    except Exception as e:  # any reader failure: report it against the file
+        raise FeedbackError(f"`{path}`: cannot read findings: {e}") from None
+    return df.to_dicts()
+
+
+# Names of the public API (`pipelines.submit_feedback`, `pipelines.review_feedback`).
+submit_feedback = submit
+review_feedback = review
