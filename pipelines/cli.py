@@ -153,10 +153,40 @@ def run(
             str(p.rules_failed),
         )
     out.print(t)
+    _print_models_summary(settings, [o.dataset for o in outcomes if o.ok])
     for o in failed:
         err.print(f"[bold red]error:[/] dataset [bold]{o.dataset}[/]: {escape(o.error or '')}", highlight=False)
     if failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _print_models_summary(settings: Any, names: list[str]) -> None:
+    """Per demand of the built datasets: is it met by the latest version, and does trial training say it lifts?"""
+    from pipelines.catalog.client import CatalogClient
+
+    if not names or not settings.warehouse.catalog_path.is_file():
+        return
+    with CatalogClient(settings.warehouse.root) as c:
+        rows = c.rows(
+            "SELECT d.dataset, d.demand, r.version, r.met, r.gaps, t.metric, t.value, t.lift, t.verdict, "
+            "(SELECT count(*) FROM feedback_status f WHERE f.dataset = d.dataset AND f.status = 'proposed') AS proposed "
+            "FROM demands d JOIN latest_versions v ON v.name = d.dataset "
+            "LEFT JOIN demand_results r ON r.dataset = d.dataset AND r.demand = d.demand AND r.version = v.version "
+            "LEFT JOIN trial_trend t ON t.dataset = d.dataset AND t.demand = d.demand AND t.version = v.version "
+            f"WHERE d.dataset IN ({', '.join('?' * len(names))}) ORDER BY d.dataset, d.demand",
+            names,
+        )
+    if not rows:
+        return
+    t = Table("dataset", "demand", "version", "demand met", "trial metric", "value", "lift", "verdict", "findings to review",
+              title="what models need, and what they report (moshu gaps / trials / feedback list)")  # fmt: skip
+    for ds, dm, v, met, gaps, metric, value, lift, verdict, proposed in rows:
+        t.add_row(
+            ds, dm, f"v{v}", "yes" if met else f"[yellow]no, {gaps} gaps[/]", metric or "-",
+            f"{value:.4f}" if value is not None else "-", f"{lift:+.4f}" if lift is not None else "-", verdict or "-",
+            str(proposed),
+        )  # fmt: skip
+    out.print(t)
 
 
 class Format(StrEnum):
@@ -369,6 +399,9 @@ def report(
     out.print(f"report:     {path}")
     if row[1]:
         out.print(f"data docs:  {root / row[1]}")
+    page = root / "datasets" / name / "models" / f"v{v}.html"
+    if page.is_file():
+        out.print(f"model page: {page}")
     if open_browser:
         import webbrowser
 

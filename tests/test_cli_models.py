@@ -1,0 +1,64 @@
+"""The model-data loop from the command line, through Dagster: run, findings, review, new version, diff."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+
+runner = CliRunner()
+
+
+def test_the_loop_from_the_command_line(project_dir: Path, tmp_path: Path) -> None:
+    wh = tmp_path / "wh"
+    w = ["--project", str(project_dir), "--warehouse", str(wh)]
+
+    def moshu(*args: str, code: int = 0) -> str:
+        res = runner.invoke(app, [*args, *w])
+        assert res.exit_code == code, res.output
+        return res.stdout if code == 0 else res.stderr
+
+    first = moshu("run", "ai4i2020")
+    assert "ai4i_failure_classifier" in first and "baseline" in first  # demands and trial training summary
+    instance = dg.DagsterInstance.from_config(str(wh / ".dagster"))
+    for stage in ("demands", "trial_training", "label_issues"):
+        assert instance.get_latest_materialization_event(dg.AssetKey(["ai4i2020", stage])) is not None, stage
+    assert "every demand is met" in moshu("gaps", "ai4i2020")
+    assert "train" in moshu("splits", "ai4i2020") and "balanced_accuracy" in moshu("trials", "ai4i2020")
+    listed = moshu("feedback", "list", "ai4i2020", "--status", "proposed", "--limit", "3")
+    assert "moshu-detector" in listed and "label_error" in listed
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("row_key,kind,column,suggested_value\n17,label_error,machine_failure,1\n123456,outlier,,\n", encoding="utf-8")
+    err = moshu("feedback", "submit", "ai4i2020@1", str(bad), "--by", "maint-models", code=1)
+    assert "bad.csv row 2: row key `123456` is not in `ai4i2020` v1" in err and "nothing was recorded" in err
+    good = tmp_path / "findings.csv"
+    good.write_text("row_key,kind,confidence,note\n42,outlier,0.95,torque spike while tool changed\n", encoding="utf-8")
+    run_id = moshu("model", "register", "ai4i2020@1", "--model", "xgb-v3", "--metric", "f1=0.61", "--by", "maint-models",
+                   "--demand", "ai4i_failure_classifier", "--param", "depth=6").strip()  # fmt: skip
+    assert re.fullmatch(r"[0-9a-f]{16}", run_id)
+    assert "xgb-v3" in moshu("model", "list", "ai4i2020")
+    assert "recorded 1 findings" in moshu("feedback", "submit", "ai4i2020@1", str(good), "--by", "maint-models", "--run", run_id)
+    by_sql = moshu("feedback", "submit", "ai4i2020", "--by", "maint-models", "--sql",
+                   "select cast(udi as varchar) as row_key, 'hard_example' as kind from dataset('ai4i2020', 1) where torque_nm > 75")  # fmt: skip
+    assert "recorded" in by_sql
+
+    con = duckdb.connect(str(wh / "catalog.duckdb"), read_only=True)
+    (outlier_id,) = con.execute("select feedback_id from feedback where row_key = '42'").fetchone()  # type: ignore[misc]
+    con.close()
+    assert moshu("feedback", "review", str(outlier_id), "--accept", "--reject", "--by", "x", "--reason", "y", code=2)
+    assert "accepted 1 finding" in moshu("feedback", "review", str(outlier_id), "--accept", "--by", "qa", "--reason", "confirmed")
+
+    second = moshu("run", "ai4i2020")
+    assert "v2" in second and "new" in second
+    d = moshu("diff", "ai4i2020", "1", "2")
+    assert re.search(r"quarantine_added\s+│\s+1", d) and re.search(r"rows_changed\s+│\s+0", d) and "42" in d
+    assert "correction_added" in moshu("sql", "select change from changelog where dataset = 'ai4i2020' and version = 2")
+    assert "no version 9" in moshu("diff", "ai4i2020", "1", "9", code=1)
+    assert "model page:" in moshu("report", "ai4i2020")
+    assert (wh / "datasets" / "ai4i2020" / "models" / "v2.html").is_file()
