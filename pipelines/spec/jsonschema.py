@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pipelines.models.demand import Demand
 from pipelines.spec.models import DatasetSpec, RuleFile
 
 TARGETS = {
     "dataset_specs/dataset_spec.schema.json": DatasetSpec,
+    "dataset_specs/demands/demand.schema.json": Demand,
     "quality_rules/rule_file.schema.json": RuleFile,
 }
 
