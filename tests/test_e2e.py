@@ -39,7 +39,8 @@ def test_run_is_quiet_outside_a_terminal_and_the_catalog_answers(tmp_path: Path)
     ]
     again = _moshu("run", cwd=project)
     assert again.returncode == 0 and again.stdout.count("unchanged") == 4
-    assert sorted(p.name for p in (project / "warehouse" / "datasets" / "cnc_line").iterdir()) == ["v1"]
+    # one version; beside it the derived model-side files (splits per demand, model pages)
+    assert sorted(p.name for p in (project / "warehouse" / "datasets" / "cnc_line").iterdir()) == ["models", "splits", "v1"]
 
 
 def test_defects_at_a_larger_scale_all_land_in_quarantine(tmp_path: Path) -> None:
