@@ -190,7 +190,9 @@ def feedback_submit(
     from pipelines.errors import MoshuError
     from pipelines.models.feedback import read_findings, submit
 
-    if (file is None) == (sql_query is None):
+    if file is None and sql_query is None:
+        _fail("give a findings file (CSV or Parquet) or --sql QUERY", EXIT_USAGE)
+    if file is not None and sql_query is not None:
         _fail("give a findings file or --sql, not both", EXIT_USAGE)
     try:
         if file is not None:

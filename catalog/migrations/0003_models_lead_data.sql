@@ -121,7 +121,8 @@ CREATE TABLE feedback (
     note            VARCHAR,
     submitted_by    VARCHAR NOT NULL,
     submitted_at    TIMESTAMP NOT NULL,
-    source          VARCHAR               -- file name, `sql`, or `detector`
+    source          VARCHAR,              -- file name, `sql`, or `detector`
+    source_sha256   VARCHAR               -- without a primary key: the source file the lineage key points into
 );
 
 CREATE TABLE feedback_reviews (
@@ -206,14 +207,17 @@ ORDER BY r.dataset, r.version, r.model, m.metric;
 
 -- Trial training per demand and version, beside the previous version's figure: does the new version lift the model?
 CREATE VIEW trial_trend AS
-WITH t AS (
-    SELECT r.dataset, r.demand, r.version, r.run_id, d.metric,
+WITH runs AS (   -- the latest trial per version under the demand's current definition
+    SELECT r.dataset, r.demand, r.version, r.run_id, d.metric
+    FROM model_runs r
+    JOIN demands d ON d.demand = r.demand AND json_extract_string(r.params, '$.demand_hash') = d.demand_hash
+    WHERE r.kind = 'trial'
+    QUALIFY row_number() OVER (PARTITION BY r.dataset, r.demand, r.version ORDER BY r.registered_at DESC, r.run_id) = 1
+), t AS (
+    SELECT runs.dataset, runs.demand, runs.version, runs.run_id, runs.metric,
            max(CASE WHEN m.split = 'test' THEN m.value END) AS value,
            max(CASE WHEN m.split = 'cv_std' THEN m.value END) AS cv_std
-    FROM model_runs r
-    JOIN demands d USING (demand)
-    JOIN model_metrics m ON m.run_id = r.run_id AND m.metric = d.metric
-    WHERE r.kind = 'trial'
+    FROM runs JOIN model_metrics m ON m.run_id = runs.run_id AND m.metric = runs.metric
     GROUP BY ALL
 )
 SELECT dataset, demand, version, metric, value,

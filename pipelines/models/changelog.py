@@ -11,7 +11,9 @@ def _describe(c: dict[str, Any]) -> str:
         if c["action"] == "exclude"
         else f"{c['action']} `{c['column']}` of row `{c['row_key']}`: {c['old_value']} -> {c['new_value']}"
     )
-    if not c.get("rows_affected"):
+    if c.get("skipped"):
+        what = f"not applied to row `{c['row_key']}`: {c['skipped']}"
+    elif not c.get("rows_affected"):
         what += " (row key not in the raw data: nothing changed)"
     return f"{what}; feedback {c['feedback_id']} accepted by {c.get('reviewed_by') or '?'}: {c.get('reason') or ''}".rstrip(": ")
 

@@ -14,6 +14,24 @@ from pipelines.spec.models import DatasetSpec
 EXCLUDED = "_feedback_exclude"
 
 
+def typed_value(value: str, dtype: str) -> pl.Series:
+    """`value` converted to a spec dtype exactly as a correction is applied; ValueError if it does not convert."""
+    text = pl.Series([value], dtype=pl.String)
+    try:
+        if dtype == "bool":
+            flags = {"true": True, "false": False, "1": True, "0": False}
+            if value.lower() not in flags:
+                raise ValueError
+            return pl.Series([flags[value.lower()]], dtype=pl.Boolean)
+        if dtype == "datetime":
+            return text.str.to_datetime(time_unit="us", strict=True)
+        if dtype == "date":
+            return text.str.to_date(strict=True)
+        return text.cast(POLARS_DTYPES[dtype], strict=True)
+    except (ValueError, pl.exceptions.PolarsError):
+        raise ValueError(f"`{value}` is not a valid {dtype}") from None
+
+
 def _targets(c: Correction) -> dict[str, str]:
     """Column -> new value (as text) of a relabel or set; a one-hot group sets the class to 1, the others to 0."""
     cols = c.columns
@@ -25,24 +43,38 @@ def _targets(c: Correction) -> dict[str, str]:
 def _old_values(lf: pl.LazyFrame, corrections: list[Correction], spec: DatasetSpec) -> dict[str, dict[str, Any]]:
     keys = sorted({c.row_key for c in corrections})
     cols = sorted({col for c in corrections for col in c.columns})
-    hit = lf.with_columns(row_key_expr(spec.primary_key)).filter(pl.col(ROW_KEY).is_in(keys)).select(ROW_KEY, *cols).collect()
+    hit = (
+        lf.with_columns(row_key_expr(spec.primary_key, lf.collect_schema()))
+        .filter(pl.col(ROW_KEY).is_in(keys))
+        .select(ROW_KEY, *cols)
+        .collect()
+    )
     out: dict[str, dict[str, Any]] = {}
     for r in hit.iter_rows(named=True):
         out.setdefault(r[ROW_KEY], {**r, "_n": 0})["_n"] += 1
     return out
 
 
-def apply(lf: pl.LazyFrame, corrections: list[Correction], spec: DatasetSpec) -> tuple[pl.LazyFrame, list[dict[str, Any]]]:
+def apply(
+    lf: pl.LazyFrame, corrections: list[Correction], spec: DatasetSpec, files: dict[str, str] | None = None
+) -> tuple[pl.LazyFrame, list[dict[str, Any]]]:
     """Relabel, set or mark for exclusion the rows named by `corrections`; return the new frame and what applied.
 
     Each record says how many rows the key matched (0 when the raw data no longer has it) and the
-    value before and after. Rows to exclude get the reason in `_feedback_exclude`; publish puts them
+    value before and after. A finding on a lineage key (`file#row`, datasets without a primary key)
+    is not applied once that file's content changed (`files`: path -> sha256 of this run): the same
+    row number may now be another row. A finding on a lineage key (`file#row`, datasets without a primary key)
+    is not applied once that file's content changed (`files`: path -> sha256 of this run): the same
+    row number may now be another row. Rows to exclude get the reason in `_feedback_exclude`; publish puts them
     in quarantine under the rule `feedback.exclude`.
     """
     if not corrections:
         return lf, []
-    old = _old_values(lf, corrections, spec)
+    stale = [c for c in corrections if c.source_sha256 and (files or {}).get(c.row_key.rsplit("#", 1)[0]) != c.source_sha256]
+    corrections = [c for c in corrections if c not in stale]
+    old = _old_values(lf, corrections, spec) if corrections else {}
     dtypes = {c.name: POLARS_DTYPES[c.dtype] for c in spec.columns}
+    spec_dtypes = {c.name: c.dtype for c in spec.columns}
     per_column: dict[str, dict[str, str]] = {}
     excluded: dict[str, str] = {}
     applied = []
@@ -59,17 +91,26 @@ def apply(lf: pl.LazyFrame, corrections: list[Correction], spec: DatasetSpec) ->
                 "row_key": c.row_key,
                 "action": c.action,
                 "column": c.column,
-                "old_value": None if before is None else _text({k: before[k] for k in c.columns}),
+                "old_value": None if before is None or not c.columns else _text({k: before[k] for k in c.columns}),
                 "new_value": None if c.action == "exclude" else _text(targets),
                 "rows_affected": 0 if before is None else int(before["_n"]),
                 "reason": c.reason,
                 "reviewed_by": c.reviewed_by,
             }
         )
-    key = row_key_expr(spec.primary_key)
+    applied += [
+        {"feedback_id": c.feedback_id, "row_key": c.row_key, "action": c.action, "column": c.column, "old_value": None,
+         "new_value": None, "rows_affected": 0, "reason": c.reason, "reviewed_by": c.reviewed_by,
+         "skipped": "the source file changed since the finding; its row numbers may name other rows now"}
+        for c in stale
+    ]  # fmt: skip
+    applied.sort(key=lambda a: str(a["feedback_id"]).zfill(12))
+    if not per_column and not excluded:
+        return lf, applied
+    key = row_key_expr(spec.primary_key, lf.collect_schema())
     out = lf.with_columns(key)
     for col, mapping in per_column.items():
-        new = pl.Series(list(mapping.values()), dtype=pl.String).cast(dtypes[col])
+        new = pl.concat([typed_value(v, spec_dtypes[col]) for v in mapping.values()]).cast(dtypes[col])
         out = out.with_columns(
             pl.col(ROW_KEY).replace_strict(list(mapping), new, default=pl.col(col), return_dtype=dtypes[col]).alias(col)
         )

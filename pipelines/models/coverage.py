@@ -111,17 +111,29 @@ def stratum_key(values: dict[str, object]) -> str:
     return ", ".join(f"{k}={_text(v)}" for k, v in values.items())
 
 
+def _required_values(values: tuple[object, ...], dtype: pl.DataType) -> pl.Series:
+    """A demand's declared values in the column's own type (YAML `1` matches a float column's 1.0)."""
+    s = pl.Series(values)
+    try:
+        return s.cast(dtype, strict=True)
+    except pl.exceptions.PolarsError:
+        return pl.Series([_text(v) for v in values]).cast(dtype, strict=False)
+
+
 def _measure_strata(lf: pl.LazyFrame, demand: Demand, out: DemandResult) -> None:
     cols = list(demand.strata)
-    counts = lf.with_columns([pl.col(c).cast(pl.String).alias(c) for c in cols]).group_by(cols).len().collect()
+    schema = lf.collect_schema()
+    counts = lf.group_by(cols).len().collect()
     observed = {tuple(r[c] for c in cols): int(r["len"]) for r in counts.iter_rows(named=True)}
-    required = list(itertools.product(*[[_text(v) for v in demand.strata[c]] for c in cols]))
+    typed = [_required_values(demand.strata[c], schema[c]).to_list() for c in cols]
+    shown = [[_text(v) for v in demand.strata[c]] for c in cols]
     need = max(demand.min_per_stratum, 1)
-    out.required_strata = len(required)
+    out.required_strata = 0
     out.covered_strata = 0
-    for combo in required:
+    for combo, labels in zip(itertools.product(*typed), itertools.product(*shown), strict=True):
+        out.required_strata += 1
         n = observed.get(combo, 0)
-        key = stratum_key(dict(zip(cols, combo, strict=True)))
+        key = stratum_key(dict(zip(cols, labels, strict=True)))
         out.strata[key] = n
         if n >= need:
             out.covered_strata += 1

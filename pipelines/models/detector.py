@@ -77,7 +77,8 @@ def detect(warehouse: Warehouse, loaded: LoadedDataset, demand: Demand, max_prop
     if ran:
         return DetectorOutcome(version, demand.name, 0, 0, skipped=f"already run on v{version}")
     pk = list(warehouse.manifest(name, version)["primary_key"])
-    df = pl.scan_parquet(data_glob(warehouse, name, version)).with_columns(row_key_expr(pk)).collect()
+    published = pl.scan_parquet(data_glob(warehouse, name, version))
+    df = published.with_columns(row_key_expr(pk, published.collect_schema())).collect()
     groups = demand.split.by if demand.split.method == "group" else ()
     try:
         issues = find_label_issues(df, demand, seed=demand.split.seed, groups=groups)

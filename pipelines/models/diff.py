@@ -230,10 +230,10 @@ def _keyed(vdir: Path, columns: Sequence[str], primary_key: Sequence[str]) -> pl
             .select([*keep, QC_FLAG, _QUARANTINED])
         )
         parts.append(quarantine)
+    rows = pl.concat(parts, how="vertical_relaxed")
     return (
-        pl.concat(parts, how="vertical_relaxed")
-        .sort([SOURCE_FILE, SOURCE_ROW], maintain_order=True)
-        .with_columns(row_key_expr(primary_key))
+        rows.sort([SOURCE_FILE, SOURCE_ROW], maintain_order=True)
+        .with_columns(row_key_expr(primary_key, rows.collect_schema()))
         .with_columns(pl.col(ROW_KEY).fill_null(row_key_expr(())))
         .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).over(ROW_KEY).alias("__occurrence"))
         .with_columns(

@@ -26,6 +26,7 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,6 @@ import duckdb
 
 from pipelines.catalog.db import writer
 from pipelines.errors import CatalogError, FeedbackError, NotFoundError
-from pipelines.sql import literal
 from pipelines.warehouse import DATA_DIR, Warehouse
 
 KINDS = ("label_error", "outlier", "hard_example", "wrong_unit")
@@ -65,6 +65,7 @@ class Correction:
     value: str | None
     reason: str
     reviewed_by: str
+    source_sha256: str | None = None  # lineage keys only: the source file's hash when the finding was made
 
     @property
     def columns(self) -> list[str]:
@@ -91,11 +92,15 @@ def corrections_hash(corrections: list[Correction]) -> str | None:
     return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
 
 
-def accepted_corrections(warehouse: Warehouse, dataset: str) -> list[Correction]:
-    """Accepted findings of a dataset that change data, in feedback order (none without a catalog)."""
+def accepted_corrections(warehouse: Warehouse, dataset: str) -> tuple[list[Correction], set[int]]:
+    """Accepted findings of a dataset that change data, in feedback order, and the ids of all its findings.
+
+    Both are empty without a catalog; the caller compares the ids with what the latest version applied,
+    so a lost catalog is noticed instead of silently undoing accepted corrections.
+    """
     path = warehouse.catalog_path
     if not path.is_file():
-        return []
+        return [], set()
     from filelock import FileLock
 
     with FileLock(str(path) + ".lock"):
@@ -105,20 +110,23 @@ def accepted_corrections(warehouse: Warehouse, dataset: str) -> list[Correction]
             raise CatalogError(f"cannot open `{path}` read-only: {e}") from e
         try:
             if not con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'feedback_status'").fetchone()[0]:  # type: ignore[index]
-                return []
+                return [], set()
             rows = con.execute(
-                "SELECT feedback_id, row_key, kind, column_name, suggested_value, review_reason, reviewed_by "
+                "SELECT feedback_id, row_key, kind, column_name, suggested_value, review_reason, reviewed_by, source_sha256 "
                 "FROM feedback_status WHERE dataset = ? AND status = 'accepted' ORDER BY feedback_id",
                 [dataset],
             ).fetchall()
+            ids = {int(r[0]) for r in con.execute("SELECT feedback_id FROM feedback WHERE dataset = ?", [dataset]).fetchall()}
         finally:
             con.close()
     out = []
-    for fid, key, kind, col, value, reason, by in rows:
+    for fid, key, kind, col, value, reason, by, sha in rows:
         action = action_of(kind, value)
         if action is not None:
-            out.append(Correction(int(fid), key, action, col, value if action != "exclude" else None, reason or "", by or ""))
-    return out
+            out.append(
+                Correction(int(fid), key, action, col, value if action != "exclude" else None, reason or "", by or "", sha)
+            )
+    return out, ids
 
 
 # ---------------------------------------------------------------- submitting
@@ -177,6 +185,8 @@ def _check_rows(con: duckdb.DuckDBPyConnection, name: str, version: int, rows: l
             problems.append(f"{where}: kind `{kind}` is not one of {', '.join(KINDS)}")
             continue
         conf = r.get("confidence")
+        if isinstance(conf, Decimal):  # DuckDB returns decimal literals as Decimal
+            r["confidence"] = conf = float(conf)
         if isinstance(conf, str):
             with contextlib.suppress(ValueError):
                 r["confidence"] = conf = float(conf)
@@ -202,34 +212,43 @@ def _check_rows(con: duckdb.DuckDBPyConnection, name: str, version: int, rows: l
                 problems.append(f"{where}: `{c}` is not a label column (label columns: {', '.join(labels) or 'none'})")
         value = r.get("suggested_value")
         if value is not None and col and action_of(str(kind), value) in ("relabel", "set"):
-            problems.extend(_value_problems(con, where, col, str(value), schema))
+            problems.extend(_value_problems(where, col, str(value), schema))
     return problems
 
 
-def _value_problems(
-    con: duckdb.DuckDBPyConnection, where: str, col: str, value: str, schema: dict[str, tuple[str, str | None]]
-) -> list[str]:
+def _value_problems(where: str, col: str, value: str, schema: dict[str, tuple[str, str | None]]) -> list[str]:
+    """A suggested value must convert exactly as the next run will convert it (`corrections.typed_value`)."""
+    from pipelines.models.corrections import typed_value
+
     group = col.split(ONE_HOT_SEPARATOR)
     if len(group) > 1:
         return [] if value in group else [f"{where}: suggested class `{value}` is not one of {', '.join(group)}"]
     if col not in schema:
         return []
-    dtype = schema[col][0]
-    ok = con.execute(f"SELECT TRY_CAST(? AS {_SQL_TYPES[dtype]}) IS NOT NULL", [value]).fetchone()[0]  # type: ignore[index]
-    return [] if ok else [f"{where}: suggested value `{value}` is not a valid {dtype} for `{col}`"]
+    try:
+        typed_value(value, schema[col][0])
+    except ValueError as e:
+        return [f"{where}: suggested value for `{col}`: {e}"]
+    return []
 
 
-def _unknown_keys(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name: str, version: int, keys: list[str]) -> set[str]:
-    from pipelines.models.keys import row_key_sql
+def _version_keys(warehouse: Warehouse, name: str, version: int) -> tuple[set[str], dict[str, str], list[str]]:
+    """Row keys of a version's published rows, the sha256 of each source file, and the primary key."""
+    import polars as pl
 
-    pk = con.execute("SELECT primary_key FROM datasets WHERE name = ?", [name]).fetchone()[0] or []  # type: ignore[index]
-    glob = str(warehouse.version_dir(name, version) / DATA_DIR / "*.parquet")
-    con.execute("CREATE OR REPLACE TEMP TABLE _submitted (k VARCHAR)")
-    con.executemany("INSERT INTO _submitted VALUES (?)", [[k] for k in set(keys)])
-    rows = con.execute(
-        f"SELECT k FROM _submitted ANTI JOIN (SELECT {row_key_sql(pk)} AS k FROM read_parquet({literal(glob)})) USING (k)"
-    ).fetchall()
-    return {r[0] for r in rows}
+    from pipelines.models.keys import row_key_expr
+
+    m = warehouse.manifest(name, version)
+    pk = list(m.get("primary_key", []))
+    rows = pl.scan_parquet(warehouse.version_dir(name, version) / DATA_DIR / "*.parquet")
+    keys = rows.select(row_key_expr(pk, rows.collect_schema())).collect().to_series()
+    return set(keys.to_list()), {f["path"]: f["sha256"] for f in m.get("source_files", [])}, pk
+
+
+def _key_hint(pk: list[str]) -> str:
+    if pk:
+        return f"a row key is the text of the primary key ({', '.join(pk)}) as in the published data, joined by `|`"
+    return "this dataset has no primary key: a row key is `<_source_file>#<_source_row>` of the published row"
 
 
 def submit(
@@ -257,14 +276,19 @@ def submit(
     with writer(warehouse) as con:
         name, version = _resolve(con, ref)
         problems = _check_rows(con, name, version, rows, source)
-        keyed = [(i, r["row_key"]) for i, r in enumerate(rows, start=1) if r.get("row_key")]
-        unknown = _unknown_keys(con, warehouse, name, version, [k for _, k in keyed])
-        problems += [f"{source} row {i}: row key `{k}` is not in `{name}` v{version}" for i, k in keyed if k in unknown]
+        known, shas, pk = _version_keys(warehouse, name, version)
+        absent: list[tuple[int, str]] = [
+            (i, r["row_key"]) for i, r in enumerate(rows, start=1) if r.get("row_key") and r["row_key"] not in known
+        ]
+        problems += [f"{source} row {i}: row key `{key}` is not in `{name}` v{version}" for i, key in absent]
         if problems:
             raise FeedbackError(
                 f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in the findings for `{name}` v{version}, "
-                f"nothing was recorded: {_listed(problems)}"
+                f"nothing was recorded (rows are counted from the first finding): {_listed(problems)}"
+                + (f". Note: {_key_hint(pk)}" if absent else "")
             )
+        if not pk:  # a lineage key is only valid while its source file is unchanged
+            rows = [{**r, "_source_sha256": shas.get(str(r["row_key"]).rsplit("#", 1)[0])} for r in rows]
         return _insert(con, name, version, rows, by, source)
 
 
@@ -276,11 +300,11 @@ def _insert(
     batch, now = uuid.uuid4().hex[:12], _now()
     ids = list(range(first, first + len(rows)))
     con.executemany(
-        "INSERT INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             [fid, batch, name, version, r["row_key"], r["kind"], r.get("column"),
              None if r.get("suggested_value") is None else str(r["suggested_value"]), r.get("confidence"),
-             r.get("model_run_id"), r.get("note"), by, now, source]
+             r.get("model_run_id"), r.get("note"), by, now, source, r.get("_source_sha256")]
             for fid, r in zip(ids, rows, strict=True)
         ],
     )  # fmt: skip

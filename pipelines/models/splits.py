@@ -65,10 +65,10 @@ def _by_hash(groups: pl.Series, demand: Demand) -> pl.DataFrame:
     return pl.DataFrame({_GROUP: groups, SPLIT: pl.Series(names, dtype=pl.String)})
 
 
-def _group_expr(demand: Demand, primary_key: list[str]) -> pl.Expr:
+def _group_expr(demand: Demand, primary_key: list[str], schema: pl.Schema) -> pl.Expr:
     if demand.split.method == "group":
-        return pl.concat_str([pl.col(c).cast(pl.String) for c in demand.split.by], separator="|").alias(_GROUP)
-    return row_key_expr(primary_key).alias(_GROUP)
+        return row_key_expr(demand.split.by, schema).alias(_GROUP)  # the entity, written like a row key
+    return row_key_expr(primary_key, schema).alias(_GROUP)
 
 
 def _time_split(df: pl.DataFrame, demand: Demand) -> pl.DataFrame:
@@ -100,7 +100,8 @@ def _leak_free(df: pl.DataFrame, demand: Demand) -> bool:
 def make_split(lf: pl.LazyFrame, demand: Demand, primary_key: list[str]) -> SplitResult:
     """Assign every published row of a version to train, validation or test."""
     cols = [SOURCE_FILE, SOURCE_ROW, *dict.fromkeys([*demand.split.by, *demand.label_columns, *primary_key])]
-    df = lf.select(cols).with_columns(_group_expr(demand, primary_key))
+    df = lf.select(cols)
+    df = df.with_columns(_group_expr(demand, primary_key, df.collect_schema()))
     if demand.task == "classification":
         df = df.with_columns(class_expr(demand))
     base = df.collect()

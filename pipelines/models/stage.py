@@ -56,8 +56,19 @@ def diff_path(warehouse: Warehouse, name: str, v1: int, v2: int) -> Path:
     return warehouse.dataset_dir(name) / DIFFS_DIR / f"v{v1}-v{v2}.parquet"
 
 
-def sync_demands(con: duckdb.DuckDBPyConnection, loaded: LoadedDataset, root: Path) -> None:
-    """Make the `demands` table hold exactly this dataset's current demands."""
+def sync_demands(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, loaded: LoadedDataset, root: Path) -> None:
+    """Make the `demands` table hold exactly this dataset's current demands; drop what removed demands left.
+
+    Model runs and findings made for a removed demand stay: they are records, not derived data.
+    """
+    current = {d.name for d in loaded.demands}
+    gone = [r[0] for r in con.execute("SELECT demand FROM demands WHERE dataset = ?", [loaded.name]).fetchall()]
+    gone += [r[0] for r in con.execute("SELECT DISTINCT demand FROM demand_results WHERE dataset = ?", [loaded.name]).fetchall()]
+    for demand in sorted(set(gone) - current):
+        for table in ("demand_results", "demand_gaps", "demand_counts", "splits"):
+            con.execute(f"DELETE FROM {table} WHERE dataset = ? AND demand = ?", [loaded.name, demand])
+        for v in warehouse.versions(loaded.name):
+            split_path(warehouse, loaded.name, v, demand).unlink(missing_ok=True)
     con.execute("DELETE FROM demands WHERE dataset = ?", [loaded.name])
     for d in loaded.demands:
         con.execute(
@@ -180,7 +191,7 @@ def curate_for_models(loaded: LoadedDataset, warehouse: Warehouse, root: Path) -
     out = ModelsOutcome(loaded.name)
     with writer(warehouse) as con:
         con.execute("BEGIN TRANSACTION")
-        sync_demands(con, loaded, root)
+        sync_demands(con, warehouse, loaded, root)
         _measure_missing(con, warehouse, loaded, out)
         _split_missing(con, warehouse, loaded, out)
         _diff_missing(con, warehouse, loaded.name, out)

@@ -80,7 +80,13 @@ def trial_one(warehouse: Warehouse, name: str, version: int, demand: Demand) -> 
         metrics=res.metrics,
         by=TRIAL_BY,
         kind="trial",
-        params={**res.params, "protocol": protocol_id(demand), "n_train": res.n_train, "n_test": res.n_test},
+        params={
+            **res.params,
+            "protocol": protocol_id(demand),
+            "demand_hash": demand_hash(demand),
+            "n_train": res.n_train,
+            "n_test": res.n_test,
+        },
         notes=f"{PROTOCOL}: train on `train`, score on `test`; cv on train",
         extra=[(res.metric, "cv_mean", res.cv_mean), (res.metric, "cv_std", res.cv_std)],
     )

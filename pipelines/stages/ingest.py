@@ -10,7 +10,7 @@ from typing import Any
 
 import polars as pl
 
-from pipelines.errors import SourceError
+from pipelines.errors import CatalogError, SourceError
 from pipelines.ingest.cast import typed
 from pipelines.ingest.fingerprint import SourceFile, sha256_file
 from pipelines.ingest.readers import SOURCE_FILE, resolve_files, scan_file
@@ -44,6 +44,21 @@ class Ingested:
         return self.unchanged_version is not None
 
 
+def _check_feedback_kept(
+    name: str, latest: int | None, manifest: dict[str, Any] | None, known_ids: set[int], warehouse: Warehouse
+) -> None:
+    """Refuse to run when the catalog has lost findings the latest version applied (e.g. a deleted catalog)."""
+    applied = {int(c["feedback_id"]) for c in (manifest or {}).get("corrections", [])}
+    lost = sorted(applied - known_ids)
+    if lost:
+        raise CatalogError(
+            f"dataset `{name}`: v{latest} applies accepted feedback {', '.join(map(str, lost[:10]))}"
+            f"{' ...' if len(lost) > 10 else ''}, which the catalog `{warehouse.catalog_path}` does not have. "
+            "Findings and reviews live only in the catalog: restore it from a backup before running, "
+            "or the next version would silently drop those corrections"
+        )
+
+
 def ingest(loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, run_id: str | None = None) -> Ingested:
     """Fingerprint raw files; stage them as typed Parquet unless the latest version already has them.
 
@@ -57,10 +72,11 @@ def ingest(loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, run_id: s
     files = [SourceFile(relative(p, root), sha256_file(p), p.stat().st_size) for p in paths]
     from pipelines.models.feedback import accepted_corrections, corrections_hash
 
-    corrections = accepted_corrections(warehouse, spec.name)
-    dh = data_hash(loaded, files, corrections_hash(corrections))
+    corrections, known_ids = accepted_corrections(warehouse, spec.name)
     latest = warehouse.latest_candidate(spec.name)  # a rejected candidate of the same inputs is not redone
     m = warehouse.manifest(spec.name, latest) if latest is not None else None
+    _check_feedback_kept(spec.name, latest, m, known_ids, warehouse)
+    dh = data_hash(loaded, files, corrections_hash(corrections))
     if m is not None and latest is not None and m.get("data_hash") == dh:
         prev = {f["sha256"]: f["rows"] for f in m.get("source_files", [])}
         files = [SourceFile(f.path, f.sha256, f.size, prev.get(f.sha256, 0)) for f in files]
@@ -76,7 +92,8 @@ def ingest(loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, run_id: s
     staging.mkdir(parents=True, exist_ok=True)
     staged = staging / STAGED_FILE
     try:
-        lf, applied = fix.apply(pl.concat(frames, how="vertical_relaxed"), corrections, spec)
+        current = {f.path: f.sha256 for f in files}
+        lf, applied = fix.apply(pl.concat(frames, how="vertical_relaxed"), corrections, spec, current)
         lf.with_row_index(ROW_ID).sink_parquet(staged)
     except pl.exceptions.ComputeError as e:
         msg = str(e).splitlines()[0]

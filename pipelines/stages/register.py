@@ -177,6 +177,9 @@ def register(
         if published.created or published.version not in have:
             register_version(con, warehouse, name, published.version)
         refresh_latest_view(con, warehouse, name)
+        from pipelines.models.stage import sync_demands
+
+        sync_demands(con, warehouse, loaded, loaded.spec_path.parent.parent)  # a removed demand disappears here
         status = ("rejected" if published.status == "rejected" else "published") if published.created else "unchanged"
         _insert_run(
             con, published.run_id, name, started_at, status, published.version, published.rows_in,

@@ -41,7 +41,7 @@ GOOD = {"row_key": "17", "kind": "label_error", "column": "machine_failure", "su
         ("ai4i2021@1", [GOOD], r"no dataset `ai4i2021`"),
         ("ai4i2020@1", [{**GOOD, "kind": "typo"}], r"row 1: kind `typo` is not one of label_error, outlier"),
         ("ai4i2020@1", [{**GOOD, "confidence": 1.5}], r"confidence `1.5` is not a number in \[0, 1\]"),
-        ("ai4i2020@1", [{**GOOD, "suggested_value": "yes"}], r"`yes` is not a valid int8 for `machine_failure`"),
+        ("ai4i2020@1", [{**GOOD, "suggested_value": "yes"}], r"suggested value for `machine_failure`: `yes` is not a valid int8"),
         ("ai4i2020@1", [{**GOOD, "column": "udi", "kind": "wrong_unit"}], r"`udi` is part of the primary key"),
         ("ai4i2020@1", [{**GOOD, "column": "torque_nm"}], r"`torque_nm` is not a label column"),
         ("ai4i2020@1", [{**GOOD, "model_run_id": "nope"}], r"model run `nope` is not registered"),

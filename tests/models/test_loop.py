@@ -101,7 +101,11 @@ def test_trial_training_recorded_for_both_versions(loop: dict) -> None:
         rows = c.rows("SELECT version, metric, value, previous_value, verdict FROM trial_trend WHERE dataset = ?", [NAME])
     assert [r[0] for r in rows] == [1, 2]
     assert rows[0][1] == "balanced_accuracy" and 0.5 < rows[0][2] <= 1
-    assert rows[1][3] == rows[0][2] and rows[1][4] in ("lifted", "within noise", "worse")
+    (_, _, v1), (_, _, v2) = [(r[0], r[1], r[2]) for r in rows]
+    with CatalogClient(loop["wh"].root) as c:
+        (cv_std,) = c.rows("SELECT cv_std FROM trial_trend WHERE dataset = ? AND version = 2", [NAME])[0]
+    expected = "within noise" if abs(v2 - v1) <= cv_std else ("lifted" if v2 > v1 else "worse")
+    assert rows[1][3] == v1 and rows[1][4] == expected
 
 
 def test_diff_shows_exactly_the_corrections(loop: dict) -> None:
