@@ -9,6 +9,10 @@ UV         := $(TOOLS)/bin/uv
 VENV       := .venv
 BIN        := $(VENV)/bin
 WAREHOUSE  ?= warehouse
+# Key of the pseudonymisation of personal columns (see README, Governance). Outside development, set
+# MOSHU_PSEUDONYM_KEY or MOSHU_PSEUDONYM_KEY_FILE from your secrets manager; `make run` otherwise
+# creates a random development key in .secrets/ (ignored by git, never in the warehouse).
+DEV_KEY    := .secrets/pseudonym.key
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
@@ -28,8 +32,13 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 setup: $(VENV)/.synced ## create .venv from the lock file
 
+$(DEV_KEY):
+	@mkdir -p $(dir $@) && umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_hex(32))" > $@
+	@echo "created a development pseudonymisation key in $@ (set MOSHU_PSEUDONYM_KEY_FILE to use another)"
+
 run: setup ## build every dataset in dataset_specs/ from seeds/ into ./warehouse (WAREHOUSE=... to change)
-	$(BIN)/moshu run --warehouse $(WAREHOUSE)
+	@if [ -z "$$MOSHU_PSEUDONYM_KEY$$MOSHU_PSEUDONYM_KEY_FILE" ]; then $(MAKE) --no-print-directory $(DEV_KEY); fi
+	MOSHU_PSEUDONYM_KEY_FILE=$${MOSHU_PSEUDONYM_KEY_FILE:-$(DEV_KEY)} $(BIN)/moshu run --warehouse $(WAREHOUSE)
 
 test: setup ## run the default (fast) tests
 	$(BIN)/pytest
@@ -57,7 +66,7 @@ schema: setup ## regenerate the JSON Schemas of specs and rule files
 
 dagster: setup ## open the Dagster UI on the warehouse's instance (runs of `make run` show there)
 	mkdir -p $(WAREHOUSE)/.dagster
-	DAGSTER_HOME=$(abspath $(WAREHOUSE))/.dagster MOSHU_WAREHOUSE=$(abspath $(WAREHOUSE)) $(BIN)/dagster dev -m pipelines.definitions
+	MOSHU_PSEUDONYM_KEY_FILE=$${MOSHU_PSEUDONYM_KEY_FILE:-$(abspath $(DEV_KEY))} DAGSTER_HOME=$(abspath $(WAREHOUSE))/.dagster MOSHU_WAREHOUSE=$(abspath $(WAREHOUSE)) $(BIN)/dagster dev -m pipelines.definitions
 
 clean: ## remove the environment and the local warehouse
 	rm -rf $(VENV) $(TOOLS) $(WAREHOUSE) .pytest_cache .mypy_cache .ruff_cache

@@ -437,7 +437,7 @@ def generate_cnc_line(
     out.print(f"wrote {csv_path} and {meta}")
 
 
-from pipelines import cli_models  # noqa: E402, F401  (registers gaps, splits, trials, diff, feedback, model)
+from pipelines import cli_governance, cli_models  # noqa: E402, F401  (register their commands on `app`)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +16,9 @@ from pipelines.stages import Published
 from pipelines.warehouse import Warehouse
 
 REPO = Path(__file__).resolve().parents[1]
+# A fixed pseudonymisation key for the tests (a run with personal columns needs one; see pseudonym.py).
+TEST_KEY = "test-key-0123456789abcdef0123456789abcdef"
+os.environ.setdefault("MOSHU_PSEUDONYM_KEY", TEST_KEY)
 PROJECT_PARTS = ("dataset_specs", "quality_rules", "seeds")
 _EXIT = pytest.StashKey[int]()
 

@@ -159,7 +159,9 @@ def _resolve(con: duckdb.DuckDBPyConnection, ref: str) -> tuple[str, int]:
 
 def _schema(con: duckdb.DuckDBPyConnection, name: str, version: int) -> dict[str, tuple[str, str | None]]:
     rows = con.execute(
-        "SELECT column_name, dtype, role FROM columns WHERE name = ? AND version = ? ORDER BY position", [name, version]
+        "SELECT column_name, dtype, CASE WHEN sensitivity = 'personal' THEN 'personal' ELSE role END "
+        "FROM columns WHERE name = ? AND version = ? ORDER BY position",
+        [name, version],
     ).fetchall()
     return {c: (dtype, role) for c, dtype, role in rows}
 
@@ -208,6 +210,8 @@ def _check_rows(con: duckdb.DuckDBPyConnection, name: str, version: int, rows: l
                 problems.append(f"{where}: `{name}` has no column `{c}`")
             elif c in pk:
                 problems.append(f"{where}: `{c}` is part of the primary key; correct keys in the source, not by feedback")
+            elif schema[c][1] == "personal":
+                problems.append(f"{where}: `{c}` holds pseudonymised personal data; it cannot be corrected by feedback")
             elif kind == "label_error" and schema[c][1] != "label":
                 problems.append(f"{where}: `{c}` is not a label column (label columns: {', '.join(labels) or 'none'})")
         value = r.get("suggested_value")
@@ -308,6 +312,10 @@ def _insert(
             for fid, r in zip(ids, rows, strict=True)
         ],
     )  # fmt: skip
+    from pipelines.governance.audit import record
+
+    record(con, actor=by, action="feedback_submit", object=f"{name}@{version}", decision="proposed",
+           detail={"batch": batch, "feedback_ids": [ids[0], ids[-1]], "findings": len(ids), "source": source})  # fmt: skip
     con.execute("COMMIT")
     return ids
 
@@ -349,6 +357,11 @@ def review(warehouse: Warehouse, ids: list[int], decision: str, *, by: str, reas
             "INSERT INTO feedback_reviews VALUES (?, ?, ?, ?, ?, ?)",
             [[first + i, fid, decision, by, reason, now] for i, fid in enumerate(ids)],
         )
+        from pipelines.governance.audit import record
+
+        datasets = sorted({str(found[fid][0]) for fid in ids})
+        record(con, actor=by, action="feedback_review", object=", ".join(datasets), decision=decision,
+               detail={"feedback_ids": sorted(ids), "reason": reason})  # fmt: skip
         con.execute("COMMIT")
     return len(ids)
 
@@ -429,6 +442,10 @@ def register_model_run(
             "INSERT INTO model_metrics VALUES (?, ?, ?, ?)",
             [[run_id, k, split, float(v)] for k, v in metrics.items()] + [[run_id, k, s, float(v)] for k, s, v in extra],
         )
+        from pipelines.governance.audit import record
+
+        record(con, actor=by, action="model_register", object=f"{name}@{version}", decision=kind,
+               detail={"run_id": run_id, "model": model, "demand": demand, "metrics": metrics})  # fmt: skip
         con.execute("COMMIT")
     return run_id
 

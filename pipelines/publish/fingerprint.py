@@ -17,13 +17,16 @@ def master_files(loaded: LoadedDataset) -> list[str]:
     return sorted({str(m) for r in loaded.rules if (m := getattr(r, "master", None))})
 
 
-def data_hash(loaded: LoadedDataset, files: list[SourceFile], corrections: str | None = None) -> str:
+def data_hash(
+    loaded: LoadedDataset, files: list[SourceFile], corrections: str | None = None, pseudonym_key: str | None = None
+) -> str:
     """sha256 over the raw files (path and content), master data, the spec's data-affecting fields and the rules.
 
     Metadata-only edits (a description, an owner, a schedule) do not change it; a changed raw file,
     master file, column type or rule does. Paths are part of it: a renamed file changes the lineage
     (`_source_file`), the row order and any column taken `from_path`. Accepted feedback
     (`corrections`, a hash of the corrections to apply) is part of it: accepting one makes a new version.
+    So is the id of the pseudonymisation key of a dataset with personal columns: another key, other pseudonyms.
     """
     root = loaded.spec_path.parent.parent
     payload = {
@@ -35,4 +38,6 @@ def data_hash(loaded: LoadedDataset, files: list[SourceFile], corrections: str |
     }
     if corrections is not None:
         payload["corrections"] = corrections
+    if pseudonym_key is not None:
+        payload["pseudonym_key"] = pseudonym_key
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

@@ -291,6 +291,15 @@ CLAUSES: tuple[Clause, ...] = (
     ),
     Clause("L-2", "label_quality", "Samples are labelled", "Com-ML-5", "1 - unlabelled samples / samples", 0.999, False),
     Clause(
+        "I-1",
+        "identifiability",
+        "Personal data is pseudonymised",
+        "Idn-ML-1",
+        "1 - values of declared personal columns that are not pseudonyms / values of declared personal columns",
+        1.0,
+        True,
+    ),
+    Clause(
         "U-1",
         "auditability",
         "Every record has full lineage",

@@ -181,6 +181,30 @@ def _load_rule_file(path: Path, root: Path, cache: _RuleCache, issues: list[Spec
     cache[path] = (rf, located)
 
 
+def _check_derived_grades(specs: dict[str, DatasetSpec], spec_dir: Path, root: Path, issues: list[SpecIssue]) -> None:
+    """A dataset derived from others is graded at least as high as the highest of them (GB/T 43697)."""
+    from pipelines.spec.models import GRADE_ORDER
+
+    for spec in specs.values():
+        c = spec.classification
+        display = relative(spec_dir / f"{spec.name}.yaml", root)
+        for i, src in enumerate(c.derived_from):
+            if src not in specs:
+                close = difflib.get_close_matches(src, list(specs), n=1)
+                hint = f"did you mean `{close[0]}`?" if close else f"datasets: {', '.join(sorted(specs))}"
+                issues.append(SpecIssue(display, None, None, f"classification.derived_from[{i}]", f"no dataset `{src}`", hint))
+                continue
+            theirs = specs[src].classification.grade
+            if GRADE_ORDER.index(c.grade) < GRADE_ORDER.index(theirs):
+                issues.append(
+                    SpecIssue(
+                        display, None, None, "classification.grade",
+                        f"`{spec.name}` is graded {c.grade} but is derived from `{src}`, graded {theirs}",
+                        f"grade it at least `{theirs}`",
+                    )
+                )  # fmt: skip
+
+
 def load_project(root: Path, only: list[str] | None = None) -> Project:
     """Load and cross-check every spec under `root/dataset_specs` (or only the named ones).
 
@@ -276,6 +300,7 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
             spec_metadata_hash=mh,
             rules_hash=rules_hash(all_rules),
         )
+    _check_derived_grades(all_specs, spec_dir, root, issues)
     from pipelines.models.demand_loader import load_demands
 
     for ds, demands in load_demands(spec_dir, root, all_specs, issues).items():

@@ -70,6 +70,10 @@ NUMERIC_DTYPES: frozenset[str] = frozenset(
 )
 TIME_DTYPES: frozenset[str] = frozenset({"datetime", "date"})
 Role = Literal["timestamp", "entity", "measurement", "label", "attribute"]
+Sensitivity = Literal["personal", "confidential", "public"]
+Grade = Literal["general", "important", "core"]
+GRADE_ORDER: tuple[str, ...] = ("general", "important", "core")
+Domain = Literal["r_and_d", "production", "operations_maintenance", "management", "external"]
 
 
 class _Frozen(BaseModel):
@@ -133,6 +137,11 @@ class Column(_Frozen):
     unit: str | None = Field(None, description="Physical unit of the values (e.g. `K`, `rpm`, `Nm`).")
     role: Role = Field("attribute", description="What the column is: timestamp, entity, measurement, label or attribute.")
     description: str = Field("", description="What the column means, for the field dictionary.")
+    sensitivity: Sensitivity | None = Field(
+        None,
+        description="personal (pseudonymised at ingest by a keyed HMAC), confidential or public; "
+        "default: the dataset's `classification.default_sensitivity`.",
+    )
 
     @field_validator("from_path")
     @classmethod
@@ -162,6 +171,27 @@ class Synthetic(_Frozen):
     description: str = Field("", description="How the data was generated and what it imitates.")
 
 
+class Classification(_Frozen):
+    """Who is accountable for a dataset and how it must be protected (GB/T 43697)."""
+
+    grade: Grade = Field(description="GB/T 43697 data grade: general, important or core.")
+    domain: Domain = Field(
+        description="Industrial data domain: r_and_d, production, operations_maintenance, management or external."
+    )
+    cdo: str = Field(min_length=1, description="The accountable chief data officer.")
+    retention: str = Field(
+        pattern=r"^P(\d+Y)?(\d+M)?(\d+D)?$",
+        description="How long versions are kept, as an ISO 8601 duration (e.g. `P5Y`, `P18M`).",
+    )
+    default_sensitivity: Sensitivity = Field(
+        description="Sensitivity of columns that do not declare their own: personal, confidential or public."
+    )
+    derived_from: tuple[str, ...] = Field(
+        (), description="Datasets this one is derived from; its grade must be at least the highest of theirs."
+    )
+    known_limitations: tuple[str, ...] = Field((), description="What a model team must know before using the data.")
+
+
 class DatasetSpec(_Frozen):
     """A dataset: where its raw data comes from, what its columns are, which rules it must meet."""
 
@@ -172,6 +202,9 @@ class DatasetSpec(_Frozen):
     license: str | None = Field(None, description="License of the data (SPDX id where one exists).")
     attribution: str | None = Field(None, description="Required attribution / citation for the source data.")
     synthetic: Synthetic | None = Field(None, description="Set when the data is generated rather than measured.")
+    classification: Classification = Field(
+        description="Grade, domain, CDO, retention and default column sensitivity; required for every dataset."
+    )
     source: Source = Field(description="Where the raw files are and how to read them.")
     columns: tuple[Column, ...] = Field(min_length=1, description="Columns of the published dataset, in order.")
     primary_key: tuple[str, ...] = Field(
@@ -223,9 +256,26 @@ class DatasetSpec(_Frozen):
             if unknown:
                 raise ValueError(f"columns read source columns {unknown} that are not in `source.csv.column_names`")
         for c in self.columns:
+            if (c.sensitivity or self.classification.default_sensitivity) == "personal" and c.dtype != "string":
+                raise ValueError(
+                    f"column `{c.name}` is personal, so it is replaced by a pseudonym (text): declare `dtype: string`"
+                )
+            if (c.sensitivity or self.classification.default_sensitivity) == "personal" and c.name in self.primary_key:
+                raise ValueError(
+                    f"column `{c.name}` is personal and cannot be part of the primary key (row keys are shown to model teams)"
+                )
             if c.format and c.dtype not in ("date", "datetime"):
                 raise ValueError(f"column `{c.name}`: `format` only applies to date/datetime columns")
         return self
+
+    def sensitivity(self, column: str) -> str:
+        """A column's sensitivity (its own, else the dataset's default)."""
+        return self.column(column).sensitivity or self.classification.default_sensitivity
+
+    @property
+    def personal_columns(self) -> list[str]:
+        """Columns pseudonymised at ingest."""
+        return [c.name for c in self.columns if self.sensitivity(c.name) == "personal"]
 
     def column(self, name: str) -> Column:
         """Return the column called `name`."""

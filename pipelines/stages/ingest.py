@@ -36,6 +36,7 @@ class Ingested:
     staged: Path | None = None
     unchanged_version: int | None = None
     corrections: list[dict[str, Any]] = field(default_factory=list)  # accepted feedback as applied
+    pseudonym_key_id: str | None = None  # id (not the key) of the pseudonymisation key, when there are personal columns
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -76,7 +77,11 @@ def ingest(loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, run_id: s
     latest = warehouse.latest_candidate(spec.name)  # a rejected candidate of the same inputs is not redone
     m = warehouse.manifest(spec.name, latest) if latest is not None else None
     _check_feedback_kept(spec.name, latest, m, known_ids, warehouse)
-    dh = data_hash(loaded, files, corrections_hash(corrections))
+    from pipelines.governance.pseudonym import load_key, pseudonymise
+
+    personal = spec.personal_columns
+    key = load_key(spec.name, personal) if personal else None  # before anything is read or written
+    dh = data_hash(loaded, files, corrections_hash(corrections), key.key_id if key else None)
     if m is not None and latest is not None and m.get("data_hash") == dh:
         prev = {f["sha256"]: f["rows"] for f in m.get("source_files", [])}
         files = [SourceFile(f.path, f.sha256, f.size, prev.get(f.sha256, 0)) for f in files]
@@ -93,7 +98,9 @@ def ingest(loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, run_id: s
     staged = staging / STAGED_FILE
     try:
         current = {f.path: f.sha256 for f in files}
-        lf, applied = fix.apply(pl.concat(frames, how="vertical_relaxed"), corrections, spec, current)
+        rows = pl.concat(frames, how="vertical_relaxed")
+        rows = pseudonymise(rows, personal, key) if key else rows  # raw personal values never reach the warehouse
+        lf, applied = fix.apply(rows, corrections, spec, current)
         lf.with_row_index(ROW_ID).sink_parquet(staged)
     except pl.exceptions.ComputeError as e:
         msg = str(e).splitlines()[0]
@@ -106,4 +113,7 @@ def ingest(loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, run_id: s
         raise SourceError(f"dataset `{spec.name}`: cannot read {which}: {msg}; {hint}") from None
     counts = dict(pl.scan_parquet(staged).group_by(SOURCE_FILE).len().collect().iter_rows())
     files = [SourceFile(f.path, f.sha256, f.size, int(counts.get(f.path, 0))) for f in files]
-    return Ingested(spec.name, run_id, started, files, dh, rows_in=sum(f.rows for f in files), staged=staged, corrections=applied)
+    return Ingested(
+        spec.name, run_id, started, files, dh, rows_in=sum(f.rows for f in files), staged=staged, corrections=applied,
+        pseudonym_key_id=key.key_id if key else None,
+    )  # fmt: skip

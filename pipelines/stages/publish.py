@@ -23,6 +23,7 @@ from filelock import FileLock
 
 from pipelines import __version__
 from pipelines.errors import CountMismatchError, IntegrityError, QualityGateError
+from pipelines.governance import pseudonym
 from pipelines.ingest.fingerprint import sha256_file
 from pipelines.ingest.readers import SOURCE_FILE, SOURCE_ROW
 from pipelines.models.changelog import changelog
@@ -86,6 +87,27 @@ def _auditability(data_file: Path, rows: int) -> Measure:
     return make_measure("U-1", ok, rows, None, None)
 
 
+def _identifiability(tmp: Path, columns: list[str]) -> Measure:
+    """I-1 (Idn-ML-1): values of declared personal columns, published or quarantined, that are pseudonyms."""
+    found, total = 0, 0
+    for f in (tmp / DATA_DIR / "part-00000.parquet", tmp / QUARANTINE_FILE):
+        i, n = pseudonym.identifiable(pl.scan_parquet(f), columns)
+        found, total = found + i, total + n
+    return make_measure("I-1", total - found, total, None, None)
+
+
+def parquet_metadata(loaded: LoadedDataset) -> dict[str, str]:
+    """Key-value metadata of every Parquet file of a version: dataset, grade and the synthetic-content label (GB 45438)."""
+    spec = loaded.spec
+    return {
+        "moshu.dataset": spec.name,
+        "moshu.grade": spec.classification.grade,
+        "moshu.synthetic": "true" if spec.synthetic else "false",
+        "moshu.synthetic.generator": json.dumps(spec.synthetic.model_dump(mode="json")) if spec.synthetic else "",
+        "moshu.personal_columns": json.dumps(spec.personal_columns),
+    }
+
+
 def _accessibility(tmp: Path, files: list[dict[str, Any]]) -> Measure:
     """X-1: published Parquet files that read back whole and match their recorded sha256."""
     data = [f for f in files if f["path"].endswith(".parquet")]
@@ -126,7 +148,8 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> tuple[dict
     bad = pl.col(FAILED_RULES).list.len() > 0
     (tmp / DATA_DIR).mkdir(parents=True)
     data_file = tmp / DATA_DIR / "part-00000.parquet"
-    joined.filter(~bad).select([*cols, QC_FLAG, WARN_RULES, SOURCE_FILE, SOURCE_ROW]).sink_parquet(data_file)
+    meta = parquet_metadata(loaded)
+    joined.filter(~bad).select([*cols, QC_FLAG, WARN_RULES, SOURCE_FILE, SOURCE_ROW]).sink_parquet(data_file, metadata=meta)
 
     row_rules = [r for r in rules if r.severity == "error" and executor_for(r).engine == "pandera"]
     reasons = [
@@ -143,7 +166,7 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> tuple[dict
         .collect()
     )
     q = q.cast({c.name: POLARS_DTYPES[c.dtype] for c in spec.columns})
-    q.write_parquet(tmp / QUARANTINE_FILE)
+    q.write_parquet(tmp / QUARANTINE_FILE, metadata=meta)
 
     rows_published = pq.ParquetFile(data_file).metadata.num_rows
     rows_quarantined = q.height
@@ -166,10 +189,13 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> tuple[dict
     shutil.copyfile(v.ge_suite, quality / v.ge_suite.name)
     shutil.copyfile(v.ge_result, quality / v.ge_result.name)
     files = _file_list(tmp)
-    card = score(
-        v.outcomes,
-        [("moshu.auditability", _auditability(data_file, rows_published)), ("moshu.accessibility", _accessibility(tmp, files))],
-    )
+    extra = [
+        ("moshu.auditability", _auditability(data_file, rows_published)),
+        ("moshu.accessibility", _accessibility(tmp, files)),
+    ]
+    if spec.personal_columns:
+        extra.append(("moshu.identifiability", _identifiability(tmp, spec.personal_columns)))
+    card = score(v.outcomes, extra)
     from pipelines.report import data_docs
 
     data_docs.render(quality / v.ge_result.name, quality / "data_docs.html")
@@ -292,9 +318,17 @@ def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Publis
                         "role": c.role,
                         "description": c.description,
                         "source": c.source_name,
+                        "sensitivity": spec.sensitivity(c.name),
+                        "pseudonymised": spec.sensitivity(c.name) == "personal",
                     }
                     for c in spec.columns
                 ],
+                "classification": spec.classification.model_dump(mode="json"),
+                "pseudonymisation": (
+                    {"columns": spec.personal_columns, "method": pseudonym.METHOD, "key_id": ing.pseudonym_key_id}
+                    if spec.personal_columns
+                    else None
+                ),
                 "primary_key": list(spec.primary_key),
                 "source_files": [f.__dict__ for f in ing.files],
                 "rules": [o.as_dict() for o in v.outcomes],

@@ -35,29 +35,20 @@ def _insert_run(
 
 def _upsert_dataset(con: duckdb.DuckDBPyConnection, loaded: LoadedDataset, project_root: Path) -> None:
     s = loaded.spec
+    c = s.classification
     con.execute("DELETE FROM datasets WHERE name = ?", [s.name])
-    con.execute(
-        "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            s.name,
-            s.title,
-            s.description,
-            s.owner,
-            s.license,
-            s.attribution,
-            s.synthetic is not None,
-            s.synthetic.generator if s.synthetic else None,
-            json.dumps(s.synthetic.model_dump()) if s.synthetic else None,
-            s.source.format,
-            s.source.path,
-            list(s.primary_key),
-            s.schedule,
-            list(s.tags),
-            relative(loaded.spec_path, project_root),
-            loaded.spec_metadata_hash,
-            datetime.now(UTC).replace(tzinfo=None),
-        ],
-    )
+    row = {
+        "name": s.name, "title": s.title, "description": s.description, "owner": s.owner, "license": s.license,
+        "attribution": s.attribution, "synthetic": s.synthetic is not None,
+        "synthetic_generator": s.synthetic.generator if s.synthetic else None,
+        "synthetic_meta": json.dumps(s.synthetic.model_dump()) if s.synthetic else None,
+        "source_format": s.source.format, "source_path": s.source.path, "primary_key": list(s.primary_key),
+        "schedule": s.schedule, "tags": list(s.tags), "spec_path": relative(loaded.spec_path, project_root),
+        "spec_metadata_hash": loaded.spec_metadata_hash, "updated_at": datetime.now(UTC).replace(tzinfo=None),
+        "grade": c.grade, "domain": c.domain, "cdo": c.cdo, "retention": c.retention, "derived_from": list(c.derived_from),
+        "classification": json.dumps(c.model_dump(mode="json"), ensure_ascii=False),
+    }  # fmt: skip
+    con.execute(f"INSERT INTO datasets ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
 
 
 def register_version(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name: str, version: int) -> None:
@@ -88,9 +79,10 @@ def register_version(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name:
     cols = ", ".join(row)
     con.execute(f"INSERT INTO versions ({cols}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
     con.executemany(
-        "INSERT INTO columns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO columns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [[name, version, i, col["name"], col.get("source"), col["dtype"], col.get("unit"), col.get("nullable"),
-          col.get("role"), col.get("description")] for i, col in enumerate(m["schema"])],
+          col.get("role"), col.get("description"), col.get("sensitivity"), col.get("pseudonymised")]
+         for i, col in enumerate(m["schema"])],
     )  # fmt: skip
     if rules:
         con.executemany(
@@ -181,12 +173,29 @@ def register(
 
         sync_demands(con, warehouse, loaded, loaded.spec_path.parent.parent)  # a removed demand disappears here
         status = ("rejected" if published.status == "rejected" else "published") if published.created else "unchanged"
+        if published.created:
+            _audit_publish(con, warehouse, name, published)
         _insert_run(
             con, published.run_id, name, started_at, status, published.version, published.rows_in,
             f"v{published.version} {(published.status if published.created else 'unchanged')}, level {published.level}",
             orchestrator,
         )  # fmt: skip
         con.execute("COMMIT")
+
+
+def _audit_publish(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name: str, published: Published) -> None:
+    """The publish and its gate decision, in the audit log (inside the registering transaction)."""
+    from pipelines.governance.audit import current_actor, record
+
+    m = warehouse.manifest(name, published.version)
+    obj = f"{name}@{published.version}"
+    actor = current_actor()
+    record(con, actor=actor, action="publish", object=obj, decision=published.status,
+           detail={"data_hash": m["data_hash"], "manifest_sha256": sha256_file(warehouse.version_dir(name, published.version) / MANIFEST),
+                   "rows_published": published.rows_published, "rows_quarantined": published.rows_quarantined})  # fmt: skip
+    record(con, actor=actor, action="gate", object=obj, decision=published.status,
+           detail={"level": published.level, "score": published.score, "min_level": m.get("quality", {}).get("min_level"),
+                   "failed_gates": list(published.failed_gates)})  # fmt: skip
 
 
 def record_failure(

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 GENERATOR = "moshu.synthetic.cnc_line"
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 STATUSES = ("RUN", "IDLE", "SETUP", "ALARM", "OFF")
 PROGRAMS = ("O1001", "O1002", "O2040", "O3100")
 START = datetime(2026, 3, 2, 6, 0, 0)
@@ -85,6 +85,11 @@ def _clean(n_machines: int, ticks: int, period_s: int, rng: np.random.Generator)
             "ts": pl.Series(ts_us).cast(pl.Datetime("us")),
             "machine_id": [f"CNC-{m + 1:02d}" for m in machine],
             "line_id": ["LINE-A" if m < n_machines / 2 else "LINE-B" for m in machine],
+            # The operator logged on at the machine (personal data: pseudonymised at ingest). One per
+            # machine and 8-hour shift, derived without the random generator so the other values keep their seeds.
+            "operator_id": [
+                f"OP-{1001 + (m * 37 + (t * period_s) // 28_800 * 11) % 90:04d}" for m, t in zip(machine, tick, strict=True)
+            ],
             "program": np.array(PROGRAMS)[rng.integers(0, len(PROGRAMS), n_machines)[machine]],
             "spindle_speed_rpm": np.round(speed, 1),
             "spindle_load_pct": np.round(load, 1),

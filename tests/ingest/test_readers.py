@@ -16,7 +16,21 @@ from pipelines.warehouse import Warehouse
 
 def _project(root: Path, source: dict[str, object], columns: list[dict[str, object]]) -> Path:
     (root / "dataset_specs").mkdir(parents=True)
-    spec = {"name": "plant", "title": "t", "description": "d", "owner": "o", "source": source, "columns": columns}
+    spec = {
+        "name": "plant",
+        "title": "t",
+        "description": "d",
+        "owner": "o",
+        "source": source,
+        "classification": {
+            "grade": "general",
+            "domain": "production",
+            "cdo": "cdo",
+            "retention": "P1Y",
+            "default_sensitivity": "public",
+        },
+        "columns": columns,
+    }
     (root / "dataset_specs" / "plant.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     return root
 

@@ -22,6 +22,7 @@ name: press_line
 title: Press line counters
 description: Part counters of two presses.
 owner: stamping
+classification: {grade: general, domain: production, cdo: plant-cdo, retention: P5Y, default_sensitivity: confidential}
 source: {format: csv, path: raw/*.csv}
 columns:
   - {name: ts, dtype: int64, role: timestamp}

@@ -38,6 +38,13 @@ def _spec(name: str, columns: list[dict[str, Any]]) -> DatasetSpec:
             "title": "t",
             "description": "d",
             "owner": "o",
+            "classification": {
+                "grade": "general",
+                "domain": "production",
+                "cdo": "cdo",
+                "retention": "P1Y",
+                "default_sensitivity": "public",
+            },
             "source": {"format": "csv", "path": "x.csv"},
             "columns": columns,
         }

@@ -22,6 +22,13 @@ SPEC = DatasetSpec.model_validate(
         "title": "t",
         "description": "d",
         "owner": "o",
+        "classification": {
+            "grade": "general",
+            "domain": "production",
+            "cdo": "cdo",
+            "retention": "P1Y",
+            "default_sensitivity": "public",
+        },
         "source": {"format": "csv", "path": "x.csv"},
         "columns": [
             {"name": "machine", "dtype": "string"},

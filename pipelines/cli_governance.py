@@ -1,0 +1,71 @@
+"""`moshu verify | card | audit`: tamper evidence, dataset cards and the audit log on the command line."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from pipelines.cli import EXIT_FAILED, ProjectOpt, WarehouseOpt, _client, _fail, _print_table, _settings, app, err, out
+
+
+@app.command()
+def verify(
+    ref: Annotated[
+        str | None, typer.Argument(help="DATASET or DATASET@VERSION (default: every version of every dataset).")
+    ] = None,
+    project: ProjectOpt = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Recompute the hashes of every published file against its manifest and the catalog; check the audit chain."""
+    from pipelines.catalog.db import writer
+    from pipelines.errors import MoshuError
+    from pipelines.governance.audit import current_actor, record
+    from pipelines.governance.verify import verify as run_verify
+
+    wh = _settings(project, warehouse).warehouse
+    name, _, ver = (ref or "").partition("@")
+    try:
+        report = run_verify(wh, name or None, int(ver.lstrip("v")) if ver else None)
+    except ValueError:
+        _fail(f"`{ver}` is not a version number; write `{name}@2`")
+    except MoshuError as e:
+        _fail(str(e))
+    if wh.catalog_path.is_file():
+        try:
+            with writer(wh) as con:
+                record(con, actor=current_actor(), action="verify", object=ref or "*", decision="ok" if report.ok else "failed",
+                       detail={"versions": report.checked_versions, "files": report.checked_files, "problems": len(report.problems)})  # fmt: skip
+        except MoshuError as e:
+            err.print(f"could not record the verification in the audit log: {e}")
+    if report.ok:
+        out.print(
+            f"ok: {report.checked_versions} versions, {report.checked_files} files match their manifests and the catalog; audit log chain intact"
+        )
+        return
+    t = Table("dataset", "version", "path", "problem", "expected", "found")
+    for p in report.problems:
+        t.add_row(p.dataset, "" if p.version is None else str(p.version), p.path, p.problem, p.expected or "", p.actual or "")
+    out.print(t)
+    err.print(
+        f"[bold red]{len(report.problems)} problem{'s' if len(report.problems) != 1 else ''}[/] in {report.checked_versions} versions"
+    )
+    raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def audit(
+    limit: Annotated[int, typer.Option("--limit", help="Latest entries to show.")] = 50,
+    action: Annotated[str | None, typer.Option("--action", help="Only this action (publish, gate, query, ...).")] = None,
+    project: ProjectOpt = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """The audit log, latest first: who did what, when, with which decision."""
+    where = "WHERE action = $1" if action else ""
+    with _client(project, warehouse) as c:
+        rel = c.sql(
+            f"SELECT seq, logged_at, actor, role, action, object, decision, detail FROM audit_log {where} ORDER BY seq DESC LIMIT {int(limit)}",
+            [action] if action else None,
+        )
+        _print_table(rel, limit)

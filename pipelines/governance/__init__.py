@@ -1,0 +1,1 @@
+"""Governance: tamper evidence for published versions and the hash-chained audit log."""

@@ -1,0 +1,156 @@
+"""Tamper evidence on a real warehouse: a clean build verifies, and each kind of tampering is caught."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipelines.catalog.db import writer
+from pipelines.errors import NotFoundError
+from pipelines.governance.audit import record
+from pipelines.governance.verify import AUDIT_LOG, CATALOG, Report, verify
+from pipelines.ingest.fingerprint import sha256_file
+from pipelines.warehouse import Warehouse
+from tests.conftest import build, copy_project
+
+NAME = "ai4i2020"
+V1 = f"datasets/{NAME}/v1"
+DATA = f"{V1}/data/part-00000.parquet"
+MANIFEST = f"{V1}/manifest.json"
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
+    """ai4i2020 built once through the four stages; never modified."""
+    root = copy_project(tmp_path_factory.mktemp("governance") / "p")
+    wh = Warehouse(root / "warehouse")
+    build(root, wh, [NAME])
+    yield wh
+
+
+@pytest.fixture
+def wh(pristine: Warehouse, tmp_path: Path) -> Warehouse:
+    """A private copy of the built warehouse, free to tamper with."""
+    return Warehouse(Path(shutil.copytree(pristine.root, tmp_path / "warehouse")))
+
+
+def _problems(report: Report) -> list[tuple[str, str]]:
+    return [(p.path, p.problem) for p in report.problems]
+
+
+def _flip_byte(path: Path) -> bytes:
+    data = bytearray(path.read_bytes())
+    original = bytes(data)
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return original
+
+
+def test_a_clean_warehouse_verifies(pristine: Warehouse) -> None:
+    report = verify(pristine)
+    assert report.ok, [p.render() for p in report.problems]
+    listed = len(pristine.manifest(NAME, 1)["files"])
+    assert report.checked_versions == 1 and report.checked_files == listed + 1 > 1  # the files and the manifest
+    assert verify(pristine, NAME).ok and verify(pristine, NAME, 1).ok
+
+
+def test_unknown_dataset_or_version_is_not_found(pristine: Warehouse) -> None:
+    with pytest.raises(NotFoundError, match=NAME):  # the known datasets are listed
+        verify(pristine, "no_such_dataset")
+    with pytest.raises(NotFoundError, match="versions are 1"):
+        verify(pristine, NAME, 7)
+
+
+def test_a_flipped_byte_is_caught_and_restoring_it_clears_it(wh: Warehouse) -> None:
+    data = wh.root / DATA
+    recorded = next(f["sha256"] for f in wh.manifest(NAME, 1)["files"] if f["path"] == "data/part-00000.parquet")
+    original = _flip_byte(data)
+    report = verify(wh)
+    assert not report.ok
+    [p] = report.problems
+    assert (p.dataset, p.version, p.path) == (NAME, 1, DATA)
+    assert "sha256" in p.problem and p.expected == recorded and p.actual == sha256_file(data) != recorded
+    data.write_bytes(original)
+    assert verify(wh).ok
+
+
+def test_an_edited_manifest_is_caught_through_the_catalog(wh: Warehouse) -> None:
+    """The attacker changes the data, then re-hashes it into the manifest and edits a count to match."""
+    vdir = wh.root / V1
+    _flip_byte(vdir / "data/part-00000.parquet")
+    path = vdir / "manifest.json"
+    registered = sha256_file(path)
+    m = json.loads(path.read_text())
+    m["counts"]["rows_published"] -= 1
+    for f in m["files"]:
+        f["sha256"], f["bytes"] = sha256_file(vdir / f["path"]), (vdir / f["path"]).stat().st_size
+    path.write_text(json.dumps(m, indent=2))
+    report = verify(wh)
+    assert all(p.path == MANIFEST for p in report.problems), report.problems  # the data file now matches its manifest
+    [sha] = [p for p in report.problems if "registered" in p.problem]
+    assert sha.expected == registered and sha.actual == sha256_file(path)
+    assert any("rows_published" in p.problem for p in report.problems)
+
+
+def test_an_unlisted_file_is_caught(wh: Warehouse) -> None:
+    extra = wh.root / V1 / "data" / "part-00001.parquet"
+    shutil.copyfile(wh.root / DATA, extra)
+    assert _problems(verify(wh)) == [
+        (f"{V1}/data/part-00001.parquet", "unlisted file: in the version folder but not in the manifest")
+    ]
+
+
+def test_a_deleted_quality_file_is_caught(wh: Warehouse) -> None:
+    (wh.root / V1 / "quality" / "report.html").unlink()
+    [p] = verify(wh).problems
+    assert p.path == f"{V1}/quality/report.html" and "missing" in p.problem and p.actual == "missing"
+
+
+def test_a_truncated_file_is_caught_by_size(wh: Warehouse) -> None:
+    q = wh.root / V1 / "quarantine.parquet"
+    q.write_bytes(q.read_bytes()[:-1])
+    [p] = verify(wh).problems
+    assert p.path == f"{V1}/quarantine.parquet" and "size" in p.problem
+
+
+def test_catalog_rows_edited_are_caught(wh: Warehouse) -> None:
+    with writer(wh) as con:
+        con.execute("UPDATE source_files SET sha256 = 'forged' WHERE name = ?", [NAME])
+        con.execute("UPDATE versions SET level = 'silver', data_hash = 'forged' WHERE name = ?", [NAME])
+    problems = _problems(verify(wh))
+    assert len(problems) == 3, problems
+    assert {path for path, _ in problems} == {MANIFEST}
+    assert any("source_files" in text and "seeds/ai4i2020/ai4i2020.csv" in text for _, text in problems)
+    assert any("data_hash" in text for _, text in problems) and any("versions.level" in text for _, text in problems)
+
+
+def test_folders_and_catalog_rows_must_match(wh: Warehouse) -> None:
+    shutil.copytree(wh.root / V1, wh.root / f"datasets/{NAME}/v2")  # a folder the catalog never registered
+    report = verify(wh)
+    assert (f"datasets/{NAME}/v2", "version folder with no catalog row") in _problems(report)
+    assert any(p.version == 2 and "another version" in p.problem for p in report.problems)  # its manifest says v1
+    shutil.rmtree(wh.root / V1)  # a registered version whose folder is gone
+    report = verify(wh, NAME, 1)
+    assert [(p.version, p.path, p.actual) for p in report.problems] == [(1, V1, "missing")]
+
+
+def test_no_catalog_is_a_problem_not_a_crash(wh: Warehouse) -> None:
+    wh.catalog_path.unlink()
+    report = verify(wh)
+    assert [(p.dataset, p.path) for p in report.problems] == [(CATALOG, "catalog.duckdb")]
+    assert report.checked_versions == 1 and report.checked_files > 1  # the files were still checked against the manifest
+
+
+def test_a_broken_audit_chain_is_reported_once(wh: Warehouse) -> None:
+    with writer(wh) as con:
+        for action in ("publish", "query", "verify"):
+            record(con, actor="moshu", action=action, object=f"{NAME}@1")
+    assert verify(wh).ok
+    with writer(wh) as con:
+        con.execute("UPDATE audit_log SET actor = 'someone else' WHERE seq = 2")
+    [p] = verify(wh).problems
+    assert (p.dataset, p.version, p.path) == (AUDIT_LOG, None, "catalog.duckdb") and "seq 2" in p.problem
