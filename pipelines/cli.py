@@ -206,41 +206,92 @@ def sql(
         Path | None, typer.Option("--output", "-o", help="Write to this file (csv, json; required for parquet).")
     ] = None,
     max_rows: Annotated[int, typer.Option("--max-rows", help="Rows shown by the table format.")] = 100,
+    role: Annotated[
+        str | None, typer.Option("--role", help="Query as this role of the access policy: only what it may read.")
+    ] = None,
+    policy: Annotated[
+        Path | None, typer.Option("--policy", help="Access policy file (default: catalog/access_policy.yaml).")
+    ] = None,
     project: ProjectOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Query the catalog read-only: any dataset version, rule results, lineage."""
+    """Query the catalog read-only: any dataset version, rule results, lineage (with --role: as that role)."""
     from pipelines.errors import MoshuError
 
-    client = _client(project, warehouse)
+    client = _client(project, warehouse) if role is None else _guarded(project, warehouse, role, policy)
+    decision, problem = "allowed", None
     try:
         rel = client.sql(query)
         if fmt is Format.parquet:
             if output is None:
                 _fail("--format parquet needs --output FILE", EXIT_USAGE)
-            rel.write_parquet(str(output))
+            _write_parquet(rel, output)
             err.print(f"wrote {output}")
             return
         if fmt is Format.table:
             _print_table(rel, max_rows)
             return
-        stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
-        try:
-            if fmt is Format.csv:
-                w = csv.writer(stream)
-                w.writerow(rel.columns)
-                w.writerows([_csv_cell(v) for v in r] for r in rel.fetchall())
-            else:
-                rows = [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
-                json.dump(rows, stream, default=str, ensure_ascii=False, indent=1)
-                stream.write("\n")
-        finally:
-            if output:
-                stream.close()
+        _write_text(rel, fmt, output)
     except MoshuError as e:
+        decision, problem = "refused" if type(e).__name__ == "PolicyError" else "failed", str(e)
         _fail(str(e))
     finally:
         client.close()
+        if role is not None:
+            _audit_query(project, warehouse, role, query, decision, problem)
+
+
+def _guarded(project: Path | None, warehouse: Path | None, role: str, policy: Path | None) -> Any:
+    from pipelines.errors import MoshuError
+    from pipelines.governance.guard import GuardedClient
+    from pipelines.governance.policy import default_policy_path, load_policy
+
+    settings = _settings(project, warehouse)
+    try:
+        return GuardedClient(settings.warehouse.root, role, load_policy(policy or default_policy_path(settings.project)))
+    except MoshuError as e:
+        _fail(str(e), EXIT_USAGE if type(e).__name__ in ("SpecError", "NotFoundError") else EXIT_FAILED)
+
+
+def _audit_query(project: Path | None, warehouse: Path | None, role: str, query: str, decision: str, problem: str | None) -> None:
+    """Every policy-checked query goes to the audit log, allowed or refused (after the guarded client closed)."""
+    from pipelines.catalog.db import writer
+    from pipelines.errors import MoshuError
+    from pipelines.governance.audit import current_actor, record
+
+    try:
+        with writer(_settings(project, warehouse).warehouse) as con:
+            record(con, actor=current_actor(), role=role, action="query", object=None, decision=decision,
+                   detail={"query": query[:2000], **({"reason": problem[:500]} if problem else {})})  # fmt: skip
+    except MoshuError as e:
+        err.print(f"could not record the query in the audit log: {e}")
+
+
+def _write_parquet(rel: Any, output: Path) -> None:
+    """Through Arrow and a fresh connection: a guarded connection has no file access of its own."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.from_arrow(rel.to_arrow_table()).write_parquet(str(output))
+    finally:
+        con.close()
+
+
+def _write_text(rel: Any, fmt: Format, output: Path | None) -> None:
+    stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    try:
+        if fmt is Format.csv:
+            w = csv.writer(stream)
+            w.writerow(rel.columns)
+            w.writerows([_csv_cell(v) for v in r] for r in rel.fetchall())
+        else:
+            rows = [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
+            json.dump(rows, stream, default=str, ensure_ascii=False, indent=1)
+            stream.write("\n")
+    finally:
+        if output:
+            stream.close()
 
 
 def _csv_cell(v: Any) -> Any:

@@ -10,6 +10,7 @@ The tree::
     │   └── CountMismatchError      rows_in != rows_published + rows_quarantined
     ├── CatalogError                the catalog cannot be opened, migrated or queried
     ├── FeedbackError               submitted feedback or a model run is malformed; nothing was written
+    ├── PolicyError                 a query was refused by the access policy of its role
     └── NotFoundError               a dataset or version asked for does not exist
 
 "The author's file is wrong" (`SpecError`) is kept apart from "the data is wrong": bad data never
@@ -28,6 +29,7 @@ __all__ = [
     "IntegrityError",
     "MoshuError",
     "NotFoundError",
+    "PolicyError",
     "QualityGateError",
     "SourceError",
     "SpecError",
@@ -97,6 +99,10 @@ class CatalogError(MoshuError):
 
 class FeedbackError(MoshuError):
     """Submitted feedback, a review or a model run is malformed; nothing of it was written."""
+
+
+class PolicyError(MoshuError):
+    """A query was refused by the access policy; the message says what and what the role can use instead."""
 
 
 class NotFoundError(MoshuError):
