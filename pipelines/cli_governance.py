@@ -69,3 +69,31 @@ def audit(
             [action] if action else None,
         )
         _print_table(rel, limit)
+
+
+@app.command()
+def card(
+    ref: Annotated[str, typer.Argument(help="DATASET or DATASET@VERSION (default: the latest published version).")],
+    open_browser: Annotated[bool, typer.Option("--open", help="Open the HTML card in a web browser.")] = False,
+    project: ProjectOpt = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Write the dataset card of a version (Markdown with a Hugging Face YAML header, and HTML); print the paths."""
+    from pipelines.errors import MoshuError
+    from pipelines.report.card import write_card
+
+    with _client(project, warehouse) as c:
+        try:
+            name, v = c.resolve(ref, include_rejected=True)
+        except MoshuError as e:
+            _fail(str(e))
+    try:
+        paths = write_card(_settings(project, warehouse).warehouse, name, v)
+    except MoshuError as e:
+        _fail(str(e))
+    for p in paths:
+        out.print(str(p))
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(next(p for p in paths if p.suffix == ".html").as_uri())

@@ -177,6 +177,9 @@ def dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
 
         report(name, "register")
         register(loaded, pub, moshu.wh(), started_at=ing.started_at, orchestrator=f"dagster:{context.run.run_id}")
+        from pipelines.report.card import write_cards
+
+        write_cards(moshu.wh(), name)  # after the writer closed: cards read the catalog
         report(name, "done")
         return {"dataset": name, "version": pub.version, "created": pub.created}
 

@@ -62,6 +62,9 @@ def model_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
         report(name, "trial training")
         out = run_trials(loaded, moshu.wh())
         write_model_pages(moshu.wh(), name)
+        from pipelines.report.card import write_cards
+
+        write_cards(moshu.wh(), name)  # again: now with this version's splits and trial results
         return dg.MaterializeResult(
             metadata={
                 "trained": sum(t.value is not None for t in out),
