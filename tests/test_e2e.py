@@ -40,7 +40,12 @@ def test_run_is_quiet_outside_a_terminal_and_the_catalog_answers(tmp_path: Path)
     again = _moshu("run", cwd=project)
     assert again.returncode == 0 and again.stdout.count("unchanged") == 4
     # one version; beside it the derived files (dataset cards, model pages, splits per demand)
-    assert sorted(p.name for p in (project / "warehouse" / "datasets" / "cnc_line").iterdir()) == ["cards", "models", "splits", "v1"]
+    assert sorted(p.name for p in (project / "warehouse" / "datasets" / "cnc_line").iterdir()) == [
+        "cards",
+        "models",
+        "splits",
+        "v1",
+    ]
     for name in ("ai4i2020", "cmapss", "cnc_line", "steel_plates_faults"):  # every seed dataset has its card
         card = project / "warehouse" / "datasets" / name / "cards" / "v1.md"
         assert card.read_text(encoding="utf-8").startswith("---\npretty_name: "), name
