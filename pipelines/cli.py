@@ -218,27 +218,52 @@ def sql(
     """Query the catalog read-only: any dataset version, rule results, lineage (with --role: as that role)."""
     from pipelines.errors import MoshuError
 
-    client = _client(project, warehouse) if role is None else _guarded(project, warehouse, role, policy)
-    decision, problem = "allowed", None
+    if role is not None:
+        rel = _guarded_query(project, warehouse, role, policy, query)
+        _output(rel, fmt, output, max_rows)
+        return
+    client = _client(project, warehouse)
     try:
-        rel = client.sql(query)
+        _output(client.sql(query), fmt, output, max_rows)
+    except MoshuError as e:
+        _fail(str(e))
+    finally:
+        client.close()
+
+
+def _output(rel: Any, fmt: Format, output: Path | None, max_rows: int) -> None:
+    """Print or write a result (a DuckDB relation, or a guarded client's materialised result)."""
+    import duckdb
+
+    try:
         if fmt is Format.parquet:
             if output is None:
                 _fail("--format parquet needs --output FILE", EXIT_USAGE)
             _write_parquet(rel, output)
             err.print(f"wrote {output}")
-            return
-        if fmt is Format.table:
+        elif fmt is Format.table:
             _print_table(rel, max_rows)
-            return
-        _write_text(rel, fmt, output)
+        else:
+            _write_text(rel, fmt, output)
+    except duckdb.Error as e:  # raised while rows are computed (a failed cast, error())
+        _fail(str(e).splitlines()[0])
+
+
+def _guarded_query(project: Path | None, warehouse: Path | None, role: str, policy: Path | None, query: str) -> Any:
+    """Run a query as a role; the guarded client writes the audit record before any row is shown."""
+    from pipelines.errors import MoshuError
+
+    try:
+        client = _guarded(project, warehouse, role, policy)
+    except typer.Exit:
+        _audit_query(project, warehouse, role, query, "refused", "unknown role or unreadable policy")
+        raise
+    try:
+        return client.sql(query)
     except MoshuError as e:
-        decision, problem = "refused" if type(e).__name__ == "PolicyError" else "failed", str(e)
         _fail(str(e))
     finally:
         client.close()
-        if role is not None:
-            _audit_query(project, warehouse, role, query, decision, problem)
 
 
 def _guarded(project: Path | None, warehouse: Path | None, role: str, policy: Path | None) -> Any:
@@ -263,8 +288,8 @@ def _audit_query(project: Path | None, warehouse: Path | None, role: str, query:
         with writer(_settings(project, warehouse).warehouse) as con:
             record(con, actor=current_actor(), role=role, action="query", object=None, decision=decision,
                    detail={"query": query[:2000], **({"reason": problem[:500]} if problem else {})})  # fmt: skip
-    except MoshuError as e:
-        err.print(f"could not record the query in the audit log: {e}")
+    except MoshuError as e:  # an unaudited query is not answered
+        _fail(f"the query could not be recorded in the audit log, so it is not answered: {e}")
 
 
 def _write_parquet(rel: Any, output: Path) -> None:
@@ -273,7 +298,8 @@ def _write_parquet(rel: Any, output: Path) -> None:
 
     con = duckdb.connect()
     try:
-        con.from_arrow(rel.to_arrow_table()).write_parquet(str(output))
+        table = rel.arrow() if hasattr(rel, "arrow") else rel.to_arrow_table()
+        con.from_arrow(table).write_parquet(str(output))
     finally:
         con.close()
 
@@ -300,7 +326,7 @@ def _csv_cell(v: Any) -> Any:
 
 
 def _print_table(rel: Any, max_rows: int) -> None:
-    rows = rel.limit(max_rows + 1).fetchall()
+    rows = rel.limit(max_rows + 1).fetchall() if hasattr(rel, "limit") else rel.fetchall()[: max_rows + 1]
     t = Table(*rel.columns, show_lines=False)
     for r in rows[:max_rows]:
         t.add_row(*("NULL" if v is None else str(v) for v in r))

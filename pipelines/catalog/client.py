@@ -10,6 +10,26 @@ import duckdb
 from pipelines.errors import CatalogError, NotFoundError
 from pipelines.sql import literal
 
+LOCK_WAIT_S = 30.0
+
+
+def _connect_read_only(path: Path) -> duckdb.DuckDBPyConnection:
+    """Open the catalog read-only, waiting while a run writes it (the writer holds DuckDB's file lock)."""
+    import time
+
+    delay, waited = 0.05, 0.0
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=True)
+        except duckdb.IOException as e:
+            if "lock" not in str(e).lower() or waited >= LOCK_WAIT_S:
+                raise CatalogError(f"cannot open `{path}` read-only: {e}") from e
+            time.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 1.0)
+        except duckdb.Error as e:
+            raise CatalogError(f"cannot open `{path}` read-only: {e}") from e
+
 
 class CatalogClient:
     """Read-only access to a warehouse's catalog, with relative Parquet paths resolved against the warehouse.
@@ -25,10 +45,7 @@ class CatalogClient:
         if not path.is_file():
             raise CatalogError(f"no catalog at `{path}`; run `moshu run` first or pass --warehouse")
         self.root = root
-        try:
-            self.con = duckdb.connect(str(path), read_only=True)
-        except duckdb.Error as e:
-            raise CatalogError(f"cannot open `{path}` read-only: {e}") from e
+        self.con = _connect_read_only(path)
         self.con.execute(f"SET file_search_path = {literal(str(root))}")
 
     def __enter__(self) -> CatalogClient:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import duckdb
 from filelock import FileLock
@@ -18,6 +20,24 @@ STORAGE_VERSION = "v1.5.0"
 ALIAS = "moshu_catalog"
 
 
+LOCK_WAIT_S = 30.0
+
+
+def _attach(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Attach the catalog read-write, waiting while another process has it open (a reader holds DuckDB's file lock)."""
+    delay, waited = 0.05, 0.0
+    while True:
+        try:
+            con.execute(f"ATTACH {literal(str(path))} AS {ALIAS} (STORAGE_VERSION {literal(STORAGE_VERSION)})")
+            return
+        except duckdb.IOException as e:
+            if "lock" not in str(e).lower() or waited >= LOCK_WAIT_S:
+                raise
+            time.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 1.0)
+
+
 @contextmanager
 def writer(warehouse: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
     """A migrated read-write connection to the catalog, held under the catalog's file lock."""
@@ -27,7 +47,7 @@ def writer(warehouse: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
         con = duckdb.connect()
         try:
             con.execute(f"SET file_search_path = {literal(str(warehouse.root.resolve()))}")
-            con.execute(f"ATTACH {literal(str(path))} AS {ALIAS} (STORAGE_VERSION {literal(STORAGE_VERSION)})")
+            _attach(con, path)
             con.execute(f"USE {ALIAS}")
             migrate(con)
             yield con

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,10 +45,8 @@ def _deepest_message(error: Any) -> str:
     while getattr(error, "cause", None) is not None:
         error = error.cause
     msg = getattr(error, "message", str(error)).strip()
-    # Dagster prefixes the exception class: keep moshu's own message readable.
-    for prefix in ("pipelines.errors.",):
-        msg = msg.replace(prefix, "")
-    return msg
+    # Dagster prefixes the exception class (`pipelines.errors.SourceError: ...`): keep moshu's own message.
+    return re.sub(r"^pipelines(\.\w+)+\.(\w+Error): ", "", msg)
 
 
 def materialize(project: Project, settings: Settings, names: list[str]) -> tuple[str, list[DatasetOutcome]]:

@@ -117,6 +117,38 @@ _INDIRECT_FILTERS = {
 _GLOBAL_TABLES = frozenset({"schema_migrations"})  # no dataset rows: readable as they are
 
 
+@dataclass(frozen=True)
+class Result:
+    """The rows of a guarded query. Materialised on purpose: a live DuckDB relation would let its holder
+    run further SQL on the guarded connection without the policy check."""
+
+    table: Any  # pyarrow.Table
+
+    @property
+    def columns(self) -> list[str]:
+        """Column names."""
+        return list(self.table.column_names)
+
+    def arrow(self) -> Any:
+        """The rows as a pyarrow Table."""
+        return self.table
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        """The rows as tuples."""
+        cols = self.table.to_pydict()
+        return list(zip(*(cols[c] for c in self.table.column_names), strict=True)) if cols else []
+
+    def pl(self) -> Any:
+        """The rows as a polars DataFrame."""
+        import polars as pl
+
+        return pl.from_arrow(self.table)
+
+    def df(self) -> Any:
+        """The rows as a pandas DataFrame."""
+        return self.table.to_pandas()
+
+
 @dataclass
 class _Findings:
     """What the statement guard found in a query's syntax tree."""
@@ -151,7 +183,8 @@ class GuardedClient:
         NotFoundError: the policy has no such role.
     """
 
-    def __init__(self, warehouse: Path | str, role: str, policy: Policy) -> None:
+    def __init__(self, warehouse: Path | str, role: str, policy: Policy, *, audit: bool = True) -> None:
+        self.audit = audit
         self.root = Path(warehouse).resolve()
         self.role_name = role
         self.role: Role = policy.role(role)
@@ -160,7 +193,7 @@ class GuardedClient:
             raise CatalogError(f"no catalog at `{path}`; run `moshu run` first or pass --warehouse")
         self._con = duckdb.connect()
         try:
-            self._con.execute(f"ATTACH {literal(str(path))} AS {CATALOG_ALIAS} (READ_ONLY)")
+            _attach_read_only(self._con, path)
             self._build()
         except duckdb.Error as e:
             self._con.close()
@@ -187,20 +220,29 @@ class GuardedClient:
         """
         return {name: list(cols) for name, cols in self._visible.items()}
 
-    def sql(self, query: str) -> duckdb.DuckDBPyRelation:
-        """Check a query against the policy, then run it.
+    def sql(self, query: str) -> Result:
+        """Check a query against the policy, run it, and return its rows (never a live relation).
 
         Args:
             query: One SELECT statement.
 
         Returns:
-            A DuckDB relation (`.fetchall()`, `.pl()`, `.df()`, `.to_arrow_table()`).
+            The materialised result (`.fetchall()`, `.pl()`, `.df()`, `.arrow()`, `.columns`).
 
         Raises:
             PolicyError: the query is not a single SELECT, names a relation, table function, function
                 or column the role may not use.
             CatalogError: DuckDB failed for another reason (a typo, a type error).
         """
+        try:
+            result = self._run(query)
+        except MoshuError as e:
+            self._record(query, "refused" if isinstance(e, PolicyError) else "failed", str(e))
+            raise
+        self._record(query, "allowed", None)  # before the caller sees a row
+        return result
+
+    def _run(self, query: str) -> Result:
         self._check(query)
         try:
             rel = self._con.sql(query)
@@ -212,7 +254,25 @@ class GuardedClient:
             raise CatalogError(str(e)) from e
         if rel is None:
             raise PolicyError("the statement returned no rows; only SELECT queries are allowed")
-        return rel
+        try:
+            return Result(rel.to_arrow_table())
+        except duckdb.Error as e:  # raised while the rows are computed (a failed cast, error())
+            raise CatalogError(_first_line(e)) from e
+
+    def _record(self, query: str, decision: str, problem: str | None) -> None:
+        """The query in the audit log; a query that cannot be recorded is not answered."""
+        if not self.audit:
+            return
+        from pipelines.catalog.db import writer
+        from pipelines.governance.audit import current_actor, record
+        from pipelines.warehouse import Warehouse
+
+        try:
+            with writer(Warehouse(self.root)) as con:
+                record(con, actor=current_actor(), role=self.role_name, action="query", decision=decision,
+                       detail={"query": query[:2000], **({"reason": problem[:500]} if problem else {})})  # fmt: skip
+        except MoshuError as e:
+            raise CatalogError(f"the query could not be recorded in the audit log, so it is not answered: {e}") from e
 
     # -- building the role's view of the warehouse -------------------------------------------------
 
@@ -240,6 +300,7 @@ class GuardedClient:
         self._hidden_table()
         for table in self._catalog_relations():
             self._catalog_view(table)
+        self._con.execute(f"DETACH {CATALOG_ALIAS}")
         self._lock(files)
 
     def _read_catalog_schema(self) -> dict[str, list[str]]:
@@ -342,8 +403,10 @@ class GuardedClient:
                 + ", ".join(f"CASE WHEN {cond} THEN NULL ELSE t.{ident(c)} END AS {ident(c)}" for c, cond in masks)
                 + ")"
             )
+        # A copy, not a view: the catalog file is detached before the first query (no lock held while
+        # the role queries, so runs and audit records are never blocked by an open client).
         self._con.execute(
-            f"CREATE TEMP VIEW {ident(table)} AS SELECT *{replace} FROM {CATALOG_ALIAS}.main.{ident(table)} AS t WHERE {where}"
+            f"CREATE TEMP TABLE {ident(table)} AS SELECT *{replace} FROM {CATALOG_ALIAS}.main.{ident(table)} AS t WHERE {where}"
         )
         self._visible[table] = tuple(columns)
 
@@ -446,6 +509,23 @@ class GuardedClient:
         return CatalogError(str(e))
 
 
+def _attach_read_only(con: duckdb.DuckDBPyConnection, path: Path, wait_s: float = 30.0) -> None:
+    """Attach the catalog read-only, waiting while a run or an audit record holds its write lock."""
+    import time
+
+    delay, waited = 0.05, 0.0
+    while True:
+        try:
+            con.execute(f"ATTACH {literal(str(path))} AS {CATALOG_ALIAS} (READ_ONLY)")
+            return
+        except duckdb.IOException as e:
+            if "lock" not in str(e).lower() or waited >= wait_s:
+                raise
+            time.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 1.0)
+
+
 def _walk(node: Any, ctes: frozenset[str], visible: frozenset[str], found: _Findings) -> None:
     """Walk a serialised syntax tree, recording what the role may not use in `found`.
 
@@ -462,15 +542,20 @@ def _walk(node: Any, ctes: frozenset[str], visible: frozenset[str], found: _Find
     if not isinstance(node, dict):
         return
     if "cte_map" in node:
-        ctes = ctes | {str(e.get("key", "")).lower() for e in node["cte_map"].get("map", [])}
+        # A CTE's body sees only the CTEs defined before it, never its own name: `WITH duckdb_tables AS
+        # (SELECT * FROM duckdb_tables)` must not reach the system view through the CTE's name.
+        for entry in node["cte_map"].get("map", []):
+            _walk(entry.get("value"), ctes, visible, found)
+            ctes = ctes | {str(entry.get("key", "")).lower()}
         if node.get("type") not in _QUERY_NODES:
             found.unsupported.append(str(node.get("type")))
     elif "class" in node:
         _check_function(node, found)
-    elif node.get("type") in _FROM_ITEMS or ("sample" in node and "type" in node):
+    elif isinstance(node.get("type"), str) and (node["type"] in _FROM_ITEMS or "sample" in node):
         _check_from_item(node, ctes, visible, found)
-    for value in node.values():
-        _walk(value, ctes, visible, found)
+    for key, value in node.items():
+        if key != "cte_map":
+            _walk(value, ctes, visible, found)
 
 
 def _check_function(node: dict[str, Any], found: _Findings) -> None:

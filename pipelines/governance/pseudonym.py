@@ -65,7 +65,7 @@ def load_key(dataset: str, columns: list[str]) -> Key:
         raise PseudonymKeyError(
             f"{where}, and no key is set: set {KEY_ENV} to a secret of at least {MIN_KEY_LENGTH} characters, or "
             f'{KEY_FILE_ENV} to a file holding one (e.g. `python -c "import secrets; print(secrets.token_hex(32))" '
-            f"> .secrets/pseudonym.key`; `make run` creates a development key there). Nothing was read or written"
+            f"> .secrets/pseudonym.key`; `make run` creates a development key there). No data was read or written"
         )
     if len(text) < MIN_KEY_LENGTH:
         raise PseudonymKeyError(f"{where}: the key is {len(text)} characters; use at least {MIN_KEY_LENGTH}")

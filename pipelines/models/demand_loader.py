@@ -50,7 +50,15 @@ def _column_issues(demand: Demand, spec: DatasetSpec, located: Located) -> list[
     for i, c in enumerate(demand.one_hot_labels):
         known(c, ("one_hot_labels", i))
     for c in demand.strata:
-        known(c, ("strata", c))
+        if known(c, ("strata", c)) and spec.sensitivity(c) == "personal":
+            bad(("strata", c), f"`{c}` is personal: its pseudonyms would be shown in gap lists", "stratify by another column")
+    for c in [*demand.label_columns, *demand.split.by]:
+        if c in names and spec.sensitivity(c) == "personal":
+            bad(
+                ("split", "by") if c in demand.split.by else ("label",),
+                f"`{c}` is personal and cannot be a label or a split key",
+                None,
+            )
     for i, c in enumerate(demand.split.by):
         if (
             known(c, ("split", "by", i))

@@ -128,7 +128,9 @@ def _split_one(con: duckdb.DuckDBPyConnection, wh: Warehouse, loaded: LoadedData
     path = split_path(wh, loaded.name, v, d.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    res.assignment.write_parquet(tmp)
+    from pipelines.stages.publish import parquet_metadata
+
+    res.assignment.write_parquet(tmp, metadata=parquet_metadata(loaded))
     tmp.replace(path)
     rel = path.relative_to(wh.root).as_posix()
     con.execute("DELETE FROM splits WHERE dataset = ? AND version = ? AND demand = ?", [loaded.name, v, d.name])

@@ -80,6 +80,9 @@ def _key_naming(rule: RuleBase, col: str) -> str:
     return "expr" if hasattr(rule, "expr") else "kind"
 
 
+VALUE_FREE_KINDS = frozenset({"not_null", "unique", "dtype", "record_completeness"})
+
+
 def _semantic_problems(rule: RuleBase, spec: DatasetSpec, root: Path) -> list[tuple[str, str, str | None]]:
     """Problems a rule has with the spec beyond unknown columns: (key, message, hint)."""
     from pipelines.quality.units import convertible, valid
@@ -87,6 +90,16 @@ def _semantic_problems(rule: RuleBase, spec: DatasetSpec, root: Path) -> list[tu
     out: list[tuple[str, str, str | None]] = []
     cols = {c.name: c for c in spec.columns}
     kind = rule.kind
+    personal = [c for c in rule.columns_used() if c in cols and spec.sensitivity(c) == "personal"]
+    if personal and kind not in VALUE_FREE_KINDS:
+        out.append(
+            (
+                "kind",
+                f"rule `{rule.id}` ({kind}) reads personal column `{personal[0]}`, whose values are pseudonyms: "
+                "a rule carrying values would put raw personal data into the rules, results and reports",
+                f"on a personal column use only {', '.join(sorted(VALUE_FREE_KINDS))}",
+            )
+        )
     ts = getattr(rule, "timestamp", None)
     if ts in cols and cols[ts].dtype not in NUMERIC_DTYPES | TIME_DTYPES:
         out.append(

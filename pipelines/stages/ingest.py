@@ -69,6 +69,10 @@ def ingest(loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, run_id: s
     spec = loaded.spec
     run_id = run_id or f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     started = datetime.now(UTC).isoformat(timespec="seconds")
+    from pipelines.governance.pseudonym import load_key, pseudonymise
+
+    personal = spec.personal_columns
+    key = load_key(spec.name, personal) if personal else None  # before anything is read or written
     paths = resolve_files(spec, root)
     files = [SourceFile(relative(p, root), sha256_file(p), p.stat().st_size) for p in paths]
     from pipelines.models.feedback import accepted_corrections, corrections_hash
@@ -77,10 +81,6 @@ def ingest(loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, run_id: s
     latest = warehouse.latest_candidate(spec.name)  # a rejected candidate of the same inputs is not redone
     m = warehouse.manifest(spec.name, latest) if latest is not None else None
     _check_feedback_kept(spec.name, latest, m, known_ids, warehouse)
-    from pipelines.governance.pseudonym import load_key, pseudonymise
-
-    personal = spec.personal_columns
-    key = load_key(spec.name, personal) if personal else None  # before anything is read or written
     dh = data_hash(loaded, files, corrections_hash(corrections), key.key_id if key else None)
     if m is not None and latest is not None and m.get("data_hash") == dh:
         prev = {f["sha256"]: f["rows"] for f in m.get("source_files", [])}

@@ -134,3 +134,17 @@ def test_a_personal_column_must_be_text_and_not_a_key(project_dir: Path) -> None
     )
     with pytest.raises(SpecError, match="`machine_id` is personal and cannot be part of the primary key"):
         load_project(project_dir)
+
+
+def test_rules_and_demands_cannot_carry_personal_values(project_dir: Path) -> None:
+    rules = project_dir / "quality_rules" / "cnc_line.yaml"
+    rules.write_text(rules.read_text() + "  - {id: cnc.operator.known, kind: in_set, column: operator_id, values: [OP-1001]}\n")
+    with pytest.raises(SpecError, match=r"reads personal column `operator_id`.*use only"):
+        load_project(project_dir)
+    rules.write_text(
+        rules.read_text().replace("  - {id: cnc.operator.known, kind: in_set, column: operator_id, values: [OP-1001]}\n", "")
+    )
+    demand = project_dir / "dataset_specs" / "demands" / "cnc_spindle_load_forecaster.yaml"
+    _edit(demand, "  status: [RUN, IDLE]\n", "  status: [RUN, IDLE]\n  operator_id: [x]\n")
+    with pytest.raises(SpecError, match="`operator_id` is personal: its pseudonyms would be shown in gap lists"):
+        load_project(project_dir)

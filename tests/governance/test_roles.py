@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from pipelines.catalog.client import CatalogClient
 from pipelines.cli import app
-from pipelines.errors import PolicyError
+from pipelines.errors import CatalogError, PolicyError
 from pipelines.governance.guard import GuardedClient
 from pipelines.governance.policy import default_policy_path, load_policy
 from pipelines.warehouse import Warehouse
@@ -113,3 +113,36 @@ def test_the_python_client_enforces_the_same_policy(wh: Warehouse) -> None:
         assert c.sql("select count(*) from cnc_line").fetchall() == [(2355,)]
         with pytest.raises(PolicyError):
             c.sql("select operator_id from cnc_line")
+
+
+def test_guard_holes_found_in_review_stay_closed(wh: Warehouse) -> None:
+    policy = load_policy(default_policy_path(REPO))
+    with GuardedClient(wh.root, "model-team", policy) as c:
+        with pytest.raises(PolicyError, match="cannot query `duckdb_tables`"):  # a CTE named after a system view
+            c.sql("with duckdb_tables as (select * from duckdb_tables) select * from duckdb_tables")
+        assert c.sql("select count(*) from cnc_line using sample 100%").fetchall() == [(2355,)]
+        with pytest.raises(CatalogError, match="Could not convert"):  # fails while rows are computed
+            c.sql("select cast(machine_id as int) from cnc_line")
+        result = c.sql("select machine_id from cnc_line limit 1")
+        assert not hasattr(result, "query") and result.columns == ["machine_id"]  # rows, not a live relation
+
+
+def test_concurrent_role_queries_are_all_audited(wh: Warehouse) -> None:
+    import os
+    import subprocess
+    import sys
+
+    with CatalogClient(wh.root) as c:
+        (before,) = c.rows("SELECT count(*) FROM audit_log WHERE action = 'query'")[0]
+    moshu = str(Path(sys.executable).parent / "moshu")
+    procs = [
+        subprocess.Popen([moshu, "sql", f"select {i}", "--role", "model-team", "-f", "csv", "--warehouse", str(wh.root),
+                          "--project", str(REPO)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
+        for i in range(6)
+    ]  # fmt: skip
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, errors
+    with CatalogClient(wh.root) as c:
+        (after,) = c.rows("SELECT count(*) FROM audit_log WHERE action = 'query'")[0]
+        assert c.rows("SELECT count(*) FROM audit_log")[0][0] == c.rows("SELECT max(seq) FROM audit_log")[0][0]
+    assert after - before == 6
