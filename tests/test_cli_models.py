@@ -62,3 +62,16 @@ def test_the_loop_from_the_command_line(project_dir: Path, tmp_path: Path) -> No
     assert "no version 9" in moshu("diff", "ai4i2020", "1", "9", code=1)
     assert "model page:" in moshu("report", "ai4i2020")
     assert (wh / "datasets" / "ai4i2020" / "models" / "v2.html").is_file()
+
+    assert moshu("verify").startswith("ok: 2 versions")
+    split = wh / "datasets" / "ai4i2020" / "splits" / "v1" / "ai4i_failure_classifier.parquet"
+    import polars as pl
+
+    pl.read_parquet(split).with_columns(pl.lit("train").alias("split")).write_parquet(split)  # everything in train
+    card = wh / "datasets" / "ai4i2020" / "cards" / "v2.md"
+    card.write_text(
+        card.read_text(encoding="utf-8").replace("| grade (GB/T 43697) | general", "| grade (GB/T 43697) | core"),
+        encoding="utf-8",
+    )
+    out = moshu("verify", code=1)
+    assert "1 problem" not in out and "2 problems" in out

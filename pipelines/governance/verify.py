@@ -119,6 +119,7 @@ def verify(warehouse: Warehouse, dataset: str | None = None, version: int | None
     try:
         for name, v in _scope(ctx, dataset, version):
             _check_version(ctx, name, v)
+            _check_derived(ctx, name, v)
         _check_audit_log(ctx)
     finally:
         if ctx.catalog is not None:
@@ -309,6 +310,48 @@ def _check_source_files(ctx: _Ctx, name: str, version: int, vdir: Path, manifest
 
 
 # -- the audit log ---------------------------------------------------------------------------------------------
+
+
+def _check_derived(ctx: _Ctx, name: str, version: int) -> None:
+    """Split assignments and dataset cards are derived deterministically: recompute them and compare.
+
+    A split file must equal the assignment its demand's recorded definition gives for the version; a
+    card must equal the card generated from the catalog and the manifest. Either differs only if the
+    file was edited (or the catalog changed since the card was written: the run rewrites cards).
+    """
+    if ctx.catalog is None or not (ctx.warehouse.version_dir(name, version) / "manifest.json").is_file():
+        return
+    import polars as pl
+
+    from pipelines.models.demand import Demand
+    from pipelines.models.splits import make_split, split_hash
+    from pipelines.models.stage import data_glob, split_path
+
+    rows = ctx.catalog.rows(
+        "SELECT DISTINCT s.demand, s.split_hash, d.definition FROM splits s JOIN demands d USING (demand) "
+        "WHERE s.dataset = ? AND s.version = ?",
+        [name, version],
+    )
+    for demand_name, recorded, definition in rows:
+        demand = Demand.model_validate_json(definition)
+        path = split_path(ctx.warehouse, name, version, demand_name)
+        if split_hash(demand) != recorded:
+            continue  # the demand changed since; the next run re-cuts the split
+        if not path.is_file():
+            ctx.add(name, version, path, "split assignment file is missing", "present", "missing")
+            continue
+        pk = list(ctx.warehouse.manifest(name, version).get("primary_key", []))
+        expected = make_split(pl.scan_parquet(data_glob(ctx.warehouse, name, version)), demand, pk).assignment
+        if not pl.read_parquet(path).equals(expected):
+            ctx.add(
+                name, version, path, f"split assignment differs from what demand `{demand_name}` gives", "recomputed", "edited"
+            )
+    card = ctx.warehouse.dataset_dir(name) / "cards" / f"v{version}.md"
+    if card.is_file():
+        from pipelines.report.card import card_markdown
+
+        if card.read_text(encoding="utf-8") != card_markdown(ctx.warehouse, name, version):
+            ctx.add(name, version, card, "dataset card differs from the one generated from the catalog", "regenerated", "edited")
 
 
 def _check_audit_log(ctx: _Ctx) -> None:
