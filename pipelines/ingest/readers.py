@@ -1,19 +1,49 @@
-"""Readers: raw CSV / Parquet -> a LazyFrame of raw values with lineage columns."""
+"""Readers: raw CSV / Excel / JSON Lines / Parquet -> a LazyFrame of raw values with lineage columns.
+
+Every reader returns the spec's source columns as they are in the file (text, except Parquet's own
+types), named by their `source` names, plus `_source_row`; `scan_file` adds the path columns and
+`_source_file`. Header names are matched exactly first, then with surrounding spaces stripped, then
+case-insensitively; a name that matches two header fields at the first level it matches is an error.
+
+Non-UTF-8 and CR-only text files are read from a temporary UTF-8 copy (see `encoding.py`): call
+`release_temp_files()` once the frames `scan_file` returned have been sunk (or wrap the scan and the
+sink in `with temp_files():`).
+"""
 
 from __future__ import annotations
 
+import csv
 import difflib
 import glob
+import json
 import re
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import polars as pl
 
 from pipelines.errors import SourceError
-from pipelines.spec.models import DatasetSpec
+from pipelines.ingest.encoding import (
+    Prepared,
+    check_decodable,
+    discard_on_error,
+    prepare_text,
+    release_temp_files,
+    temp_files,
+)
+from pipelines.spec.models import Column, CsvOptions, DatasetSpec, ExcelOptions
+
+__all__ = ["SOURCE_FILE", "SOURCE_ROW", "release_temp_files", "resolve_files", "scan_file", "temp_files"]
 
 SOURCE_FILE = "_source_file"
 SOURCE_ROW = "_source_row"
+_FLOAT_DTYPES = frozenset({"float32", "float64"})
+# How a spec's `source` name is compared with a header name, in order: the first level that matches wins.
+_MATCH_LEVELS: tuple[tuple[str, Callable[[str], str]], ...] = (
+    ("exactly", lambda s: s),
+    ("after stripping spaces", lambda s: s.strip()),
+    ("case-insensitively", lambda s: s.strip().casefold()),
+)
 
 
 def resolve_files(spec: DatasetSpec, root: Path) -> list[Path]:
@@ -28,69 +58,406 @@ def resolve_files(spec: DatasetSpec, root: Path) -> list[Path]:
     return files
 
 
-def _csv_header(path: Path, spec: DatasetSpec, display: str) -> list[str]:
-    o = spec.source.csv
-    try:
-        return pl.read_csv(
-            path,
-            n_rows=0,
-            separator=o.delimiter,
-            quote_char=o.quote_char,
-            skip_rows=o.skip_rows,
-            comment_prefix=o.comment_prefix,
-            encoding=o.encoding,
-            infer_schema=False,
-        ).columns
-    except Exception as e:
-        raise SourceError(f"`{display}`: cannot read the header: {str(e).splitlines()[0]}") from None
+# ---------------------------------------------------------------------------------------------
+# Matching the spec's source names with a file's header
 
 
-def _check_columns(found: list[str], spec: DatasetSpec, display: str) -> None:
-    missing = [c for c in spec.columns if c.from_path is None and c.source_name not in found]
-    if not missing:
-        return
+def _source_columns(spec: DatasetSpec) -> list[Column]:
+    return [c for c in spec.columns if c.from_path is None]
+
+
+def _deduped(names: Sequence[str]) -> list[str]:
+    """Names with repeats suffixed `_2`, `_3`, ... (for the suggested `column_names`)."""
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if seen[n] == 1 else f"{n}_{seen[n]}")
+    return out
+
+
+def _ambiguous(
+    col: Column, hits: list[int], how: str, header: Sequence[str], display: str, rename_option: str | None
+) -> SourceError:
+    where = ", ".join(f"field {i + 1} (`{header[i]}`)" for i in hits)
+    fixes = []
+    if how != "exactly":
+        fixes.append(f"set `source:` of column `{col.name}` to the exact header name (one of {where})")
+    if rename_option:
+        names = json.dumps(_deduped(header), ensure_ascii=False)
+        fixes.append(f"set `{rename_option}` to name every column in file order, e.g. {names}")
+    fix = "; or ".join(fixes) or "rename one of them in the file"
+    return SourceError(
+        f"`{display}`: column `{col.name}` reads `{col.source_name}`, which matches {len(hits)} header fields "
+        f"{how}: {where}; moshu does not guess which one is meant: {fix}"
+    )
+
+
+def _find(col: Column, header: Sequence[str], display: str, rename_option: str | None) -> int | None:
+    """Position of the header field `col` reads, or None; raises when two fields match equally well."""
+    for how, key in _MATCH_LEVELS:
+        want = key(col.source_name)
+        hits = [i for i, h in enumerate(header) if key(h) == want]
+        if len(hits) == 1:
+            return hits[0]
+        if hits:
+            raise _ambiguous(col, hits, how, header, display, rename_option)
+    return None
+
+
+def _missing(missing: list[Column], header: Sequence[str], spec: DatasetSpec, display: str, where: str) -> SourceError:
     lines = []
     for c in missing:
-        close = difflib.get_close_matches(c.source_name, found, n=1, cutoff=0.5)
+        close = difflib.get_close_matches(c.source_name, list(header), n=1, cutoff=0.5)
         fix = (
             f'did you mean `{close[0]}`? set `source: "{close[0]}"` on column `{c.name}`'
             if close
             else f"fix `source:` of column `{c.name}`"
         )
         lines.append(f"  no column `{c.source_name}` (for `{c.name}`): {fix}")
-    raise SourceError(
-        f"`{display}` does not have the columns dataset `{spec.name}` expects:\n"
+    return SourceError(
+        f"`{display}`{where} does not have the columns dataset `{spec.name}` expects:\n"
         + "\n".join(lines)
-        + f"\n  the file's columns are: {', '.join(found)}"
+        + f"\n  the file's columns are: {', '.join(f'`{h}`' for h in header)}"
     )
+
+
+def match_header(
+    header: Sequence[str], spec: DatasetSpec, display: str, *, where: str = "", rename_option: str | None = None
+) -> dict[str, int]:
+    """Map each source column of the spec to the position of its header field.
+
+    Args:
+        header: The file's column names, in file order.
+        spec: The dataset spec.
+        display: The file's path as shown in messages.
+        where: Where in the file the header is, appended to the file name in messages (e.g. ` (sheet `QC`)`).
+        rename_option: The spec option that renames columns by position, offered as the fix for duplicates.
+
+    Returns:
+        `{source name: 0-based position}`.
+
+    Raises:
+        SourceError: a source column is missing, matches two fields, or two columns read the same field.
+    """
+    found: dict[str, int] = {}
+    missing = []
+    for c in _source_columns(spec):
+        pos = _find(c, header, display, rename_option)
+        if pos is None:
+            missing.append(c)
+        else:
+            found[c.source_name] = pos
+    if missing:
+        raise _missing(missing, header, spec, display, where)
+    by_pos: dict[int, str] = {}
+    for name, pos in found.items():
+        if pos in by_pos:
+            raise SourceError(
+                f"`{display}`{where}: `{by_pos[pos]}` and `{name}` both match header field {pos + 1} (`{header[pos]}`); "
+                "set the columns' `source:` to distinct header names"
+            )
+        by_pos[pos] = name
+    return found
+
+
+def _pick(lf: pl.LazyFrame, names: Sequence[str], found: dict[str, int]) -> pl.LazyFrame:
+    """Select the matched columns of `lf` (whose columns are `names`, in file order) under their source names."""
+    return lf.select([pl.col(names[pos]).alias(src) for src, pos in found.items()])
+
+
+# ---------------------------------------------------------------------------------------------
+# Delimited text
+
+
+def _raise_if_undecodable(polars_message: str, path: Path, o: CsvOptions, display: str) -> None:
+    """After polars failed on invalid UTF-8, find the first bad byte and raise with its offset and the fix."""
+    if "utf-8" in polars_message.lower() or "utf8" in polars_message.lower():
+        check_decodable(path, o.encoding, display)
+
+
+def _first_record(path: Path, prepared: Prepared, o: CsvOptions, display: str) -> list[str]:
+    """The first record of a delimited file (the header, or the first data row), as text."""
+    try:
+        df = pl.read_csv(
+            prepared.path, n_rows=1, has_header=False, separator=o.delimiter, quote_char=o.quote_char,
+            skip_rows=o.skip_rows, comment_prefix=o.comment_prefix, encoding=prepared.polars_encoding,
+            infer_schema=False, truncate_ragged_lines=True,  # a longer row is reported by `_check_rows`
+        )  # fmt: skip
+    except pl.exceptions.NoDataError:
+        raise SourceError(f"`{display}` is empty: expected a header line or data; remove the file or fill it") from None
+    except pl.exceptions.PolarsError as e:
+        msg = str(e).splitlines()[0]
+        _raise_if_undecodable(msg, path, o, display)
+        raise SourceError(f"`{display}`: cannot read the first line: {msg}; check the `source.csv` options") from None
+    if df.height == 0:
+        raise SourceError(f"`{display}` is empty: expected a header line or data; remove the file or fill it")
+    values = ["" if v is None else str(v) for v in df.row(0)]
+    values[0] = values[0].lstrip("\ufeff")  # a byte-order mark never names a column
+    return values
+
+
+def _field_names(first: list[str], o: CsvOptions, display: str) -> list[str]:
+    """The names of the file's fields: the header, or `column_names` (which must name every field)."""
+    if not o.column_names:
+        return first
+    if len(first) != len(o.column_names):
+        what = "the header has" if o.header else "the first row has"
+        at = f", line {o.skip_rows + 1}" if not o.comment_prefix else ""
+        raise SourceError(
+            f"`{display}`{at}: {what} {len(first)} fields but `source.csv.column_names` names "
+            f"{len(o.column_names)}; list every field of the file in order"
+        )
+    return list(o.column_names)
+
+
+def _records(path: Path, o: CsvOptions) -> Iterator[tuple[int, list[str]]]:
+    """(physical line number where it ends, fields) of each record after `skip_rows`, comments left out."""
+    state = {"line": 0}
+
+    def lines(f: Iterator[str]) -> Iterator[str]:
+        for line in f:
+            state["line"] += 1
+            if state["line"] <= o.skip_rows or (o.comment_prefix and line.startswith(o.comment_prefix)):
+                continue
+            yield line
+
+    with path.open(encoding="utf-8", errors="replace", newline="") as f:
+        reader = csv.reader(
+            lines(f),
+            delimiter=o.delimiter,
+            quotechar=o.quote_char,
+            quoting=csv.QUOTE_MINIMAL if o.quote_char else csv.QUOTE_NONE,
+            strict=False,
+        )
+        for rec in reader:
+            yield state["line"], rec
+
+
+def _ragged_error(prepared: Prepared, o: CsvOptions, width: int, display: str) -> SourceError | None:
+    """The first row with more fields than the header, as an error naming its line (None if none is found)."""
+    records = _records(prepared.path, o)
+    if o.header:
+        next(records, None)
+    for line, rec in records:
+        if len(rec) > width:
+            expected = "the header has" if o.header else "`source.csv.column_names` names"
+            return SourceError(
+                f"`{display}`, line {line}: {len(rec)} fields where {expected} {width}; a field containing "
+                f"`{o.delimiter}` must be quoted with `{o.quote_char}`: fix or remove the row (or check "
+                "`source.csv.delimiter` and `quote_char`)"
+            )
+    return None
+
+
+def _check_rows(lf: pl.LazyFrame, prepared: Prepared, path: Path, o: CsvOptions, width: int, display: str) -> None:
+    """Parse every field of every row once, so a ragged row or a bad byte is reported here, by line or offset."""
+    try:
+        lf.select(pl.all().null_count()).collect()
+    except pl.exceptions.PolarsError as e:
+        msg = str(e).splitlines()[0]
+        if "more fields" in msg and (err := _ragged_error(prepared, o, width, display)):
+            raise err from None
+        _raise_if_undecodable(msg, path, o, display)
+        raise SourceError(
+            f"`{display}` cannot be read as delimited text: {msg}; check the file against the `source.csv` options"
+        ) from None
+
+
+def _scan_delimited(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFrame:
+    o = spec.source.csv
+    prepared = prepare_text(path, o.encoding, display)
+    first = _first_record(path, prepared, o, display)
+    names = _field_names(first, o, display)
+    found = match_header(names, spec, display, rename_option="source.csv.column_names")
+    internal = [f"__f{i}" for i in range(len(first))]
+    lf = pl.scan_csv(
+        prepared.path, separator=o.delimiter, has_header=o.header, new_columns=internal, quote_char=o.quote_char,
+        skip_rows=o.skip_rows, comment_prefix=o.comment_prefix, null_values=list(o.null_values),
+        encoding=prepared.polars_encoding, infer_schema=False,
+    )  # fmt: skip
+    _check_rows(lf, prepared, path, o, len(first), display)
+    return _pick(lf, internal, found).with_row_index(SOURCE_ROW, offset=1)
 
 
 def _scan_whitespace(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFrame:
     """Fields separated by runs of spaces or tabs (leading and trailing ones ignored), no header."""
     o = spec.source.csv
+    prepared = prepare_text(path, o.encoding, display)
     names = list(o.column_names or ())
     lines = pl.scan_csv(
-        path, separator="\x1f", has_header=False, new_columns=["__line"], quote_char=None, skip_rows=o.skip_rows,
-        comment_prefix=o.comment_prefix, encoding=o.encoding, infer_schema=False,
+        prepared.path, separator="\x1f", has_header=False, new_columns=["__line"], quote_char=None, skip_rows=o.skip_rows,
+        comment_prefix=o.comment_prefix, encoding=prepared.polars_encoding, infer_schema=False,
     ).filter(pl.col("__line").str.strip_chars() != "")  # fmt: skip
     fields = pl.col("__line").str.extract_all(r"\S+")
-    bad = lines.select(
-        pl.int_range(1, pl.len() + 1).filter(fields.list.len() != len(names)).first(),
-        fields.list.len().filter(fields.list.len() != len(names)).first(),
-    ).collect()
+    try:
+        bad = lines.select(
+            pl.int_range(1, pl.len() + 1).filter(fields.list.len() != len(names)).first(),
+            fields.list.len().filter(fields.list.len() != len(names)).first(),
+        ).collect()
+    except pl.exceptions.PolarsError as e:
+        msg = str(e).splitlines()[0]
+        _raise_if_undecodable(msg, path, o, display)
+        raise SourceError(f"`{display}` cannot be read as text: {msg}; check the `source.csv` options") from None
     if bad.height and bad.row(0)[0] is not None:
         line, n = bad.row(0)
         raise SourceError(
             f"`{display}`, data row {line}: {n} fields where `source.csv.column_names` names {len(names)}; "
             "list every field of the file in order"
         )
+    found = match_header(names, spec, display)
     nulls = list(o.null_values)
     parts = [
         pl.when(fields.list.get(i).is_in(nulls)).then(None).otherwise(fields.list.get(i)).alias(f"__f{i}")
         for i in range(len(names))
     ]
     # `with_columns` then `select` (polars 2.1 can misorder a lazy `select` of when/then).
-    return lines.with_columns(parts).select([pl.col(f"__f{i}").alias(n) for i, n in enumerate(names)])
+    internal = [f"__f{i}" for i in range(len(names))]
+    return _pick(lines.with_columns(parts), internal, found).with_row_index(SOURCE_ROW, offset=1)
+
+
+def _decimal_comma(lf: pl.LazyFrame, spec: DatasetSpec) -> pl.LazyFrame:
+    """Read `12,5` as 12.5 in float columns: `,` and `.` swap, so a `.` (a thousands separator) fails conversion."""
+    floats = [c.source_name for c in _source_columns(spec) if c.dtype in _FLOAT_DTYPES]
+    return lf.with_columns(pl.col(floats).str.replace_many([",", "."], [".", ","])) if floats else lf
+
+
+# ---------------------------------------------------------------------------------------------
+# Excel
+
+
+def _sheet_names(path: Path) -> list[str]:
+    try:
+        import fastexcel
+
+        return list(fastexcel.read_excel(str(path)).sheet_names)
+    except Exception:
+        return []
+
+
+def _read_sheet(path: Path, x: ExcelOptions, display: str) -> pl.DataFrame:
+    """Every cell of the sheet as text, one frame row per sheet row from row 1 (so row i is Excel row i + 1)."""
+    opts = {"header_row": None, "skip_rows": 0}  # keep leading empty rows: frame rows are sheet rows
+    try:
+        if isinstance(x.sheet, str):
+            df = pl.read_excel(
+                path, sheet_name=x.sheet, engine="calamine", read_options=opts, infer_schema_length=0,
+                drop_empty_rows=False, drop_empty_cols=False, raise_if_empty=False,
+            )  # fmt: skip
+        else:
+            df = pl.read_excel(
+                path, sheet_id=x.sheet + 1, engine="calamine", read_options=opts, infer_schema_length=0,
+                drop_empty_rows=False, drop_empty_cols=False, raise_if_empty=False,
+            )  # fmt: skip
+    except Exception as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "no matching sheet" in msg:
+            sheets = _sheet_names(path)
+            listed = ", ".join(f"{i}: `{s}`" for i, s in enumerate(sheets)) or "none readable"
+            raise SourceError(
+                f"`{display}`: no sheet {x.sheet!r} (`source.excel.sheet`); the workbook's sheets are {listed}: "
+                "set `source.excel.sheet` to one of their names or 0-based positions"
+            ) from None
+        raise SourceError(f"`{display}` is not a readable Excel (.xlsx) workbook: {msg}") from None
+    return df
+
+
+def _scan_xlsx(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFrame:
+    x = spec.source.excel or ExcelOptions()
+    df = _read_sheet(path, x, display)
+    h = x.header_row
+    where = f" (sheet {x.sheet!r}, header in Excel row {h + 1})"
+    if df.height <= h:
+        raise SourceError(
+            f"`{display}`{where}: the sheet has {df.height} rows, so no header in row {h + 1}; "
+            "set `source.excel.header_row` to the 0-based row of the header (Excel row number minus 1)"
+        )
+    first = ["" if v is None else str(v) for v in df.row(h)]
+    if x.column_names and len(x.column_names) != len(first):
+        raise SourceError(
+            f"`{display}`{where}: the header has {len(first)} cells but `source.excel.column_names` names "
+            f"{len(x.column_names)}; list every column of the sheet in order"
+        )
+    names = list(x.column_names) if x.column_names else first
+    found = match_header(names, spec, display, where=where, rename_option="source.excel.column_names")
+    nulls = list(x.null_values)
+    data = (
+        df.slice(h + 1)
+        .with_row_index(SOURCE_ROW, offset=h + 2)  # Excel's row number, 1-based
+        .filter(~pl.all_horizontal(pl.col(df.columns).is_null()))  # empty rows are spacing, not records
+    )
+    cells = [
+        pl.when(pl.col(df.columns[pos]).is_in(nulls)).then(None).otherwise(pl.col(df.columns[pos])).alias(src)
+        for src, pos in found.items()
+    ]
+    return data.lazy().with_columns(cells).select([*found, SOURCE_ROW])
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON Lines
+
+
+def _bad_json_line(path: Path, display: str) -> SourceError | None:
+    """The first line of a JSON Lines file that is not a JSON object, as an error (None if all are)."""
+    offset, objects = 0, 0
+    with path.open("rb") as f:
+        for n, raw in enumerate(f, start=1):
+            start, offset = offset, offset + len(raw)
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                return SourceError(
+                    f"`{display}`, line {n}: byte offset {start + e.start} is not valid UTF-8; JSON Lines must be UTF-8: "
+                    "convert the file to UTF-8 or repair that byte"
+                )
+            if not text.strip():
+                continue
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as e:
+                return SourceError(
+                    f"`{display}`, line {n}, column {e.colno}: not valid JSON ({e.msg}); each line must be one JSON "
+                    'object such as {"tag": "FIC-101", "value": 12.5}: fix or remove the line'
+                )
+            if not isinstance(value, dict):
+                return SourceError(
+                    f"`{display}`, line {n}: a JSON {type(value).__name__} where a JSON object {{...}} is expected; "
+                    "each line must be one object: fix or remove the line"
+                )
+            objects += 1
+    if objects == 0:
+        return SourceError(f"`{display}` holds no JSON object (it is empty or blank): remove the file or fill it")
+    return None
+
+
+def _scan_jsonl(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFrame:
+    prepared = prepare_text(path, "utf8", display, keep_bom=False)
+    try:  # infers over every line, so a malformed line anywhere fails here rather than at the sink
+        keys = pl.scan_ndjson(prepared.path, infer_schema_length=None).collect_schema().names()
+    except pl.exceptions.PolarsError as e:
+        err = _bad_json_line(path, display) or SourceError(
+            f"`{display}` cannot be read as JSON Lines: {str(e).splitlines()[0]}; each line must be one JSON object"
+        )
+        raise err from None
+    found = match_header(keys, spec, display)
+    lf = pl.scan_ndjson(prepared.path, schema=dict.fromkeys(keys, pl.String))  # every value as its JSON text
+    return _pick(lf, keys, found).with_row_index(SOURCE_ROW, offset=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parquet
+
+
+def _scan_parquet(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFrame:
+    try:
+        names = list(pl.read_parquet_schema(path))
+    except Exception as e:
+        raise SourceError(f"`{display}` is not a readable Parquet file: {str(e).splitlines()[0]}") from None
+    found = match_header(names, spec, display)
+    return _pick(pl.scan_parquet(path), names, found).with_row_index(SOURCE_ROW, offset=1)
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def _path_values(spec: DatasetSpec, display: str) -> list[pl.Expr]:
@@ -109,52 +476,44 @@ def _path_values(spec: DatasetSpec, display: str) -> list[pl.Expr]:
     return out
 
 
+def _scan_raw(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFrame:
+    """The source columns under their source names, and `_source_row`."""
+    fmt = spec.source.format
+    if fmt == "csv":
+        if spec.source.csv.delimiter == "whitespace":
+            lf = _scan_whitespace(path, spec, display)
+        else:
+            lf = _scan_delimited(path, spec, display)
+        return _decimal_comma(lf, spec) if spec.source.csv.decimal_comma else lf
+    if fmt == "xlsx":
+        return _scan_xlsx(path, spec, display)
+    if fmt == "jsonl":
+        return _scan_jsonl(path, spec, display)
+    return _scan_parquet(path, spec, display)
+
+
 def scan_file(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFrame:
-    """Scan one raw file: the spec's source columns as raw values, plus `_source_file` and `_source_row`."""
-    wanted = [c.source_name for c in spec.columns if c.from_path is None]
-    if spec.source.format == "csv" and spec.source.csv.delimiter == "whitespace":
-        lf = _scan_whitespace(path, spec, display)
-    elif spec.source.format == "csv":
-        o = spec.source.csv
-        if o.header:
-            _check_columns(_csv_header(path, spec, display), spec, display)
-        lf = pl.scan_csv(
-            path,
-            separator=o.delimiter,
-            has_header=o.header,
-            new_columns=list(o.column_names) if not o.header and o.column_names else None,
-            quote_char=o.quote_char,
-            skip_rows=o.skip_rows,
-            comment_prefix=o.comment_prefix,
-            null_values=list(o.null_values),
-            encoding=o.encoding,
-            infer_schema=False,
+    """Scan one raw file: the spec's source columns as raw values, plus `_source_file` and `_source_row`.
+
+    Text files that are not UTF-8 or end lines with a lone CR are read from a temporary UTF-8 copy,
+    which the returned frame needs until it is collected or sunk: call `release_temp_files()` after that.
+
+    Args:
+        path: The raw file.
+        spec: The dataset spec (its `source` options say how to read the file).
+        display: The file's path relative to the project root (`_source_file`, and messages).
+
+    Returns:
+        A lazy frame: the source columns (text, or Parquet's types), `_source_row` (the 1-based data row;
+        for Excel the sheet's row number), the `from_path` columns and `_source_file`.
+
+    Raises:
+        SourceError: the file cannot be read as the spec says; the message names the file, where in it
+            (line, row or byte offset), what was expected, and the fix.
+    """
+    wanted = [c.source_name for c in _source_columns(spec)]
+    with discard_on_error():
+        lf = _scan_raw(path, spec, display)
+        return lf.select([*wanted, SOURCE_ROW]).with_columns(
+            *_path_values(spec, display), pl.lit(display, dtype=pl.String).alias(SOURCE_FILE)
         )
-        if not o.header:
-            n_declared = len(o.column_names or ())
-            try:
-                first = pl.read_csv(
-                    path, n_rows=1, has_header=False, separator=o.delimiter, skip_rows=o.skip_rows, quote_char=o.quote_char,
-                    comment_prefix=o.comment_prefix, infer_schema=False, encoding=o.encoding, truncate_ragged_lines=False,
-                )  # fmt: skip
-            except pl.exceptions.PolarsError as e:
-                raise SourceError(
-                    f"`{display}`: cannot read the first row: {str(e).splitlines()[0]}; check the `source.csv` options"
-                ) from None
-            if first.width != n_declared:
-                raise SourceError(
-                    f"`{display}`: the first row has {first.width} fields but `source.csv.column_names` names "
-                    f"{n_declared}; list every field of the file in order"
-                )
-    else:
-        try:
-            found = list(pl.read_parquet_schema(path))
-        except Exception as e:
-            raise SourceError(f"`{display}` is not a readable Parquet file: {str(e).splitlines()[0]}") from None
-        _check_columns(found, spec, display)
-        lf = pl.scan_parquet(path)
-    return (
-        lf.select(wanted)
-        .with_row_index(SOURCE_ROW, offset=1)
-        .with_columns(*_path_values(spec, display), pl.lit(display, dtype=pl.String).alias(SOURCE_FILE))
-    )

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from pipelines.spec.rules import Rule
 
@@ -90,13 +98,24 @@ class CsvOptions(_Frozen):
     )
     header: bool = Field(True, description="Whether the first line holds column names.")
     column_names: tuple[str, ...] | None = Field(
-        None, description="Names of the columns in file order; required when `header` is false."
+        None,
+        description="Names of the columns in file order; required when `header` is false. With `header: true` they "
+        "replace the header's names position by position (the way to tell apart two columns with the same header).",
     )
     null_values: tuple[str, ...] = Field(
         ("",), description="Strings that mean 'no value' (matched exactly, before type conversion)."
     )
-    encoding: Literal["utf8", "utf8-lossy"] = Field(
-        "utf8", description="Text encoding; `utf8-lossy` replaces undecodable bytes instead of failing."
+    encoding: Literal["utf8", "utf8-lossy", "utf8-sig", "gbk", "gb18030", "auto"] = Field(
+        "utf8",
+        description="Text encoding: `utf8` (a byte-order mark is dropped), `utf8-sig` (the same, named for exports that "
+        "write one), `utf8-lossy` (undecodable bytes replaced instead of failing), `gbk`, `gb18030`, or `auto` "
+        "(a byte-order mark, else detected from the first 64 KiB). Files not in UTF-8 are transcoded to a temporary "
+        "UTF-8 copy before reading.",
+    )
+    decimal_comma: bool = Field(
+        False,
+        description="Numbers in float columns use a decimal comma (`12,5` is 12.5), as in European lab exports; "
+        'usually with `delimiter: ";"`. A value with a `.` (e.g. a thousands separator) then fails conversion.',
     )
     quote_char: str | None = Field('"', description="Quote character, or null for none.")
     skip_rows: int = Field(0, ge=0, description="Lines to skip before the header (or the first row).")
@@ -112,13 +131,55 @@ class CsvOptions(_Frozen):
             raise ValueError("`delimiter: whitespace` reads files without a header: set `header: false` and `column_names`")
         return self
 
+    @model_serializer(mode="wrap")
+    def _omit_new_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Options added later are left out at their default, so existing specs keep their data hash.
+        out: dict[str, Any] = handler(self)
+        if not self.decimal_comma:
+            out.pop("decimal_comma", None)
+        return out
+
+
+class ExcelOptions(_Frozen):
+    """How to read an Excel workbook (`.xlsx`): which sheet, and where its header is."""
+
+    sheet: str | int = Field(0, description="Sheet to read: its name, or its 0-based position in the workbook.")
+    header_row: int = Field(
+        0, ge=0, description="0-based row of the header (the Excel row number minus 1); rows above it are skipped."
+    )
+    column_names: tuple[str, ...] | None = Field(
+        None, description="Names replacing the header's, position by position (e.g. to tell apart two equal headers)."
+    )
+    null_values: tuple[str, ...] = Field(
+        ("",), description="Cell texts that mean 'no value' (matched exactly, before type conversion); empty cells are null."
+    )
+
 
 class Source(_Frozen):
     """Where the raw files are and how to read them."""
 
-    format: Literal["csv", "parquet"] = Field(description="File format of the raw files.")
+    format: Literal["csv", "parquet", "xlsx", "jsonl"] = Field(
+        description="File format of the raw files: csv (any delimited text), parquet, xlsx (Excel) or jsonl (JSON Lines)."
+    )
     path: str = Field(description="Glob of raw files, relative to the project root (e.g. `seeds/ai4i2020/*.csv`).")
     csv: CsvOptions = Field(default_factory=CsvOptions, description="Reader options for `format: csv`.")
+    excel: ExcelOptions | None = Field(
+        None, description="Reader options for `format: xlsx` (default: the first sheet, header in its first row)."
+    )
+
+    @model_validator(mode="after")
+    def _excel_only_for_xlsx(self) -> Source:
+        if self.excel is not None and self.format != "xlsx":
+            raise ValueError(f"`excel` options apply to `format: xlsx`, not `format: {self.format}`")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _omit_new_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Options added later are left out at their default, so existing specs keep their data hash.
+        out: dict[str, Any] = handler(self)
+        if self.excel is None:
+            out.pop("excel", None)
+        return out
 
 
 class Column(_Frozen):
@@ -132,9 +193,36 @@ class Column(_Frozen):
         r"matched against the path relative to the project root (e.g. `train_(FD\d{3})`).",
     )
     dtype: DType = Field(description="Type the raw value is converted to; a value that does not convert fails `schema.dtype`.")
-    format: str | None = Field(None, description="strftime format for `date`/`datetime` columns (e.g. `%Y-%m-%d %H:%M:%S`).")
+    format: str | None = Field(
+        None,
+        description="strftime format for `date`/`datetime` text (e.g. `%Y-%m-%d %H:%M:%S`), or `auto`: detected per file "
+        "from its first values among ISO 8601 (with or without `T`, fractions, offsets), `%Y/%m/%d %H:%M:%S`, "
+        "`%d.%m.%Y %H:%M:%S`, `%m/%d/%Y %H:%M`, `%d/%m/%Y %H:%M`, `%Y年%m月%d日 %H:%M:%S` and their variants; "
+        "a file whose values read both day-first and month-first is refused.",
+    )
+    time_encoding: Literal["epoch_s", "epoch_ms", "epoch_us", "excel_serial"] | None = Field(
+        None,
+        description="How a `date`/`datetime` column's numeric raw values encode time: seconds, milliseconds or "
+        "microseconds since 1970-01-01 UTC, or an Excel serial date (1900 date system: days since 1899-12-30, "
+        "the fraction is the time of day, to the millisecond; serial 60, Excel's 1900-02-29, is invalid).",
+    )
+    timezone: str | None = Field(
+        None,
+        description="IANA time zone of the raw file's local times (e.g. `Asia/Shanghai`); they are converted to UTC "
+        "and published as naive UTC datetimes. Without it, times are taken to be UTC already. A local time skipped "
+        "by a daylight-saving gap fails `schema.dtype`; one repeated by the autumn overlap is read as the earlier "
+        "instant. Values that carry an offset (`+08:00`, `Z`) and epoch values use their own offset.",
+    )
+    keep_original: bool = Field(
+        False, description="Also publish the raw text of a `date`/`datetime` column as `<name>_original` (string)."
+    )
     nullable: bool = Field(True, description="If false, a null value fails the generated `not_null` rule.")
-    unit: str | None = Field(None, description="Physical unit of the values (e.g. `K`, `rpm`, `Nm`).")
+    unit: str | None = Field(None, description="Physical unit of the published values (e.g. `K`, `rpm`, `Nm`).")
+    source_unit: str | None = Field(
+        None,
+        description="Unit of the raw values when it differs from `unit` (e.g. `degF` for a `degC` column): "
+        "converted at ingest with pint, offsets included; the column's dtype must be float.",
+    )
     role: Role = Field("attribute", description="What the column is: timestamp, entity, measurement, label or attribute.")
     description: str = Field("", description="What the column means, for the field dictionary.")
     sensitivity: Sensitivity | None = Field(
@@ -156,10 +244,90 @@ class Column(_Frozen):
             raise ValueError(f"`from_path` needs exactly one group `( )` to capture, `{v}` has {n}")
         return v
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        import difflib
+        from zoneinfo import available_timezones
+
+        zones = available_timezones()
+        if v not in zones:
+            close = difflib.get_close_matches(v, sorted(zones), n=1, cutoff=0.6)
+            hint = f"did you mean `{close[0]}`?" if close else "write an IANA name such as `Asia/Shanghai` or `Europe/Berlin`"
+            raise ValueError(f"`{v}` is not an IANA time zone; {hint}")
+        return v
+
+    @model_validator(mode="after")
+    def _conversions_consistent(self) -> Column:
+        problem = self._time_problem() or self._unit_problem()
+        if problem:
+            raise ValueError(f"column `{self.name}`: {problem}")
+        return self
+
+    def _time_problem(self) -> str | None:
+        """What is wrong with the column's time options, if anything."""
+        used = [k for k in ("time_encoding", "timezone", "keep_original") if getattr(self, k)]
+        if used and self.dtype not in ("date", "datetime"):
+            return f"`{used[0]}` only applies to date/datetime columns"
+        if self.format and self.time_encoding:
+            return "`format` reads text and `time_encoding` numbers: declare only one"
+        if self.timezone and self.dtype == "date":
+            return "a date has no time of day, so no `timezone`: remove it or declare `dtype: datetime`"
+        if self.timezone and self.time_encoding and self.time_encoding.startswith("epoch"):
+            return "epoch values are UTC instants already: remove `timezone`"
+        if self.timezone and self.format and re.search(r"%[:#]?z", self.format):
+            return "`format` reads each value's UTC offset (`%z`): remove `timezone`"
+        if self.keep_original and len(self.name) > 63 - len("_original"):
+            return "`keep_original` publishes `<name>_original`, which would be longer than 63 characters"
+        return None
+
+    def _unit_problem(self) -> str | None:
+        """What is wrong with the column's unit conversion, if anything (pint is loaded only for `source_unit`)."""
+        if self.source_unit is None:
+            return None
+        if not self.unit:
+            return f"`source_unit: {self.source_unit}` needs `unit:`, the unit the values are converted to"
+        if self.dtype not in ("float32", "float64"):
+            return f"values converted from `{self.source_unit}` to `{self.unit}` are fractional: declare `dtype: float64`"
+        from pipelines.spec.column_checks import unit_conversion
+
+        try:
+            unit_conversion(self.source_unit, self.unit)
+        except ValueError as e:
+            return f"cannot convert `source_unit: {self.source_unit}` to `unit: {self.unit}`: {e}"
+        return None
+
+    @model_serializer(mode="wrap")
+    def _omit_new_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Options added later are left out at their default, so existing specs keep their hashes.
+        out: dict[str, Any] = handler(self)
+        for key in ("time_encoding", "timezone", "source_unit"):
+            if out.get(key) is None:
+                out.pop(key, None)
+        if not self.keep_original:
+            out.pop("keep_original", None)
+        return out
+
     @property
     def source_name(self) -> str:
         """Name of the column in the raw file."""
         return self.source if self.source is not None else self.name
+
+    @property
+    def original_column(self) -> Column | None:
+        """With `keep_original`, the published string column `<name>_original` holding the raw text; else None."""
+        if not self.keep_original:
+            return None
+        return Column(
+            name=f"{self.name}_original",
+            source=self.source_name,
+            dtype="string",
+            role="attribute",
+            description=f"`{self.name}` as written in the raw file, before conversion.",
+            sensitivity=self.sensitivity,
+        )
 
 
 class Synthetic(_Frozen):
@@ -277,9 +445,14 @@ class DatasetSpec(_Frozen):
         """Columns pseudonymised at ingest."""
         return [c.name for c in self.columns if self.sensitivity(c.name) == "personal"]
 
+    @property
+    def published_columns(self) -> list[Column]:
+        """Published columns, in order: each declared column, then its `<name>_original` if it keeps one."""
+        return [p for c in self.columns for p in (c, c.original_column) if p is not None]
+
     def column(self, name: str) -> Column:
-        """Return the column called `name`."""
-        for c in self.columns:
+        """Return the published column called `name`."""
+        for c in self.published_columns:
             if c.name == name:
                 return c
         raise KeyError(name)
@@ -287,7 +460,7 @@ class DatasetSpec(_Frozen):
     @property
     def column_names(self) -> list[str]:
         """Published column names, in order."""
-        return [c.name for c in self.columns]
+        return [c.name for c in self.published_columns]
 
 
 def slug(text: str) -> str:

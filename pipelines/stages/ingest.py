@@ -13,7 +13,7 @@ import polars as pl
 from pipelines.errors import CatalogError, SourceError
 from pipelines.ingest.cast import typed
 from pipelines.ingest.fingerprint import SourceFile, sha256_file
-from pipelines.ingest.readers import SOURCE_FILE, resolve_files, scan_file
+from pipelines.ingest.readers import SOURCE_FILE, resolve_files, scan_file, temp_files
 from pipelines.paths import relative
 from pipelines.publish.fingerprint import data_hash
 from pipelines.spec.loader import LoadedDataset
@@ -87,30 +87,31 @@ def ingest(loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, run_id: s
         files = [SourceFile(f.path, f.sha256, f.size, prev.get(f.sha256, 0)) for f in files]
         return Ingested(spec.name, run_id, started, files, dh, rows_in=m["counts"]["rows_in"], unchanged_version=latest)
 
-    frames = []
-    for p, f in zip(paths, files, strict=True):
-        raw = scan_file(p, spec, f.path)
-        frames.append(typed(raw, spec, dict(raw.collect_schema())))  # each file converted from its own types
-    from pipelines.models import corrections as fix
+    with temp_files():  # transcoded copies of non-UTF-8 files live until the sink has read them
+        frames = []
+        for p, f in zip(paths, files, strict=True):
+            raw = scan_file(p, spec, f.path)
+            frames.append(typed(raw, spec, dict(raw.collect_schema())))  # each file converted from its own types
+        from pipelines.models import corrections as fix
 
-    staging = warehouse.staging_dir(spec.name, run_id)
-    staging.mkdir(parents=True, exist_ok=True)
-    staged = staging / STAGED_FILE
-    try:
-        current = {f.path: f.sha256 for f in files}
-        rows = pl.concat(frames, how="vertical_relaxed")
-        rows = pseudonymise(rows, personal, key) if key else rows  # raw personal values never reach the warehouse
-        lf, applied = fix.apply(rows, corrections, spec, current)
-        lf.with_row_index(ROW_ID).sink_parquet(staged)
-    except pl.exceptions.ComputeError as e:
-        msg = str(e).splitlines()[0]
-        which = ", ".join(f"`{f.path}`" for f in files)
-        hint = (
-            "declare `encoding: utf8-lossy` or convert the file to UTF-8"
-            if "utf-8" in msg.lower() or "utf8" in msg.lower()
-            else "check the file against the spec's `source` options"
-        )
-        raise SourceError(f"dataset `{spec.name}`: cannot read {which}: {msg}; {hint}") from None
+        staging = warehouse.staging_dir(spec.name, run_id)
+        staging.mkdir(parents=True, exist_ok=True)
+        staged = staging / STAGED_FILE
+        try:
+            current = {f.path: f.sha256 for f in files}
+            rows = pl.concat(frames, how="vertical_relaxed")
+            rows = pseudonymise(rows, personal, key) if key else rows  # raw personal values never reach the warehouse
+            lf, applied = fix.apply(rows, corrections, spec, current)
+            lf.with_row_index(ROW_ID).sink_parquet(staged)
+        except pl.exceptions.ComputeError as e:
+            msg = str(e).splitlines()[0]
+            which = ", ".join(f"`{f.path}`" for f in files)
+            hint = (
+                "declare the file's `encoding` (`gb18030`, `utf8-sig`, ...), or `auto` to detect it"
+                if "utf-8" in msg.lower() or "utf8" in msg.lower()
+                else "check the file against the spec's `source` options"
+            )
+            raise SourceError(f"dataset `{spec.name}`: cannot read {which}: {msg}; {hint}") from None
     counts = dict(pl.scan_parquet(staged).group_by(SOURCE_FILE).len().collect().iter_rows())
     files = [SourceFile(f.path, f.sha256, f.size, int(counts.get(f.path, 0))) for f in files]
     return Ingested(
