@@ -22,6 +22,7 @@ from pipelines.errors import SpecError, SpecIssue
 from pipelines.models.demand import Demand
 from pipelines.paths import relative
 from pipelines.spec.checks import check_rules_against_spec
+from pipelines.spec.column_checks import check_columns
 from pipelines.spec.issues import validate_model
 from pipelines.spec.models import DatasetSpec, RuleFile
 from pipelines.spec.rules import RULE_KINDS, NotNull, Rule, RuleBase, Unique
@@ -65,6 +66,8 @@ def _sha(obj: Any) -> str:
 # Spec fields that change what data is published; everything else is metadata.
 # (role and unit decide which guide clauses a rule measures and whether units are consistent.)
 _DATA_COLUMN_FIELDS = ("name", "source", "from_path", "dtype", "format", "nullable", "role", "unit")
+# Added later; present in a dump only when set, so specs that do not use them keep their hashes.
+_NEW_DATA_COLUMN_FIELDS = ("time_encoding", "timezone", "keep_original", "source_unit")
 _RULE_METADATA_FIELDS = ("description",)
 
 
@@ -74,9 +77,11 @@ def spec_hashes(spec: DatasetSpec) -> tuple[str, str]:
     data = {
         "name": d["name"],
         "source": d["source"],
-        "columns": [{k: c[k] for k in _DATA_COLUMN_FIELDS} for c in d["columns"]],
+        "columns": [{k: c[k] for k in (*_DATA_COLUMN_FIELDS, *_NEW_DATA_COLUMN_FIELDS) if k in c} for c in d["columns"]],
         "primary_key": d["primary_key"],
     }
+    if spec.personal_columns:  # pseudonymised columns publish other values
+        data["personal"] = spec.personal_columns
     return _sha(data), _sha(d)
 
 
@@ -289,6 +294,7 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
             if cached_rf is not None and cached_loc is not None:
                 rules.extend((r, cached_loc, j) for j, r in enumerate(getattr(cached_rf, "rules", ())))
         check_rules_against_spec(spec, rules, issues, root)
+        check_columns(spec, located, issues)
         all_rules: tuple[RuleBase, ...] = (*implied_rules(spec), *(r for r, _, _ in rules))
         dh, mh = spec_hashes(spec)
         project.datasets[spec.name] = LoadedDataset(

@@ -24,6 +24,7 @@ from filelock import FileLock
 from pipelines import __version__
 from pipelines.errors import CountMismatchError, IntegrityError, QualityGateError
 from pipelines.governance import pseudonym
+from pipelines.ingest.cast import conversion_text
 from pipelines.ingest.fingerprint import sha256_file
 from pipelines.ingest.readers import SOURCE_FILE, SOURCE_ROW
 from pipelines.models.changelog import changelog
@@ -165,7 +166,7 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> tuple[dict
         .select([*cols, FAILED_RULES, REASONS, WARN_RULES, SOURCE_FILE, SOURCE_ROW])
         .collect()
     )
-    q = q.cast({c.name: POLARS_DTYPES[c.dtype] for c in spec.columns})
+    q = q.cast({c.name: POLARS_DTYPES[c.dtype] for c in spec.published_columns})
     q.write_parquet(tmp / QUARANTINE_FILE, metadata=meta)
 
     rows_published = pq.ParquetFile(data_file).metadata.num_rows
@@ -320,8 +321,11 @@ def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Publis
                         "source": c.source_name,
                         "sensitivity": spec.sensitivity(c.name),
                         "pseudonymised": spec.sensitivity(c.name) == "personal",
+                        "source_unit": c.source_unit,
+                        "unit_conversion": conversion_text(c),
+                        "timezone": c.timezone,
                     }
-                    for c in spec.columns
+                    for c in spec.published_columns
                 ],
                 "classification": spec.classification.model_dump(mode="json"),
                 "pseudonymisation": (
