@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import duckdb
 from typer.testing import CliRunner
 
@@ -14,6 +15,7 @@ from pipelines.cli import app
 runner = CliRunner()
 
 
+@pytest.mark.slow  # two full Dagster runs with detector and trial training (~45 s); CI runs it with `make test-slow`
 def test_the_loop_from_the_command_line(project_dir: Path, tmp_path: Path) -> None:
     wh = tmp_path / "wh"
     w = ["--project", str(project_dir), "--warehouse", str(wh)]
