@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 import dagster as dg
-import pytest
 import duckdb
+import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
