@@ -142,7 +142,7 @@ def diff(
     for k in ("rows_added", "rows_removed", "rows_changed", "rows_unchanged", "labels_changed", "flags_changed",
               "quarantine_added", "quarantine_removed", "columns_added", "columns_removed"):  # fmt: skip
         t.add_row(k, str(s[k]))
-    t.add_row("score", f"{d.score_v1} -> {d.score_v2}")
+    t.add_row("score", " -> ".join("n/a" if x is None else f"{x:.4f}" for x in (d.score_v1, d.score_v2)))
     t.add_row("level", f"{d.level_v1} -> {d.level_v2}")
     for dim, delta in sorted(d.dimension_deltas.items()):
         if delta:
