@@ -183,8 +183,7 @@ class GuardedClient:
         NotFoundError: the policy has no such role.
     """
 
-    def __init__(self, warehouse: Path | str, role: str, policy: Policy, *, audit: bool = True) -> None:
-        self.audit = audit
+    def __init__(self, warehouse: Path | str, role: str, policy: Policy) -> None:
         self.root = Path(warehouse).resolve()
         self.role_name = role
         self.role: Role = policy.role(role)
@@ -261,8 +260,6 @@ class GuardedClient:
 
     def _record(self, query: str, decision: str, problem: str | None) -> None:
         """The query in the audit log; a query that cannot be recorded is not answered."""
-        if not self.audit:
-            return
         from pipelines.catalog.db import writer
         from pipelines.governance.audit import current_actor, record
         from pipelines.warehouse import Warehouse
