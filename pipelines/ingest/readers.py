@@ -5,6 +5,10 @@ types), named by their `source` names, plus `_source_row`; `scan_file` adds the 
 `_source_file`. Header names are matched exactly first, then with surrounding spaces stripped, then
 case-insensitively; a name that matches two header fields at the first level it matches is an error.
 
+With `source.long` the file is read in long format and pivoted (`historian.py`) before the columns are
+picked. `unread_columns()` collects each file's header fields the spec does not read, and a missing column
+raises `MissingColumns` (a `SourceError` carrying the header), for the drift policies in `drift.py`.
+
 Non-UTF-8 and CR-only text files are read from a temporary UTF-8 copy (see `encoding.py`): call
 `release_temp_files()` once the frames `scan_file` returned have been sunk (or wrap the scan and the
 sink in `with temp_files():`).
@@ -18,6 +22,8 @@ import glob
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import polars as pl
@@ -33,7 +39,16 @@ from pipelines.ingest.encoding import (
 )
 from pipelines.spec.models import Column, CsvOptions, DatasetSpec, ExcelOptions
 
-__all__ = ["SOURCE_FILE", "SOURCE_ROW", "release_temp_files", "resolve_files", "scan_file", "temp_files"]
+__all__ = [
+    "SOURCE_FILE",
+    "SOURCE_ROW",
+    "MissingColumns",
+    "release_temp_files",
+    "resolve_files",
+    "scan_file",
+    "temp_files",
+    "unread_columns",
+]
 
 SOURCE_FILE = "_source_file"
 SOURCE_ROW = "_source_row"
@@ -44,6 +59,31 @@ _MATCH_LEVELS: tuple[tuple[str, Callable[[str], str]], ...] = (
     ("after stripping spaces", lambda s: s.strip()),
     ("case-insensitively", lambda s: s.strip().casefold()),
 )
+
+
+# While `unread_columns()` is active: each file's header fields that the spec does not read, by display path.
+_UNREAD: ContextVar[dict[str, list[str]] | None] = ContextVar("moshu_unread_columns", default=None)
+
+
+class MissingColumns(SourceError):
+    """A file lacks columns the spec reads; carries them (source names) and the file's header for drift handling."""
+
+    def __init__(self, message: str, missing: list[str], header: list[str], display: str) -> None:
+        super().__init__(message)
+        self.missing = missing
+        self.header = header
+        self.display = display
+
+
+@contextmanager
+def unread_columns() -> Iterator[dict[str, list[str]]]:
+    """Collect, per file scanned inside the block, the header fields the spec does not read (new columns)."""
+    seen: dict[str, list[str]] = {}
+    token = _UNREAD.set(seen)
+    try:
+        yield seen
+    finally:
+        _UNREAD.reset(token)
 
 
 def resolve_files(spec: DatasetSpec, root: Path) -> list[Path]:
@@ -105,7 +145,7 @@ def _find(col: Column, header: Sequence[str], display: str, rename_option: str |
     return None
 
 
-def _missing(missing: list[Column], header: Sequence[str], spec: DatasetSpec, display: str, where: str) -> SourceError:
+def _missing(missing: list[Column], header: Sequence[str], spec: DatasetSpec, display: str, where: str) -> MissingColumns:
     lines = []
     for c in missing:
         close = difflib.get_close_matches(c.source_name, list(header), n=1, cutoff=0.5)
@@ -115,10 +155,13 @@ def _missing(missing: list[Column], header: Sequence[str], spec: DatasetSpec, di
             else f"fix `source:` of column `{c.name}`"
         )
         lines.append(f"  no column `{c.source_name}` (for `{c.name}`): {fix}")
-    return SourceError(
+    return MissingColumns(
         f"`{display}`{where} does not have the columns dataset `{spec.name}` expects:\n"
         + "\n".join(lines)
-        + f"\n  the file's columns are: {', '.join(f'`{h}`' for h in header)}"
+        + f"\n  the file's columns are: {', '.join(f'`{h}`' for h in header)}",
+        [c.source_name for c in missing],
+        list(header),
+        display,
     )
 
 
@@ -158,6 +201,8 @@ def match_header(
                 "set the columns' `source:` to distinct header names"
             )
         by_pos[pos] = name
+    if (unread := _UNREAD.get()) is not None:
+        unread[display] = [h for i, h in enumerate(header) if i not in by_pos]
     return found
 
 
@@ -478,6 +523,10 @@ def _path_values(spec: DatasetSpec, display: str) -> list[pl.Expr]:
 
 def _scan_raw(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFrame:
     """The source columns under their source names, and `_source_row`."""
+    if spec.source.long is not None:
+        from pipelines.ingest.historian import scan_long
+
+        return scan_long(path, spec, display, _scan_raw)
     fmt = spec.source.format
     if fmt == "csv":
         if spec.source.csv.delimiter == "whitespace":
@@ -505,7 +554,8 @@ def scan_file(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFrame:
 
     Returns:
         A lazy frame: the source columns (text, or Parquet's types), `_source_row` (the 1-based data row;
-        for Excel the sheet's row number), the `from_path` columns and `_source_file`.
+        for Excel the sheet's row number; for `source.long` the first long row of the pivoted row), the
+        `from_path` columns and `_source_file`.
 
     Raises:
         SourceError: the file cannot be read as the spec says; the message names the file, where in it

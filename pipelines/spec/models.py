@@ -155,6 +155,48 @@ class ExcelOptions(_Frozen):
     )
 
 
+class LongOptions(_Frozen):
+    """A historian export in long format: one row per (tag, timestamp, value, quality), pivoted to one row per timestamp."""
+
+    tag: str = Field(description="Raw column holding the tag name (e.g. `TagName`).")
+    timestamp: str = Field(
+        description="Raw column holding the timestamp; a spec column must read it (`source:` this name, or be named so)."
+    )
+    value: str = Field(description="Raw column holding the value.")
+    quality: str | None = Field(
+        None,
+        description="Raw column holding the OPC UA status code: a number or hex text (`0x80340000`; severity bits "
+        "0x40000000 Uncertain, 0x80000000 Bad) or a name (`Good`, `Uncertain...`, `Bad...`). Each tag column `<c>` "
+        "gets `<c>__quality` (QARTOD: 1 good, 2 no code, 3 uncertain, 4 bad (value set to null), 9 no row for the tag).",
+    )
+    keys: tuple[str, ...] = Field(
+        (), description="Raw columns that, with the timestamp, identify a pivoted row (e.g. a unit or line id)."
+    )
+    tags: dict[str, str] = Field(
+        min_length=1, description="Tag name in the file -> spec column name, one column per tag (e.g. `FIC101.PV: flow`)."
+    )
+    ignore_tags: tuple[str, ...] = Field(
+        (), description="Tags in the files that are deliberately not read; any other tag missing from `tags` is an error."
+    )
+
+    @model_validator(mode="after")
+    def _distinct(self) -> LongOptions:
+        cols = list(self.tags.values())
+        dupes = sorted({c for c in cols if cols.count(c) > 1})
+        if dupes:
+            raise ValueError(f"`tags` maps two tags to the same column: {dupes}")
+        bad = [c for c in cols if not re.match(NAME_PATTERN, c)]
+        if bad:
+            raise ValueError(f"`tags` values must be spec column names (snake_case): {bad}")
+        both = sorted(set(self.tags) & set(self.ignore_tags))
+        if both:
+            raise ValueError(f"tags both mapped and ignored: {both}")
+        raw = [self.tag, self.timestamp, self.value, *([self.quality] if self.quality else []), *self.keys]
+        if len(set(raw)) != len(raw):
+            raise ValueError(f"`tag`, `timestamp`, `value`, `quality` and `keys` must be distinct raw columns: {raw}")
+        return self
+
+
 class Source(_Frozen):
     """Where the raw files are and how to read them."""
 
@@ -166,11 +208,26 @@ class Source(_Frozen):
     excel: ExcelOptions | None = Field(
         None, description="Reader options for `format: xlsx` (default: the first sheet, header in its first row)."
     )
+    long: LongOptions | None = Field(
+        None,
+        description="Historian long format (csv, parquet or jsonl): one row per tag and timestamp, pivoted to one row "
+        "per timestamp (and `keys`) with one column per mapped tag plus its `<column>__quality` flag.",
+    )
+    drift: Literal["fail", "quarantine_file", "allow_new_nullable"] = Field(
+        "fail",
+        description="What a file whose columns differ from what the spec reads does: a missing or renamed column "
+        "stops the run (`fail`), or sets the file aside, reported with its rows (`quarantine_file`, which also sets "
+        "aside a Parquet file whose column types differ from most files'); `allow_new_nullable` reads a column the "
+        "file lacks as null (a column added to the spec after older files were written) but still fails on a rename. "
+        "Columns the spec does not read are always allowed; new and retyped columns are listed in the drift report.",
+    )
 
     @model_validator(mode="after")
     def _excel_only_for_xlsx(self) -> Source:
         if self.excel is not None and self.format != "xlsx":
             raise ValueError(f"`excel` options apply to `format: xlsx`, not `format: {self.format}`")
+        if self.long is not None and self.format == "xlsx":
+            raise ValueError("`long` applies to `format: csv`, `parquet` or `jsonl`, not `format: xlsx`")
         return self
 
     @model_serializer(mode="wrap")
@@ -179,6 +236,10 @@ class Source(_Frozen):
         out: dict[str, Any] = handler(self)
         if self.excel is None:
             out.pop("excel", None)
+        if self.long is None:
+            out.pop("long", None)
+        if self.drift == "fail":
+            out.pop("drift", None)
         return out
 
 

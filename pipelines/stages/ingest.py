@@ -12,8 +12,9 @@ import polars as pl
 
 from pipelines.errors import CatalogError, SourceError
 from pipelines.ingest.cast import typed
+from pipelines.ingest.drift import scan_files
 from pipelines.ingest.fingerprint import SourceFile, sha256_file
-from pipelines.ingest.readers import SOURCE_FILE, resolve_files, scan_file, temp_files
+from pipelines.ingest.readers import SOURCE_FILE, resolve_files, temp_files
 from pipelines.paths import relative
 from pipelines.publish.fingerprint import data_hash
 from pipelines.spec.loader import LoadedDataset
@@ -38,6 +39,9 @@ class Ingested:
     corrections: list[dict[str, Any]] = field(default_factory=list)  # accepted feedback as applied
     pseudonym_key_id: str | None = None  # id (not the key) of the pseudonymisation key, when there are personal columns
     timings: dict[str, float] = field(default_factory=dict)
+    # Files set aside by `source.drift: quarantine_file`: [{path, sha256, rows, reason}]; their rows are not in `rows_in`.
+    quarantined_files: list[dict[str, Any]] = field(default_factory=list)
+    drift: list[dict[str, Any]] = field(default_factory=list)  # per file: new / missing / renamed / retyped columns
 
     @property
     def unchanged(self) -> bool:
@@ -85,13 +89,14 @@ def ingest(loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, run_id: s
     if m is not None and latest is not None and m.get("data_hash") == dh:
         prev = {f["sha256"]: f["rows"] for f in m.get("source_files", [])}
         files = [SourceFile(f.path, f.sha256, f.size, prev.get(f.sha256, 0)) for f in files]
-        return Ingested(spec.name, run_id, started, files, dh, rows_in=m["counts"]["rows_in"], unchanged_version=latest)
+        return Ingested(
+            spec.name, run_id, started, files, dh, rows_in=m["counts"]["rows_in"], unchanged_version=latest,
+            quarantined_files=list(m.get("quarantined_files", [])), drift=list(m.get("drift", [])),
+        )  # fmt: skip
 
     with temp_files():  # transcoded copies of non-UTF-8 files live until the sink has read them
-        frames = []
-        for p, f in zip(paths, files, strict=True):
-            raw = scan_file(p, spec, f.path)
-            frames.append(typed(raw, spec, dict(raw.collect_schema())))  # each file converted from its own types
+        scanned = scan_files(spec, [(p, f.path, f.sha256) for p, f in zip(paths, files, strict=True)])
+        frames = [typed(raw, spec, schema) for raw, schema in scanned.frames]  # each file converted from its own types
         from pipelines.models import corrections as fix
 
         staging = warehouse.staging_dir(spec.name, run_id)
@@ -116,5 +121,5 @@ def ingest(loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, run_id: s
     files = [SourceFile(f.path, f.sha256, f.size, int(counts.get(f.path, 0))) for f in files]
     return Ingested(
         spec.name, run_id, started, files, dh, rows_in=sum(f.rows for f in files), staged=staged, corrections=applied,
-        pseudonym_key_id=key.key_id if key else None,
+        pseudonym_key_id=key.key_id if key else None, quarantined_files=scanned.quarantined_files, drift=scanned.drift,
     )  # fmt: skip

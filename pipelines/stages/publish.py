@@ -345,6 +345,10 @@ def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Publis
                 },
                 "report": REPORT,
                 "corrections": ing.corrections,
+                # Files set aside whole by `source.drift: quarantine_file` (their rows are not in rows_in),
+                # and every file's difference from the spec's columns.
+                "quarantined_files": ing.quarantined_files,
+                "drift": ing.drift,
                 **body,
             }
             manifest["changelog"] = changelog(warehouse.manifest(spec.name, parent) if parent else None, manifest)

@@ -27,9 +27,9 @@ from pipelines.spec.loader import load_project
 from pipelines.spec.models import DatasetSpec
 from pipelines.stages import ingest
 from pipelines.warehouse import Warehouse
+from tests.ingest.plant import spec_dict
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
-CLASSIFICATION = {"grade": "general", "domain": "production", "cdo": "c", "retention": "P1Y", "default_sensitivity": "public"}
 
 
 def _generator() -> ModuleType:
@@ -41,15 +41,7 @@ def _generator() -> ModuleType:
 
 
 def _spec_dict(source: dict[str, Any], columns: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "name": "plant",
-        "title": "t",
-        "description": "d",
-        "owner": "o",
-        "classification": CLASSIFICATION,
-        "source": source,
-        "columns": columns,
-    }
+    return spec_dict(source, columns)
 
 
 def _spec(source: dict[str, Any], columns: list[dict[str, Any]]) -> DatasetSpec:
