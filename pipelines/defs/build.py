@@ -6,6 +6,7 @@ import dagster as dg
 
 from pipelines.defs.assets import GROUP_PREFIX, MoshuResource, dataset_assets
 from pipelines.defs.model_assets import model_assets
+from pipelines.defs.sensors import landing_sensors
 from pipelines.settings import Settings
 from pipelines.spec.loader import Project
 
@@ -42,5 +43,6 @@ def build_definitions(project: Project, settings: Settings) -> dg.Definitions:
         assets=assets,
         jobs=jobs,
         schedules=schedules,
+        sensors=landing_sensors(project, settings.warehouse.root, {n: job_name(n) for n in project.datasets}),
         resources={"moshu": MoshuResource(project=str(settings.project), warehouse=str(settings.warehouse.root))},
     )

@@ -76,7 +76,7 @@ def spec_hashes(spec: DatasetSpec) -> tuple[str, str]:
     d = spec.model_dump(mode="json")
     data = {
         "name": d["name"],
-        "source": d["source"],
+        "source": {k: v for k, v in d["source"].items() if k != "landing"},  # how files arrive is not data
         "columns": [{k: c[k] for k in (*_DATA_COLUMN_FIELDS, *_NEW_DATA_COLUMN_FIELDS) if k in c} for c in d["columns"]],
         "primary_key": d["primary_key"],
     }

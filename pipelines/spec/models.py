@@ -197,6 +197,26 @@ class LongOptions(_Frozen):
         return self
 
 
+class LandingOptions(_Frozen):
+    """A landing folder watched by a Dagster sensor: each new, complete, readable file triggers one run."""
+
+    path: str = Field(
+        description="Folder, relative to the project root, where raw files are delivered (e.g. `landing/press`). "
+        "`source.path` must be a non-recursive glob inside it (e.g. `landing/press/*.csv`), so the `_quarantine/` "
+        "and `_duplicates/` subfolders are never read."
+    )
+    stable_seconds: int = Field(
+        5,
+        ge=0,
+        description="A file is left alone until it is this many seconds old and its size and modification time "
+        "are unchanged since the sensor's previous tick.",
+    )
+    temp_suffixes: tuple[str, ...] = Field(
+        (".tmp", ".part", ".filepart", "~"),
+        description="Files ending in one of these are still being written and are never read.",
+    )
+
+
 class Source(_Frozen):
     """Where the raw files are and how to read them."""
 
@@ -221,6 +241,13 @@ class Source(_Frozen):
         "file lacks as null (a column added to the spec after older files were written) but still fails on a rename. "
         "Columns the spec does not read are always allowed; new and retyped columns are listed in the drift report.",
     )
+    landing: LandingOptions | None = Field(
+        None,
+        description="Watch a landing folder with a Dagster sensor (`<name>_landing_sensor`): new stable files are "
+        "checked, unreadable ones moved to `<landing>/_quarantine/` with a `.reason.txt`, copies of bytes already "
+        "seen moved to `<landing>/_duplicates/`, and one run of the dataset's job is requested per new set of "
+        "contents (a ledger keyed by sha256 makes the same bytes never trigger twice).",
+    )
 
     @model_validator(mode="after")
     def _excel_only_for_xlsx(self) -> Source:
@@ -228,6 +255,13 @@ class Source(_Frozen):
             raise ValueError(f"`excel` options apply to `format: xlsx`, not `format: {self.format}`")
         if self.long is not None and self.format == "xlsx":
             raise ValueError("`long` applies to `format: csv`, `parquet` or `jsonl`, not `format: xlsx`")
+        if self.landing is not None:
+            folder = self.landing.path.strip("/")
+            if "**" in self.path or not self.path.startswith(folder + "/") or "/" in self.path[len(folder) + 1 :]:
+                raise ValueError(
+                    f"with `landing.path: {self.landing.path}`, `path` must be a non-recursive glob directly in "
+                    f"that folder (e.g. `{folder}/*.{self.format}`), not `{self.path}`"
+                )
         return self
 
     @model_serializer(mode="wrap")
@@ -240,6 +274,8 @@ class Source(_Frozen):
             out.pop("long", None)
         if self.drift == "fail":
             out.pop("drift", None)
+        if self.landing is None:
+            out.pop("landing", None)
         return out
 
 
