@@ -7,28 +7,17 @@ from typing import Any
 
 import duckdb
 
+from pipelines.catalog.lock_wait import while_locked
 from pipelines.errors import CatalogError, NotFoundError
 from pipelines.sql import literal
-
-LOCK_WAIT_S = 30.0
 
 
 def _connect_read_only(path: Path) -> duckdb.DuckDBPyConnection:
     """Open the catalog read-only, waiting while a run writes it (the writer holds DuckDB's file lock)."""
-    import time
-
-    delay, waited = 0.05, 0.0
-    while True:
-        try:
-            return duckdb.connect(str(path), read_only=True)
-        except duckdb.IOException as e:
-            if "lock" not in str(e).lower() or waited >= LOCK_WAIT_S:
-                raise CatalogError(f"cannot open `{path}` read-only: {e}") from e
-            time.sleep(delay)
-            waited += delay
-            delay = min(delay * 2, 1.0)
-        except duckdb.Error as e:
-            raise CatalogError(f"cannot open `{path}` read-only: {e}") from e
+    try:
+        return while_locked(lambda: duckdb.connect(str(path), read_only=True))
+    except duckdb.Error as e:
+        raise CatalogError(f"cannot open `{path}` read-only: {e}") from e
 
 
 class CatalogClient:

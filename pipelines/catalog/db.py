@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import duckdb
 from filelock import FileLock
 
+from pipelines.catalog.lock_wait import while_locked
 from pipelines.catalog.migrations import migrate
 from pipelines.errors import CatalogError
 from pipelines.sql import literal
@@ -18,24 +17,6 @@ from pipelines.warehouse import Warehouse
 # Files written in this storage format open in DuckDB 1.5.0 and newer (including duckdb-cli 1.5).
 STORAGE_VERSION = "v1.5.0"
 ALIAS = "moshu_catalog"
-
-
-LOCK_WAIT_S = 30.0
-
-
-def _attach(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Attach the catalog read-write, waiting while another process has it open (a reader holds DuckDB's file lock)."""
-    delay, waited = 0.05, 0.0
-    while True:
-        try:
-            con.execute(f"ATTACH {literal(str(path))} AS {ALIAS} (STORAGE_VERSION {literal(STORAGE_VERSION)})")
-            return
-        except duckdb.IOException as e:
-            if "lock" not in str(e).lower() or waited >= LOCK_WAIT_S:
-                raise
-            time.sleep(delay)
-            waited += delay
-            delay = min(delay * 2, 1.0)
 
 
 @contextmanager
@@ -47,7 +28,8 @@ def writer(warehouse: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
         con = duckdb.connect()
         try:
             con.execute(f"SET file_search_path = {literal(str(warehouse.root.resolve()))}")
-            _attach(con, path)
+            attach = f"ATTACH {literal(str(path))} AS {ALIAS} (STORAGE_VERSION {literal(STORAGE_VERSION)})"
+            while_locked(lambda: con.execute(attach))  # a reader in another process holds DuckDB's file lock
             con.execute(f"USE {ALIAS}")
             migrate(con)
             yield con

@@ -56,6 +56,7 @@ from typing import Any
 
 import duckdb
 
+from pipelines.catalog.lock_wait import while_locked
 from pipelines.errors import CatalogError, MoshuError, PolicyError
 from pipelines.governance.policy import LINEAGE_COLUMNS, Policy, Role
 from pipelines.sql import ident, literal
@@ -192,7 +193,8 @@ class GuardedClient:
             raise CatalogError(f"no catalog at `{path}`; run `moshu run` first or pass --warehouse")
         self._con = duckdb.connect()
         try:
-            _attach_read_only(self._con, path)
+            attach = f"ATTACH {literal(str(path))} AS {CATALOG_ALIAS} (READ_ONLY)"
+            while_locked(lambda: self._con.execute(attach))  # a run or an audit record may hold the write lock
             self._build()
         except duckdb.Error as e:
             self._con.close()
@@ -504,23 +506,6 @@ class GuardedClient:
                     f"Columns it can read in `{where[0][0]}`: {', '.join(example)}"
                 )
         return CatalogError(str(e))
-
-
-def _attach_read_only(con: duckdb.DuckDBPyConnection, path: Path, wait_s: float = 30.0) -> None:
-    """Attach the catalog read-only, waiting while a run or an audit record holds its write lock."""
-    import time
-
-    delay, waited = 0.05, 0.0
-    while True:
-        try:
-            con.execute(f"ATTACH {literal(str(path))} AS {CATALOG_ALIAS} (READ_ONLY)")
-            return
-        except duckdb.IOException as e:
-            if "lock" not in str(e).lower() or waited >= wait_s:
-                raise
-            time.sleep(delay)
-            waited += delay
-            delay = min(delay * 2, 1.0)
 
 
 def _walk(node: Any, ctes: frozenset[str], visible: frozenset[str], found: _Findings) -> None:
