@@ -63,6 +63,17 @@ def _client(project: Path | None, warehouse: Path | None) -> Any:
         _fail(str(e))
 
 
+def _resolved(client: Any, ref: str) -> tuple[str, int]:
+    """`name[@version]` resolved by the catalog client (latest published without a version), or exit 1."""
+    from pipelines.errors import MoshuError
+
+    try:
+        name, version = client.resolve(ref)
+    except MoshuError as e:
+        _fail(str(e))
+    return name, version
+
+
 def _load(project: Path | None, only: list[str] | None = None) -> Any:
     from pipelines.errors import SpecError
     from pipelines.spec.loader import load_project
@@ -279,17 +290,14 @@ def _guarded(project: Path | None, warehouse: Path | None, role: str, policy: Pa
 
 
 def _audit_query(project: Path | None, warehouse: Path | None, role: str, query: str, decision: str, problem: str | None) -> None:
-    """Every policy-checked query goes to the audit log, allowed or refused (after the guarded client closed)."""
-    from pipelines.catalog.db import writer
+    """A query refused before a guarded client existed (unknown role, unreadable policy) is audited too."""
     from pipelines.errors import MoshuError
-    from pipelines.governance.audit import current_actor, record
+    from pipelines.governance.audit import record_query
 
     try:
-        with writer(_settings(project, warehouse).warehouse) as con:
-            record(con, actor=current_actor(), role=role, action="query", object=None, decision=decision,
-                   detail={"query": query[:2000], **({"reason": problem[:500]} if problem else {})})  # fmt: skip
-    except MoshuError as e:  # an unaudited query is not answered
-        _fail(f"the query could not be recorded in the audit log, so it is not answered: {e}")
+        record_query(_settings(project, warehouse).warehouse, role, query, decision, problem)
+    except MoshuError as e:
+        _fail(str(e))
 
 
 def _write_parquet(rel: Any, output: Path) -> None:
@@ -298,8 +306,7 @@ def _write_parquet(rel: Any, output: Path) -> None:
 
     con = duckdb.connect()
     try:
-        table = rel.arrow() if hasattr(rel, "arrow") else rel.to_arrow_table()
-        con.from_arrow(table).write_parquet(str(output))
+        con.from_arrow(rel.to_arrow_table()).write_parquet(str(output))
     finally:
         con.close()
 
@@ -326,8 +333,12 @@ def _csv_cell(v: Any) -> Any:
 
 
 def _print_table(rel: Any, max_rows: int) -> None:
-    rows = rel.limit(max_rows + 1).fetchall() if hasattr(rel, "limit") else rel.fetchall()[: max_rows + 1]
-    t = Table(*rel.columns, show_lines=False)
+    _print_rows(rel.columns, rel.limit(max_rows + 1).fetchall(), max_rows)
+
+
+def _print_rows(columns: list[str], rows: list[tuple[Any, ...]], max_rows: int) -> None:
+    """A table of at most `max_rows` rows, saying so on stderr when there are more."""
+    t = Table(*columns, show_lines=False)
     for r in rows[:max_rows]:
         t.add_row(*("NULL" if v is None else str(v) for v in r))
     out.print(t)
@@ -391,13 +402,9 @@ def show(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Show a dataset version: description, schema, counts, rule results, source files."""
-    from pipelines.errors import MoshuError
 
     with _client(project, warehouse) as c:
-        try:
-            name, v = c.resolve(ref)
-        except MoshuError as e:
-            _fail(str(e))
+        name, v = _resolved(c, ref)
         d = c.rows(
             "SELECT title, description, owner, license, synthetic, synthetic_generator FROM datasets WHERE name = ?", [name]
         )[0]
@@ -454,13 +461,9 @@ def report(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Print the path of a version's HTML quality report (and its GE Data Docs); `--open` opens it."""
-    from pipelines.errors import MoshuError
 
     with _client(project, warehouse) as c:
-        try:
-            name, v = c.resolve(ref, include_rejected=True)
-        except MoshuError as e:
-            _fail(str(e))
+        name, v = _resolved(c, ref)
         row = c.rows(
             "SELECT report_path, data_docs_path, level, score, status FROM versions WHERE name = ? AND version = ?", [name, v]
         )[0]

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipelines.cli import EXIT_FAILED, ProjectOpt, WarehouseOpt, _client, _fail, _print_table, _settings, app, err, out
+from pipelines.cli import EXIT_FAILED, ProjectOpt, WarehouseOpt, _client, _fail, _print_table, _resolved, _settings, app, err, out
 
 
 @app.command()
@@ -83,10 +83,7 @@ def card(
     from pipelines.report.card import write_card
 
     with _client(project, warehouse) as c:
-        try:
-            name, v = c.resolve(ref, include_rejected=True)
-        except MoshuError as e:
-            _fail(str(e))
+        name, v = _resolved(c, ref)
     try:
         paths = write_card(_settings(project, warehouse).warehouse, name, v)
     except MoshuError as e:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from pipelines.cli import EXIT_USAGE, ProjectOpt, WarehouseOpt, _client, _fail, _print_table, _settings, app, err, out
+from pipelines.cli import EXIT_USAGE, ProjectOpt, WarehouseOpt, _client, _fail, _print_rows, _resolved, _settings, app, err, out
 
 feedback_app = typer.Typer(help="Findings sent back by models: submit, list, review.", no_args_is_help=True)
 model_app = typer.Typer(help="Model runs: which models were trained on which version, and how they scored.", no_args_is_help=True)
@@ -23,23 +23,25 @@ def _wh(project: Path | None, warehouse: Path | None) -> Any:
     return _settings(project, warehouse).warehouse
 
 
-def _resolve(ref: str, project: Path | None, warehouse: Path | None) -> tuple[str, int]:
-    from pipelines.errors import MoshuError
+def _query(c: Any, sql: str, params: list[Any], max_rows: int = 200) -> int:
+    """Print a query's rows (if any) and return how many there are; the query runs once."""
+    rel = c.sql(sql, params)
+    rows = rel.fetchall()
+    if rows:
+        _print_rows(rel.columns, rows, max_rows)
+    return len(rows)
 
+
+def _show(sql: str, params: list[Any], project: Path | None, warehouse: Path | None, max_rows: int = 200) -> int:
+    """`_query` on a client of its own."""
     with _client(project, warehouse) as c:
-        try:
-            return c.resolve(ref)  # type: ignore[no-any-return]
-        except MoshuError as e:
-            _fail(str(e))
+        return _query(c, sql, params, max_rows)
 
 
-def _query(sql: str, params: list[Any], project: Path | None, warehouse: Path | None, max_rows: int = 200) -> int:
-    with _client(project, warehouse) as c:
-        rel = c.sql(sql, params)
-        n = len(rel.fetchall())
-        if n:
-            _print_table(c.sql(sql, params), max_rows)
-        return n
+def _scope(name: str, version: int, demand: str | None) -> tuple[str, list[Any]]:
+    """WHERE clause and parameters for one version of a dataset, optionally one demand."""
+    where = "dataset = $1 AND version = $2" + (" AND demand = $3" if demand else "")
+    return where, [name, version, *([demand] if demand else [])]
 
 
 @app.command()
@@ -50,22 +52,27 @@ def gaps(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """What each model demand lacks in a version: strata, classes and time spans below their minimum."""
-    name, version = _resolve(ref, project, warehouse)
-    where = "dataset = $1 AND version = $2" + (" AND demand = $3" if demand else "")
-    params: list[Any] = [name, version, *([demand] if demand else [])]
-    n = _query(
-        "SELECT demand, rows, covered_strata || ' / ' || required_strata AS strata, round(representativeness, 3) AS representativeness, "
-        f"round(class_balance, 4) AS class_balance, round(time_coverage, 3) AS time_coverage, gaps, met FROM demand_results WHERE {where} ORDER BY demand",
-        params, project, warehouse,
-    )  # fmt: skip
-    if not n:
-        _fail(
-            f"no demand measured on `{name}` v{version}" + (f" named `{demand}`" if demand else "") + " (dataset_specs/demands/)"
+    with _client(project, warehouse) as c:
+        name, version = _resolved(c, ref)
+        where, params = _scope(name, version, demand)
+        measured = _query(
+            c,
+            "SELECT demand, rows, covered_strata || ' / ' || required_strata AS strata, round(representativeness, 3) AS representativeness, "
+            f"round(class_balance, 4) AS class_balance, round(time_coverage, 3) AS time_coverage, gaps, met FROM demand_results WHERE {where} ORDER BY demand",
+            params,
+        )  # fmt: skip
+        if not measured:
+            _fail(
+                f"no demand measured on `{name}` v{version}"
+                + (f" named `{demand}`" if demand else "")
+                + " (dataset_specs/demands/)"
+            )
+        short = _query(
+            c,
+            f"SELECT demand, kind, key, observed, required, shortfall FROM demand_gaps WHERE {where} ORDER BY demand, kind, shortfall DESC",
+            params,
         )
-    if not _query(
-        f"SELECT demand, kind, key, observed, required, shortfall FROM demand_gaps WHERE {where} ORDER BY demand, kind, shortfall DESC",
-        params, project, warehouse,
-    ):  # fmt: skip
+    if not short:
         out.print(f"every demand is met by `{name}` v{version}")
 
 
@@ -77,13 +84,15 @@ def splits(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """The train / validation / test splits of a version per demand, with rows, entities and classes."""
-    name, version = _resolve(ref, project, warehouse)
-    where = "dataset = $1 AND version = $2" + (" AND demand = $3" if demand else "")
-    params: list[Any] = [name, version, *([demand] if demand else [])]
-    if not _query(
-        f"SELECT demand, split, method, seed, rows, entities, class_counts, leak_free, path FROM splits WHERE {where} ORDER BY demand, split",
-        params, project, warehouse,
-    ):  # fmt: skip
+    with _client(project, warehouse) as c:
+        name, version = _resolved(c, ref)
+        where, params = _scope(name, version, demand)
+        found = _query(
+            c,
+            f"SELECT demand, split, method, seed, rows, entities, class_counts, leak_free, path FROM splits WHERE {where} ORDER BY demand, split",
+            params,
+        )
+    if not found:
         _fail(f"no splits for `{name}` v{version}; run `moshu run` (splits are made per demand)")
     err.print(f"rows with their split: select * from split('{name}', {version}, '<demand>')")
 
@@ -93,7 +102,7 @@ def trials(
     dataset: Annotated[str, typer.Argument(help="Dataset name.")], project: ProjectOpt = None, warehouse: WarehouseOpt = None
 ) -> None:
     """Trial training per version and demand, beside the previous version: does the data lift the model?"""
-    if not _query(
+    if not _show(
         "SELECT demand, version, metric, round(value, 4) AS value, round(previous_value, 4) AS previous, round(lift, 4) AS lift, "
         "round(cv_std, 4) AS cv_std, verdict FROM trial_trend WHERE dataset = $1 ORDER BY demand, version",
         [dataset], project, warehouse,
@@ -217,7 +226,7 @@ def feedback_list(
 ) -> None:
     """Findings on a dataset with their state, most confident first."""
     where = "dataset = $1" + (" AND status = $2" if status else "")
-    if not _query(
+    if not _show(
         "SELECT feedback_id AS id, version, row_key, kind, column_name AS column, suggested_value AS suggested, "
         "round(confidence, 3) AS confidence, status, submitted_by, reviewed_by, review_reason, note "
         f"FROM feedback_status WHERE {where} ORDER BY confidence DESC NULLS LAST, feedback_id",
@@ -319,7 +328,7 @@ def model_list(
 ) -> None:
     """Which models were trained on which version, and how they scored."""
     where = "WHERE dataset = $1" if dataset else ""
-    if not _query(
+    if not _show(
         f"SELECT dataset, version, model, kind, demand, metric, split, round(value, 4) AS value, registered_by, run_id FROM model_scores {where}",
         [dataset] if dataset else [], project, warehouse, max_rows=500,
     ):  # fmt: skip

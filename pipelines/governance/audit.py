@@ -21,7 +21,8 @@ from typing import Any
 
 import duckdb
 
-from pipelines.errors import IntegrityError
+from pipelines.errors import CatalogError, IntegrityError, MoshuError
+from pipelines.warehouse import Warehouse
 
 __all__ = ["ACTIONS", "chain_problems", "current_actor", "record", "row_hash"]
 
@@ -105,6 +106,22 @@ def record(
     digest = row_hash(seq, now, actor, role, action, object, decision, text, prev_hash)
     con.execute(_INSERT, [seq, now, actor, role, action, object, decision, text, prev_hash, digest])
     return seq
+
+
+def record_query(warehouse: Warehouse, role: str, query: str, decision: str, problem: str | None) -> None:
+    """Record one policy-checked query in its own transaction (the guarded client and `moshu sql --role`).
+
+    Raises:
+        CatalogError: the record could not be written; the caller must not answer the query.
+    """
+    from pipelines.catalog.db import writer
+
+    detail: dict[str, Any] = {"query": query[:2000], **({"reason": problem[:500]} if problem else {})}
+    try:
+        with writer(warehouse) as con:
+            record(con, actor=current_actor(), role=role, action="query", decision=decision, detail=detail)
+    except MoshuError as e:
+        raise CatalogError(f"the query could not be recorded in the audit log, so it is not answered: {e}") from e
 
 
 def _missing(first: int, last: int) -> str:

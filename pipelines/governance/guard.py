@@ -130,9 +130,13 @@ class Result:
         """Column names."""
         return list(self.table.column_names)
 
-    def arrow(self) -> Any:
-        """The rows as a pyarrow Table."""
+    def to_arrow_table(self) -> Any:
+        """The rows as a pyarrow Table (named as on a DuckDB relation)."""
         return self.table
+
+    def limit(self, n: int) -> Result:
+        """The first `n` rows (named as on a DuckDB relation, so the CLI prints either)."""
+        return Result(self.table.slice(0, n))
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         """The rows as tuples."""
@@ -228,7 +232,7 @@ class GuardedClient:
             query: One SELECT statement.
 
         Returns:
-            The materialised result (`.fetchall()`, `.pl()`, `.df()`, `.arrow()`, `.columns`).
+            The materialised result (`.fetchall()`, `.pl()`, `.df()`, `.to_arrow_table()`, `.columns`).
 
         Raises:
             PolicyError: the query is not a single SELECT, names a relation, table function, function
@@ -262,16 +266,10 @@ class GuardedClient:
 
     def _record(self, query: str, decision: str, problem: str | None) -> None:
         """The query in the audit log; a query that cannot be recorded is not answered."""
-        from pipelines.catalog.db import writer
-        from pipelines.governance.audit import current_actor, record
+        from pipelines.governance.audit import record_query
         from pipelines.warehouse import Warehouse
 
-        try:
-            with writer(Warehouse(self.root)) as con:
-                record(con, actor=current_actor(), role=self.role_name, action="query", decision=decision,
-                       detail={"query": query[:2000], **({"reason": problem[:500]} if problem else {})})  # fmt: skip
-        except MoshuError as e:
-            raise CatalogError(f"the query could not be recorded in the audit log, so it is not answered: {e}") from e
+        record_query(Warehouse(self.root), self.role_name, query, decision, problem)
 
     # -- building the role's view of the warehouse -------------------------------------------------
 
