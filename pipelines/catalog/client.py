@@ -20,6 +20,37 @@ def _connect_read_only(path: Path) -> duckdb.DuckDBPyConnection:
         raise CatalogError(f"cannot open `{path}` read-only: {e}") from e
 
 
+def resolve_ref(con: duckdb.DuckDBPyConnection, ref: str, include_rejected: bool = True) -> tuple[str, int]:
+    """Turn `name` or `name@version` into (name, version); without a version, the latest published one.
+
+    An explicit version may name a rejected candidate (unless `include_rejected` is false). Works on
+    any catalog connection, read-only or the writer's.
+
+    Raises:
+        NotFoundError: no such dataset or version, or no published version yet.
+    """
+    name, _, ver = ref.partition("@")
+    known = [r[0] for r in con.execute("SELECT name FROM datasets ORDER BY name").fetchall()]
+    if name not in known:
+        raise NotFoundError(f"no dataset `{name}` in the catalog (datasets: {', '.join(known) or 'none yet'})")
+    rows = con.execute("SELECT version, status FROM versions WHERE name = ? ORDER BY version", [name]).fetchall()
+    published = [v for v, status in rows if status == "published"]
+    versions = [v for v, status in rows if include_rejected or status == "published"]
+    if not ver:
+        if not published:
+            raise NotFoundError(
+                f"dataset `{name}` has no published version yet" + (" (only rejected candidates)" if rows else "")
+            )
+        return name, published[-1]
+    try:
+        v = int(ver.lstrip("v"))
+    except ValueError:
+        raise NotFoundError(f"`{ver}` is not a version number; write `{name}@2`") from None
+    if v not in versions:
+        raise NotFoundError(f"dataset `{name}` has no version {v}; versions are {', '.join(map(str, versions))}")
+    return name, v
+
+
 class CatalogClient:
     """Read-only access to a warehouse's catalog, with relative Parquet paths resolved against the warehouse.
 
@@ -69,27 +100,5 @@ class CatalogClient:
         return [r[0] for r in self.con.execute("SELECT name FROM datasets ORDER BY name").fetchall()]
 
     def resolve(self, ref: str, include_rejected: bool = True) -> tuple[str, int]:
-        """Turn `name` or `name@version` into (name, version); without a version, the latest published one.
-
-        An explicit version may name a rejected candidate (unless `include_rejected` is false).
-        """
-        name, _, ver = ref.partition("@")
-        if name not in self.datasets():
-            known = ", ".join(self.datasets()) or "none yet"
-            raise NotFoundError(f"no dataset `{name}` in the catalog (datasets: {known})")
-        rows = self.con.execute("SELECT version, status FROM versions WHERE name = ? ORDER BY version", [name]).fetchall()
-        published = [v for v, status in rows if status == "published"]
-        versions = [v for v, status in rows if include_rejected or status == "published"]
-        if not ver:
-            if not published:
-                raise NotFoundError(
-                    f"dataset `{name}` has no published version yet" + (" (only rejected candidates)" if rows else "")
-                )
-            return name, published[-1]
-        try:
-            v = int(ver.lstrip("v"))
-        except ValueError:
-            raise NotFoundError(f"`{ver}` is not a version number; write `{name}@2`") from None
-        if v not in versions:
-            raise NotFoundError(f"dataset `{name}` has no version {v}; versions are {', '.join(map(str, versions))}")
-        return name, v
+        """Turn `name` or `name@version` into (name, version); see `resolve_ref`."""
+        return resolve_ref(self.con, ref, include_rejected)

@@ -32,8 +32,9 @@ from typing import Any
 
 import duckdb
 
+from pipelines.catalog.client import resolve_ref
 from pipelines.catalog.db import writer
-from pipelines.errors import CatalogError, FeedbackError, NotFoundError
+from pipelines.errors import CatalogError, FeedbackError
 from pipelines.warehouse import DATA_DIR, Warehouse
 
 KINDS = ("label_error", "outlier", "hard_example", "wrong_unit")
@@ -130,31 +131,6 @@ def accepted_corrections(warehouse: Warehouse, dataset: str) -> tuple[list[Corre
 
 
 # ---------------------------------------------------------------- submitting
-
-
-def _resolve(con: duckdb.DuckDBPyConnection, ref: str) -> tuple[str, int]:
-    name, _, ver = ref.partition("@")
-    known = [r[0] for r in con.execute("SELECT name FROM datasets ORDER BY name").fetchall()]
-    if name not in known:
-        raise NotFoundError(f"no dataset `{name}` in the catalog (datasets: {', '.join(known) or 'none yet'})")
-    versions = [r[0] for r in con.execute("SELECT version FROM versions WHERE name = ? ORDER BY version", [name]).fetchall()]
-    if not ver:
-        published = [
-            r[0]
-            for r in con.execute(
-                "SELECT version FROM versions WHERE name = ? AND status = 'published' ORDER BY version", [name]
-            ).fetchall()
-        ]
-        if not published:
-            raise NotFoundError(f"dataset `{name}` has no published version yet")
-        return name, published[-1]
-    try:
-        v = int(ver.lstrip("v"))
-    except ValueError:
-        raise FeedbackError(f"`{ver}` is not a version number; write `{name}@2`") from None
-    if v not in versions:
-        raise NotFoundError(f"dataset `{name}` has no version {v}; versions are {', '.join(map(str, versions)) or 'none'}")
-    return name, v
 
 
 def _schema(con: duckdb.DuckDBPyConnection, name: str, version: int) -> dict[str, tuple[str, str | None]]:
@@ -278,7 +254,7 @@ def submit(
     if model_run:
         rows = [{**r, "model_run_id": r.get("model_run_id") or model_run} for r in rows]
     with writer(warehouse) as con:
-        name, version = _resolve(con, ref)
+        name, version = resolve_ref(con, ref)
         problems = _check_rows(con, name, version, rows, source)
         known, shas, pk = _version_keys(warehouse, name, version)
         absent: list[tuple[int, str]] = [
@@ -420,7 +396,7 @@ def register_model_run(
     if bad:
         raise FeedbackError(f"metrics {bad} are not finite numbers")
     with writer(warehouse) as con:
-        name, version = _resolve(con, ref)
+        name, version = resolve_ref(con, ref)
         split_hash = None
         if demand is not None:
             row = con.execute("SELECT dataset FROM demands WHERE demand = ?", [demand]).fetchone()
