@@ -126,14 +126,14 @@ def diff(
     """
     from pipelines.catalog.db import writer
     from pipelines.errors import MoshuError
-    from pipelines.models.diff import diff_versions, summary, write_rows
+    from pipelines.models.diff import diff_versions, summary
     from pipelines.models.stage import store_diff
 
     wh = _wh(project, warehouse)
     try:
         d = diff_versions(wh, dataset, v1, v2)
         with writer(wh) as con:
-            store_diff(con, wh, dataset, v1, v2, d, summary, write_rows)
+            store_diff(con, wh, d)
             coverage = con.execute(
                 "SELECT demand, max(CASE WHEN version = $2 THEN representativeness END) - max(CASE WHEN version = $1 THEN representativeness END), "
                 "max(CASE WHEN version = $2 THEN gaps END) - max(CASE WHEN version = $1 THEN gaps END) "

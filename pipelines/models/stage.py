@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import polars as pl
@@ -22,6 +22,9 @@ from pipelines.models.splits import make_split
 from pipelines.paths import relative
 from pipelines.spec.loader import LoadedDataset
 from pipelines.warehouse import DATA_DIR, Warehouse
+
+if TYPE_CHECKING:
+    from pipelines.models.diff import VersionDiff
 
 SPLITS_DIR = "splits"
 DIFFS_DIR = "diffs"
@@ -158,7 +161,7 @@ def _split_missing(con: duckdb.DuckDBPyConnection, wh: Warehouse, loaded: Loaded
 
 
 def _diff_missing(con: duckdb.DuckDBPyConnection, wh: Warehouse, name: str, out: ModelsOutcome) -> None:
-    from pipelines.models.diff import diff_versions, summary, write_rows
+    from pipelines.models.diff import diff_versions
 
     have = {
         (a, b) for a, b in con.execute("SELECT from_version, to_version FROM version_diffs WHERE dataset = ?", [name]).fetchall()
@@ -167,14 +170,15 @@ def _diff_missing(con: duckdb.DuckDBPyConnection, wh: Warehouse, name: str, out:
         parent = wh.manifest(name, v).get("parent_version")
         if parent is None or (parent, v) in have:
             continue
-        store_diff(con, wh, name, parent, v, diff_versions(wh, name, parent, v), summary, write_rows)
+        store_diff(con, wh, diff_versions(wh, name, parent, v))
         out.diffed.append((parent, v))
 
 
-def store_diff(
-    con: duckdb.DuckDBPyConnection, wh: Warehouse, name: str, v1: int, v2: int, diff: Any, summary: Any, write_rows: Any
-) -> None:
-    """Write a diff's rows next to the versions and its summary into `version_diffs`."""
+def store_diff(con: duckdb.DuckDBPyConnection, wh: Warehouse, diff: VersionDiff) -> None:
+    """Write a diff's rows next to its versions and its summary into `version_diffs`."""
+    from pipelines.models.diff import summary, write_rows
+
+    name, v1, v2 = diff.dataset, diff.v1, diff.v2
     path = diff_path(wh, name, v1, v2)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_rows(diff, path)
