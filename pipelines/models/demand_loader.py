@@ -6,10 +6,10 @@ import difflib
 from pathlib import Path
 from typing import Any
 
-from pipelines.errors import SpecError, SpecIssue
+from pipelines.errors import SpecIssue
 from pipelines.models.demand import Demand
 from pipelines.paths import relative
-from pipelines.spec.issues import validate_model
+from pipelines.spec.issues import parse_file
 from pipelines.spec.models import NUMERIC_DTYPES, TIME_DTYPES, DatasetSpec
 from pipelines.spec.yaml_marks import Located
 
@@ -86,14 +86,8 @@ def load_demands(spec_dir: Path, root: Path, specs: dict[str, DatasetSpec], issu
     seen: dict[str, str] = {}
     for path in demand_paths(spec_dir):
         display = relative(path, root)
-        try:
-            located = Located(path, display)
-        except SpecError as e:
-            issues.extend(e.issues)
-            continue
-        demand, errs = validate_model(Demand, located)
-        issues.extend(errs)
-        if demand is None:
+        demand, located = parse_file(Demand, path, display, issues)
+        if demand is None or located is None:
             continue
         if path.stem != demand.name:
             issues.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import typing
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -157,3 +158,20 @@ def validate_model(model: type[BaseModel], located: Located) -> tuple[Any, list[
         return model.model_validate(located.data), []
     except ValidationError as e:
         return None, _issues_from_validation(e, located, model)
+
+
+def parse_file(model: type[BaseModel], path: Path, display: str, issues: list[SpecIssue]) -> tuple[Any, Located | None]:
+    """Read a YAML file with positions and validate it as `model`; every problem goes to `issues`.
+
+    Returns (the model or None, the located YAML or None when the file is not readable YAML).
+    """
+    from pipelines.errors import SpecError
+
+    try:
+        located = Located(path, display)
+    except SpecError as e:
+        issues.extend(e.issues)
+        return None, None
+    obj, errs = validate_model(model, located)
+    issues.extend(errs)
+    return obj, located

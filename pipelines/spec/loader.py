@@ -23,7 +23,7 @@ from pipelines.models.demand import Demand
 from pipelines.paths import relative
 from pipelines.spec.checks import check_rules_against_spec
 from pipelines.spec.column_checks import check_columns
-from pipelines.spec.issues import validate_model
+from pipelines.spec.issues import parse_file
 from pipelines.spec.models import DatasetSpec, RuleFile
 from pipelines.spec.rules import RULE_KINDS, NotNull, Rule, RuleBase, Unique
 from pipelines.spec.yaml_marks import Located
@@ -173,17 +173,8 @@ _RuleCache = dict[Path, tuple[BaseModel | None, Located | None]]
 
 def _load_rule_file(path: Path, root: Path, cache: _RuleCache, issues: list[SpecIssue]) -> None:
     """Parse a rule file once into `cache`, adding its problems to `issues`."""
-    if path in cache:
-        return
-    try:
-        located = Located(path, relative(path, root))
-    except SpecError as e:
-        issues.extend(e.issues)
-        cache[path] = (None, None)
-        return
-    rf, errs = validate_model(rule_file_model(), located)
-    issues.extend(errs)
-    cache[path] = (rf, located)
+    if path not in cache:
+        cache[path] = parse_file(rule_file_model(), path, relative(path, root), issues)
 
 
 def _check_derived_grades(specs: dict[str, DatasetSpec], spec_dir: Path, root: Path, issues: list[SpecIssue]) -> None:
@@ -238,13 +229,9 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
     all_specs: dict[str, DatasetSpec] = {}
     for path in spec_paths:
         display = relative(path, root)
-        try:
-            located = Located(path, display)
-        except SpecError as e:
-            issues.extend(e.issues)
+        spec, located = parse_file(DatasetSpec, path, display, issues)
+        if located is None:
             continue
-        spec, errs = validate_model(DatasetSpec, located)
-        issues.extend(errs)
         if spec is not None:
             all_specs.setdefault(spec.name, spec)
         if spec is None:
