@@ -177,9 +177,12 @@ def dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
 
         report(name, "register")
         register(loaded, pub, moshu.wh(), started_at=ing.started_at, orchestrator=f"dagster:{context.run.run_id}")
-        from pipelines.report.card import write_cards
+        from pipelines.defs.model_assets import model_stages
 
-        write_cards(moshu.wh(), name)  # after the writer closed: cards read the catalog
+        if not model_stages(loaded):  # otherwise trial training writes them, with its results
+            from pipelines.report.card import write_cards
+
+            write_cards(moshu.wh(), name)  # after the writer closed: cards read the catalog
         report(name, "done")
         return {"dataset": name, "version": pub.version, "created": pub.created}
 

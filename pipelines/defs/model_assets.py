@@ -64,7 +64,7 @@ def model_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
         write_model_pages(moshu.wh(), name)
         from pipelines.report.card import write_cards
 
-        write_cards(moshu.wh(), name)  # again: now with this version's splits and trial results
+        write_cards(moshu.wh(), name)  # with this version's splits and trial results
         return dg.MaterializeResult(
             metadata={
                 "trained": sum(t.value is not None for t in out),
