@@ -12,6 +12,7 @@ from pipelines.errors import SourceError
 from pipelines.spec.loader import load_project
 from pipelines.stages import ingest
 from pipelines.warehouse import Warehouse
+from tests.ingest.plant import CLASSIFICATION
 
 
 def _project(root: Path, source: dict[str, object], columns: list[dict[str, object]]) -> Path:
@@ -22,13 +23,7 @@ def _project(root: Path, source: dict[str, object], columns: list[dict[str, obje
         "description": "d",
         "owner": "o",
         "source": source,
-        "classification": {
-            "grade": "general",
-            "domain": "production",
-            "cdo": "cdo",
-            "retention": "P1Y",
-            "default_sensitivity": "public",
-        },
+        "classification": CLASSIFICATION,
         "columns": columns,
     }
     (root / "dataset_specs" / "plant.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")

@@ -26,6 +26,7 @@ from pipelines.quality.registry import EXECUTORS, executor_for
 from pipelines.quality.results import RuleOutcome
 from pipelines.spec.models import DatasetSpec
 from pipelines.spec.rules import Rule, RuleBase
+from tests.ingest.plant import CLASSIFICATION
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 2, 6, 0, 0)
@@ -38,13 +39,7 @@ def _spec(name: str, columns: list[dict[str, Any]]) -> DatasetSpec:
             "title": "t",
             "description": "d",
             "owner": "o",
-            "classification": {
-                "grade": "general",
-                "domain": "production",
-                "cdo": "cdo",
-                "retention": "P1Y",
-                "default_sensitivity": "public",
-            },
+            "classification": CLASSIFICATION,
             "source": {"format": "csv", "path": "x.csv"},
             "columns": columns,
         }

@@ -15,6 +15,7 @@ from pipelines.quality.registry import EXECUTORS, executor_for
 from pipelines.quality.results import RuleOutcome
 from pipelines.spec.models import DatasetSpec
 from pipelines.spec.rules import RULE_KINDS, Rule, RuleBase
+from tests.ingest.plant import CLASSIFICATION
 
 SPEC = DatasetSpec.model_validate(
     {
@@ -22,13 +23,7 @@ SPEC = DatasetSpec.model_validate(
         "title": "t",
         "description": "d",
         "owner": "o",
-        "classification": {
-            "grade": "general",
-            "domain": "production",
-            "cdo": "cdo",
-            "retention": "P1Y",
-            "default_sensitivity": "public",
-        },
+        "classification": CLASSIFICATION,
         "source": {"format": "csv", "path": "x.csv"},
         "columns": [
             {"name": "machine", "dtype": "string"},
