@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from pipelines.catalog.db import writer
+from pipelines.catalog.client import CatalogClient
 from pipelines.models.demand import Demand, demand_hash
 from pipelines.models.feedback import ONE_HOT_SEPARATOR, register_model_run, submit
 from pipelines.models.keys import ROW_KEY, row_key_expr
@@ -53,15 +53,13 @@ def label_target(demand: Demand) -> str:
 
 
 def _already(warehouse: Warehouse, name: str, version: int, demand: Demand) -> tuple[bool, set[str]]:
-    with writer(warehouse) as con:
-        ran = con.execute(
+    with CatalogClient(warehouse.root) as c:
+        ran = c.rows(
             "SELECT count(*) FROM model_runs WHERE dataset = ? AND version = ? AND kind = 'detector' "
             "AND json_extract_string(params, '$.protocol') = ?",
             [name, version, protocol_id(demand)],
-        ).fetchone()[0]  # type: ignore[index]
-        keys = con.execute(
-            "SELECT DISTINCT row_key FROM feedback WHERE dataset = ? AND column_name = ?", [name, label_target(demand)]
-        ).fetchall()
+        )[0][0]
+        keys = c.rows("SELECT DISTINCT row_key FROM feedback WHERE dataset = ? AND column_name = ?", [name, label_target(demand)])
     return bool(ran), {k for (k,) in keys}
 
 

@@ -34,7 +34,7 @@ import duckdb
 
 from pipelines.catalog.client import resolve_ref
 from pipelines.catalog.db import writer
-from pipelines.errors import CatalogError, FeedbackError
+from pipelines.errors import FeedbackError
 from pipelines.warehouse import DATA_DIR, Warehouse
 
 KINDS = ("label_error", "outlier", "hard_example", "wrong_unit")
@@ -99,27 +99,19 @@ def accepted_corrections(warehouse: Warehouse, dataset: str) -> tuple[list[Corre
     Both are empty without a catalog; the caller compares the ids with what the latest version applied,
     so a lost catalog is noticed instead of silently undoing accepted corrections.
     """
-    path = warehouse.catalog_path
-    if not path.is_file():
+    if not warehouse.catalog_path.is_file():
         return [], set()
-    from filelock import FileLock
+    from pipelines.catalog.client import CatalogClient
 
-    with FileLock(str(path) + ".lock"):
-        try:
-            con = duckdb.connect(str(path), read_only=True)
-        except duckdb.Error as e:
-            raise CatalogError(f"cannot open `{path}` read-only: {e}") from e
-        try:
-            if not con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'feedback_status'").fetchone()[0]:  # type: ignore[index]
-                return [], set()
-            rows = con.execute(
-                "SELECT feedback_id, row_key, kind, column_name, suggested_value, review_reason, reviewed_by, source_sha256 "
-                "FROM feedback_status WHERE dataset = ? AND status = 'accepted' ORDER BY feedback_id",
-                [dataset],
-            ).fetchall()
-            ids = {int(r[0]) for r in con.execute("SELECT feedback_id FROM feedback WHERE dataset = ?", [dataset]).fetchall()}
-        finally:
-            con.close()
+    with CatalogClient(warehouse.root) as c:
+        if not c.rows("SELECT count(*) FROM duckdb_views() WHERE view_name = 'feedback_status'")[0][0]:
+            return [], set()  # a catalog from before migration 0003
+        rows = c.rows(
+            "SELECT feedback_id, row_key, kind, column_name, suggested_value, review_reason, reviewed_by, source_sha256 "
+            "FROM feedback_status WHERE dataset = ? AND status = 'accepted' ORDER BY feedback_id",
+            [dataset],
+        )
+        ids = {int(r[0]) for r in c.rows("SELECT feedback_id FROM feedback WHERE dataset = ?", [dataset])}
     out = []
     for fid, key, kind, col, value, reason, by, sha in rows:
         action = action_of(kind, value)

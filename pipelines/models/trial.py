@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from pipelines.catalog.db import writer
+from pipelines.catalog.client import CatalogClient
 from pipelines.models.demand import Demand, demand_hash
 from pipelines.models.feedback import register_model_run
 from pipelines.models.stage import data_glob, split_path
@@ -46,11 +46,11 @@ def protocol_id(demand: Demand) -> str:
 
 def trained(warehouse: Warehouse, name: str) -> set[tuple[int, str, str]]:
     """(version, demand, protocol id) of the trials already recorded."""
-    with writer(warehouse) as con:
-        rows = con.execute(
+    with CatalogClient(warehouse.root) as c:
+        rows = c.rows(
             "SELECT version, demand, json_extract_string(params, '$.protocol') FROM model_runs WHERE dataset = ? AND kind = 'trial'",
             [name],
-        ).fetchall()
+        )
     return {(int(v), str(d), str(p)) for v, d, p in rows}
 
 
