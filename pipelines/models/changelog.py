@@ -18,12 +18,17 @@ def _describe(c: dict[str, Any]) -> str:
     return f"{what}; feedback {c['feedback_id']} accepted by {c.get('reviewed_by') or '?'}: {c.get('reason') or ''}".rstrip(": ")
 
 
-def changelog(parent: dict[str, Any] | None, manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """What changed from `parent` (the previous published manifest, or None) to `manifest`; marks new corrections."""
-    corrections = manifest.get("corrections", [])
-    before = {c["feedback_id"]: c for c in (parent or {}).get("corrections", [])}
+def mark_new_corrections(parent: dict[str, Any] | None, corrections: list[dict[str, Any]]) -> None:
+    """Set `new_in_version` on each correction: not applied by `parent` (the previous published manifest)."""
+    before = {c["feedback_id"] for c in (parent or {}).get("corrections", [])}
     for c in corrections:
         c["new_in_version"] = c["feedback_id"] not in before
+
+
+def changelog(parent: dict[str, Any] | None, manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """What changed from `parent` (the previous published manifest, or None) to `manifest`."""
+    corrections = manifest.get("corrections", [])
+    before = {c["feedback_id"]: c for c in (parent or {}).get("corrections", [])}
     if parent is None:
         n = len(manifest["source_files"])
         first = [{"change": "first_version", "detail": f"first version, from {n} source file{'s' if n != 1 else ''}"}]
@@ -35,7 +40,7 @@ def changelog(parent: dict[str, Any] | None, manifest: dict[str, Any]) -> list[d
     out += [
         {"change": "correction_added", "detail": _describe(c), "feedback_id": c["feedback_id"]}
         for c in corrections
-        if c["new_in_version"]
+        if c["feedback_id"] not in before
     ]
     out += [
         {"change": "correction_removed", "detail": f"no longer applied: {_describe(c)}", "feedback_id": fid}

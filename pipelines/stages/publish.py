@@ -27,7 +27,7 @@ from pipelines.governance import pseudonym
 from pipelines.ingest.cast import conversion_text
 from pipelines.ingest.fingerprint import sha256_file
 from pipelines.ingest.readers import SOURCE_FILE, SOURCE_ROW
-from pipelines.models.changelog import changelog
+from pipelines.models.changelog import changelog, mark_new_corrections
 from pipelines.models.corrections import EXCLUDED
 from pipelines.models.feedback import EXCLUDE_RULE
 from pipelines.quality.kinds import FAIL, GOOD, POLARS_DTYPES, SUSPECT
@@ -351,7 +351,9 @@ def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Publis
                 "drift": ing.drift,
                 **body,
             }
-            manifest["changelog"] = changelog(warehouse.manifest(spec.name, parent) if parent else None, manifest)
+            parent_manifest = warehouse.manifest(spec.name, parent) if parent else None
+            mark_new_corrections(parent_manifest, manifest["corrections"])
+            manifest["changelog"] = changelog(parent_manifest, manifest)
             _write_report(tmp, manifest, spec.title, warehouse)
             manifest["files"] = _file_list(tmp, manifest["files"])  # data files hashed once, at scoring
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
