@@ -121,37 +121,42 @@ _GLOBAL_TABLES = frozenset({"schema_migrations"})  # no dataset rows: readable a
 @dataclass(frozen=True)
 class Result:
     """The rows of a guarded query. Materialised on purpose: a live DuckDB relation would let its holder
-    run further SQL on the guarded connection without the policy check."""
+    run further SQL on the guarded connection without the policy check. Held as Python rows, so
+    printing a result needs neither pyarrow nor polars (the `moshu sql --role` start-up path)."""
 
-    table: Any  # pyarrow.Table
-
-    @property
-    def columns(self) -> list[str]:
-        """Column names."""
-        return list(self.table.column_names)
-
-    def to_arrow_table(self) -> Any:
-        """The rows as a pyarrow Table (named as on a DuckDB relation)."""
-        return self.table
-
-    def limit(self, n: int) -> Result:
-        """The first `n` rows (named as on a DuckDB relation, so the CLI prints either)."""
-        return Result(self.table.slice(0, n))
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    types: list[str]  # DuckDB types, so conversions keep them (TINYINT stays int8)
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         """The rows as tuples."""
-        cols = self.table.to_pydict()
-        return list(zip(*(cols[c] for c in self.table.column_names), strict=True)) if cols else []
+        return list(self.rows)
+
+    def limit(self, n: int) -> Result:
+        """The first `n` rows (named as on a DuckDB relation, so the CLI prints either)."""
+        return Result(self.columns, self.rows[:n], self.types)
+
+    def to_arrow_table(self) -> Any:
+        """The rows as a pyarrow Table (named as on a DuckDB relation)."""
+        con = duckdb.connect()  # a private database with nothing in it but these rows
+        try:
+            cols = ", ".join(f"{ident(c)} {t}" for c, t in zip(self.columns, self.types, strict=True))
+            con.execute(f"CREATE TABLE result ({cols})")
+            if self.rows:
+                con.executemany(f"INSERT INTO result VALUES ({', '.join('?' * len(self.columns))})", self.rows)
+            return con.table("result").to_arrow_table()
+        finally:
+            con.close()
 
     def pl(self) -> Any:
         """The rows as a polars DataFrame."""
         import polars as pl
 
-        return pl.from_arrow(self.table)
+        return pl.from_arrow(self.to_arrow_table())
 
     def df(self) -> Any:
         """The rows as a pandas DataFrame."""
-        return self.table.to_pandas()
+        return self.to_arrow_table().to_pandas()
 
 
 @dataclass
@@ -260,7 +265,7 @@ class GuardedClient:
         if rel is None:
             raise PolicyError("the statement returned no rows; only SELECT queries are allowed")
         try:
-            return Result(rel.to_arrow_table())
+            return Result(list(rel.columns), rel.fetchall(), [str(t) for t in rel.types])
         except duckdb.Error as e:  # raised while the rows are computed (a failed cast, error())
             raise CatalogError(_first_line(e)) from e
 
