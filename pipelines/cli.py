@@ -100,6 +100,15 @@ def check(project: ProjectOpt = None) -> None:
 @app.command()
 def run(
     datasets: Annotated[list[str] | None, typer.Argument(help="Datasets to build (default: all).")] = None,
+    partition: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--partition",
+            "-p",
+            help="Partition key to (re)build, e.g. `2026-03-02` (repeatable; partitioned datasets only). "
+            "Default: every partition with raw files; unchanged ones are kept as they are.",
+        ),
+    ] = None,
     project: ProjectOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
@@ -121,7 +130,7 @@ def run(
     try:
         from pipelines.defs.orchestrate import materialize
 
-        run_id, outcomes = materialize(proj, settings, names)
+        run_id, outcomes = materialize(proj, settings, names, partition or None)
     finally:
         set_listener(None)
         if status is not None:

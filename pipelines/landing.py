@@ -119,7 +119,14 @@ def _candidates(spec: DatasetSpec, root: Path) -> list[Path]:
 
 
 def _parse_error(path: Path, spec: DatasetSpec, display: str) -> str | None:
-    """None if the file reads as the spec says (schema and first rows), else why not."""
+    """None if the file reads as the spec says (schema and first rows) and names its partition, else why not."""
+    if spec.partitions is not None:
+        from pipelines.partitions import partition_of
+
+        try:
+            partition_of(spec, display)
+        except Exception as e:  # a file of no partition would stop every run of the dataset
+            return f"{type(e).__name__}: {e}"
     try:
         lf = scan_file(path, spec, display)
         lf.collect_schema()

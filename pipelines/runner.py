@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import shutil
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.errors import MoshuError
+from pipelines.errors import MoshuError, SourceError
 from pipelines.spec.loader import LoadedDataset
 from pipelines.stages import Published, ingest, publish, register, validate
 from pipelines.stages.register import record_failure
 from pipelines.warehouse import Warehouse
 
 
-def run_dataset(loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, orchestrator: str = "direct") -> Published:
-    """Ingest, validate, publish and register one dataset; a failure is recorded in the catalog and re-raised."""
+def run_dataset(
+    loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, orchestrator: str = "direct", partitions: list[str] | None = None
+) -> Published:
+    """Ingest, validate, publish and register one dataset; a failure is recorded in the catalog and re-raised.
+
+    For a partitioned dataset, `partitions` are the keys to (re)build, default every partition that has files;
+    the others are taken unchanged from the latest version.
+    """
+    if loaded.spec.partitions is not None:
+        return run_partitions(loaded, root, warehouse, partitions, orchestrator=orchestrator)
+    if partitions:
+        raise ValueError(f"dataset `{loaded.name}` has no `partitions` in its spec")
     ing = ingest(loaded, root, warehouse)
     try:
         val = validate(loaded, ing)
@@ -25,6 +37,65 @@ def run_dataset(loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, orch
     finally:
         cleanup_staging(warehouse, loaded.name, ing.run_id)
     return pub
+
+
+def run_partitions(
+    loaded: LoadedDataset,
+    root: Path,
+    warehouse: Warehouse,
+    keys: list[str] | None,
+    *,
+    orchestrator: str = "direct",
+    run_id: str | None = None,
+) -> Published:
+    """Build the partitions `keys` (default: all with files) of a partitioned dataset into one new version."""
+    from pipelines.stages.publish_partitions import publish_partitions
+
+    run_id = run_id or f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    todo = partitions_to_build(loaded, root, keys)
+    try:
+        ings = [ingest(loaded, root, warehouse, run_id=run_id, partition=k) for k in todo]
+        vals = [validate(loaded, i) for i in ings]
+        pub = publish_partitions(loaded, vals, warehouse)
+        register(loaded, pub, warehouse, started_at=started, orchestrator=orchestrator)
+    except MoshuError as e:
+        record_failure(warehouse, loaded.name, run_id, started, str(e), orchestrator)
+        raise
+    finally:
+        cleanup_staging(warehouse, loaded.name, run_id)
+    return pub
+
+
+def partitions_to_build(loaded: LoadedDataset, root: Path, keys: list[str] | None, *, skip_empty: bool = False) -> list[str]:
+    """The partition keys a run builds: `keys` (checked), or every partition that has files.
+
+    With `skip_empty` (a backfill over a range), keys without files are left out instead of failing.
+
+    Raises:
+        SourceError: a key is not a partition of the dataset, or no key has files.
+    """
+    from pipelines.ingest.readers import resolve_files
+    from pipelines.partitions import files_by_partition, parse_key
+
+    spec = loaded.spec
+    assert spec.partitions is not None
+    have = list(files_by_partition(spec, root, resolve_files(spec, root)))
+    if keys is None:
+        return have
+    for k in keys:
+        try:
+            parse_key(k, spec.partitions.granularity)
+        except ValueError as e:
+            raise SourceError(f"dataset `{spec.name}`: {e}") from None
+    missing = [k for k in keys if k not in have]
+    if missing and (not skip_empty or len(missing) == len(keys)):
+        raise SourceError(
+            f"dataset `{spec.name}`: no raw file belongs to partition {', '.join(f'`{k}`' for k in missing[:5])} "
+            f"(files matching `{spec.source.path}` cover {len(have)} partitions, {have[0]} .. {have[-1]}); "
+            "deliver the files or pick partitions that have them"
+        )
+    return [k for k in keys if k in have]
 
 
 def cleanup_staging(warehouse: Warehouse, name: str, run_id: str) -> None:

@@ -13,6 +13,8 @@ from pipelines.errors import NotFoundError
 MANIFEST = "manifest.json"
 DATA_DIR = "data"
 QUARANTINE_FILE = "quarantine.parquet"
+# Every quarantine file of a version: `quarantine.parquet`, or one `quarantine-<partition>.parquet` per partition.
+QUARANTINE_GLOB = "quarantine*.parquet"
 QUALITY_DIR = "quality"
 _VERSION_DIR = re.compile(r"^v(\d+)$")
 

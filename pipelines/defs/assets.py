@@ -35,6 +35,55 @@ def _check_severity(severity: str) -> dg.AssetCheckSeverity:
     return dg.AssetCheckSeverity.ERROR if severity == "error" else dg.AssetCheckSeverity.WARN
 
 
+def check_results(rules: list[Any], outcomes: dict[str, dict[str, Any]], key: dg.AssetKey) -> list[dg.AssetCheckResult]:
+    """One asset check result per rule that has an outcome (outcomes as in the manifest, by rule id)."""
+    out = []
+    for r in rules:
+        o = outcomes.get(r.id)
+        if o is None:
+            continue
+        out.append(
+            dg.AssetCheckResult(
+                check_name=check_name(r.id),
+                asset_key=key,
+                passed=bool(o["passed"]),
+                severity=_check_severity(r.severity),
+                metadata={
+                    "rule_id": r.id,
+                    "kind": o["kind"],
+                    "engine": o["engine"],
+                    "failed_rows": int(o["failed"]),
+                    "evaluated_rows": int(o["evaluated"]),
+                    "suspect_rows": int(o.get("suspect", 0)),
+                    "measures": dg.MetadataValue.json(o.get("measures", [])),
+                    "x": float(o["measures"][0]["x"])
+                    if o.get("measures") and o["measures"][0]["x"] is not None
+                    else float("nan"),
+                    "threshold": float(o["measures"][0]["threshold"]) if o.get("measures") else float("nan"),
+                    "clause": o["measures"][0]["clause"] if o.get("measures") else "",
+                    "samples": dg.MetadataValue.json(list(o["samples"])),
+                    "sample_rows": dg.MetadataValue.json(list(o.get("sample_rows", []))),
+                },
+            )
+        )
+    return out
+
+
+def check_specs(rules: list[Any], key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    """One asset check per rule; a failing dataset-level error rule blocks the release."""
+    return [
+        dg.AssetCheckSpec(
+            name=check_name(r.id),
+            asset=key,
+            description=r.description or r.id,
+            # A failing dataset-level error rule cannot be quarantined: it stops the release.
+            # Row-level error rules divert their failing rows to quarantine instead of blocking.
+            blocking=r.severity == "error" and executor_for(r).engine != "pandera",
+        )
+        for r in rules
+    ]
+
+
 def dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
     """Assets and checks of one dataset."""
     name = loaded.name
@@ -73,17 +122,7 @@ def dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
         group_name=group,
         kinds={"pandera", "great_expectations"},
         ins={"ing": dg.AssetIn(raw_key)},
-        check_specs=[
-            dg.AssetCheckSpec(
-                name=check_name(r.id),
-                asset=validated_key,
-                description=r.description or r.id,
-                # A failing dataset-level error rule cannot be quarantined: it stops the release.
-                # Row-level error rules divert their failing rows to quarantine instead of blocking.
-                blocking=r.severity == "error" and executor_for(r).engine != "pandera",
-            )
-            for r in rules
-        ],
+        check_specs=check_specs(rules, validated_key),
         description=f"`{name}` checked against its {len(rules)} rules: pandera for row rules, Great Expectations for dataset rules.",
     )
     def validated(context: dg.AssetExecutionContext, moshu: MoshuResource, ing: Any) -> Any:
@@ -111,32 +150,7 @@ def dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
                 "unchanged_version": ing.unchanged_version or 0,
             },
         )
-        for r in rules:
-            o = outcomes.get(r.id)
-            if o is None:
-                continue
-            yield dg.AssetCheckResult(
-                check_name=check_name(r.id),
-                asset_key=validated_key,
-                passed=bool(o["passed"]),
-                severity=_check_severity(r.severity),
-                metadata={
-                    "rule_id": r.id,
-                    "kind": o["kind"],
-                    "engine": o["engine"],
-                    "failed_rows": int(o["failed"]),
-                    "evaluated_rows": int(o["evaluated"]),
-                    "suspect_rows": int(o.get("suspect", 0)),
-                    "measures": dg.MetadataValue.json(o.get("measures", [])),
-                    "x": float(o["measures"][0]["x"])
-                    if o.get("measures") and o["measures"][0]["x"] is not None
-                    else float("nan"),
-                    "threshold": float(o["measures"][0]["threshold"]) if o.get("measures") else float("nan"),
-                    "clause": o["measures"][0]["clause"] if o.get("measures") else "",
-                    "samples": dg.MetadataValue.json(list(o["samples"])),
-                    "sample_rows": dg.MetadataValue.json(list(o.get("sample_rows", []))),
-                },
-            )
+        yield from check_results(rules, outcomes, validated_key)
 
     @dg.asset(
         key=published_key,

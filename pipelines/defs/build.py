@@ -6,6 +6,7 @@ import dagster as dg
 
 from pipelines.defs.assets import GROUP_PREFIX, MoshuResource, dataset_assets
 from pipelines.defs.model_assets import model_assets
+from pipelines.defs.partitioned_assets import partitioned_dataset_assets
 from pipelines.defs.sensors import landing_sensors
 from pipelines.settings import Settings
 from pipelines.spec.loader import Project
@@ -23,22 +24,33 @@ def build_definitions(project: Project, settings: Settings) -> dg.Definitions:
     assets: list[dg.AssetsDefinition] = []
     jobs = []
     schedules = []
+    partitioned = sorted(n for n, d in project.datasets.items() if d.spec.partitions is not None)
     for name, loaded in sorted(project.datasets.items()):
-        assets.extend(dataset_assets(loaded))
+        assets.extend(partitioned_dataset_assets(loaded) if name in partitioned else dataset_assets(loaded))
         assets.extend(model_assets(loaded))
         job = dg.define_asset_job(
             job_name(name),
             selection=dg.AssetSelection.groups(GROUP_PREFIX + name),
-            description=f"Build `{name}`: ingest, validate, publish, register.",
+            description=f"Build `{name}`: ingest, validate, publish, register"
+            + (" (one partition, or a range of them as one run)." if name in partitioned else "."),
         )
         jobs.append(job)
-        if loaded.spec.schedule:
+        if name in partitioned:  # each partition runs once its day (or hour) is over
+            schedules.append(dg.build_schedule_from_partitioned_job(job, name=f"{name}_schedule"))
+        elif loaded.spec.schedule:
             schedules.append(
                 dg.ScheduleDefinition(
                     name=f"{name}_schedule", job=job, cron_schedule=loaded.spec.schedule, execution_timezone="UTC"
                 )
             )
-    jobs.append(dg.define_asset_job(ALL_JOB, selection=dg.AssetSelection.all(), description="Build every dataset."))
+    every = dg.AssetSelection.all() - dg.AssetSelection.groups(*(GROUP_PREFIX + n for n in partitioned))
+    jobs.append(
+        dg.define_asset_job(
+            ALL_JOB,
+            selection=every,
+            description="Build every dataset that is not partitioned (a partitioned one runs per partition, from its own job).",
+        )
+    )
     return dg.Definitions(
         assets=assets,
         jobs=jobs,

@@ -10,7 +10,7 @@ from typing import Any
 import dagster as dg
 
 from pipelines.defs.build import ALL_JOB, build_definitions
-from pipelines.defs.run_ids import staging_run_id
+from pipelines.defs.run_ids import PARTITIONS_TAG, staging_run_id
 from pipelines.settings import Settings
 from pipelines.spec.loader import Project
 
@@ -49,45 +49,120 @@ def _deepest_message(error: Any) -> str:
     return re.sub(r"^pipelines(\.\w+)+\.(\w+Error): ", "", msg)
 
 
-def materialize(project: Project, settings: Settings, names: list[str]) -> tuple[str, list[DatasetOutcome]]:
-    """Run the named datasets' assets in one Dagster run; return the run id and an outcome per dataset."""
+def materialize(
+    project: Project, settings: Settings, names: list[str], partitions: list[str] | None = None
+) -> tuple[str, list[DatasetOutcome]]:
+    """Run the named datasets' assets; return the (first) run id and an outcome per dataset.
+
+    Datasets without partitions run together in one Dagster run. A partitioned dataset runs on its own:
+    one run over `partitions` (default: every partition that has raw files), which makes one version.
+    """
     for name in ("dagster", "great_expectations"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     defs = build_definitions(project, settings)
-    job = defs.resolve_job_def(ALL_JOB)
-    from pipelines.defs.model_assets import model_stages
+    flat = [n for n in names if project.datasets[n].spec.partitions is None]
+    parted = [n for n in names if n not in flat]
+    if partitions and flat:
+        raise ValueError(f"`--partition` applies to partitioned datasets; {', '.join(flat)} have no partitions")
+    run_ids: list[str] = []
+    outcomes: dict[str, DatasetOutcome] = {}
+    if flat:
+        run_id, done = _run_flat(defs, project, settings, flat)
+        run_ids.append(run_id)
+        outcomes.update(done)
+    for n in parted:
+        run_id, outcomes[n] = _run_partitioned(defs, project, settings, n, partitions)
+        run_ids.append(run_id)
+    return (run_ids[0] if run_ids else ""), [outcomes[n] for n in names]
 
-    keys = [
-        dg.AssetKey([n, stage])
-        for n in names
-        for stage in ("raw", "validated", "published", "catalog", *model_stages(project.datasets[n]))
-    ]
-    result = job.execute_in_process(
+
+def _execute(job: dg.JobDefinition, settings: Settings, keys: list[dg.AssetKey], tags: dict[str, str]) -> Any:
+    return job.execute_in_process(
         instance=instance_for(settings),
         raise_on_error=False,
         asset_selection=keys,
         run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-        tags={"moshu/trigger": "cli"},
+        tags={"moshu/trigger": "cli", **tags},
     )
-    from pipelines.runner import cleanup_staging
-    from pipelines.stages.register import record_failure
 
+
+def _asset_keys(project: Project, name: str) -> list[dg.AssetKey]:
+    from pipelines.defs.model_assets import model_stages
+
+    stages = ("raw", "validated", "published", "catalog", *model_stages(project.datasets[name]))
+    return [dg.AssetKey([name, stage]) for stage in stages]
+
+
+def _failures(result: Any) -> dict[str, str]:
     failures: dict[str, str] = {}
     for ev in result.get_step_failure_events():
         ds = (ev.step_key or "").rsplit("__", 1)[0]  # step keys are <dataset>__<stage>
         data = ev.step_failure_data
         failures.setdefault(ds, _deepest_message(data.error) if data and data.error else "step failed")
-    outcomes = []
+    return failures
+
+
+def _run_flat(
+    defs: dg.Definitions, project: Project, settings: Settings, names: list[str]
+) -> tuple[str, dict[str, DatasetOutcome]]:
+    from pipelines.runner import cleanup_staging
+    from pipelines.stages.register import record_failure
+
+    job = defs.resolve_job_def(ALL_JOB)
+    result = _execute(job, settings, [k for n in names for k in _asset_keys(project, n)], {})
+    failures = _failures(result)
+    outcomes = {}
     for n in names:
         cleanup_staging(settings.warehouse, n, staging_run_id(result.run_id, n))
         if n in failures:
-            outcomes.append(DatasetOutcome(n, False, error=failures[n]))
+            outcomes[n] = DatasetOutcome(n, False, error=failures[n])
             record_failure(settings.warehouse, n, staging_run_id(result.run_id, n), None, failures[n], f"dagster:{result.run_id}")
             continue
         try:
             pub = result.output_for_node(f"{n}__published")
         except Exception as e:  # the step was skipped because an upstream step failed
-            outcomes.append(DatasetOutcome(n, False, error=f"not built: {e}"))
+            outcomes[n] = DatasetOutcome(n, False, error=f"not built: {e}")
             continue
-        outcomes.append(DatasetOutcome(n, True, published=pub))
+        outcomes[n] = DatasetOutcome(n, True, published=pub)
     return result.run_id, outcomes
+
+
+def _run_partitioned(
+    defs: dg.Definitions, project: Project, settings: Settings, name: str, partitions: list[str] | None
+) -> tuple[str, DatasetOutcome]:
+    """One run of a partitioned dataset's job over the asked partitions (as a range, filtered by a run tag)."""
+    from pipelines.defs.build import job_name
+    from pipelines.errors import MoshuError
+    from pipelines.runner import cleanup_staging, partitions_to_build
+    from pipelines.stages.publish import published_of
+    from pipelines.stages.register import record_failure
+
+    try:
+        keys = partitions_to_build(project.datasets[name], settings.project, partitions)
+    except MoshuError as e:
+        return "", DatasetOutcome(name, False, error=str(e))
+    tags = {
+        "dagster/asset_partition_range_start": keys[0],
+        "dagster/asset_partition_range_end": keys[-1],
+        PARTITIONS_TAG: ",".join(keys),
+    }
+    result = _execute(defs.resolve_job_def(job_name(name)), settings, _asset_keys(project, name), tags)
+    cleanup_staging(settings.warehouse, name, staging_run_id(result.run_id, name))
+    failures = _failures(result)
+    if name in failures:
+        record_failure(
+            settings.warehouse, name, staging_run_id(result.run_id, name), None, failures[name], f"dagster:{result.run_id}"
+        )
+        return result.run_id, DatasetOutcome(name, False, error=failures[name])
+    events = result.asset_materializations_for_node(f"{name}__published")
+    if not events:
+        return result.run_id, DatasetOutcome(name, False, error="not built: the publish step did not run")
+    meta = events[0].metadata
+    pub = published_of(
+        settings.warehouse,
+        name,
+        int(meta["version"].value),
+        staging_run_id(result.run_id, name),
+        created=bool(meta["new_version"].value),
+    )
+    return result.run_id, DatasetOutcome(name, True, published=pub)

@@ -1,4 +1,5 @@
-"""A sensor per dataset with `source.landing`: new, complete, readable files request one run of its job."""
+"""A sensor per dataset with `source.landing`: new, complete, readable files request one run of its job
+(one run per partition the new files belong to, for a partitioned dataset)."""
 
 from __future__ import annotations
 
@@ -39,11 +40,23 @@ def landing_sensor(loaded: LoadedDataset, project_root: Path, warehouse_root: Pa
         cursor = json.dumps(tick.observed, sort_keys=True)
         if tick.run_key is None:
             return dg.SensorResult(skip_message=f"no new files ({tick.summary()})", cursor=cursor)
-        request = dg.RunRequest(
-            run_key=tick.run_key,
-            tags={"moshu/landing_files": ",".join(sorted(tick.new.values()))[:1000]},
-        )
-        return dg.SensorResult(run_requests=[request], cursor=cursor)
+        if spec.partitions is None:
+            request = dg.RunRequest(
+                run_key=tick.run_key, tags={"moshu/landing_files": ",".join(sorted(tick.new.values()))[:1000]}
+            )
+            return dg.SensorResult(run_requests=[request], cursor=cursor)
+        from pipelines.partitions import partition_of
+
+        by_key: dict[str, list[str]] = {}
+        for rel in tick.new.values():  # each file names its partition (checked by `check_landing`)
+            by_key.setdefault(partition_of(spec, rel), []).append(rel)
+        requests = [
+            dg.RunRequest(
+                run_key=f"{tick.run_key}:{key}", partition_key=key, tags={"moshu/landing_files": ",".join(sorted(rels))[:1000]}
+            )
+            for key, rels in sorted(by_key.items())
+        ]
+        return dg.SensorResult(run_requests=requests, cursor=cursor)
 
     return _sensor
 

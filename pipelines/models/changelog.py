@@ -56,8 +56,29 @@ def changelog(parent: dict[str, Any] | None, manifest: dict[str, Any]) -> list[d
         for p in sorted(new_files.keys() & old_files.keys())
         if new_files[p] != old_files[p]
     ]
+    out += _partition_changes(parent, manifest)
     if parent.get("spec_data_hash") != manifest.get("spec_data_hash"):
         out.append({"change": "spec_changed", "detail": "the spec's columns, types or source options changed"})
     if parent.get("rules_hash") != manifest.get("rules_hash"):
         out.append({"change": "rules_changed", "detail": "the quality rules changed"})
+    return out
+
+
+def _partition_changes(parent: dict[str, Any], manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """Partitions added, and partitions rebuilt from other inputs (a partitioned dataset)."""
+    before = {p["key"]: p for p in parent.get("partitions") or []}
+    out = []
+    for p in manifest.get("partitions") or []:
+        old = before.get(p["key"])
+        if old is None:
+            out.append({"change": "partition_added", "detail": f"{p['key']} ({p['counts']['rows_in']:,} rows in)"})
+        elif old["data_hash"] != p["data_hash"]:
+            c, o = p["counts"], old["counts"]
+            out.append(
+                {
+                    "change": "partition_rebuilt",
+                    "detail": f"{p['key']} (built in v{old['built_in_version']} -> v{p['built_in_version']}; rows in "
+                    f"{o['rows_in']:,} -> {c['rows_in']:,}, quarantined {o['rows_quarantined']:,} -> {c['rows_quarantined']:,})",
+                }
+            )
     return out

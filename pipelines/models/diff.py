@@ -1,7 +1,7 @@
 """What changed between two versions of a dataset: rows, labels, QC flags, quarantine, schema and score.
 
 A version's rows are its published rows (`data/*.parquet`) and its quarantined rows
-(`quarantine.parquet`). Rows are matched across versions by their row key
+(`quarantine*.parquet`). Rows are matched across versions by their row key
 (`pipelines.models.keys.row_key_expr`, computed with each version's own primary key), and every key
 seen in either version falls into exactly one class:
 
@@ -33,7 +33,7 @@ import polars as pl
 
 from pipelines.ingest.readers import SOURCE_FILE, SOURCE_ROW
 from pipelines.models.keys import ROW_KEY, row_key_expr
-from pipelines.warehouse import DATA_DIR, QUARANTINE_FILE, Warehouse
+from pipelines.warehouse import DATA_DIR, QUARANTINE_GLOB, Warehouse
 
 __all__ = ["CHANGE_KINDS", "ROWS_SCHEMA", "VersionDiff", "diff_versions", "summary", "write_rows"]
 
@@ -222,9 +222,9 @@ def _keyed(vdir: Path, columns: Sequence[str], primary_key: Sequence[str]) -> pl
     keep = [*columns, SOURCE_FILE, SOURCE_ROW]
     data = pl.scan_parquet(vdir / DATA_DIR / "*.parquet").select([*keep, QC_FLAG]).with_columns(pl.lit(False).alias(_QUARANTINED))
     parts = [data]
-    if (vdir / QUARANTINE_FILE).is_file():
+    if any(vdir.glob(QUARANTINE_GLOB)):
         quarantine = (
-            pl.scan_parquet(vdir / QUARANTINE_FILE)
+            pl.scan_parquet(vdir / QUARANTINE_GLOB)
             .select(keep)
             .with_columns(pl.lit(None, dtype=pl.UInt8).alias(QC_FLAG), pl.lit(True).alias(_QUARANTINED))
             .select([*keep, QC_FLAG, _QUARANTINED])

@@ -18,7 +18,11 @@ def master_files(loaded: LoadedDataset) -> list[str]:
 
 
 def data_hash(
-    loaded: LoadedDataset, files: list[SourceFile], corrections: str | None = None, pseudonym_key: str | None = None
+    loaded: LoadedDataset,
+    files: list[SourceFile],
+    corrections: str | None = None,
+    pseudonym_key: str | None = None,
+    partition: str | None = None,
 ) -> str:
     """sha256 over the raw files (path and content), master data, the spec's data-affecting fields and the rules.
 
@@ -27,6 +31,7 @@ def data_hash(
     (`_source_file`), the row order and any column taken `from_path`. Accepted feedback
     (`corrections`, a hash of the corrections to apply) is part of it: accepting one makes a new version.
     So is the id of the pseudonymisation key of a dataset with personal columns: another key, other pseudonyms.
+    For a partitioned dataset it is the hash of one partition (`partition`, its key) and its files.
     """
     root = loaded.spec_path.parent.parent
     payload = {
@@ -40,4 +45,6 @@ def data_hash(
         payload["corrections"] = corrections
     if pseudonym_key is not None:
         payload["pseudonym_key"] = pseudonym_key
+    if partition is not None:
+        payload["partition"] = partition
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

@@ -68,6 +68,13 @@ _TEMPLATE = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=
 </table>
 <p class="sub">Splits, trial training and the diff to the previous version: <a href="../../models/v{{ m.version }}.html">model page of v{{ m.version }}</a> (updated as models report back).</p>
 {% else %}<p>No model has declared a demand on this dataset (<code>dataset_specs/demands/</code>).</p>{% endif %}
+{% if m.partitions %}<h2>Partitions ({{ m.partitions|length }}, {{ m.partitioning.granularity }} on <code>{{ m.partitioning.column }}</code>)</h2>
+<table><tr><th>partition</th><th>built in</th><th>rows in</th><th>published</th><th>quarantined</th><th>rules failed</th><th>documents</th></tr>
+{% for p in m.partitions %}<tr><td>{{ p.key }}</td><td>{{ "this version" if p.built_in_version == m.version else "v%d (unchanged)"|format(p.built_in_version) }}</td>
+<td>{{ "{:,}".format(p.counts.rows_in) }}</td><td>{{ "{:,}".format(p.counts.rows_published) }}</td><td>{{ "{:,}".format(p.counts.rows_quarantined) }}</td>
+<td class="{{ 'ok' if not p.rules|rejectattr('passed')|list else 'fail' }}">{{ p.rules|rejectattr('passed')|list|length }}</td>
+<td>{% for f in p.files if f.path.endswith('.html') %}<a href="../{{ f.path }}">data docs</a>{% endfor %}</td></tr>{% endfor %}
+</table>{% endif %}
 <h2>Changelog</h2>
 {% if m.changelog %}<ul>{% for e in m.changelog %}<li><b>{{ e.change }}</b>: {{ e.detail }}</li>{% endfor %}</ul>{% else %}<p>Nothing recorded.</p>{% endif %}
 <h2>Quarantined rows (first {{ quarantine|length }})</h2>
@@ -76,7 +83,7 @@ _TEMPLATE = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=
 </table>{% else %}<p>None.</p>{% endif %}
 <h2>Lineage and documents</h2>
 <ul>{% for f in m.source_files %}<li><code>{{ f.path }}</code> &middot; {{ "{:,}".format(f.rows) }} rows &middot; sha256 <code>{{ f.sha256[:16] }}</code></li>{% endfor %}
-<li><a href="data_docs.html">Great Expectations Data Docs</a> &middot; <a href="ge_suite.json">expectation suite</a> &middot; <a href="ge_validation.json">validation result</a> &middot; <a href="../manifest.json">manifest</a></li></ul>
+<li>{% if m.ge.data_docs %}<a href="data_docs.html">Great Expectations Data Docs</a> &middot; <a href="ge_validation.json">validation result</a> &middot; {% endif %}<a href="ge_suite.json">expectation suite</a> &middot; <a href="../manifest.json">manifest</a></li></ul>
 <p class="sub">Scores follow the moshu Industrial High-Quality Dataset Construction Guide (docs/guide.md).</p>
 </body></html>
 """

@@ -82,6 +82,8 @@ def spec_hashes(spec: DatasetSpec) -> tuple[str, str]:
     }
     if spec.personal_columns:  # pseudonymised columns publish other values
         data["personal"] = spec.personal_columns
+    if spec.partitions is not None:  # which file and which rows make each partition
+        data["partitions"] = d["partitions"]
     return _sha(data), _sha(d)
 
 

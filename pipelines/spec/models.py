@@ -53,6 +53,7 @@ RESERVED_NAMES = frozenset(
         "version_diffs",
         "diff_rows",
         "trial_trend",
+        "version_partitions",
     }
 )
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
@@ -427,6 +428,55 @@ class Column(_Frozen):
         )
 
 
+class Partitions(_Frozen):
+    """Time partitions of a stream: each raw file belongs to one day (or hour), taken from its path.
+
+    Dagster partitions and backfills then run per partition; a run rebuilds only its partitions and
+    the new version takes every other partition from its parent unchanged (hard links, not copies).
+    """
+
+    column: str = Field(
+        description="The `datetime` (or `date`) column the partitions cut; a row outside its file's window is quarantined."
+    )
+    granularity: Literal["daily", "hourly"] = Field("daily", description="One partition per UTC day or per UTC hour.")
+    start: str = Field(
+        description="First partition: `YYYY-MM-DD` (daily) or `YYYY-MM-DD-HH:00` (hourly), as Dagster writes partition keys."
+    )
+    end: str | None = Field(None, description="Partition after the last one, same form; default: up to now.")
+    path_pattern: str = Field(
+        description="Regular expression with one group, matched against each raw file's path (relative to the project "
+        r"root), capturing the partition's date or hour (e.g. `(\d{4}-\d{2}-\d{2})\.csv$`)."
+    )
+    path_format: str = Field(
+        "%Y-%m-%d",
+        description="strptime format of the captured text (e.g. `%Y%m%d`, or `%Y%m%d%H` for hourly files).",
+    )
+
+    @field_validator("path_pattern")
+    @classmethod
+    def _one_group(cls, v: str) -> str:
+        try:
+            n = re.compile(v).groups
+        except re.error as e:
+            raise ValueError(f"`{v}` is not a valid regular expression: {e}") from None
+        if n != 1:
+            raise ValueError(f"`path_pattern` needs exactly one group `( )` capturing the date, `{v}` has {n}")
+        return v
+
+    @model_validator(mode="after")
+    def _keys_parse(self) -> Partitions:
+        from pipelines.partitions import parse_key
+
+        for field in ("start", "end"):
+            value = getattr(self, field)
+            if value is not None:
+                try:
+                    parse_key(value, self.granularity)
+                except ValueError as e:
+                    raise ValueError(f"`{field}`: {e}") from None
+        return self
+
+
 class Synthetic(_Frozen):
     """Marks generated data (GB 45438): what made it and how."""
 
@@ -483,6 +533,11 @@ class DatasetSpec(_Frozen):
         "a version below it is kept as a rejected candidate.",
     )
     tags: tuple[str, ...] = Field((), description="Free-form tags for search.")
+    partitions: Partitions | None = Field(
+        None,
+        description="Time partitions (daily or hourly) for a stream delivered as one file per day or hour: runs and "
+        "backfills then build only the partitions asked for, and each version records the partitions it holds.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -531,7 +586,32 @@ class DatasetSpec(_Frozen):
                 )
             if c.format and c.dtype not in ("date", "datetime"):
                 raise ValueError(f"column `{c.name}`: `format` only applies to date/datetime columns")
+        if self.partitions is not None:
+            col = next((c for c in self.columns if c.name == self.partitions.column), None)
+            if col is None:
+                raise ValueError(f"`partitions.column` names unknown column `{self.partitions.column}`; columns are {names}")
+            if col.dtype not in TIME_DTYPES:
+                raise ValueError(f"`partitions.column` `{col.name}` is {col.dtype}: partitions cut a `datetime` or `date` column")
+            if col.dtype == "date" and self.partitions.granularity == "hourly":
+                raise ValueError(f"hourly partitions need a `datetime` column; `{col.name}` is a date")
+            if self.schedule:
+                raise ValueError(
+                    "a partitioned dataset is scheduled per partition (each runs once its day or hour is over): remove `schedule`"
+                )
+            if self.primary_key and col.name not in self.primary_key:
+                raise ValueError(
+                    f"the primary key {list(self.primary_key)} must include the partition column `{col.name}`: keys are "
+                    "checked within a partition, and only a key holding the partition's time cannot repeat in another"
+                )
         return self
+
+    @model_serializer(mode="wrap")
+    def _omit_new_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Added later: left out when unset, so existing specs keep their hashes.
+        out: dict[str, Any] = handler(self)
+        if self.partitions is None:
+            out.pop("partitions", None)
+        return out
 
     def sensitivity(self, column: str) -> str:
         """A column's sensitivity (its own, else the dataset's default)."""

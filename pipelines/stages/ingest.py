@@ -42,6 +42,7 @@ class Ingested:
     # Files set aside by `source.drift: quarantine_file`: [{path, sha256, rows, reason}]; their rows are not in `rows_in`.
     quarantined_files: list[dict[str, Any]] = field(default_factory=list)
     drift: list[dict[str, Any]] = field(default_factory=list)  # per file: new / missing / renamed / retyped columns
+    partition: str | None = None  # the partition key, for a partitioned dataset (one Ingested per partition)
 
     @property
     def unchanged(self) -> bool:
@@ -64,20 +65,27 @@ def _check_feedback_kept(
         )
 
 
-def ingest(loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, run_id: str | None = None) -> Ingested:
+def ingest(
+    loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, run_id: str | None = None, partition: str | None = None
+) -> Ingested:
     """Fingerprint raw files; stage them as typed Parquet unless the latest version already has them.
+
+    For a partitioned dataset, `partition` (a key) is required and only that partition's files are
+    read; it is unchanged when the latest version holds a build of it from the same inputs.
 
     Raises:
         SourceError: no file matches, a file lacks a declared column, or a file cannot be decoded.
     """
     spec = loaded.spec
+    if (partition is None) != (spec.partitions is None):
+        raise ValueError(f"dataset `{spec.name}`: a partition key is " + ("required" if partition is None else "not allowed"))
     run_id = run_id or f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    from pipelines.governance.pseudonym import load_key, pseudonymise
+    from pipelines.governance.pseudonym import load_key
 
     personal = spec.personal_columns
     key = load_key(spec.name, personal) if personal else None  # before anything is read or written
-    paths = resolve_files(spec, root)
+    paths = _partition_files(spec, root, partition) if partition else resolve_files(spec, root)
     files = [SourceFile(relative(p, root), sha256_file(p), p.stat().st_size) for p in paths]
     from pipelines.models.feedback import accepted_corrections, corrections_hash
 
@@ -85,27 +93,65 @@ def ingest(loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, run_id: s
     latest = warehouse.latest_candidate(spec.name)  # a rejected candidate of the same inputs is not redone
     m = warehouse.manifest(spec.name, latest) if latest is not None else None
     _check_feedback_kept(spec.name, latest, m, known_ids, warehouse)
-    dh = data_hash(loaded, files, corrections_hash(corrections), key.key_id if key else None)
-    if m is not None and latest is not None and m.get("data_hash") == dh:
-        prev = {f["sha256"]: f["rows"] for f in m.get("source_files", [])}
+    dh = data_hash(loaded, files, corrections_hash(corrections), key.key_id if key else None, partition)
+    held = _held(m, partition)
+    if held is not None and latest is not None and held.get("data_hash") == dh:
+        prev = {f["sha256"]: f["rows"] for f in held.get("source_files", [])}
         files = [SourceFile(f.path, f.sha256, f.size, prev.get(f.sha256, 0)) for f in files]
         return Ingested(
-            spec.name, run_id, started, files, dh, rows_in=m["counts"]["rows_in"], unchanged_version=latest,
-            quarantined_files=list(m.get("quarantined_files", [])), drift=list(m.get("drift", [])),
+            spec.name, run_id, started, files, dh, rows_in=held["counts"]["rows_in"], unchanged_version=latest,
+            quarantined_files=list(held.get("quarantined_files", [])), drift=list(held.get("drift", [])), partition=partition,
         )  # fmt: skip
+    staging = warehouse.staging_dir(spec.name, run_id)
+    if partition:
+        from pipelines.partitions import file_tag
 
+        staging = staging / f"p-{file_tag(partition)}"
+    staging.mkdir(parents=True, exist_ok=True)
+    staged, files, applied, quarantined, drift = _stage(loaded, paths, files, corrections, key, staging / STAGED_FILE)
+    return Ingested(
+        spec.name, run_id, started, files, dh, rows_in=sum(f.rows for f in files), staged=staged, corrections=applied,
+        pseudonym_key_id=key.key_id if key else None, quarantined_files=quarantined, drift=drift, partition=partition,
+    )  # fmt: skip
+
+
+def _held(manifest: dict[str, Any] | None, partition: str | None) -> dict[str, Any] | None:
+    """What the latest version holds of these inputs: the whole manifest, or the record of one partition."""
+    if manifest is None or partition is None:
+        return manifest
+    return next((p for p in manifest.get("partitions", []) if p["key"] == partition), None)
+
+
+def _partition_files(spec: Any, root: Path, partition: str) -> list[Path]:
+    from pipelines.partitions import files_by_partition
+
+    by_key = files_by_partition(spec, root, resolve_files(spec, root))
+    if partition not in by_key:
+        have = list(by_key)
+        raise SourceError(
+            f"dataset `{spec.name}`: no raw file belongs to partition `{partition}` (files matching `{spec.source.path}` "
+            f"cover {have[0]} .. {have[-1]}, {len(have)} partitions); deliver its file or pick another partition"
+        )
+    return by_key[partition]
+
+
+def _stage(
+    loaded: LoadedDataset, paths: list[Path], files: list[SourceFile], corrections: Any, key: Any, staged: Path
+) -> tuple[Path, list[SourceFile], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Read, convert, pseudonymise and correct the files into one staged Parquet; per-file row counts."""
+    from pipelines.governance.pseudonym import pseudonymise
+    from pipelines.models import corrections as fix
+
+    spec = loaded.spec
     with temp_files():  # transcoded copies of non-UTF-8 files live until the sink has read them
         scanned = scan_files(spec, [(p, f.path, f.sha256) for p, f in zip(paths, files, strict=True)])
         frames = [typed(raw, spec, schema) for raw, schema in scanned.frames]  # each file converted from its own types
-        from pipelines.models import corrections as fix
-
-        staging = warehouse.staging_dir(spec.name, run_id)
-        staging.mkdir(parents=True, exist_ok=True)
-        staged = staging / STAGED_FILE
         try:
             current = {f.path: f.sha256 for f in files}
             rows = pl.concat(frames, how="vertical_relaxed")
-            rows = pseudonymise(rows, personal, key) if key else rows  # raw personal values never reach the warehouse
+            rows = (
+                pseudonymise(rows, spec.personal_columns, key) if key else rows
+            )  # raw personal values never reach the warehouse
             lf, applied = fix.apply(rows, corrections, spec, current)
             lf.with_row_index(ROW_ID).sink_parquet(staged)
         except pl.exceptions.ComputeError as e:
@@ -119,7 +165,4 @@ def ingest(loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, run_id: s
             raise SourceError(f"dataset `{spec.name}`: cannot read {which}: {msg}; {hint}") from None
     counts = dict(pl.scan_parquet(staged).group_by(SOURCE_FILE).len().collect().iter_rows())
     files = [SourceFile(f.path, f.sha256, f.size, int(counts.get(f.path, 0))) for f in files]
-    return Ingested(
-        spec.name, run_id, started, files, dh, rows_in=sum(f.rows for f in files), staged=staged, corrections=applied,
-        pseudonym_key_id=key.key_id if key else None, quarantined_files=scanned.quarantined_files, drift=scanned.drift,
-    )  # fmt: skip
+    return staged, files, applied, scanned.quarantined_files, scanned.drift

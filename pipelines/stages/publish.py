@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,9 +35,9 @@ from pipelines.quality.registry import executor_for
 from pipelines.quality.results import Measure, make_measure
 from pipelines.quality.scoring import Scorecard, meets, score
 from pipelines.spec.loader import LoadedDataset
-from pipelines.stages.ingest import ROW_ID
+from pipelines.stages.ingest import ROW_ID, Ingested
 from pipelines.stages.validate import Validated, all_rules, context
-from pipelines.warehouse import DATA_DIR, MANIFEST, QUALITY_DIR, QUARANTINE_FILE, Warehouse
+from pipelines.warehouse import DATA_DIR, MANIFEST, QUALITY_DIR, QUARANTINE_FILE, QUARANTINE_GLOB, Warehouse
 
 WARN_RULES = "_warn_rules"
 QC_FLAG = "_qc_flag"
@@ -81,17 +81,17 @@ def _per_row(failures: pl.LazyFrame, severity: Mapping[str, str]) -> pl.LazyFram
     )
 
 
-def _auditability(data_file: Path, rows: int) -> Measure:
+def auditability(data_file: Path, rows: int) -> Measure:
     """U-1: published rows carrying full lineage (source file and row)."""
     lf = pl.scan_parquet(data_file)
     ok = lf.select((pl.col(SOURCE_FILE).is_not_null() & pl.col(SOURCE_ROW).is_not_null()).sum()).collect().item()
     return make_measure("U-1", ok, rows, None, None)
 
 
-def _identifiability(tmp: Path, columns: list[str]) -> Measure:
+def identifiability(files: list[Path], columns: list[str]) -> Measure:
     """I-1 (Idn-ML-1): values of declared personal columns, published or quarantined, that are pseudonyms."""
     found, total = 0, 0
-    for f in (tmp / DATA_DIR / "part-00000.parquet", tmp / QUARANTINE_FILE):
+    for f in files:
         i, n = pseudonym.identifiable(pl.scan_parquet(f), columns)
         found, total = found + i, total + n
     return make_measure("I-1", total - found, total, None, None)
@@ -109,7 +109,7 @@ def parquet_metadata(loaded: LoadedDataset) -> dict[str, str]:
     }
 
 
-def _accessibility(tmp: Path, files: list[dict[str, Any]]) -> Measure:
+def accessibility(tmp: Path, files: list[dict[str, Any]]) -> Measure:
     """X-1: published Parquet files that read back whole and match their recorded sha256."""
     data = [f for f in files if f["path"].endswith(".parquet")]
     ok = 0
@@ -123,12 +123,28 @@ def _accessibility(tmp: Path, files: list[dict[str, Any]]) -> Measure:
     return make_measure("X-1", ok, len(data), None, None)
 
 
-def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> tuple[dict[str, Any], Scorecard]:
+@dataclass
+class Rows:
+    """What writing a run's rows produced: the counts and which rules sent or flagged how many rows."""
+
+    rows_in: int
+    rows_published: int
+    rows_quarantined: int
+    rows_warned: int
+    quarantine_summary: list[dict[str, Any]]
+
+
+def write_rows(loaded: LoadedDataset, v: Validated, data_file: Path, quarantine_file: Path) -> Rows:
+    """Split a run's staged rows into the published data file and the quarantine file; check the counts add up.
+
+    Raises:
+        CountMismatchError: rows were lost or duplicated.
+    """
     spec = loaded.spec
     ctx = context(loaded)
     ing = v.ingested
     assert ing.staged is not None and v.failures is not None
-    rules = all_rules(loaded)
+    rules = v.rules or all_rules(loaded)
     severity = {r.id: r.severity for r in rules}
     staged = pl.scan_parquet(ing.staged)
     per_row = _per_row(pl.scan_parquet(v.failures), severity)
@@ -147,8 +163,7 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> tuple[dict
         )
     cols = spec.column_names
     bad = pl.col(FAILED_RULES).list.len() > 0
-    (tmp / DATA_DIR).mkdir(parents=True)
-    data_file = tmp / DATA_DIR / "part-00000.parquet"
+    data_file.parent.mkdir(parents=True, exist_ok=True)
     meta = parquet_metadata(loaded)
     joined.filter(~bad).select([*cols, QC_FLAG, WARN_RULES, SOURCE_FILE, SOURCE_ROW]).sink_parquet(data_file, metadata=meta)
 
@@ -167,14 +182,15 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> tuple[dict
         .collect()
     )
     q = q.cast({c.name: POLARS_DTYPES[c.dtype] for c in spec.published_columns})
-    q.write_parquet(tmp / QUARANTINE_FILE, metadata=meta)
+    q.write_parquet(quarantine_file, metadata=meta)
 
     rows_published = pq.ParquetFile(data_file).metadata.num_rows
     rows_quarantined = q.height
     rows_warned = joined.filter(~bad & (pl.col(WARN_RULES).list.len() > 0)).select(pl.len()).collect().item()
     if ing.rows_in != rows_published + rows_quarantined:
+        where = f" partition {ing.partition}:" if ing.partition else ""
         raise CountMismatchError(
-            f"dataset `{spec.name}`: rows_in={ing.rows_in} but published={rows_published} + "
+            f"dataset `{spec.name}`:{where} rows_in={ing.rows_in} but published={rows_published} + "
             f"quarantined={rows_quarantined} = {rows_published + rows_quarantined}; nothing was published"
         )
     quarantine_summary = (
@@ -184,6 +200,16 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> tuple[dict
         joined.filter(~bad).select(pl.col(WARN_RULES).explode().alias("rule_id")).drop_nulls()
         .group_by("rule_id").len().sort("rule_id").collect().rows()
     )  # fmt: skip
+    summary = [{"rule_id": r, "rows": n, "severity": "error"} for r, n in quarantine_summary] + [
+        {"rule_id": r, "rows": n, "severity": "warn"} for r, n in warn_summary
+    ]
+    return Rows(ing.rows_in, rows_published, rows_quarantined, rows_warned, summary)
+
+
+def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> tuple[dict[str, Any], Scorecard]:
+    spec = loaded.spec
+    data_file = tmp / DATA_DIR / "part-00000.parquet"
+    rows = write_rows(loaded, v, data_file, tmp / QUARANTINE_FILE)
     quality = tmp / QUALITY_DIR
     quality.mkdir()
     assert v.ge_suite is not None and v.ge_result is not None
@@ -191,30 +217,97 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> tuple[dict
     shutil.copyfile(v.ge_result, quality / v.ge_result.name)
     files = _file_list(tmp)
     extra = [
-        ("moshu.auditability", _auditability(data_file, rows_published)),
-        ("moshu.accessibility", _accessibility(tmp, files)),
+        ("moshu.auditability", auditability(data_file, rows.rows_published)),
+        ("moshu.accessibility", accessibility(tmp, files)),
     ]
     if spec.personal_columns:
-        extra.append(("moshu.identifiability", _identifiability(tmp, spec.personal_columns)))
+        extra.append(("moshu.identifiability", identifiability([data_file, tmp / QUARANTINE_FILE], spec.personal_columns)))
     card = score(v.outcomes, extra)
     from pipelines.report import data_docs
 
     data_docs.render(quality / v.ge_result.name, quality / "data_docs.html")
-    from pipelines.models.stage import measured
-
     body = {
-        "demands": [measured(pl.scan_parquet(data_file), d) for d in loaded.demands],
+        "demands": measure_demands(loaded, data_file),
         "counts": {
-            "rows_in": ing.rows_in,
-            "rows_published": rows_published,
-            "rows_quarantined": rows_quarantined,
-            "rows_warned": rows_warned,
+            "rows_in": rows.rows_in,
+            "rows_published": rows.rows_published,
+            "rows_quarantined": rows.rows_quarantined,
+            "rows_warned": rows.rows_warned,
         },
-        "quarantine_summary": [{"rule_id": r, "rows": n, "severity": "error"} for r, n in quarantine_summary]
-        + [{"rule_id": r, "rows": n, "severity": "warn"} for r, n in warn_summary],
+        "quarantine_summary": rows.quarantine_summary,
         "files": files,
     }
     return body, card
+
+
+def measure_demands(loaded: LoadedDataset, data: Path | str) -> list[dict[str, Any]]:
+    """Every demand of the dataset measured on a version's published data (a file or a glob)."""
+    from pipelines.models.stage import measured
+
+    return [measured(pl.scan_parquet(data), d) for d in loaded.demands]
+
+
+def manifest_for(
+    loaded: LoadedDataset, ing: Ingested, v: Validated, card: Scorecard, body: dict[str, Any], *, version: int, status: str,
+    parent: int | None,
+) -> dict[str, Any]:  # fmt: skip
+    """The manifest of a new version (without its changelog and file list, added once the folder is complete)."""
+    spec = loaded.spec
+    return {
+        "manifest_format": MANIFEST_FORMAT,
+        "dataset": spec.name,
+        "version": version,
+        "status": status,
+        "parent_version": parent,
+        "data_hash": ing.data_hash,
+        "spec_data_hash": loaded.spec_data_hash,
+        "spec_metadata_hash": loaded.spec_metadata_hash,
+        "rules_hash": loaded.rules_hash,
+        "code_version": f"moshu {__version__}",
+        "run_id": ing.run_id,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "synthetic": spec.synthetic.model_dump() if spec.synthetic else None,
+        "schema": [
+            {
+                "name": c.name,
+                "dtype": c.dtype,
+                "unit": c.unit,
+                "nullable": c.nullable,
+                "role": c.role,
+                "description": c.description,
+                "source": c.source_name,
+                "sensitivity": spec.sensitivity(c.name),
+                "pseudonymised": spec.sensitivity(c.name) == "personal",
+                "source_unit": c.source_unit,
+                "unit_conversion": conversion_text(c),
+                "timezone": c.timezone,
+            }
+            for c in spec.published_columns
+        ],
+        "classification": spec.classification.model_dump(mode="json"),
+        "pseudonymisation": (
+            {"columns": spec.personal_columns, "method": pseudonym.METHOD, "key_id": ing.pseudonym_key_id}
+            if spec.personal_columns
+            else None
+        ),
+        "primary_key": list(spec.primary_key),
+        "source_files": [f.__dict__ for f in ing.files],
+        "rules": [o.as_dict() for o in v.outcomes],
+        "quality": {**card.as_dict(), "min_level": spec.min_level},
+        "ge": {
+            "success": v.ge_success,
+            "suite": f"{QUALITY_DIR}/ge_suite.json",
+            "validation": f"{QUALITY_DIR}/ge_validation.json",
+            "data_docs": f"{QUALITY_DIR}/data_docs.html",
+        },
+        "report": REPORT,
+        "corrections": ing.corrections,
+        # Files set aside whole by `source.drift: quarantine_file` (their rows are not in rows_in),
+        # and every file's difference from the spec's columns.
+        "quarantined_files": ing.quarantined_files,
+        "drift": ing.drift,
+        **body,
+    }
 
 
 def _write_report(tmp: Path, manifest: dict[str, Any], title: str, warehouse: Warehouse) -> None:
@@ -226,9 +319,13 @@ def _write_report(tmp: Path, manifest: dict[str, Any], title: str, warehouse: Wa
         m = warehouse.manifest(name, n)
         history.append((n, m.get("quality", {}).get("overall"), m.get("status", "published")))
     history.append((manifest["version"], manifest["quality"]["overall"], manifest["status"]))
-    sample = pl.read_parquet(
-        tmp / QUARANTINE_FILE, columns=[SOURCE_FILE, SOURCE_ROW, FAILED_RULES, REASONS], n_rows=50
-    ).to_dicts()
+    sample = (
+        pl.scan_parquet(tmp / QUARANTINE_GLOB)
+        .select(SOURCE_FILE, SOURCE_ROW, FAILED_RULES, REASONS)
+        .head(50)
+        .collect()
+        .to_dicts()
+    )
     (tmp / REPORT).write_text(html.render(manifest, title, history, sample), encoding="utf-8")
 
 
@@ -244,23 +341,30 @@ def _file_list(tmp: Path, known: list[dict[str, Any]] = ()) -> list[dict[str, An
     return out
 
 
-def _gate_check(spec_name: str, v: Validated) -> None:
+def gate_check(spec_name: str, v: Validated) -> None:
+    """Refuse to publish when an error-severity dataset-level rule failed."""
     blocking = [o for o in v.outcomes if o.engine != "pandera" and o.severity == "error" and not o.passed]
     if blocking:
         details = "; ".join(f"`{o.rule_id}` failed (observed: {o.observed}, rule: {o.params})" for o in blocking)
+        where = f" partition `{v.ingested.partition}`:" if v.ingested.partition else ""
         raise QualityGateError(
-            f"dataset `{spec_name}`: {details}. A dataset-level error rule cannot quarantine rows, so nothing was "
+            f"dataset `{spec_name}`:{where} {details}. A dataset-level error rule cannot quarantine rows, so nothing was "
             "published; fix the data or relax the rule (or make it `severity: warn`)"
         )
 
 
-def _unchanged(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Published:
-    name, n = loaded.spec.name, v.ingested.unchanged_version
-    assert n is not None
+def unchanged_result(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Published:
+    """The result of a run whose inputs the latest version already holds."""
+    assert v.ingested.unchanged_version is not None
+    return published_of(warehouse, loaded.spec.name, v.ingested.unchanged_version, v.ingested.run_id, created=False)
+
+
+def published_of(warehouse: Warehouse, name: str, n: int, run_id: str, *, created: bool) -> Published:
+    """A version's publish result, read back from its manifest."""
     m = warehouse.manifest(name, n)
     c, rs, qual = m["counts"], m.get("rules", []), m.get("quality", {})
     return Published(
-        name, v.ingested.run_id, n, False, c["rows_in"], c["rows_published"], c["rows_quarantined"], c.get("rows_warned", 0),
+        name, run_id, n, created, c["rows_in"], c["rows_published"], c["rows_quarantined"], c.get("rows_warned", 0),
         sum(r["passed"] for r in rs), sum(not r["passed"] for r in rs), warehouse.version_dir(name, n),
         m.get("status", "published"), qual.get("level", "uncertified"), qual.get("overall"), tuple(qual.get("failed_gates", [])),
     )  # fmt: skip
@@ -276,17 +380,38 @@ def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Publis
     spec = loaded.spec
     ing = v.ingested
     if ing.unchanged:
-        return _unchanged(loaded, v, warehouse)
-    _gate_check(spec.name, v)
+        return unchanged_result(loaded, v, warehouse)
+    gate_check(spec.name, v)
     if ing.staged is None or not ing.staged.is_file():
         raise IntegrityError(
             f"dataset `{spec.name}`: the staged data of run `{ing.run_id}` is gone; materialize the whole dataset (raw -> catalog) in one run"
         )
+
+    def build(tmp: Path, version: int, parent: int | None, last: int | None) -> tuple[dict[str, Any], Scorecard]:
+        body, card = _write_version(loaded, v, tmp)
+        status = "published" if meets(card.level, spec.min_level) else "rejected"
+        return manifest_for(loaded, ing, v, card, body, version=version, status=status, parent=parent), card
+
+    return write_new_version(loaded, warehouse, ing.data_hash, ing.run_id, build)
+
+
+Builder = Callable[[Path, int, "int | None", "int | None"], tuple[dict[str, Any], Scorecard]]
+
+
+def write_new_version(
+    loaded: LoadedDataset, warehouse: Warehouse, data_hash: str | None, run_id: str, build: Builder
+) -> Published:
+    """Under the dataset's lock: number the version, let `build(tmp, version, parent, last)` fill a hidden folder
+    and return its manifest, add the changelog, report and file list, and rename the folder into place.
+
+    `data_hash`, when given, is compared with the latest version's to catch a concurrent run of the same inputs.
+    """
+    spec = loaded.spec
     lock = warehouse.lock_path(spec.name)
     lock.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock)):
         last = warehouse.latest_candidate(spec.name)
-        if last is not None and warehouse.manifest(spec.name, last).get("data_hash") == ing.data_hash:
+        if data_hash and last is not None and warehouse.manifest(spec.name, last).get("data_hash") == data_hash:
             raise IntegrityError(f"dataset `{spec.name}`: v{last} with the same data was written by a concurrent run; run again")
         version = (last or 0) + 1
         parent = warehouse.latest(spec.name)
@@ -294,63 +419,7 @@ def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Publis
         ddir.mkdir(parents=True, exist_ok=True)
         tmp = ddir / f".tmp-v{version}-{uuid.uuid4().hex[:8]}"
         try:
-            body, card = _write_version(loaded, v, tmp)
-            status = "published" if meets(card.level, spec.min_level) else "rejected"
-            manifest = {
-                "manifest_format": MANIFEST_FORMAT,
-                "dataset": spec.name,
-                "version": version,
-                "status": status,
-                "parent_version": parent,
-                "data_hash": ing.data_hash,
-                "spec_data_hash": loaded.spec_data_hash,
-                "spec_metadata_hash": loaded.spec_metadata_hash,
-                "rules_hash": loaded.rules_hash,
-                "code_version": f"moshu {__version__}",
-                "run_id": ing.run_id,
-                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "synthetic": spec.synthetic.model_dump() if spec.synthetic else None,
-                "schema": [
-                    {
-                        "name": c.name,
-                        "dtype": c.dtype,
-                        "unit": c.unit,
-                        "nullable": c.nullable,
-                        "role": c.role,
-                        "description": c.description,
-                        "source": c.source_name,
-                        "sensitivity": spec.sensitivity(c.name),
-                        "pseudonymised": spec.sensitivity(c.name) == "personal",
-                        "source_unit": c.source_unit,
-                        "unit_conversion": conversion_text(c),
-                        "timezone": c.timezone,
-                    }
-                    for c in spec.published_columns
-                ],
-                "classification": spec.classification.model_dump(mode="json"),
-                "pseudonymisation": (
-                    {"columns": spec.personal_columns, "method": pseudonym.METHOD, "key_id": ing.pseudonym_key_id}
-                    if spec.personal_columns
-                    else None
-                ),
-                "primary_key": list(spec.primary_key),
-                "source_files": [f.__dict__ for f in ing.files],
-                "rules": [o.as_dict() for o in v.outcomes],
-                "quality": {**card.as_dict(), "min_level": spec.min_level},
-                "ge": {
-                    "success": v.ge_success,
-                    "suite": f"{QUALITY_DIR}/ge_suite.json",
-                    "validation": f"{QUALITY_DIR}/ge_validation.json",
-                    "data_docs": f"{QUALITY_DIR}/data_docs.html",
-                },
-                "report": REPORT,
-                "corrections": ing.corrections,
-                # Files set aside whole by `source.drift: quarantine_file` (their rows are not in rows_in),
-                # and every file's difference from the spec's columns.
-                "quarantined_files": ing.quarantined_files,
-                "drift": ing.drift,
-                **body,
-            }
+            manifest, card = build(tmp, version, parent, last)
             parent_manifest = warehouse.manifest(spec.name, parent) if parent else None
             mark_new_corrections(parent_manifest, manifest["corrections"])
             manifest["changelog"] = changelog(parent_manifest, manifest)
@@ -362,10 +431,11 @@ def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Publis
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-    c = manifest["counts"]
+    c, rules = manifest["counts"], manifest["rules"]
     return Published(
-        spec.name, ing.run_id, version, True, c["rows_in"], c["rows_published"], c["rows_quarantined"], c["rows_warned"],
-        v.rules_passed, v.rules_failed, final, status, card.level, card.overall, tuple(card.failed_gates),
+        spec.name, run_id, version, True, c["rows_in"], c["rows_published"], c["rows_quarantined"], c["rows_warned"],
+        sum(r["passed"] for r in rules), sum(not r["passed"] for r in rules), final, manifest["status"], card.level,
+        card.overall, tuple(card.failed_gates),
     )  # fmt: skip
 
 

@@ -16,7 +16,7 @@ from pipelines.paths import relative
 from pipelines.spec.loader import LoadedDataset
 from pipelines.sql import ident, literal
 from pipelines.stages.publish import Published
-from pipelines.warehouse import DATA_DIR, MANIFEST, QUARANTINE_FILE, Warehouse
+from pipelines.warehouse import DATA_DIR, MANIFEST, QUARANTINE_GLOB, Warehouse
 
 
 def _ts(iso: str | None) -> datetime | None:
@@ -60,6 +60,7 @@ def register_version(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name:
         con.execute(f"DELETE FROM {table} WHERE name = ? AND version = ?", [name, version])
     for table in ("corrections", "changelog"):
         con.execute(f"DELETE FROM {table} WHERE dataset = ? AND version = ?", [name, version])
+    con.execute("DELETE FROM version_partitions WHERE name = ? AND version = ?", [name, version])
     c, rules, q, ge = m["counts"], m.get("rules", []), m.get("quality", {}), m.get("ge", {})
     row = {
         "name": name, "version": version, "parent_version": m.get("parent_version"), "data_hash": m["data_hash"],
@@ -69,7 +70,7 @@ def register_version(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name:
         "rows_quarantined": c["rows_quarantined"], "rows_warned": c.get("rows_warned", 0),
         "rules_passed": sum(r["passed"] for r in rules), "rules_failed": sum(not r["passed"] for r in rules),
         "ge_success": ge.get("success"), "path": rel, "data_glob": f"{rel}/{DATA_DIR}/*.parquet",
-        "quarantine_path": f"{rel}/{QUARANTINE_FILE}", "ge_suite_path": f"{rel}/{ge['suite']}" if ge.get("suite") else None,
+        "quarantine_path": f"{rel}/{QUARANTINE_GLOB}", "ge_suite_path": f"{rel}/{ge['suite']}" if ge.get("suite") else None,
         "ge_validation_path": f"{rel}/{ge['validation']}" if ge.get("validation") else None,
         "manifest_sha256": sha256_file(vdir / MANIFEST), "status": m.get("status", "published"), "level": q.get("level"),
         "score": q.get("overall"), "min_level": q.get("min_level"), "failed_gates": q.get("failed_gates", []),
@@ -117,6 +118,13 @@ def register_version(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name:
             "INSERT INTO changelog VALUES (?, ?, ?, ?, ?, ?)",
             [[name, version, i, e["change"], e["detail"], e.get("feedback_id")] for i, e in enumerate(m["changelog"], 1)],
         )
+    if m.get("partitions"):
+        con.executemany(
+            "INSERT INTO version_partitions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [[name, version, p["key"], p["built_in_version"], p["run_id"], p["data_hash"], p["counts"]["rows_in"],
+              p["counts"]["rows_published"], p["counts"]["rows_quarantined"], p["counts"]["rows_warned"],
+              sum(not r["passed"] for r in p["rules"]), f"{rel}/{p['files'][0]['path']}"] for p in m["partitions"]],
+        )  # fmt: skip
     from pipelines.models.stage import write_result
 
     for r in m.get("demands", []):

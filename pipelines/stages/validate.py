@@ -30,6 +30,7 @@ class Validated:
 
     ingested: Ingested
     outcomes: list[RuleOutcome] = field(default_factory=list)
+    rules: list[RuleBase] = field(default_factory=list)  # the rules run (a partition's window rule is its own)
     failures: Path | None = None
     ge_suite: Path | None = None
     ge_result: Path | None = None
@@ -46,8 +47,12 @@ class Validated:
         return sum(not o.passed for o in self.outcomes)
 
 
-def all_rules(loaded: LoadedDataset) -> list[RuleBase]:
-    """Every rule of a dataset: one dtype rule per convertible column, then the implied and declared rules."""
+def all_rules(loaded: LoadedDataset, partition: str | None = None) -> list[RuleBase]:
+    """Every rule of a dataset: one dtype rule per convertible column, then the implied and declared rules.
+
+    A partitioned dataset also gets `partition.window` for `partition` (default: its first partition,
+    which is the same rule as far as names and checks go).
+    """
     dtype_rules: list[RuleBase] = [
         DType(
             kind="dtype",
@@ -59,7 +64,12 @@ def all_rules(loaded: LoadedDataset) -> list[RuleBase]:
         for c in loaded.spec.columns
         if needs_raw(c)
     ]
-    return [*dtype_rules, *loaded.rules]
+    spec = loaded.spec
+    if spec.partitions is None:
+        return [*dtype_rules, *loaded.rules]
+    from pipelines.partitions import window_rule
+
+    return [*dtype_rules, *loaded.rules, window_rule(spec, partition or spec.partitions.start)]
 
 
 def context(loaded: LoadedDataset) -> Context:
@@ -133,7 +143,7 @@ def validate(loaded: LoadedDataset, ingested: Ingested) -> Validated:
     if ingested.unchanged or ingested.staged is None:
         return Validated(ingested=ingested)
     ctx = context(loaded)
-    rules = all_rules(loaded)
+    rules = all_rules(loaded, ingested.partition)
     row_rules = [r for r in rules if executor_for(r).engine == "pandera"]
     staged = pl.scan_parquet(ingested.staged)
     failures = pandera_engine.run(staged, row_rules, ctx)
@@ -147,6 +157,6 @@ def validate(loaded: LoadedDataset, ingested: Ingested) -> Validated:
     result_path.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
     by_id = {**row_outcomes, **{o.rule_id: o for o in other}}
     return Validated(
-        ingested=ingested, outcomes=[by_id[r.id] for r in rules], failures=failures_path,
+        ingested=ingested, outcomes=[by_id[r.id] for r in rules], rules=rules, failures=failures_path,
         ge_suite=suite_path, ge_result=result_path, ge_success=bool(result.get("success")),
     )  # fmt: skip

@@ -1,0 +1,294 @@
+"""Stage 3 for a time-partitioned dataset: a new version from the partitions a run rebuilt plus every
+other partition of the latest version, untouched.
+
+Each rebuilt partition writes its own files (`data/part-<key>.parquet`, `quarantine-<key>.parquet`,
+`quality/partitions/<key>/`); the partitions the run did not rebuild are hard-linked from the latest
+version (copied where the file system cannot link), so their bytes are never rewritten. The manifest
+lists every partition with the version and run that built it, its inputs' hash, counts and rule
+outcomes. The version's outcomes combine its partitions': row-rule counts add up exactly; a
+dataset-level rule holds when it holds on every partition, and reports its worst partition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from pipelines.errors import IntegrityError
+from pipelines.ingest.fingerprint import SourceFile, sha256_file
+from pipelines.partitions import file_tag
+from pipelines.quality.registry import executor_for
+from pipelines.quality.results import Measure, RuleOutcome, make_measure
+from pipelines.quality.scoring import Scorecard, meets, score
+from pipelines.spec.loader import LoadedDataset
+from pipelines.stages.ingest import Ingested
+from pipelines.stages.publish import (
+    Published,
+    accessibility,
+    auditability,
+    gate_check,
+    identifiability,
+    manifest_for,
+    measure_demands,
+    unchanged_result,
+    write_new_version,
+    write_rows,
+)
+from pipelines.stages.validate import Validated, all_rules, context
+from pipelines.warehouse import DATA_DIR, QUALITY_DIR, Warehouse
+
+PARTITIONS_DIR = f"{QUALITY_DIR}/partitions"
+
+
+def publish_partitions(loaded: LoadedDataset, vals: list[Validated], warehouse: Warehouse) -> Published:
+    """Publish the partitions of one run as a new version, or report the latest one when none changed.
+
+    Raises:
+        QualityGateError: an error-severity dataset-level rule failed on a rebuilt partition.
+        IntegrityError: a kept partition was built from another spec or rules (rebuild them all).
+        CountMismatchError: a partition's rows were lost or duplicated.
+    """
+    spec = loaded.spec
+    changed = [v for v in vals if not v.ingested.unchanged]
+    if not changed:
+        return unchanged_result(loaded, vals[0], warehouse)
+    for v in changed:
+        gate_check(spec.name, v)
+        if v.ingested.staged is None or not v.ingested.staged.is_file():
+            raise IntegrityError(
+                f"dataset `{spec.name}`: the staged data of partition `{v.ingested.partition}` is gone; run it again"
+            )
+    keys = {v.ingested.partition for v in changed}
+
+    def build(tmp: Path, version: int, parent: int | None, last: int | None) -> tuple[dict[str, Any], Scorecard]:
+        base = warehouse.manifest(spec.name, last) if last is not None else {}
+        records = {r["key"]: r for r in base.get("partitions", [])}
+        for v in changed:
+            held = records.get(v.ingested.partition)
+            if held is not None and held["data_hash"] == v.ingested.data_hash:
+                raise IntegrityError(
+                    f"dataset `{spec.name}`: partition `{held['key']}` with the same data was written to v{last} by a "
+                    "concurrent run; run again"
+                )
+        kept = {k: r for k, r in records.items() if k not in keys}
+        _check_consistent(loaded, kept, last)
+        for r in kept.values():
+            for f in r["files"]:
+                _link(warehouse.version_dir(spec.name, last) / f["path"], tmp / f["path"])  # type: ignore[arg-type]
+        built = {v.ingested.partition: _write_partition(loaded, v, tmp, version) for v in changed}
+        parts = [r for _, r in sorted({**kept, **built}.items())]
+        return _version_manifest(loaded, changed, parts, tmp, version=version, parent=parent)
+
+    return write_new_version(loaded, warehouse, None, changed[0].ingested.run_id, build)
+
+
+def _check_consistent(loaded: LoadedDataset, kept: dict[str, dict[str, Any]], last: int | None) -> None:
+    """A version holds partitions built from one spec and one rule set."""
+    stale = sorted(
+        k for k, r in kept.items() if (r["spec_data_hash"], r["rules_hash"]) != (loaded.spec_data_hash, loaded.rules_hash)
+    )
+    if stale:
+        shown = ", ".join(stale[:5]) + (" ..." if len(stale) > 5 else "")
+        raise IntegrityError(
+            f"dataset `{loaded.name}`: partitions {shown} of v{last} were built from another version of the spec or rules, "
+            f"so a version mixing them with this run's would be checked by two rule sets; rebuild all partitions "
+            f"(`moshu run {loaded.name}`, or a backfill over every partition)"
+        )
+
+
+def _link(src: Path, dst: Path) -> None:
+    """The same bytes at `dst`: a hard link, or a copy where the file system cannot link."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _entry(tmp: Path, rel: str) -> dict[str, Any]:
+    p = tmp / rel
+    return {"path": rel, "sha256": sha256_file(p), "bytes": p.stat().st_size}
+
+
+def _write_partition(loaded: LoadedDataset, v: Validated, tmp: Path, version: int) -> dict[str, Any]:
+    """Write one rebuilt partition's files; its record for the manifest."""
+    from pipelines.report import data_docs
+
+    ing = v.ingested
+    assert ing.partition is not None and v.ge_result is not None
+    tag = file_tag(ing.partition)
+    data, quarantine, qdir = f"{DATA_DIR}/part-{tag}.parquet", f"quarantine-{tag}.parquet", f"{PARTITIONS_DIR}/{tag}"
+    rows = write_rows(loaded, v, tmp / data, tmp / quarantine)
+    (tmp / qdir).mkdir(parents=True)
+    shutil.copyfile(v.ge_result, tmp / qdir / "ge_validation.json")
+    data_docs.render(tmp / qdir / "ge_validation.json", tmp / qdir / "data_docs.html")
+    files = [_entry(tmp, rel) for rel in (data, quarantine, f"{qdir}/ge_validation.json", f"{qdir}/data_docs.html")]
+    measures = [
+        ("moshu.auditability", auditability(tmp / data, rows.rows_published)),
+        ("moshu.accessibility", accessibility(tmp, files)),
+    ]
+    if loaded.spec.personal_columns:
+        measures.append(("moshu.identifiability", identifiability([tmp / data, tmp / quarantine], loaded.spec.personal_columns)))
+    return {
+        "key": ing.partition,
+        "data_hash": ing.data_hash,
+        "spec_data_hash": loaded.spec_data_hash,
+        "rules_hash": loaded.rules_hash,
+        "built_in_version": version,
+        "run_id": ing.run_id,
+        "source_files": [f.__dict__ for f in ing.files],
+        "counts": {
+            "rows_in": rows.rows_in,
+            "rows_published": rows.rows_published,
+            "rows_quarantined": rows.rows_quarantined,
+            "rows_warned": rows.rows_warned,
+        },
+        "quarantine_summary": rows.quarantine_summary,
+        "rules": [o.as_dict() for o in v.outcomes],
+        "ge_success": v.ge_success,
+        "measures": {rid: [m.clause, m.a, m.b] for rid, m in measures},
+        "corrections": ing.corrections,
+        "quarantined_files": ing.quarantined_files,
+        "drift": ing.drift,
+        "files": files,
+    }
+
+
+def _combined_hash(parts: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(json.dumps(sorted((p["key"], p["data_hash"]) for p in parts)).encode()).hexdigest()
+
+
+def _outcome(d: dict[str, Any]) -> RuleOutcome:
+    measures = tuple(Measure(m["clause"], m["a"], m["b"], m["threshold"], m["gate"]) for m in d["measures"])
+    fields = {k: d[k] for k in ("rule_id", "kind", "severity", "engine", "description", "params", "evaluated", "failed")}
+    return RuleOutcome(
+        **fields, columns=tuple(d["columns"]), suspect=d.get("suspect", 0), measures=measures, observed=d.get("observed"),
+        samples=tuple(d.get("samples", ())), sample_rows=tuple(d.get("sample_rows", ())),
+    )  # fmt: skip
+
+
+def combine_outcomes(loaded: LoadedDataset, parts: list[dict[str, Any]]) -> list[RuleOutcome]:
+    """One outcome per rule over all partitions: row-rule counts summed (measures recomputed from them);
+    a dataset-level rule's outcome is its worst partition's (failed, else lowest X)."""
+    ctx = context(loaded)
+    rules = {r.id: r for r in all_rules(loaded)}
+    by_rule: dict[str, list[tuple[str, RuleOutcome]]] = {}
+    for p in parts:
+        for d in p["rules"]:
+            by_rule.setdefault(d["rule_id"], []).append((p["key"], _outcome(d)))
+    out = []
+    for rid, items in by_rule.items():
+        first = items[0][1]
+        evaluated = sum(o.evaluated for _, o in items)
+        if first.engine == "pandera" and rid in rules:
+            failed, suspect = sum(o.failed for _, o in items), sum(o.suspect for _, o in items)
+            samples = [(s, w) for _, o in items for s, w in zip(o.samples, o.sample_rows, strict=False)][:5]
+            rule = rules[rid]
+            out.append(
+                RuleOutcome(
+                    rule_id=rid,
+                    kind=first.kind,
+                    severity=first.severity,
+                    engine=first.engine,
+                    columns=first.columns,
+                    description=rule.description,
+                    params=first.params if rid != "partition.window" else "per partition",
+                    evaluated=evaluated,
+                    failed=failed,
+                    suspect=suspect,
+                    measures=tuple(executor_for(rule).measures(rule, ctx, evaluated, failed, suspect)),
+                    samples=tuple(s for s, _ in samples),
+                    sample_rows=tuple(w for _, w in samples),
+                )
+            )
+            continue
+        key, worst = min(items, key=lambda kv: (kv[1].passed, min((m.x if m.x is not None else 1.0) for m in kv[1].measures)))
+        observed = f"{key}: {worst.observed}" if len(items) > 1 and worst.observed is not None else worst.observed
+        out.append(
+            RuleOutcome(
+                rule_id=rid,
+                kind=worst.kind,
+                severity=worst.severity,
+                engine=worst.engine,
+                columns=worst.columns,
+                description=worst.description,
+                params=worst.params,
+                evaluated=evaluated,
+                failed=max(o.failed for _, o in items),
+                suspect=0,
+                measures=worst.measures,
+                observed=observed,
+                samples=worst.samples,
+                sample_rows=worst.sample_rows,
+            )
+        )
+    return out
+
+
+def _sum_measures(parts: list[dict[str, Any]]) -> list[tuple[str, Measure]]:
+    sums: dict[str, tuple[str, float, float]] = {}
+    for p in parts:
+        for rid, (clause, a, b) in p["measures"].items():
+            _, sa, sb = sums.get(rid, (clause, 0.0, 0.0))
+            sums[rid] = (clause, sa + (a or 0), sb + (b or 0))
+    return [(rid, make_measure(clause, a, b, None, None)) for rid, (clause, a, b) in sums.items()]
+
+
+def _merged_corrections(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Corrections as applied across partitions: one record per finding, rows affected summed."""
+    out: dict[Any, dict[str, Any]] = {}
+    for p in parts:
+        for c in p["corrections"]:
+            if c["feedback_id"] in out:
+                out[c["feedback_id"]]["rows_affected"] += c["rows_affected"]
+            else:
+                out[c["feedback_id"]] = dict(c)
+    return sorted(out.values(), key=lambda c: str(c["feedback_id"]).zfill(12))
+
+
+def _version_manifest(
+    loaded: LoadedDataset, changed: list[Validated], parts: list[dict[str, Any]], tmp: Path, *, version: int, parent: int | None
+) -> tuple[dict[str, Any], Scorecard]:
+    spec = loaded.spec
+    ing0 = changed[0].ingested
+    assert changed[0].ge_suite is not None
+    (tmp / QUALITY_DIR).mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(changed[0].ge_suite, tmp / QUALITY_DIR / "ge_suite.json")
+    outcomes = combine_outcomes(loaded, parts)
+    card = score(outcomes, _sum_measures(parts))
+    counts = {k: sum(p["counts"][k] for p in parts) for k in ("rows_in", "rows_published", "rows_quarantined", "rows_warned")}
+    summary: dict[tuple[str, str], int] = {}
+    for p in parts:
+        for q in p["quarantine_summary"]:
+            summary[(q["rule_id"], q["severity"])] = summary.get((q["rule_id"], q["severity"]), 0) + q["rows"]
+    ing = Ingested(
+        spec.name, ing0.run_id, ing0.started_at, [SourceFile(**f) for p in parts for f in p["source_files"]],
+        _combined_hash(parts), rows_in=counts["rows_in"], corrections=_merged_corrections(parts),
+        pseudonym_key_id=ing0.pseudonym_key_id, quarantined_files=[f for p in parts for f in p["quarantined_files"]],
+        drift=[d for p in parts for d in p["drift"]],
+    )  # fmt: skip
+    ge_success = all(p["ge_success"] for p in parts)
+    body = {
+        "demands": measure_demands(loaded, str(tmp / DATA_DIR / "*.parquet")),
+        "counts": counts,
+        "quarantine_summary": [
+            {"rule_id": r, "rows": n, "severity": s} for (r, s), n in sorted(summary.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+        ],
+        "files": [f for p in parts for f in p["files"]],
+    }
+    status = "published" if meets(card.level, spec.min_level) else "rejected"
+    v = Validated(ingested=ing, outcomes=outcomes, ge_success=ge_success)
+    manifest = manifest_for(loaded, ing, v, card, body, version=version, status=status, parent=parent)
+    manifest["ge"] = {
+        "success": ge_success,
+        "suite": f"{QUALITY_DIR}/ge_suite.json",
+        "validation": None,  # one per partition: `partitions[].files`
+        "data_docs": None,
+    }
+    manifest["partitioning"] = spec.partitions.model_dump(mode="json") if spec.partitions else None
+    manifest["partitions"] = parts
+    return manifest, card

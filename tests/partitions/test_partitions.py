@@ -1,0 +1,150 @@
+"""Daily partitions: a backfill builds several days into one version; re-running one day rewrites no other."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from pipelines.errors import IntegrityError, SourceError
+from pipelines.ingest.fingerprint import sha256_file
+from pipelines.partitions import key_for, parse_key, window
+from pipelines.runner import run_dataset
+from pipelines.spec.loader import load_project
+from pipelines.warehouse import Warehouse
+from tests.partitions.daily import NAME, daily_project, day_file
+
+DAYS = ["2026-03-02", "2026-03-03", "2026-03-04"]
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return daily_project(tmp_path / "project")
+
+
+def _run(root: Path, wh: Warehouse, keys: list[str] | None) -> object:
+    return run_dataset(load_project(root).datasets[NAME], root, wh, partitions=keys)
+
+
+def _inodes(wh: Warehouse, version: int, key: str) -> dict[str, tuple[int, int, str]]:
+    """(inode, mtime, sha256) of each file of one partition in one version."""
+    m = wh.manifest(NAME, version)
+    part = next(p for p in m["partitions"] if p["key"] == key)
+    out = {}
+    for f in part["files"]:
+        p = wh.version_dir(NAME, version) / f["path"]
+        st = p.stat()
+        out[f["path"]] = (st.st_ino, st.st_mtime_ns, sha256_file(p))
+    return out
+
+
+def test_keys_and_windows() -> None:
+    assert window("2026-03-02", "daily") == (parse_key("2026-03-02", "daily"), parse_key("2026-03-03", "daily"))
+    assert key_for(parse_key("2026-03-02-06:00", "hourly"), "daily") == "2026-03-02"
+    with pytest.raises(ValueError, match="write it like `2026-03-02-06:00`"):
+        parse_key("2026-03-02", "hourly")
+
+
+def test_backfill_then_rerun_one_day_rewrites_no_other(root: Path, tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path / "wh")
+    v1 = _run(root, wh, DAYS)
+    m1 = wh.manifest(NAME, 1)
+    assert [p["key"] for p in m1["partitions"]] == DAYS
+    assert {p["built_in_version"] for p in m1["partitions"]} == {1}
+    assert m1["counts"]["rows_in"] == sum(p["counts"]["rows_in"] for p in m1["partitions"])
+    assert m1["counts"]["rows_in"] == m1["counts"]["rows_published"] + m1["counts"]["rows_quarantined"]
+    assert v1.rows_in == sum(pl.scan_csv(day_file(root, d)).select(pl.len()).collect().item() for d in DAYS)  # type: ignore[attr-defined]
+
+    # the same day again, unchanged: no new version
+    assert _run(root, wh, ["2026-03-03"]).created is False  # type: ignore[attr-defined]
+
+    # a corrected delivery of one day: only that day is rebuilt
+    f = day_file(root, "2026-03-03")
+    lines = f.read_text(encoding="utf-8").splitlines()
+    lines[10] = re.sub(r",RUN$|,IDLE$|,SETUP$|,ALARM$|,OFF$", ",E-STOP", lines[10])  # one more invalid status
+    f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    before = {d: _inodes(wh, 1, d) for d in DAYS}
+    v2 = _run(root, wh, ["2026-03-03"])
+    assert v2.version == 2 and v2.created  # type: ignore[attr-defined]
+    m2 = wh.manifest(NAME, 2)
+    held = {p["key"]: p for p in m2["partitions"]}
+    assert list(held) == DAYS
+    assert {k: p["built_in_version"] for k, p in held.items()} == {"2026-03-02": 1, "2026-03-03": 2, "2026-03-04": 1}
+    after = {d: _inodes(wh, 2, d) for d in DAYS}
+    for d in ("2026-03-02", "2026-03-04"):  # the very same files (hard links): not rewritten, not even copied
+        assert after[d] == before[d]
+        assert held[d]["run_id"] == {p["key"]: p for p in m1["partitions"]}[d]["run_id"]
+    assert after["2026-03-03"] != before["2026-03-03"]
+    assert _inodes(wh, 1, "2026-03-03") == before["2026-03-03"]  # v1 is immutable
+    q = {r["rule_id"]: r["rows"] for r in m2["quarantine_summary"] if r["severity"] == "error"}
+    q1 = {r["rule_id"]: r["rows"] for r in m1["quarantine_summary"] if r["severity"] == "error"}
+    assert q["cnc.status.allowed"] == q1["cnc.status.allowed"] + 1
+    assert m2["counts"]["rows_quarantined"] == m1["counts"]["rows_quarantined"] + 1
+    rebuilt = [e["detail"] for e in m2["changelog"] if e["change"] == "partition_rebuilt"]
+    assert len(rebuilt) == 1 and rebuilt[0].startswith("2026-03-03 (built in v1 -> v2;")
+
+    # a new day arrives: v3 holds four partitions, three of them linked
+    _run(root, wh, ["2026-03-05"])
+    m3 = wh.manifest(NAME, 3)
+    assert [(p["key"], p["built_in_version"]) for p in m3["partitions"]] == [
+        ("2026-03-02", 1), ("2026-03-03", 2), ("2026-03-04", 1), ("2026-03-05", 3),
+    ]  # fmt: skip
+
+
+def test_catalog_lists_each_versions_partitions(root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wh = Warehouse(tmp_path / "wh")
+    _run(root, wh, DAYS[:2])
+    _run(root, wh, DAYS[2:])
+    con = duckdb.connect(str(wh.catalog_path), read_only=True)
+    monkeypatch.chdir(wh.root)
+    rows = con.execute(
+        "SELECT version, partition_key, built_in_version, rows_in FROM version_partitions WHERE name = ? ORDER BY 1, 2", [NAME]
+    ).fetchall()
+    assert [(v, k, b) for v, k, b, _ in rows] == [
+        (1, DAYS[0], 1),
+        (1, DAYS[1], 1),
+        (2, DAYS[0], 1),
+        (2, DAYS[1], 1),
+        (2, DAYS[2], 2),
+    ]
+    total = con.execute(f"SELECT count(*) FROM {NAME}").fetchone()[0]  # type: ignore[index]
+    quarantined = con.execute(f"SELECT count(*) FROM quarantine('{NAME}', 2)").fetchone()[0]  # type: ignore[index]
+    assert total + quarantined == sum(r[3] for r in rows if r[0] == 2)
+    con.close()
+
+
+def test_rows_outside_their_files_day_are_quarantined_with_the_reason(root: Path, tmp_path: Path) -> None:
+    f = day_file(root, "2026-03-03")
+    lines = f.read_text(encoding="utf-8").splitlines()
+    lines[5] = lines[5].replace("2026-03-03", "2026-03-09", 1)
+    f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    wh = Warehouse(tmp_path / "wh")
+    _run(root, wh, ["2026-03-03"])
+    q = pl.read_parquet(wh.version_dir(NAME, 1) / "quarantine-2026-03-03.parquet")
+    hit = q.filter(pl.col("_failed_rules").list.contains("partition.window"))
+    assert hit.height == 1
+    assert hit["_source_row"][0] == 5 and "2026-03-09" in hit["_reasons"][0][0]
+
+
+def test_a_day_without_a_file_and_a_badly_named_file_are_clear_errors(root: Path, tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path / "wh")
+    with pytest.raises(SourceError, match=r"no raw file belongs to partition `2026-03-20`.*2026-03-02 \.\. 2026-03-05"):
+        _run(root, wh, ["2026-03-20"])
+    with pytest.raises(SourceError, match="not a daily partition key"):
+        _run(root, wh, ["03/02/2026"])
+    (root / "seeds" / NAME / "cnc_march.csv").write_text(day_file(root, DAYS[0]).read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(SourceError, match=r"`seeds/cnc_daily/cnc_march.csv` does not match `partitions.path_pattern`"):
+        _run(root, wh, None)
+
+
+def test_kept_partitions_from_other_rules_are_refused(root: Path, tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path / "wh")
+    _run(root, wh, DAYS)
+    rules = root / "quality_rules" / f"{NAME}.yaml"
+    rules.write_text(rules.read_text(encoding="utf-8").replace("max: 24000", "max: 20000"), encoding="utf-8")
+    with pytest.raises(IntegrityError, match=r"partitions 2026-03-02, 2026-03-04 of v1 were built from another version"):
+        _run(root, wh, ["2026-03-03"])
+    assert _run(root, wh, None).version == 2  # type: ignore[attr-defined]  # every partition rebuilt
