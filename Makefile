@@ -17,10 +17,10 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-slow test-all lint format check dagster schema clean
+.PHONY: help setup run test test-slow test-all lint format check dagster schema clean bench bench-100m
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -70,3 +70,9 @@ dagster: setup ## open the Dagster UI on the warehouse's instance (runs of `make
 
 clean: ## remove the environment and the local warehouse
 	rm -rf $(VENV) $(TOOLS) $(WAREHOUSE) .pytest_cache .mypy_cache .ruff_cache
+
+bench: setup ## benchmark moshu against DuckDB, polars and GE on pandas at 1M and 10M rows (bench/README.md)
+	$(BIN)/python bench/run.py --rows 1000000 10000000
+
+bench-100m: setup ## the benchmark at 100M rows (about 9 GB of CSV, no time limit)
+	$(BIN)/python bench/run.py --rows 100000000 --timeout 0
