@@ -14,6 +14,8 @@ from pipelines.sql import ident
 
 
 class _SeriesExec(KindExecutor):
+    windowed = True  # every series rule compares a sample with its neighbours
+
     def can_suspect(self, rule: Any, ctx: Context) -> bool:
         return True
 

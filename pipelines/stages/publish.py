@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,12 +31,11 @@ from pipelines.models.changelog import changelog, mark_new_corrections
 from pipelines.models.corrections import EXCLUDED
 from pipelines.models.feedback import EXCLUDE_RULE
 from pipelines.quality.kinds import FAIL, GOOD, POLARS_DTYPES, SUSPECT
-from pipelines.quality.registry import executor_for
 from pipelines.quality.results import Measure, make_measure
 from pipelines.quality.scoring import Scorecard, meets, score
 from pipelines.spec.loader import LoadedDataset
 from pipelines.stages.ingest import ROW_ID, Ingested
-from pipelines.stages.validate import Validated, all_rules, context
+from pipelines.stages.validate import Validated, all_rules
 from pipelines.warehouse import DATA_DIR, MANIFEST, QUALITY_DIR, QUARANTINE_FILE, QUARANTINE_GLOB, Warehouse
 
 WARN_RULES = "_warn_rules"
@@ -69,8 +68,12 @@ class Published:
     failed_gates: tuple[str, ...] = ()
 
 
-def _per_row(failures: pl.LazyFrame, severity: Mapping[str, str]) -> pl.LazyFrame:
-    sev = pl.DataFrame({"rule_id": list(severity), "severity": list(severity.values())}).lazy()
+def _per_row(failures: pl.LazyFrame, rules: list[Any]) -> pl.LazyFrame:
+    """Per flagged row: the error rules that quarantine it (with their reasons, in rule order), the rules that flag it."""
+    sev = pl.DataFrame(
+        {"rule_id": [r.id for r in rules], "severity": [r.severity for r in rules], "_order": list(range(len(rules)))},
+        schema={"rule_id": pl.String, "severity": pl.String, "_order": pl.UInt32},
+    ).lazy()
     f = failures.join(sev, on="rule_id", how="left")
     quarantine = (pl.col("flag") == FAIL) & (pl.col("severity") == "error")
     flagged = (pl.col("flag") == SUSPECT) | ((pl.col("flag") == FAIL) & (pl.col("severity") == "warn"))
@@ -78,6 +81,34 @@ def _per_row(failures: pl.LazyFrame, severity: Mapping[str, str]) -> pl.LazyFram
         pl.col("rule_id").filter(quarantine).unique().sort().alias(FAILED_RULES),
         pl.col("rule_id").filter(flagged).unique().sort().alias(WARN_RULES),
         pl.col("flag").filter(flagged).max().alias(QC_FLAG),
+        pl.format("{}: {}", pl.col("rule_id"), pl.col("reason"))
+        .filter(quarantine)
+        .sort_by(pl.col("_order").filter(quarantine))
+        .alias(REASONS),
+    )
+
+
+def _flagged_rows(staged: pl.LazyFrame, failures: pl.LazyFrame, rules: list[Any]) -> pl.DataFrame:
+    """`_per_row` of the failures, plus the rows accepted feedback excludes (quarantined under `feedback.exclude`)."""
+    flagged = _per_row(failures, rules).collect()
+    if EXCLUDED not in staged.collect_schema().names():
+        return flagged
+    out = staged.filter(pl.col(EXCLUDED).is_not_null()).select(ROW_ID, EXCLUDED).collect()
+    empty = pl.lit([], dtype=_LIST)
+    return (
+        flagged.join(out, on=ROW_ID, how="full", coalesce=True)
+        .with_columns(pl.col(FAILED_RULES, WARN_RULES, REASONS).fill_null(empty))
+        .with_columns(
+            pl.when(pl.col(EXCLUDED).is_not_null())
+            .then(pl.concat_list([pl.col(FAILED_RULES), pl.lit([EXCLUDE_RULE], dtype=_LIST)]))
+            .otherwise(pl.col(FAILED_RULES))
+            .alias(FAILED_RULES),
+            pl.when(pl.col(EXCLUDED).is_not_null())
+            .then(pl.concat_list([pl.col(REASONS), pl.format("{}: {}", pl.lit(EXCLUDE_RULE), pl.col(EXCLUDED))]))
+            .otherwise(pl.col(REASONS))
+            .alias(REASONS),
+        )
+        .drop(EXCLUDED)
     )
 
 
@@ -110,16 +141,18 @@ def parquet_metadata(loaded: LoadedDataset) -> dict[str, str]:
 
 
 def accessibility(tmp: Path, files: list[dict[str, Any]]) -> Measure:
-    """X-1: published Parquet files that read back whole and match their recorded sha256."""
+    """X-1: published Parquet files that read back whole (every row group decodes, as many rows as the footer says)
+    and match their recorded sha256. Read one row group at a time, so memory stays flat at any size."""
     data = [f for f in files if f["path"].endswith(".parquet")]
     ok = 0
     for f in data:
         p = tmp / f["path"]
         try:
-            pq.read_table(p)
+            pf = pq.ParquetFile(p)
+            rows = sum(pf.read_row_group(i).num_rows for i in range(pf.num_row_groups))
         except Exception:  # any read failure makes the file inaccessible
             continue
-        ok += sha256_file(p) == f["sha256"]
+        ok += rows == pf.metadata.num_rows and sha256_file(p) == f["sha256"]
     return make_measure("X-1", ok, len(data), None, None)
 
 
@@ -141,43 +174,23 @@ def write_rows(loaded: LoadedDataset, v: Validated, data_file: Path, quarantine_
         CountMismatchError: rows were lost or duplicated.
     """
     spec = loaded.spec
-    ctx = context(loaded)
     ing = v.ingested
     assert ing.staged is not None and v.failures is not None
     rules = v.rules or all_rules(loaded)
-    severity = {r.id: r.severity for r in rules}
     staged = pl.scan_parquet(ing.staged)
-    per_row = _per_row(pl.scan_parquet(v.failures), severity)
-    joined = staged.join(per_row, on=ROW_ID, how="left", maintain_order="left").with_columns(
+    flagged = _flagged_rows(staged, pl.scan_parquet(v.failures), rules)  # small: only rows some rule flagged
+    bad = pl.col(FAILED_RULES).list.len() > 0
+    cols = spec.column_names
+    data_file.parent.mkdir(parents=True, exist_ok=True)
+    meta = parquet_metadata(loaded)
+    # One streaming pass writes the release; the quarantine is an inner join with the (few) quarantined rows.
+    staged.join(flagged.lazy(), on=ROW_ID, how="left", maintain_order="left").with_columns(
         pl.col(FAILED_RULES).fill_null(pl.lit([], dtype=_LIST)),
         pl.col(WARN_RULES).fill_null(pl.lit([], dtype=_LIST)),
         pl.col(QC_FLAG).fill_null(GOOD).cast(pl.UInt8),
-    )
-    excluded = EXCLUDED in staged.collect_schema().names()
-    if excluded:  # accepted feedback that excludes rows: quarantined under `feedback.exclude`
-        joined = joined.with_columns(
-            pl.when(pl.col(EXCLUDED).is_not_null())
-            .then(pl.concat_list([pl.col(FAILED_RULES), pl.lit([EXCLUDE_RULE], dtype=_LIST)]))
-            .otherwise(pl.col(FAILED_RULES))
-            .alias(FAILED_RULES)
-        )
-    cols = spec.column_names
-    bad = pl.col(FAILED_RULES).list.len() > 0
-    data_file.parent.mkdir(parents=True, exist_ok=True)
-    meta = parquet_metadata(loaded)
-    joined.filter(~bad).select([*cols, QC_FLAG, WARN_RULES, SOURCE_FILE, SOURCE_ROW]).sink_parquet(data_file, metadata=meta)
-
-    row_rules = [r for r in rules if r.severity == "error" and executor_for(r).engine == "pandera"]
-    reasons = [
-        pl.when(pl.col(FAILED_RULES).list.contains(r.id)).then(pl.format("{}: {}", pl.lit(r.id), executor_for(r).reason(r, ctx)))
-        for r in row_rules
-    ]
-    if excluded:
-        reasons.append(pl.when(pl.col(EXCLUDED).is_not_null()).then(pl.format("{}: {}", pl.lit(EXCLUDE_RULE), pl.col(EXCLUDED))))
-    # Reasons are computed over all rows (some use medians or neighbours), then the quarantine is cut.
+    ).filter(~bad).select([*cols, QC_FLAG, WARN_RULES, SOURCE_FILE, SOURCE_ROW]).sink_parquet(data_file, metadata=meta)
     q = (
-        joined.with_columns((pl.concat_list(reasons).list.drop_nulls() if reasons else pl.lit([], dtype=_LIST)).alias(REASONS))
-        .filter(bad)
+        staged.join(flagged.filter(bad).lazy(), on=ROW_ID, how="inner", maintain_order="left")
         .select([*cols, FAILED_RULES, REASONS, WARN_RULES, SOURCE_FILE, SOURCE_ROW])
         .collect()
     )
@@ -186,7 +199,8 @@ def write_rows(loaded: LoadedDataset, v: Validated, data_file: Path, quarantine_
 
     rows_published = pq.ParquetFile(data_file).metadata.num_rows
     rows_quarantined = q.height
-    rows_warned = joined.filter(~bad & (pl.col(WARN_RULES).list.len() > 0)).select(pl.len()).collect().item()
+    released = flagged.filter(~bad)
+    rows_warned = released.filter(pl.col(WARN_RULES).list.len() > 0).height
     if ing.rows_in != rows_published + rows_quarantined:
         where = f" partition {ing.partition}:" if ing.partition else ""
         raise CountMismatchError(
@@ -197,9 +211,13 @@ def write_rows(loaded: LoadedDataset, v: Validated, data_file: Path, quarantine_
         q.select(pl.col(FAILED_RULES).explode().alias("rule_id")).drop_nulls().group_by("rule_id").len().sort("rule_id").rows()
     )
     warn_summary = (
-        joined.filter(~bad).select(pl.col(WARN_RULES).explode().alias("rule_id")).drop_nulls()
-        .group_by("rule_id").len().sort("rule_id").collect().rows()
-    )  # fmt: skip
+        released.select(pl.col(WARN_RULES).explode().alias("rule_id"))
+        .drop_nulls()
+        .group_by("rule_id")
+        .len()
+        .sort("rule_id")
+        .rows()
+    )
     summary = [{"rule_id": r, "rows": n, "severity": "error"} for r, n in quarantine_summary] + [
         {"rule_id": r, "rows": n, "severity": "warn"} for r, n in warn_summary
     ]

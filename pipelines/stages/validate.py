@@ -18,7 +18,8 @@ from pipelines.spec.loader import LoadedDataset
 from pipelines.spec.rules import RuleBase
 from pipelines.stages.ingest import ROW_ID, Ingested
 
-FAILURES_FILE = "failures.parquet"
+FAILURES_FILE = "failures.parquet"  # (_row_id, rule_id, flag, reason) per flagged row and rule
+REASON = "reason"
 GE_SUITE_FILE = "ge_suite.json"
 GE_RESULT_FILE = "ge_validation.json"
 SAMPLES_PER_RULE = 5
@@ -77,43 +78,50 @@ def context(loaded: LoadedDataset) -> Context:
     return Context(loaded.spec, root=loaded.spec_path.parent.parent)
 
 
-def _row_outcomes(rules: list[RuleBase], failures: pl.DataFrame, staged: pl.LazyFrame, ctx: Context) -> dict[str, RuleOutcome]:
+def _with_reasons(failures: pl.DataFrame, staged: pl.LazyFrame, rules: list[RuleBase], ctx: Context) -> pl.DataFrame:
+    """Each flagged (row, rule) with its readable reason, computed once for every rule that flagged a row.
+
+    Reasons are computed over the whole frame (some use medians or neighbours), then cut to the flagged rows.
+    """
+    if not failures.height:
+        return failures.with_columns(pl.lit(None, dtype=pl.String).alias(REASON))
+    by_rule = {r.id: r for r in rules}
+    wanted = sorted(set(failures["rule_id"].unique().to_list()))
+    ids = pl.Series(failures[ROW_ID].unique(), dtype=pl.UInt32).implode()
+    why = (
+        staged.with_columns([executor_for(by_rule[rid]).reason(by_rule[rid], ctx).alias(rid) for rid in wanted])
+        .select(ROW_ID, *wanted)
+        .filter(pl.col(ROW_ID).is_in(ids))
+        .collect()
+        .unpivot(index=ROW_ID, on=wanted, variable_name="rule_id", value_name=REASON)
+    )
+    return failures.join(why, on=[ROW_ID, "rule_id"], how="left")
+
+
+def _row_outcomes(
+    rules: list[RuleBase], failures: pl.DataFrame, flags: list[pl.LazyFrame], staged: pl.LazyFrame, ctx: Context
+) -> dict[str, RuleOutcome]:
     if not rules:
         return {}
     counts = {(rid, flag): n for rid, flag, n in failures.group_by("rule_id", "flag").agg(pl.col(ROW_ID).n_unique()).iter_rows()}
-    # anchored to a column so that literal predicates broadcast to every row
-    anchor = pl.col(ROW_ID).is_not_null()
-    # Row expressions go through `with_columns` before any `select` (see pandera_engine._check_fn).
-    marks = [(anchor & executor_for(r).evaluated(r, ctx)).alias(f"__e{i}") for i, r in enumerate(rules)]
-    evaluated = staged.with_columns(marks).select([pl.col(f"__e{i}").sum() for i in range(len(rules))]).collect().row(0)
-    sample_ids = failures.sort(ROW_ID).group_by("rule_id").agg(pl.col(ROW_ID).head(SAMPLES_PER_RULE))
-    wanted = {rid: ids for rid, ids in sample_ids.iter_rows()}
-    # Reasons are computed over the whole frame (some use medians or neighbours), then sampled.
-    by_rule = {r.id: r for r in rules}
-    reasons = (
-        staged.with_columns(
-            pl.format("{}:{}", pl.col(SOURCE_FILE), pl.col(SOURCE_ROW)).alias("__where"),
-            *[executor_for(by_rule[rid]).reason(by_rule[rid], ctx).alias(f"__why:{rid}") for rid in wanted],
-        )
-        .select(ROW_ID, "__where", *[pl.col(f"__why:{rid}").alias(rid) for rid in wanted])
-        .filter(pl.col(ROW_ID).is_in(pl.Series([i for ids in wanted.values() for i in ids], dtype=pl.UInt32).implode()))
+    evaluated = pandera_engine.evaluated_counts(flags, rules)
+    samples = failures.sort(ROW_ID).group_by("rule_id", maintain_order=True).head(SAMPLES_PER_RULE)
+    where = (
+        staged.select(ROW_ID, pl.format("{}:{}", pl.col(SOURCE_FILE), pl.col(SOURCE_ROW)).alias("__where"))
+        .filter(pl.col(ROW_ID).is_in(pl.Series(samples[ROW_ID].unique(), dtype=pl.UInt32).implode()))
         .collect()
-        if wanted
-        else None
     )
+    samples = samples.join(where, on=ROW_ID, how="left").sort(ROW_ID)
     out: dict[str, RuleOutcome] = {}
-    for i, r in enumerate(rules):
+    for r in rules:
         ex = executor_for(r)
-        failed, suspect, n = int(counts.get((r.id, FAIL), 0)), int(counts.get((r.id, SUSPECT), 0)), int(evaluated[i] or 0)
-        samples: tuple[str, ...] = ()
-        where: tuple[str, ...] = ()
-        if r.id in wanted and reasons is not None:
-            picked = reasons.filter(pl.col(ROW_ID).is_in(wanted[r.id])).sort(ROW_ID)
-            samples, where = tuple(picked[r.id].to_list()), tuple(picked["__where"].to_list())
+        failed, suspect, n = int(counts.get((r.id, FAIL), 0)), int(counts.get((r.id, SUSPECT), 0)), evaluated.get(r.id, 0)
+        picked = samples.filter(pl.col("rule_id") == r.id)
         out[r.id] = RuleOutcome(
             rule_id=r.id, kind=r.kind, severity=r.severity, engine="pandera", columns=r.columns_used(),
             description=r.description, params=describe(r), evaluated=n, failed=failed, suspect=suspect,
-            measures=tuple(ex.measures(r, ctx, n, failed, suspect)), samples=samples, sample_rows=where,
+            measures=tuple(ex.measures(r, ctx, n, failed, suspect)), samples=tuple(picked[REASON].to_list()),
+            sample_rows=tuple(picked["__where"].to_list()),
         )  # fmt: skip
     return out
 
@@ -146,11 +154,12 @@ def validate(loaded: LoadedDataset, ingested: Ingested) -> Validated:
     rules = all_rules(loaded, ingested.partition)
     row_rules = [r for r in rules if executor_for(r).engine == "pandera"]
     staged = pl.scan_parquet(ingested.staged)
-    failures = pandera_engine.run(staged, row_rules, ctx)
     workdir = ingested.staged.parent
+    failures = _with_reasons(pandera_engine.run(staged, row_rules, ctx, workdir), staged, row_rules, ctx)
     failures_path = workdir / FAILURES_FILE
     failures.write_parquet(failures_path)
-    row_outcomes = _row_outcomes(row_rules, failures, staged, ctx)
+    flags = [pl.scan_parquet(f) for f in pandera_engine.flag_files(workdir)]
+    row_outcomes = _row_outcomes(row_rules, failures, flags, staged, ctx)
     suite, result, other = ge_engine.validate(rules, ctx, ingested.staged, workdir, row_outcomes, ingested.rows_in, failures_path)
     suite_path, result_path = workdir / GE_SUITE_FILE, workdir / GE_RESULT_FILE
     suite_path.write_text(json.dumps(suite, indent=2, default=str), encoding="utf-8")
