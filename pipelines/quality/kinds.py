@@ -118,6 +118,14 @@ class KindExecutor:
     # True when a row's flag depends on other rows (a window, a group statistic, a duplicate): such rules are
     # computed in a pass of their own over just the columns they read, the others stream.
     windowed: ClassVar[bool] = False
+    # True when the readable reason of a flagged row is computed from other rows too (a group statistic).
+    reason_windowed: ClassVar[bool] = False
+
+    def bucket_columns(self, rule: Any, ctx: Context) -> list[str]:
+        """Columns the rule's windows are partitioned by: rows that agree on them are flagged together, so a
+        windowed rule can run on the buckets of a hash of them, exactly. Empty: the rule needs every row at once."""
+        return []
+
     clause: ClassVar[str]
 
     def clause_for(self, rule: Any, ctx: Context) -> str:
@@ -307,6 +315,9 @@ class UniqueExec(KindExecutor):
     clause = "K-1"
     windowed = True
 
+    def bucket_columns(self, rule: Unique, ctx: Context) -> list[str]:
+        return list(rule.columns)
+
     def flags(self, rule: Unique, ctx: Context) -> pl.Expr:
         any_null = pl.any_horizontal([pl.col(c).is_null() for c in rule.columns])
         # A group count, not `struct(...).is_duplicated()`: the same rows, in less than half the memory at 10M rows.
@@ -327,6 +338,9 @@ class DuplicateRecordsExec(KindExecutor):
     kind = "duplicate_records"
     clause = "K-2"
     windowed = True
+
+    def bucket_columns(self, rule: DuplicateRecords, ctx: Context) -> list[str]:
+        return self._cols(rule, ctx)
 
     def _cols(self, rule: DuplicateRecords, ctx: Context) -> list[str]:
         return list(rule.columns) or ctx.spec.column_names
@@ -413,6 +427,10 @@ class OutlierShareExec(KindExecutor):
     kind = "outlier_share"
     clause = "A-4"
     windowed = True
+    reason_windowed = True
+
+    def bucket_columns(self, rule: OutlierShare, ctx: Context) -> list[str]:
+        return list(rule.group_by)
 
     def _z(self, rule: OutlierShare) -> pl.Expr:
         """Robust z-score, computed over the whole frame (callers wrap it in `.over(group_by)`)."""

@@ -27,6 +27,7 @@ from pipelines.spec.rules import RuleBase
 ROW_ID = "_row_id"
 FAILURES_SCHEMA = {ROW_ID: pl.UInt32, "rule_id": pl.String, "flag": pl.UInt8}
 CHUNK_ROWS = 1_000_000  # rows of a flag frame pandera validates at a time
+BUCKET_ROWS = 4_000_000  # rows a windowed rule's pass holds at a time (about 1 GB for a series rule)
 
 
 def _check_fn(expr: pl.Expr) -> Callable[[PolarsData], pl.LazyFrame]:
@@ -96,29 +97,44 @@ def _passes(rules: list[RuleBase]) -> list[list[RuleBase]]:
 
 
 def flag_files(flags_dir: Path) -> list[Path]:
-    """The flag frames a run wrote into `flags_dir`, in pass order."""
-    return sorted(flags_dir.glob("flags-*.parquet"), key=lambda p: int(p.stem.split("-")[1]))
+    """The flag frames a run wrote into `flags_dir`, in pass order (`flags-<pass>-<bucket>.parquet`)."""
+    return sorted(flags_dir.glob("flags-*.parquet"), key=lambda p: tuple(int(x) for x in p.stem.split("-")[1:]))
 
 
 def evaluated_counts(flags: list[pl.LazyFrame], rules: list[RuleBase]) -> dict[str, int]:
-    """How many rows each rule evaluated, from the flag frames."""
-    out: dict[str, int] = {}
+    """How many rows each rule evaluated, summed over the flag frames (a windowed rule's buckets add up)."""
+    out = {r.id: 0 for r in rules}
     for f in flags:
         names = set(f.collect_schema().names())
         cols = [evaluated_column(r) for r in rules if evaluated_column(r) in names]
         if cols:
             row = f.select([pl.col(c).sum() for c in cols]).collect().row(0)
-            out.update({c.removeprefix("evaluated:"): int(n or 0) for c, n in zip(cols, row, strict=True)})
+            for c, n in zip(cols, row, strict=True):
+                out[c.removeprefix("evaluated:")] += int(n or 0)
     return out
+
+
+def _frames(lf: pl.LazyFrame, group: list[RuleBase], ctx: Context, rows: int) -> list[pl.LazyFrame]:
+    """The flag frames of one pass: one for row-local rules; a windowed rule's rows split in buckets by a hash of
+    the columns its windows are partitioned by (its series' entity, its key, its groups), so every series, key
+    or group lies whole in one bucket and the result is exact, while each bucket holds about `BUCKET_ROWS` rows."""
+    ex = executor_for(group[0])
+    cols = ex.bucket_columns(group[0], ctx) if len(group) == 1 and ex.windowed else []
+    k = max(1, -(-rows // BUCKET_ROWS)) if cols else 1
+    if k == 1:
+        return [flag_frame(lf, group, ctx)]
+    bucket = pl.struct(cols).hash(seed=0) % k
+    return [flag_frame(lf.filter(bucket == b), group, ctx) for b in range(k)]
 
 
 def run(lf: pl.LazyFrame, rules: list[RuleBase], ctx: Context, flags_dir: Path | None = None) -> pl.DataFrame:
     """Validate `lf` (rows numbered 0.. in `_row_id` order) against the row-level `rules`.
 
     The flags are computed in passes: the rules a row decides alone, streamed over every column; then
-    each rule that reads other rows, over only the columns it uses (so at 10M rows a window pass holds
-    a few columns, not the whole frame). With `flags_dir`, each pass is written there
-    (`flags-<n>.parquet`) and read back by pandera; otherwise they are held in memory.
+    each rule that reads other rows, over only the columns it uses and, on large data, in buckets of
+    whole series, keys or groups (`_frames`), so memory holds a few columns of a few million rows at
+    any size. With `flags_dir`, each pass is written there (`flags-<pass>-<bucket>.parquet`) and read
+    back by pandera; otherwise (small data, tests) it is held in memory in one piece.
 
     Returns:
         One row per flagged (row, rule): `_row_id`, `rule_id`, `flag` (4 fail or 3 suspect).
@@ -128,15 +144,16 @@ def run(lf: pl.LazyFrame, rules: list[RuleBase], ctx: Context, flags_dir: Path |
             after conversion means a bug, not bad data).
     """
     found = [pl.DataFrame(schema=FAILURES_SCHEMA)]
+    rows = lf.select(pl.len()).collect().item() if flags_dir is not None else 0
     for i, group in enumerate(_passes(rules)):
-        frame = flag_frame(lf, group, ctx)
-        if flags_dir is not None:
-            path = flags_dir / f"flags-{i}.parquet"
-            frame.sink_parquet(path)
-            flags = pl.scan_parquet(path)
-        else:
-            flags = frame.collect().lazy()
-        found.append(_validate(flags, group, ctx))
+        for b, frame in enumerate(_frames(lf, group, ctx, rows)):
+            if flags_dir is not None:
+                path = flags_dir / f"flags-{i}-{b}.parquet"
+                frame.sink_parquet(path)
+                flags = pl.scan_parquet(path)
+            else:
+                flags = frame.collect().lazy()
+            found.append(_validate(flags, group, ctx))
     return pl.concat(found)
 
 
@@ -148,6 +165,7 @@ def _validate(flags: pl.LazyFrame, rules: list[RuleBase], ctx: Context) -> pl.Da
     schema, checks = build_schema(rules, ctx)
     numbering = {i: (r.id, f) for i, (r, f) in enumerate(checks)}
     frame = flags.select([flag_column(r) for r in rules])
+    row_ids = flags.select(ROW_ID)
     rows = flags.select(pl.len()).collect().item()
     found = [pl.DataFrame(schema=FAILURES_SCHEMA)]
     for offset in range(0, rows, CHUNK_ROWS):
@@ -158,11 +176,12 @@ def _validate(flags: pl.LazyFrame, rules: list[RuleBase], ctx: Context) -> pl.Da
         unknown = fc.filter((pl.col("schema_context") != "DataFrameSchema") | pl.col("index").is_null())
         if unknown.height:
             raise IntegrityError(f"pandera reported failures outside the rule set (a moshu bug): {unknown.head(5)}")
-        # A flag frame holds every row in `_row_id` order, so the position in the frame is the `_row_id`.
+        # pandera reports positions in the slice; the slice's `_row_id` column says which rows they are.
+        ids = row_ids.slice(offset, CHUNK_ROWS).collect().to_series()
         found.append(
             pl.DataFrame(
                 {
-                    ROW_ID: (fc["index"].cast(pl.Int64) + offset).cast(pl.UInt32),
+                    ROW_ID: ids.gather(fc["index"].cast(pl.UInt32)),
                     "rule_id": [numbering[int(c)][0] for c in fc["check_number"]],
                     "flag": [numbering[int(c)][1] for c in fc["check_number"]],
                 },

@@ -16,6 +16,9 @@ from pipelines.sql import ident
 class _SeriesExec(KindExecutor):
     windowed = True  # every series rule compares a sample with its neighbours
 
+    def bucket_columns(self, rule: Any, ctx: Context) -> list[str]:
+        return list(rule.entity)
+
     def can_suspect(self, rule: Any, ctx: Context) -> bool:
         return True
 

@@ -87,13 +87,19 @@ def _with_reasons(failures: pl.DataFrame, staged: pl.LazyFrame, rules: list[Rule
         return failures.with_columns(pl.lit(None, dtype=pl.String).alias(REASON))
     by_rule = {r.id: r for r in rules}
     wanted = sorted(set(failures["rule_id"].unique().to_list()))
-    ids = pl.Series(failures[ROW_ID].unique(), dtype=pl.UInt32).implode()
-    why = (
-        staged.with_columns([executor_for(by_rule[rid]).reason(by_rule[rid], ctx).alias(rid) for rid in wanted])
-        .select(ROW_ID, *wanted)
-        .filter(pl.col(ROW_ID).is_in(ids))
-        .collect()
-        .unpivot(index=ROW_ID, on=wanted, variable_name="rule_id", value_name=REASON)
+    ids = pl.col(ROW_ID).is_in(pl.Series(failures[ROW_ID].unique(), dtype=pl.UInt32).implode())
+    far = [rid for rid in wanted if executor_for(by_rule[rid]).reason_windowed]
+    near = [rid for rid in wanted if rid not in far]
+    parts = []
+    if near:  # a row's own values explain it: cut to the flagged rows first
+        parts.append(staged.filter(ids).with_columns([executor_for(by_rule[r]).reason(by_rule[r], ctx).alias(r) for r in near]))
+    if far:  # computed over the whole frame (medians, neighbours), then cut
+        parts.append(staged.with_columns([executor_for(by_rule[r]).reason(by_rule[r], ctx).alias(r) for r in far]).filter(ids))
+    why = pl.concat(
+        [
+            p.select(ROW_ID, *cols).collect().unpivot(index=ROW_ID, on=cols, variable_name="rule_id", value_name=REASON)
+            for p, cols in zip(parts, [c for c in (near, far) if c], strict=True)
+        ]
     )
     return failures.join(why, on=[ROW_ID, "rule_id"], how="left")
 
