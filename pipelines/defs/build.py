@@ -6,7 +6,7 @@ import dagster as dg
 
 from pipelines.defs.assets import GROUP_PREFIX, MoshuResource, dataset_assets
 from pipelines.defs.model_assets import model_assets
-from pipelines.defs.partitioned_assets import partitioned_dataset_assets
+from pipelines.defs.partitioned_assets import IO_MANAGER, RunStagingIOManager, partitioned_dataset_assets
 from pipelines.defs.sensors import landing_sensors
 from pipelines.settings import Settings
 from pipelines.spec.loader import Project
@@ -22,11 +22,16 @@ def job_name(dataset: str) -> str:
 def build_definitions(project: Project, settings: Settings) -> dg.Definitions:
     """Everything Dagster needs for a loaded project."""
     assets: list[dg.AssetsDefinition] = []
+    checks: list[dg.AssetChecksDefinition] = []
     jobs = []
     schedules = []
     partitioned = sorted(n for n, d in project.datasets.items() if d.spec.partitions is not None)
     for name, loaded in sorted(project.datasets.items()):
-        assets.extend(partitioned_dataset_assets(loaded) if name in partitioned else dataset_assets(loaded))
+        for d in partitioned_dataset_assets(loaded) if name in partitioned else dataset_assets(loaded):
+            if isinstance(d, dg.AssetChecksDefinition):
+                checks.append(d)
+            else:
+                assets.append(d)
         assets.extend(model_assets(loaded))
         job = dg.define_asset_job(
             job_name(name),
@@ -53,8 +58,12 @@ def build_definitions(project: Project, settings: Settings) -> dg.Definitions:
     )
     return dg.Definitions(
         assets=assets,
+        asset_checks=checks,
         jobs=jobs,
         schedules=schedules,
         sensors=landing_sensors(project, settings.warehouse.root, {n: job_name(n) for n in project.datasets}),
-        resources={"moshu": MoshuResource(project=str(settings.project), warehouse=str(settings.warehouse.root))},
+        resources={
+            "moshu": MoshuResource(project=str(settings.project), warehouse=str(settings.warehouse.root)),
+            IO_MANAGER: RunStagingIOManager(warehouse=str(settings.warehouse.root)),
+        },
     )

@@ -148,12 +148,11 @@ def _run_partitioned(
     }
     result = _execute(defs.resolve_job_def(job_name(name)), settings, _asset_keys(project, name), tags)
     cleanup_staging(settings.warehouse, name, staging_run_id(result.run_id, name))
-    failures = _failures(result)
-    if name in failures:
-        record_failure(
-            settings.warehouse, name, staging_run_id(result.run_id, name), None, failures[name], f"dagster:{result.run_id}"
-        )
-        return result.run_id, DatasetOutcome(name, False, error=failures[name])
+    failures = _failures(result)  # the run builds this one dataset: any failed step is its failure
+    if failures:
+        error = next(iter(failures.values()))
+        record_failure(settings.warehouse, name, staging_run_id(result.run_id, name), None, error, f"dagster:{result.run_id}")
+        return result.run_id, DatasetOutcome(name, False, error=error)
     events = result.asset_materializations_for_node(f"{name}__published")
     if not events:
         return result.run_id, DatasetOutcome(name, False, error="not built: the publish step did not run")

@@ -1,12 +1,17 @@
 """Assets of a time-partitioned dataset: raw -> validated -> published -> catalog, partitioned by day or hour.
 
-A run covers one partition or a range of them (a backfill runs as one run per range, so a backfill of
-a week makes one version). Each stage hands its result to the next through the run's staging folder,
-not an IO manager: Dagster's IO managers do not store one value for several partitions. The catalog
-step removes the folder. Partitions of the range without raw files are skipped and listed.
+A run covers one partition or a range of them (a backfill is one run per range, so a backfill of a
+week makes one version). Inside a run, each partition is ingested and validated by its own step
+(dynamic mapping), so Dagster's multiprocess executor builds partitions in parallel; `raw` and
+`validated` are one graph-backed multi-asset, and its rule checks are evaluated from the run's
+combined outcomes. Values pass between steps through `RunStagingIOManager`, which keeps them in the
+run's staging folder whatever partitions they cover (Dagster's own IO managers store one value per
+partition); the catalog step removes the folder. Partitions of the range without raw files are
+skipped and listed.
 """
 
 import pickle
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -21,6 +26,8 @@ from pipelines.spec.models import DatasetSpec
 from pipelines.stages.validate import all_rules
 from pipelines.warehouse import Warehouse
 
+IO_MANAGER = "moshu_run_io"
+
 
 def partitions_def(spec: DatasetSpec) -> dg.TimeWindowPartitionsDefinition:
     """The Dagster partitions of a partitioned spec (keys as `pipelines.partitions` writes them)."""
@@ -31,21 +38,38 @@ def partitions_def(spec: DatasetSpec) -> dg.TimeWindowPartitionsDefinition:
     return dg.HourlyPartitionsDefinition(start_date=p.start, end_date=p.end)
 
 
-def _handoff(wh: Warehouse, name: str, context: dg.AssetExecutionContext, stage: str) -> Path:
-    return wh.staging_dir(name, staging_run_id(context.run.run_id, name)) / f"{stage}.pickle"
+class RunStagingIOManager(dg.ConfigurableIOManager):  # type: ignore[type-arg]
+    """Pickles a step's output into its run's staging folder, one file per step output (and mapping key).
 
+    The folder is `<warehouse>/_staging/<dataset>/<run>/io/`, on the same storage as the staged data
+    the values point to; with a multi-machine executor it must be storage every worker sees.
+    """
 
-def _save(path: Path, value: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(pickle.dumps(value))
+    warehouse: str
 
+    def _path(self, run_id: str, step_key: str, name: str, mapping_key: str | None) -> Path:
+        dataset = step_key.split("__", 1)[0]
+        leaf = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{step_key}.{name}.{mapping_key or ''}")
+        return Warehouse(Path(self.warehouse)).staging_dir(dataset, staging_run_id(run_id, dataset)) / "io" / f"{leaf}.pickle"
 
-def _load(path: Path, stage: str) -> Any:
-    if not path.is_file():
-        from pipelines.errors import IntegrityError
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        """Store one output of one step."""
+        path = self._path(context.run_id, context.step_key, context.name, context.mapping_key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(pickle.dumps(obj))
 
-        raise IntegrityError(f"the `{stage}` result of this run is gone; materialize the dataset's stages together in one run")
-    return pickle.loads(path.read_bytes())
+    def load_input(self, context: dg.InputContext) -> Any:
+        """Load the upstream output of the same run."""
+        up = context.upstream_output
+        assert up is not None
+        path = self._path(up.run_id, up.step_key, up.name, up.mapping_key)
+        if not path.is_file():
+            from pipelines.errors import IntegrityError
+
+            raise IntegrityError(
+                f"the output of step `{up.step_key}` is gone; materialize the dataset's stages together in one run"
+            )
+        return pickle.loads(path.read_bytes())
 
 
 def _outcomes(loaded: LoadedDataset, wh: Warehouse, vals: list[Any]) -> dict[str, dict[str, Any]]:
@@ -63,14 +87,14 @@ def _outcomes(loaded: LoadedDataset, wh: Warehouse, vals: list[Any]) -> dict[str
     return {o.rule_id: o.as_dict() for o in combine_outcomes(loaded, parts)}
 
 
-def partitioned_dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
+def partitioned_dataset_assets(loaded: LoadedDataset) -> list[Any]:
     """Assets and checks of one partitioned dataset."""
     with warnings.catch_warnings():  # `backfill_policy` is marked beta; a single-run backfill is what makes one version
         warnings.simplefilter("ignore", dg.BetaWarning)
         return _assets(loaded)
 
 
-def _assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
+def _assets(loaded: LoadedDataset) -> list[Any]:
     name = loaded.name
     spec = loaded.spec
     group = GROUP_PREFIX + name
@@ -79,78 +103,120 @@ def _assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
     policy = dg.BackfillPolicy.single_run()
     raw_key, validated_key = dg.AssetKey([name, "raw"]), dg.AssetKey([name, "validated"])
     published_key, catalog_key = dg.AssetKey([name, "published"]), dg.AssetKey([name, "catalog"])
-    common: dict[str, Any] = {"group_name": group, "partitions_def": pdef, "backfill_policy": policy}
+    every: dict[str, Any] = {"group_name": group, "partitions_def": pdef, "backfill_policy": policy, "io_manager_key": IO_MANAGER}
 
-    @dg.asset(
-        key=raw_key,
-        kinds={"polars"},
-        description=f"Raw files of `{name}` ({spec.source.path}), one {spec.partitions.granularity} partition "  # type: ignore[union-attr]
-        "per file date, fingerprinted and staged as typed Parquet.",
-        **common,
-    )
-    def raw(context: dg.AssetExecutionContext, moshu: MoshuResource) -> dg.MaterializeResult:
+    @dg.op(name=f"{name}__plan")
+    def plan(context: dg.OpExecutionContext, moshu: MoshuResource) -> list[str]:
+        """The partitions of the run's range that have raw files (and, with `moshu run --partition`, were asked)."""
         from pipelines.runner import partitions_to_build
-        from pipelines.stages import ingest
 
-        report(name, "ingest")
-        wh, root = moshu.wh(), Path(moshu.project)
         asked = list(context.partition_keys)
-        picked = context.run.tags.get(PARTITIONS_TAG)  # `moshu run --partition`: some keys of the range
+        picked = context.run.tags.get(PARTITIONS_TAG)
         if picked:
             asked = [k for k in asked if k in picked.split(",")]
-        keys = partitions_to_build(loaded, root, asked, skip_empty=True)
-        run_id = staging_run_id(context.run.run_id, name)
-        ings = [ingest(loaded, root, wh, run_id=run_id, partition=k) for k in keys]
-        _save(_handoff(wh, name, context, "raw"), ings)
-        return dg.MaterializeResult(
-            metadata={
-                "partitions": dg.MetadataValue.json(keys),
-                "skipped_without_files": dg.MetadataValue.json([k for k in asked if k not in keys]),
-                "unchanged": dg.MetadataValue.json([i.partition for i in ings if i.unchanged]),
-                "rows_in": sum(i.rows_in for i in ings),
-            }
-        )
+        keys = partitions_to_build(loaded, Path(moshu.project), asked, skip_empty=True)
+        skipped = [k for k in asked if k not in keys]
+        if skipped:
+            context.log.info(f"partitions without raw files, skipped: {', '.join(skipped)}")
+        return keys
 
-    @dg.asset(
-        key=validated_key,
-        kinds={"pandera", "great_expectations"},
-        deps=[raw_key],
-        check_specs=check_specs(rules, validated_key),
-        description=f"Each partition of `{name}` checked against its {len(rules)} rules; the checks report all the run's partitions.",
-        **common,
-    )
-    def validated(context: dg.AssetExecutionContext, moshu: MoshuResource) -> dg.MaterializeResult:
+    @dg.op(name=f"{name}__fan", out=dg.DynamicOut(str))
+    def fan(keys: list[str]) -> Any:
+        """One step per partition."""
+        for k in keys:
+            yield dg.DynamicOutput(k, mapping_key=re.sub(r"[^A-Za-z0-9_]", "_", k))
+
+    @dg.op(name=f"{name}__ingest")
+    def ingest_one(context: dg.OpExecutionContext, moshu: MoshuResource, key: str) -> Any:
+        """Fingerprint and stage one partition's raw files."""
+        from pipelines.stages import ingest
+
+        report(name, f"ingest {key}")
+        return ingest(loaded, Path(moshu.project), moshu.wh(), run_id=staging_run_id(context.run.run_id, name), partition=key)
+
+    @dg.op(name=f"{name}__validate")
+    def validate_one(ing: Any) -> Any:
+        """Run every rule on one partition."""
         from pipelines.stages import validate
 
-        report(name, "validate")
-        wh = moshu.wh()
-        vals = [validate(loaded, i) for i in _load(_handoff(wh, name, context, "raw"), "raw")]
-        _save(_handoff(wh, name, context, "validated"), vals)
-        outcomes = _outcomes(loaded, wh, vals)
-        return dg.MaterializeResult(
-            metadata={
+        report(name, f"validate {ing.partition}")
+        return validate(loaded, ing)
+
+    @dg.op(name=f"{name}__staged", out={"raw": dg.Out(io_manager_key=IO_MANAGER)})
+    def staged(context: dg.OpExecutionContext, ings: list[Any]) -> Any:
+        """The run's staged partitions, in key order."""
+        ings = sorted(ings, key=lambda i: i.partition)
+        context.add_output_metadata(
+            {
+                "partitions": dg.MetadataValue.json([i.partition for i in ings]),
+                "unchanged": dg.MetadataValue.json([i.partition for i in ings if i.unchanged]),
+                "rows_in": sum(i.rows_in for i in ings),
+            },
+            output_name="raw",
+        )
+        return ings
+
+    @dg.op(name=f"{name}__gather", out={"validated": dg.Out(io_manager_key=IO_MANAGER)})
+    def gather(context: dg.OpExecutionContext, moshu: MoshuResource, vals: list[Any]) -> Any:
+        """The run's validated partitions, in key order."""
+        vals = sorted(vals, key=lambda v: v.ingested.partition)
+        outcomes = _outcomes(loaded, moshu.wh(), vals)
+        context.add_output_metadata(
+            {
                 "rules_passed": sum(o["passed"] for o in outcomes.values()),
                 "rules_failed": sum(not o["passed"] for o in outcomes.values()),
             },
-            check_results=check_results(rules, outcomes, validated_key),
+            output_name="validated",
         )
+        return vals
+
+    @dg.graph_multi_asset(
+        name=f"{name}__raw_validated",
+        outs={
+            "raw": dg.AssetOut(
+                key=raw_key, io_manager_key=IO_MANAGER, description=f"Raw files of `{name}` ({spec.source.path}), "
+                "one partition per file date, fingerprinted and staged as typed Parquet (one step per partition).",
+            ),
+            "validated": dg.AssetOut(
+                key=validated_key, io_manager_key=IO_MANAGER,
+                description=f"Each partition of `{name}` checked against its {len(rules)} rules (one step per partition).",
+            ),
+        },
+        group_name=group,
+        partitions_def=pdef,
+        backfill_policy=policy,
+    )  # fmt: skip
+    def raw_validated() -> Any:
+        ings = fan(plan()).map(ingest_one)
+        vals = ings.map(validate_one)
+        return {"raw": staged(ings.collect()), "validated": gather(vals.collect())}
+
+    @dg.multi_asset_check(
+        name=f"{name}__rule_checks",
+        specs=[
+            dg.AssetCheckSpec(name=s.name, asset=s.asset_key, description=s.description)
+            for s in check_specs(rules, validated_key)
+        ],
+        ins={"vals": dg.AssetIn(validated_key)},
+    )
+    def rule_checks(moshu: MoshuResource, vals: list[Any]) -> Any:
+        """One check per rule over the run's partitions (the publish step refuses a failing dataset-level error rule)."""
+        yield from check_results(rules, _outcomes(loaded, moshu.wh(), vals), validated_key)
 
     @dg.asset(
         key=published_key,
         kinds={"parquet"},
-        deps=[validated_key],
+        ins={"vals": dg.AssetIn(validated_key)},
         description=f"Immutable versions of `{name}`: the run's partitions rebuilt, every other partition linked unchanged.",
-        **common,
+        **every,
     )
-    def published(context: dg.AssetExecutionContext, moshu: MoshuResource) -> dg.MaterializeResult:
+    def published(context: dg.AssetExecutionContext, moshu: MoshuResource, vals: list[Any]) -> Any:
         from pipelines.stages.publish_partitions import publish_partitions
 
         report(name, "publish")
-        wh = moshu.wh()
-        pub = publish_partitions(loaded, _load(_handoff(wh, name, context, "validated"), "validated"), wh)
-        _save(_handoff(wh, name, context, "published"), pub)
-        return dg.MaterializeResult(
-            metadata={
+        pub = publish_partitions(loaded, vals, moshu.wh())
+        context.add_output_metadata(
+            {
                 "version": pub.version,
                 "new_version": pub.created,
                 "status": pub.status,
@@ -162,30 +228,29 @@ def _assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
                 "path": dg.MetadataValue.path(str(pub.path)),
             }
         )
+        return pub
 
     @dg.asset(
         key=catalog_key,
         kinds={"duckdb"},
-        deps=[published_key],
+        ins={"pub": dg.AssetIn(published_key), "ings": dg.AssetIn(raw_key)},
         description=f"`{name}` registered in the DuckDB catalog: versions, the partitions each holds, rule results, lineage.",
-        **common,
+        **every,
     )
-    def catalog(context: dg.AssetExecutionContext, moshu: MoshuResource) -> dg.MaterializeResult:
+    def catalog(context: dg.AssetExecutionContext, moshu: MoshuResource, pub: Any, ings: list[Any]) -> dg.MaterializeResult:
         from pipelines.defs.model_assets import model_stages
         from pipelines.runner import cleanup_staging
         from pipelines.stages import register
 
         report(name, "register")
         wh = moshu.wh()
-        pub = _load(_handoff(wh, name, context, "published"), "published")
-        ings = _load(_handoff(wh, name, context, "raw"), "raw")
         register(loaded, pub, wh, started_at=ings[0].started_at if ings else None, orchestrator=f"dagster:{context.run.run_id}")
         if not model_stages(loaded):
             from pipelines.report.card import write_cards
 
             write_cards(wh, name)
-        cleanup_staging(wh, name, staging_run_id(context.run.run_id, name))
+        cleanup_staging(wh, name, staging_run_id(context.run.run_id, name))  # staged data and step outputs of the run
         report(name, "done")
         return dg.MaterializeResult(metadata={"version": pub.version, "created": pub.created})
 
-    return [raw, validated, published, catalog]
+    return [raw_validated, rule_checks, published, catalog]

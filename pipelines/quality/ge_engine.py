@@ -47,6 +47,9 @@ def _prepare_ge() -> Any:
         sae._PERSISTED_CONNECTION_DIALECTS = (*sae._PERSISTED_CONNECTION_DIALECTS, _DialectName("duckdb"))  # type: ignore[assignment]
     for name in ("great_expectations", "great_expectations.core", "great_expectations.data_context"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    from pipelines.quality.dataset_kinds import query_measure_expectation
+
+    query_measure_expectation()  # registers moshu's expectation with GE, for a process that only renders results
     return gx
 
 
