@@ -121,12 +121,15 @@ def _candidates(spec: DatasetSpec, root: Path) -> list[Path]:
 def _parse_error(path: Path, spec: DatasetSpec, display: str) -> str | None:
     """None if the file reads as the spec says (schema and first rows) and names its partition, else why not."""
     if spec.partitions is not None:
-        from pipelines.partitions import partition_of
+        from pipelines.partitions import out_of_range, partition_of
 
         try:
-            partition_of(spec, display)
+            key = partition_of(spec, display)
         except Exception as e:  # a file of no partition would stop every run of the dataset
             return f"{type(e).__name__}: {e}"
+        outside = out_of_range(spec, key)
+        if outside:
+            return f"{display}: {outside}"
     try:
         lf = scan_file(path, spec, display)
         lf.collect_schema()
@@ -136,6 +139,20 @@ def _parse_error(path: Path, spec: DatasetSpec, display: str) -> str | None:
     finally:
         release_temp_files()
     return None
+
+
+def _partition_not_over(spec: DatasetSpec, rel: str, now: float) -> str | None:
+    """A file of a day (or hour) that has not ended waits: Dagster offers the partition once it is over."""
+    from pipelines.partitions import is_over, partition_of
+
+    try:
+        key = partition_of(spec, rel)
+    except Exception:  # named no partition: the parse check rejects it
+        return None
+    if is_over(spec, key, datetime.fromtimestamp(now, UTC).replace(tzinfo=None)):
+        return None
+    unit = {"daily": "day", "hourly": "hour"}[spec.partitions.granularity]  # type: ignore[union-attr]
+    return f"its partition {key} is not over yet; it runs once the {unit} has ended"
 
 
 def _holds(path: Path, digest: str) -> bool:
@@ -193,6 +210,8 @@ def check_landing(
             reason = f"modified less than {landing.stable_seconds} s ago"
         elif rel in previous and previous[rel] != [st.st_size, st.st_mtime_ns]:
             reason = "size or modification time changed since the previous check"
+        if reason is None and spec.partitions is not None:
+            reason = _partition_not_over(spec, rel, now)
         if reason is not None:
             tick.waiting[rel] = reason
             continue

@@ -103,3 +103,25 @@ def window_rule(spec: DatasetSpec, key: str) -> RuleBase:
         expr=f"{col} >= CAST('{start:{fmt}}' AS {cast}) AND {col} < CAST('{end:{fmt}}' AS {cast})",
         description=f"`{col}` lies in the {p.granularity} partition its file belongs to (from `partitions.path_pattern`).",
     )
+
+
+def out_of_range(spec: DatasetSpec, key: str) -> str | None:
+    """Why `key` is not one of the spec's partitions ([start, end)), or None."""
+    p = spec.partitions
+    assert p is not None
+    k = parse_key(key, p.granularity)
+    if k < parse_key(p.start, p.granularity):
+        return f"partition `{key}` is before `partitions.start` ({p.start}); move the start back or leave the file out"
+    if p.end is not None and k >= parse_key(p.end, p.granularity):
+        return f"partition `{key}` is at or after `partitions.end` ({p.end}); move the end or leave the file out"
+    return None
+
+
+def is_over(spec: DatasetSpec, key: str, now: datetime | None = None) -> bool:
+    """Whether the partition's window has ended (Dagster offers a time partition only once it is over)."""
+    from datetime import UTC
+
+    p = spec.partitions
+    assert p is not None
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    return window(key, p.granularity)[1] <= now

@@ -76,18 +76,23 @@ def partitions_to_build(loaded: LoadedDataset, root: Path, keys: list[str] | Non
         SourceError: a key is not a partition of the dataset, or no key has files.
     """
     from pipelines.ingest.readers import resolve_files
-    from pipelines.partitions import files_by_partition, parse_key
+    from pipelines.partitions import files_by_partition, is_over, out_of_range, parse_key
 
     spec = loaded.spec
     assert spec.partitions is not None
     have = list(files_by_partition(spec, root, resolve_files(spec, root)))
-    if keys is None:
-        return have
+    outside = [why for k in have if (why := out_of_range(spec, k))]
+    if outside:
+        raise SourceError(f"dataset `{spec.name}`: raw files name partitions it does not have: {'; '.join(outside[:3])}")
+    if keys is None:  # every partition with files whose day (or hour) is over
+        return [k for k in have if is_over(spec, k)]
     for k in keys:
         try:
             parse_key(k, spec.partitions.granularity)
         except ValueError as e:
             raise SourceError(f"dataset `{spec.name}`: {e}") from None
+        if not is_over(spec, k):
+            raise SourceError(f"dataset `{spec.name}`: partition `{k}` is not over yet; build it once it has ended")
     missing = [k for k in keys if k not in have]
     if missing and (not skip_empty or len(missing) == len(keys)):
         raise SourceError(

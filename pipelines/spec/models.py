@@ -544,6 +544,8 @@ class DatasetSpec(_Frozen):
     def _not_reserved(cls, v: str) -> str:
         if v in RESERVED_NAMES:
             raise ValueError(f"`{v}` is reserved for the catalog; choose another name")
+        if "__" in v:
+            raise ValueError(f"`{v}`: Dagster step names join the dataset and the stage with `__`; use single `_`")
         return v
 
     @field_validator("schedule")
@@ -594,6 +596,14 @@ class DatasetSpec(_Frozen):
                 raise ValueError(f"`partitions.column` `{col.name}` is {col.dtype}: partitions cut a `datetime` or `date` column")
             if col.dtype == "date" and self.partitions.granularity == "hourly":
                 raise ValueError(f"hourly partitions need a `datetime` column; `{col.name}` is a date")
+            if col.timezone:
+                raise ValueError(
+                    f"`partitions.column` `{col.name}` declares `timezone: {col.timezone}`: it is stored in UTC, while "
+                    "partitions are UTC days or hours named by the file's date, so a local day would straddle two "
+                    "partitions; deliver files per UTC day (and drop `timezone`) or do not partition"
+                )
+            if self.partitions.granularity == "hourly" and "%H" not in self.partitions.path_format:
+                raise ValueError("hourly partitions need the hour in the file name: add `%H` to `partitions.path_format`")
             if self.schedule:
                 raise ValueError(
                     "a partitioned dataset is scheduled per partition (each runs once its day or hour is over): remove `schedule`"

@@ -148,6 +148,8 @@ def _stage(
         frames = [typed(raw, spec, schema) for raw, schema in scanned.frames]  # each file converted from its own types
         try:
             current = {f.path: f.sha256 for f in files}
+            if spec.partitions is not None:  # a finding on a lineage key (`file#row`) belongs to its file's partition
+                corrections = [c for c in corrections if not c.source_sha256 or c.row_key.rsplit("#", 1)[0] in current]
             rows = pl.concat(frames, how="vertical_relaxed")
             rows = (
                 pseudonymise(rows, spec.personal_columns, key) if key else rows

@@ -11,6 +11,7 @@ dataset-level rule holds when it holds on every partition, and reports its worst
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -75,10 +76,10 @@ def publish_partitions(loaded: LoadedDataset, vals: list[Validated], warehouse: 
                     "concurrent run; run again"
                 )
         kept = {k: r for k, r in records.items() if k not in keys}
-        _check_consistent(loaded, kept, last)
+        _check_consistent(loaded, kept, last, basis(loaded, changed[0].ingested.pseudonym_key_id))
         for r in kept.values():
             for f in r["files"]:
-                _link(warehouse.version_dir(spec.name, last) / f["path"], tmp / f["path"])  # type: ignore[arg-type]
+                _link(warehouse.version_dir(spec.name, last) / f["path"], tmp / f["path"], r["key"])  # type: ignore[arg-type]
         built = {v.ingested.partition: _write_partition(loaded, v, tmp, version) for v in changed}
         parts = [r for _, r in sorted({**kept, **built}.items())]
         return _version_manifest(loaded, changed, parts, tmp, version=version, parent=parent)
@@ -86,26 +87,58 @@ def publish_partitions(loaded: LoadedDataset, vals: list[Validated], warehouse: 
     return write_new_version(loaded, warehouse, None, changed[0].ingested.run_id, build)
 
 
-def _check_consistent(loaded: LoadedDataset, kept: dict[str, dict[str, Any]], last: int | None) -> None:
-    """A version holds partitions built from one spec and one rule set."""
-    stale = sorted(
-        k for k, r in kept.items() if (r["spec_data_hash"], r["rules_hash"]) != (loaded.spec_data_hash, loaded.rules_hash)
-    )
-    if stale:
-        shown = ", ".join(stale[:5]) + (" ..." if len(stale) > 5 else "")
-        raise IntegrityError(
-            f"dataset `{loaded.name}`: partitions {shown} of v{last} were built from another version of the spec or rules, "
-            f"so a version mixing them with this run's would be checked by two rule sets; rebuild all partitions "
-            f"(`moshu run {loaded.name}`, or a backfill over every partition)"
+def basis(loaded: LoadedDataset, pseudonym_key_id: str | None) -> str:
+    """What a partition's rows were checked and written with: spec, rules, master data and pseudonymisation key."""
+    from pipelines.publish.fingerprint import master_files
+
+    root = loaded.spec_path.parent.parent
+    master = [(m, sha256_file(root / m)) for m in master_files(loaded) if (root / m).is_file()]
+    payload = [loaded.spec_data_hash, loaded.rules_hash, master, pseudonym_key_id]
+    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
+
+
+def _check_consistent(loaded: LoadedDataset, kept: dict[str, dict[str, Any]], last: int | None, now: str) -> None:
+    """A version holds partitions checked and written one way: one spec, rule set, master data and key."""
+    stale = sorted(k for k, r in kept.items() if r.get("basis") != now)
+    if not stale:
+        return
+    shown = ", ".join(stale[:5]) + (" ..." if len(stale) > 5 else "")
+    from pipelines.ingest.readers import resolve_files
+    from pipelines.partitions import files_by_partition
+
+    try:
+        have = set(
+            files_by_partition(
+                loaded.spec, loaded.spec_path.parent.parent, resolve_files(loaded.spec, loaded.spec_path.parent.parent)
+            )
         )
+    except Exception:  # no raw files at all, or a misnamed one: then none can be rebuilt
+        have = set()
+    gone = [k for k in stale if k not in have]
+    fix = (
+        f"rebuild them all (`moshu run {loaded.name}`, or a backfill over every partition)"
+        if not gone
+        else f"partitions {', '.join(gone[:5])} have no raw files any more, so they cannot be rebuilt: restore their files "
+        "(e.g. from the landing archive) and run them, or keep the spec, rules, master data and key they were built with"
+    )
+    raise IntegrityError(
+        f"dataset `{loaded.name}`: partitions {shown} of v{last} were built with another spec, rule set, master data or "
+        f"pseudonymisation key, and a version must not mix them with this run's; {fix}"
+    )
 
 
-def _link(src: Path, dst: Path) -> None:
+def _link(src: Path, dst: Path, key: str) -> None:
     """The same bytes at `dst`: a hard link, or a copy where the file system cannot link."""
     dst.parent.mkdir(parents=True, exist_ok=True)
+    if not src.is_file():
+        raise IntegrityError(
+            f"file `{src}` of partition `{key}` is missing from the version that holds it; run `moshu verify` and restore it"
+        )
     try:
         os.link(src, dst)
-    except OSError:
+    except OSError as e:
+        if e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
         shutil.copy2(src, dst)
 
 
@@ -138,6 +171,8 @@ def _write_partition(loaded: LoadedDataset, v: Validated, tmp: Path, version: in
         "data_hash": ing.data_hash,
         "spec_data_hash": loaded.spec_data_hash,
         "rules_hash": loaded.rules_hash,
+        "basis": basis(loaded, ing.pseudonym_key_id),
+        "pseudonym_key_id": ing.pseudonym_key_id,
         "built_in_version": version,
         "run_id": ing.run_id,
         "source_files": [f.__dict__ for f in ing.files],
@@ -173,7 +208,8 @@ def _outcome(d: dict[str, Any]) -> RuleOutcome:
 
 def combine_outcomes(loaded: LoadedDataset, parts: list[dict[str, Any]]) -> list[RuleOutcome]:
     """One outcome per rule over all partitions: row-rule counts summed (measures recomputed from them);
-    a dataset-level rule's outcome is its worst partition's (failed, else lowest X)."""
+    a dataset-level rule's outcome is its worst partition's (failed, else lowest X), a time-dependent
+    one's (freshness) its newest partition's."""
     ctx = context(loaded)
     rules = {r.id: r for r in all_rules(loaded)}
     by_rule: dict[str, list[tuple[str, RuleOutcome]]] = {}
@@ -206,7 +242,10 @@ def combine_outcomes(loaded: LoadedDataset, parts: list[dict[str, Any]]) -> list
                 )
             )
             continue
-        key, worst = min(items, key=lambda kv: (kv[1].passed, min((m.x if m.x is not None else 1.0) for m in kv[1].measures)))
+        if rid in rules and getattr(executor_for(rules[rid]), "time_dependent", False):
+            key, worst = max(items, key=lambda kv: kv[0])  # freshness: the newest partition says how fresh the data is
+        else:
+            key, worst = min(items, key=lambda kv: (kv[1].passed, min((m.x if m.x is not None else 1.0) for m in kv[1].measures)))
         observed = f"{key}: {worst.observed}" if len(items) > 1 and worst.observed is not None else worst.observed
         out.append(
             RuleOutcome(
@@ -239,15 +278,21 @@ def _sum_measures(parts: list[dict[str, Any]]) -> list[tuple[str, Measure]]:
 
 
 def _merged_corrections(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Corrections as applied across partitions: one record per finding, rows affected summed."""
-    out: dict[Any, dict[str, Any]] = {}
+    """Corrections as applied across partitions: one record per finding, rows affected summed.
+
+    Every partition sees every finding on a primary key, and applies it only where the row is: the
+    record kept is one that applied (its old and new values are the row's), else one that found no
+    row, else one skipped because the row's file changed.
+    """
+    by_id: dict[Any, list[dict[str, Any]]] = {}
     for p in parts:
         for c in p["corrections"]:
-            if c["feedback_id"] in out:
-                out[c["feedback_id"]]["rows_affected"] += c["rows_affected"]
-            else:
-                out[c["feedback_id"]] = dict(c)
-    return sorted(out.values(), key=lambda c: str(c["feedback_id"]).zfill(12))
+            by_id.setdefault(c["feedback_id"], []).append(c)
+    out = []
+    for records in by_id.values():
+        best = min(records, key=lambda c: (c["rows_affected"] == 0, "skipped" in c))
+        out.append({**best, "rows_affected": sum(c["rows_affected"] for c in records)})
+    return sorted(out, key=lambda c: str(c["feedback_id"]).zfill(12))
 
 
 def _version_manifest(

@@ -104,8 +104,12 @@ def test_landing_sensor_requests_one_run_per_new_day(tmp_path: Path) -> None:
         dest = landing / day_file(root, d).name
         dest.write_bytes(day_file(root, d).read_bytes())
         os.utime(dest, (old, old))
-    (landing / "cnc_march.csv").write_bytes(day_file(root, DAYS[2]).read_bytes())
-    os.utime(landing / "cnc_march.csv", (old, old))
+    lines = day_file(root, DAYS[2]).read_text(encoding="utf-8").splitlines(keepends=True)
+    for n, other in enumerate(
+        ("cnc_march.csv", "cnc_2026-02-27.csv", "cnc_2099-01-01.csv")
+    ):  # no partition, before start, not over
+        (landing / other).write_text("".join(lines[: 100 + n]), encoding="utf-8")  # other bytes each
+        os.utime(landing / other, (old, old))
     settings = Settings.resolve(root, tmp_path / "wh")
     sensor = next(s for s in _defs(settings).sensors or [] if s.name == sensor_name(NAME))  # type: ignore[union-attr]
     with dg.instance_for_test() as instance:
@@ -114,3 +118,6 @@ def test_landing_sensor_requests_one_run_per_new_day(tmp_path: Path) -> None:
     assert sorted(r.partition_key for r in result.run_requests or []) == DAYS[:2]  # type: ignore[type-var]
     reason = (landing / "_quarantine" / "cnc_march.csv.reason.txt").read_text(encoding="utf-8")
     assert "does not match `partitions.path_pattern`" in reason
+    reason = (landing / "_quarantine" / "cnc_2026-02-27.csv.reason.txt").read_text(encoding="utf-8")
+    assert "partition `2026-02-27` is before `partitions.start` (2026-03-01)" in reason
+    assert (landing / "cnc_2099-01-01.csv").is_file()  # waits in landing until its day is over

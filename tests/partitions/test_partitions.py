@@ -145,6 +145,55 @@ def test_kept_partitions_from_other_rules_are_refused(root: Path, tmp_path: Path
     _run(root, wh, DAYS)
     rules = root / "quality_rules" / f"{NAME}.yaml"
     rules.write_text(rules.read_text(encoding="utf-8").replace("max: 24000", "max: 20000"), encoding="utf-8")
-    with pytest.raises(IntegrityError, match=r"partitions 2026-03-02, 2026-03-04 of v1 were built from another version"):
+    with pytest.raises(IntegrityError, match=r"partitions 2026-03-02, 2026-03-04 of v1 were built with another spec, rule set"):
         _run(root, wh, ["2026-03-03"])
     assert _run(root, wh, None).version == 2  # type: ignore[attr-defined]  # every partition rebuilt
+
+
+def test_a_stale_partition_without_raw_files_is_named_with_what_to_do(root: Path, tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path / "wh")
+    _run(root, wh, DAYS)
+    day_file(root, DAYS[0]).unlink()  # archived away
+    master = root / "seeds" / "master" / "equipment.csv"
+    master.write_text(master.read_text(encoding="utf-8") + "CNC-99,LINE-Z,machining,test,2026-01-01\n", encoding="utf-8")
+    with pytest.raises(IntegrityError, match=r"partitions 2026-03-02 have no raw files any more, so they cannot be rebuilt"):
+        _run(root, wh, None)
+
+
+def test_files_of_days_outside_the_partitions_or_not_over_are_refused(root: Path, tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path / "wh")
+    early = root / "seeds" / NAME / "cnc_2026-02-27.csv"
+    early.write_text(day_file(root, DAYS[0]).read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(SourceError, match=r"partition `2026-02-27` is before `partitions.start` \(2026-03-01\)"):
+        _run(root, wh, None)
+    early.unlink()
+    with pytest.raises(SourceError, match=r"partition `2099-01-01` is not over yet"):
+        (root / "seeds" / NAME / "cnc_2099-01-01.csv").write_text("x\n", encoding="utf-8")
+        _run(root, wh, ["2099-01-01"])
+
+
+def test_accepted_feedback_on_a_partitioned_dataset_is_recorded_once_with_the_rows_values(root: Path, tmp_path: Path) -> None:
+    from pipelines.models.feedback import review, submit
+
+    wh = Warehouse(tmp_path / "wh")
+    _run(root, wh, DAYS)
+    row = (
+        pl.read_parquet(wh.version_dir(NAME, 1) / "data" / "part-2026-03-04.parquet")
+        .filter(pl.col("machine_id") == "CNC-02")
+        .row(0, named=True)
+    )
+    key = f"CNC-02|{row['ts']:%Y-%m-%d %H:%M:%S}"
+    ids = submit(
+        wh,
+        f"{NAME}@1",
+        [{"row_key": key, "kind": "wrong_unit", "column": "coolant_temp_c", "suggested_value": "21.5"}],
+        by="line",
+        source="t",
+    )
+    review(wh, ids, "accepted", by="qa", reason="checked against the PLC log")
+    _run(root, wh, None)  # every partition's inputs changed (the accepted findings are part of them)
+    m = wh.manifest(NAME, 2)
+    [c] = m["corrections"]
+    assert (c["rows_affected"], c["old_value"], c["new_value"]) == (1, str(row["coolant_temp_c"]), "21.5")
+    added = [e["detail"] for e in m["changelog"] if e["change"] == "correction_added"]
+    assert len(added) == 1 and str(row["coolant_temp_c"]) in added[0]
