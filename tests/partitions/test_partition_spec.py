@@ -30,6 +30,9 @@ def spec(tmp_path: Path) -> Path:
         ("path_pattern: 'cnc_(", "path_pattern: 'cnc_(x)(", "needs exactly one group"),
         ("primary_key: [machine_id, ts]", "primary_key: [machine_id, status]", "must include the partition column `ts`"),
         ("partitions:\n", 'schedule: "0 2 * * *"\npartitions:\n', "scheduled per partition"),
+        ("role: timestamp,", "timezone: Asia/Shanghai, role: timestamp,", "declares `timezone: Asia/Shanghai`"),
+        ('  granularity: daily\n  start: "2026-03-01"\n', '  granularity: hourly\n  start: "2026-03-01-00:00"\n', "add `%H`"),
+        ("name: cnc_daily\n", "name: cnc__daily\n", "use single `_`"),
     ],
 )
 def test_partition_mistakes_are_spec_errors(spec: Path, old: str, new: str, message: str) -> None:
