@@ -43,6 +43,8 @@ class Ingested:
     quarantined_files: list[dict[str, Any]] = field(default_factory=list)
     drift: list[dict[str, Any]] = field(default_factory=list)  # per file: new / missing / renamed / retyped columns
     partition: str | None = None  # the partition key, for a partitioned dataset (one Ingested per partition)
+    # The inputs' hash of this partition in the latest version when the run read its files (None: not held).
+    partition_seen: str | None = None
 
     @property
     def unchanged(self) -> bool:
@@ -112,6 +114,7 @@ def ingest(
     return Ingested(
         spec.name, run_id, started, files, dh, rows_in=sum(f.rows for f in files), staged=staged, corrections=applied,
         pseudonym_key_id=key.key_id if key else None, quarantined_files=quarantined, drift=drift, partition=partition,
+        partition_seen=held.get("data_hash") if held is not None and partition else None,
     )  # fmt: skip
 
 

@@ -35,6 +35,7 @@ from pipelines.stages.publish import (
     identifiability,
     manifest_for,
     measure_demands,
+    published_of,
     unchanged_result,
     write_new_version,
     write_rows,
@@ -50,7 +51,8 @@ def publish_partitions(loaded: LoadedDataset, vals: list[Validated], warehouse: 
 
     Raises:
         QualityGateError: an error-severity dataset-level rule failed on a rebuilt partition.
-        IntegrityError: a kept partition was built from another spec or rules (rebuild them all).
+        IntegrityError: a kept partition was built another way (spec, rules, master data, key: rebuild them
+            all), or a concurrent run rebuilt one of this run's partitions after this run read its files.
         CountMismatchError: a partition's rows were lost or duplicated.
     """
     spec = loaded.spec
@@ -63,28 +65,46 @@ def publish_partitions(loaded: LoadedDataset, vals: list[Validated], warehouse: 
             raise IntegrityError(
                 f"dataset `{spec.name}`: the staged data of partition `{v.ingested.partition}` is gone; run it again"
             )
-    keys = {v.ingested.partition for v in changed}
 
     def build(tmp: Path, version: int, parent: int | None, last: int | None) -> tuple[dict[str, Any], Scorecard]:
         base = warehouse.manifest(spec.name, last) if last is not None else {}
         records = {r["key"]: r for r in base.get("partitions", [])}
+        todo = []
         for v in changed:
-            held = records.get(v.ingested.partition)
-            if held is not None and held["data_hash"] == v.ingested.data_hash:
+            held = records.get(v.ingested.partition, {}).get("data_hash")
+            if held == v.ingested.data_hash:
+                continue  # a concurrent run published the same inputs already: nothing to redo
+            if held != v.ingested.partition_seen:
                 raise IntegrityError(
-                    f"dataset `{spec.name}`: partition `{held['key']}` with the same data was written to v{last} by a "
-                    "concurrent run; run again"
+                    f"dataset `{spec.name}`: partition `{v.ingested.partition}` was rebuilt by a concurrent run (v{last}) "
+                    "after this run read its files; run it again so the newer files win"
                 )
+            todo.append(v)
+        if not todo:
+            raise _NothingNew(last)
+        keys = {v.ingested.partition for v in todo}
         kept = {k: r for k, r in records.items() if k not in keys}
         _check_consistent(loaded, kept, last, basis(loaded, changed[0].ingested.pseudonym_key_id))
         for r in kept.values():
             for f in r["files"]:
                 _link(warehouse.version_dir(spec.name, last) / f["path"], tmp / f["path"], r["key"])  # type: ignore[arg-type]
-        built = {v.ingested.partition: _write_partition(loaded, v, tmp, version) for v in changed}
+        built = {v.ingested.partition: _write_partition(loaded, v, tmp, version) for v in todo}
         parts = [r for _, r in sorted({**kept, **built}.items())]
-        return _version_manifest(loaded, changed, parts, tmp, version=version, parent=parent)
+        return _version_manifest(loaded, todo, parts, tmp, version=version, parent=parent)
 
-    return write_new_version(loaded, warehouse, None, changed[0].ingested.run_id, build)
+    try:
+        return write_new_version(loaded, warehouse, None, changed[0].ingested.run_id, build)
+    except _NothingNew as done:
+        return published_of(warehouse, spec.name, done.version, changed[0].ingested.run_id, created=False)
+
+
+class _NothingNew(Exception):
+    """Every partition a run rebuilt was published with the same inputs by a concurrent run."""
+
+    def __init__(self, version: int | None) -> None:
+        super().__init__(version)
+        assert version is not None
+        self.version = version
 
 
 def basis(loaded: LoadedDataset, pseudonym_key_id: str | None) -> str:

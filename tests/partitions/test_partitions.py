@@ -197,3 +197,30 @@ def test_accepted_feedback_on_a_partitioned_dataset_is_recorded_once_with_the_ro
     assert (c["rows_affected"], c["old_value"], c["new_value"]) == (1, str(row["coolant_temp_c"]), "21.5")
     added = [e["detail"] for e in m["changelog"] if e["change"] == "correction_added"]
     assert len(added) == 1 and str(row["coolant_temp_c"]) in added[0]
+
+
+def test_concurrent_runs_of_one_partition_agree_or_the_older_read_is_refused(root: Path, tmp_path: Path) -> None:
+    from pipelines.stages import ingest, validate
+    from pipelines.stages.publish_partitions import publish_partitions
+
+    wh = Warehouse(tmp_path / "wh")
+    loaded = load_project(root).datasets[NAME]
+    _run(root, wh, DAYS)
+
+    def read(run_id: str) -> list:  # type: ignore[type-arg]
+        return [validate(loaded, ingest(loaded, root, wh, run_id=run_id, partition=DAYS[1]))]
+
+    f = day_file(root, DAYS[1])
+    f.write_text(f.read_text(encoding="utf-8").replace(",RUN\n", ",RUNN\n", 1), encoding="utf-8")
+    a, b = read("run-a"), read("run-b")  # two runs read the same new delivery
+    assert publish_partitions(loaded, a, wh).version == 2
+    again = publish_partitions(loaded, b, wh)  # the same inputs, published meanwhile: nothing new
+    assert (again.version, again.created) == (2, False)
+
+    f.write_text(f.read_text(encoding="utf-8").replace(",IDLE\n", ",IDLEE\n", 1), encoding="utf-8")
+    old = read("run-c")  # reads one delivery ...
+    f.write_text(f.read_text(encoding="utf-8").replace(",SETUP\n", ",SETUPP\n", 1), encoding="utf-8")
+    assert publish_partitions(loaded, read("run-d"), wh).version == 3  # ... while a newer delivery is published
+    with pytest.raises(IntegrityError, match=r"partition `2026-03-03` was rebuilt by a concurrent run \(v3\)"):
+        publish_partitions(loaded, old, wh)
+    assert wh.versions(NAME) == [1, 2, 3]
