@@ -17,6 +17,12 @@ def master_files(loaded: LoadedDataset) -> list[str]:
     return sorted({str(m) for r in loaded.rules if (m := getattr(r, "master", None))})
 
 
+def master_hashes(loaded: LoadedDataset) -> list[tuple[str, str]]:
+    """(path, sha256) of each master data file the rules read that exists."""
+    root = loaded.spec_path.parent.parent
+    return [(m, sha256_file(root / m)) for m in master_files(loaded) if (root / m).is_file()]
+
+
 def data_hash(
     loaded: LoadedDataset,
     files: list[SourceFile],
@@ -33,11 +39,10 @@ def data_hash(
     So is the id of the pseudonymisation key of a dataset with personal columns: another key, other pseudonyms.
     For a partitioned dataset it is the hash of one partition (`partition`, its key) and its files.
     """
-    root = loaded.spec_path.parent.parent
     payload = {
         "engine_data_version": ENGINE_DATA_VERSION,
         "files": sorted((f.path, f.sha256) for f in files),
-        "master": [(m, sha256_file(root / m)) for m in master_files(loaded) if (root / m).is_file()],
+        "master": master_hashes(loaded),
         "spec": loaded.spec_data_hash,
         "rules": loaded.rules_hash,
     }

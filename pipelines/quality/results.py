@@ -75,6 +75,16 @@ class RuleOutcome:
         """Every measure of the rule meets its threshold."""
         return all(m.passed for m in self.measures)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RuleOutcome:
+        """The outcome from its `as_dict` form (as stored in a manifest)."""
+        names = ("rule_id", "kind", "severity", "engine", "description", "params", "evaluated", "failed")
+        return cls(
+            **{k: d[k] for k in names}, columns=tuple(d["columns"]), suspect=d.get("suspect", 0),
+            measures=tuple(Measure(m["clause"], m["a"], m["b"], m["threshold"], m["gate"]) for m in d["measures"]),
+            observed=d.get("observed"), samples=tuple(d.get("samples", ())), sample_rows=tuple(d.get("sample_rows", ())),
+        )  # fmt: skip
+
     def as_dict(self) -> dict[str, Any]:
         """Plain dict for JSON and the catalog."""
         d = asdict(self)

@@ -166,6 +166,11 @@ class Rows:
     rows_warned: int
     quarantine_summary: list[dict[str, Any]]
 
+    @property
+    def counts(self) -> dict[str, int]:
+        """The manifest's `counts`."""
+        return {k: getattr(self, k) for k in ("rows_in", "rows_published", "rows_quarantined", "rows_warned")}
+
 
 def write_rows(loaded: LoadedDataset, v: Validated, data_file: Path, quarantine_file: Path) -> Rows:
     """Split a run's staged rows into the published data file and the quarantine file; check the counts add up.
@@ -246,12 +251,7 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> tuple[dict
     data_docs.render(quality / v.ge_result.name, quality / "data_docs.html")
     body = {
         "demands": measure_demands(loaded, data_file),
-        "counts": {
-            "rows_in": rows.rows_in,
-            "rows_published": rows.rows_published,
-            "rows_quarantined": rows.rows_quarantined,
-            "rows_warned": rows.rows_warned,
-        },
+        "counts": rows.counts,
         "quarantine_summary": rows.quarantine_summary,
         "files": files,
     }
@@ -347,6 +347,12 @@ def _write_report(tmp: Path, manifest: dict[str, Any], title: str, warehouse: Wa
     (tmp / REPORT).write_text(html.render(manifest, title, history, sample), encoding="utf-8")
 
 
+def file_entry(folder: Path, rel: str) -> dict[str, Any]:
+    """The manifest's record of one file of a version folder: path, sha256 and size."""
+    p = folder / rel
+    return {"path": rel, "sha256": sha256_file(p), "bytes": p.stat().st_size}
+
+
 def _file_list(tmp: Path, known: list[dict[str, Any]] = ()) -> list[dict[str, Any]]:  # type: ignore[assignment]
     """Every file of the version folder but the manifest, with sha256 and size; `known` entries are not hashed again."""
     done = {f["path"]: f for f in known}
@@ -355,7 +361,7 @@ def _file_list(tmp: Path, known: list[dict[str, Any]] = ()) -> list[dict[str, An
         if not p.is_file() or p.name == MANIFEST:
             continue
         rel = p.relative_to(tmp).as_posix()
-        out.append(done.get(rel) or {"path": rel, "sha256": sha256_file(p), "bytes": p.stat().st_size})
+        out.append(done.get(rel) or file_entry(tmp, rel))
     return out
 
 

@@ -16,12 +16,13 @@ import hashlib
 import json
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pipelines.errors import IntegrityError
-from pipelines.ingest.fingerprint import SourceFile, sha256_file
-from pipelines.partitions import file_tag
+from pipelines.ingest.fingerprint import SourceFile
+from pipelines.partitions import WINDOW_RULE, file_tag
 from pipelines.quality.registry import executor_for
 from pipelines.quality.results import Measure, RuleOutcome, make_measure
 from pipelines.quality.scoring import Scorecard, meets, score
@@ -31,6 +32,7 @@ from pipelines.stages.publish import (
     Published,
     accessibility,
     auditability,
+    file_entry,
     gate_check,
     identifiability,
     manifest_for,
@@ -84,11 +86,12 @@ def publish_partitions(loaded: LoadedDataset, vals: list[Validated], warehouse: 
             raise _NothingNew(last)
         keys = {v.ingested.partition for v in todo}
         kept = {k: r for k, r in records.items() if k not in keys}
-        _check_consistent(loaded, kept, last, basis(loaded, changed[0].ingested.pseudonym_key_id))
+        now = basis(loaded, changed[0].ingested.pseudonym_key_id)  # one key per run: the same for every partition
+        _check_consistent(loaded, kept, last, now)
         for r in kept.values():
             for f in r["files"]:
                 _link(warehouse.version_dir(spec.name, last) / f["path"], tmp / f["path"], r["key"])  # type: ignore[arg-type]
-        built = {v.ingested.partition: _write_partition(loaded, v, tmp, version) for v in todo}
+        built = {v.ingested.partition: _write_partition(loaded, v, tmp, version, now) for v in todo}
         parts = [r for _, r in sorted({**kept, **built}.items())]
         return _version_manifest(loaded, todo, parts, tmp, version=version, parent=parent)
 
@@ -109,11 +112,9 @@ class _NothingNew(Exception):
 
 def basis(loaded: LoadedDataset, pseudonym_key_id: str | None) -> str:
     """What a partition's rows were checked and written with: spec, rules, master data and pseudonymisation key."""
-    from pipelines.publish.fingerprint import master_files
+    from pipelines.publish.fingerprint import master_hashes
 
-    root = loaded.spec_path.parent.parent
-    master = [(m, sha256_file(root / m)) for m in master_files(loaded) if (root / m).is_file()]
-    payload = [loaded.spec_data_hash, loaded.rules_hash, master, pseudonym_key_id]
+    payload = [loaded.spec_data_hash, loaded.rules_hash, master_hashes(loaded), pseudonym_key_id]
     return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
 
 
@@ -162,13 +163,8 @@ def _link(src: Path, dst: Path, key: str) -> None:
         shutil.copy2(src, dst)
 
 
-def _entry(tmp: Path, rel: str) -> dict[str, Any]:
-    p = tmp / rel
-    return {"path": rel, "sha256": sha256_file(p), "bytes": p.stat().st_size}
-
-
-def _write_partition(loaded: LoadedDataset, v: Validated, tmp: Path, version: int) -> dict[str, Any]:
-    """Write one rebuilt partition's files; its record for the manifest."""
+def _write_partition(loaded: LoadedDataset, v: Validated, tmp: Path, version: int, how: str) -> dict[str, Any]:
+    """Write one rebuilt partition's files; its record for the manifest (`how`: its `basis`)."""
     from pipelines.report import data_docs
 
     ing = v.ingested
@@ -179,7 +175,7 @@ def _write_partition(loaded: LoadedDataset, v: Validated, tmp: Path, version: in
     (tmp / qdir).mkdir(parents=True)
     shutil.copyfile(v.ge_result, tmp / qdir / "ge_validation.json")
     data_docs.render(tmp / qdir / "ge_validation.json", tmp / qdir / "data_docs.html")
-    files = [_entry(tmp, rel) for rel in (data, quarantine, f"{qdir}/ge_validation.json", f"{qdir}/data_docs.html")]
+    files = [file_entry(tmp, rel) for rel in (data, quarantine, f"{qdir}/ge_validation.json", f"{qdir}/data_docs.html")]
     measures = [
         ("moshu.auditability", auditability(tmp / data, rows.rows_published)),
         ("moshu.accessibility", accessibility(tmp, files)),
@@ -191,17 +187,12 @@ def _write_partition(loaded: LoadedDataset, v: Validated, tmp: Path, version: in
         "data_hash": ing.data_hash,
         "spec_data_hash": loaded.spec_data_hash,
         "rules_hash": loaded.rules_hash,
-        "basis": basis(loaded, ing.pseudonym_key_id),
+        "basis": how,
         "pseudonym_key_id": ing.pseudonym_key_id,
         "built_in_version": version,
         "run_id": ing.run_id,
         "source_files": [f.__dict__ for f in ing.files],
-        "counts": {
-            "rows_in": rows.rows_in,
-            "rows_published": rows.rows_published,
-            "rows_quarantined": rows.rows_quarantined,
-            "rows_warned": rows.rows_warned,
-        },
+        "counts": rows.counts,
         "quarantine_summary": rows.quarantine_summary,
         "rules": [o.as_dict() for o in v.outcomes],
         "ge_success": v.ge_success,
@@ -217,15 +208,6 @@ def _combined_hash(parts: list[dict[str, Any]]) -> str:
     return hashlib.sha256(json.dumps(sorted((p["key"], p["data_hash"]) for p in parts)).encode()).hexdigest()
 
 
-def _outcome(d: dict[str, Any]) -> RuleOutcome:
-    measures = tuple(Measure(m["clause"], m["a"], m["b"], m["threshold"], m["gate"]) for m in d["measures"])
-    fields = {k: d[k] for k in ("rule_id", "kind", "severity", "engine", "description", "params", "evaluated", "failed")}
-    return RuleOutcome(
-        **fields, columns=tuple(d["columns"]), suspect=d.get("suspect", 0), measures=measures, observed=d.get("observed"),
-        samples=tuple(d.get("samples", ())), sample_rows=tuple(d.get("sample_rows", ())),
-    )  # fmt: skip
-
-
 def combine_outcomes(loaded: LoadedDataset, parts: list[dict[str, Any]]) -> list[RuleOutcome]:
     """One outcome per rule over all partitions: row-rule counts summed (measures recomputed from them);
     a dataset-level rule's outcome is its worst partition's (failed, else lowest X), a time-dependent
@@ -235,56 +217,31 @@ def combine_outcomes(loaded: LoadedDataset, parts: list[dict[str, Any]]) -> list
     by_rule: dict[str, list[tuple[str, RuleOutcome]]] = {}
     for p in parts:
         for d in p["rules"]:
-            by_rule.setdefault(d["rule_id"], []).append((p["key"], _outcome(d)))
+            by_rule.setdefault(d["rule_id"], []).append((p["key"], RuleOutcome.from_dict(d)))
     out = []
     for rid, items in by_rule.items():
         first = items[0][1]
         evaluated = sum(o.evaluated for _, o in items)
         if first.engine == "pandera" and rid in rules:
+            rule = rules[rid]
             failed, suspect = sum(o.failed for _, o in items), sum(o.suspect for _, o in items)
             samples = [(s, w) for _, o in items for s, w in zip(o.samples, o.sample_rows, strict=False)][:5]
-            rule = rules[rid]
-            out.append(
-                RuleOutcome(
-                    rule_id=rid,
-                    kind=first.kind,
-                    severity=first.severity,
-                    engine=first.engine,
-                    columns=first.columns,
-                    description=rule.description,
-                    params=first.params if rid != "partition.window" else "per partition",
-                    evaluated=evaluated,
-                    failed=failed,
-                    suspect=suspect,
-                    measures=tuple(executor_for(rule).measures(rule, ctx, evaluated, failed, suspect)),
-                    samples=tuple(s for s, _ in samples),
-                    sample_rows=tuple(w for _, w in samples),
-                )
-            )
-            continue
-        if rid in rules and getattr(executor_for(rules[rid]), "time_dependent", False):
-            key, worst = max(items, key=lambda kv: kv[0])  # freshness: the newest partition says how fresh the data is
+            combined = replace(
+                first, description=rule.description, params=first.params if rid != WINDOW_RULE else "per partition",
+                evaluated=evaluated, failed=failed, suspect=suspect,
+                measures=tuple(executor_for(rule).measures(rule, ctx, evaluated, failed, suspect)),
+                samples=tuple(s for s, _ in samples), sample_rows=tuple(w for _, w in samples),
+            )  # fmt: skip
         else:
-            key, worst = min(items, key=lambda kv: (kv[1].passed, min((m.x if m.x is not None else 1.0) for m in kv[1].measures)))
-        observed = f"{key}: {worst.observed}" if len(items) > 1 and worst.observed is not None else worst.observed
-        out.append(
-            RuleOutcome(
-                rule_id=rid,
-                kind=worst.kind,
-                severity=worst.severity,
-                engine=worst.engine,
-                columns=worst.columns,
-                description=worst.description,
-                params=worst.params,
-                evaluated=evaluated,
-                failed=max(o.failed for _, o in items),
-                suspect=0,
-                measures=worst.measures,
-                observed=observed,
-                samples=worst.samples,
-                sample_rows=worst.sample_rows,
-            )
-        )
+            if rid in rules and getattr(executor_for(rules[rid]), "time_dependent", False):
+                key, worst = max(items, key=lambda kv: kv[0])  # freshness: the newest partition says how fresh the data is
+            else:
+                key, worst = min(
+                    items, key=lambda kv: (kv[1].passed, min((m.x if m.x is not None else 1.0) for m in kv[1].measures))
+                )
+            observed = f"{key}: {worst.observed}" if len(items) > 1 and worst.observed is not None else worst.observed
+            combined = replace(worst, evaluated=evaluated, failed=max(o.failed for _, o in items), suspect=0, observed=observed)
+        out.append(combined)
     return out
 
 
