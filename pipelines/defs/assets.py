@@ -69,8 +69,9 @@ def check_results(rules: list[Any], outcomes: dict[str, dict[str, Any]], key: dg
     return out
 
 
-def check_specs(rules: list[Any], key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
-    """One asset check per rule; a failing dataset-level error rule blocks the release."""
+def check_specs(rules: list[Any], key: dg.AssetKey, *, blocking: bool = True) -> list[dg.AssetCheckSpec]:
+    """One asset check per rule; with `blocking`, a failing dataset-level error rule blocks the release
+    (checks evaluated apart from the asset cannot block: there the publish stage refuses instead)."""
     return [
         dg.AssetCheckSpec(
             name=check_name(r.id),
@@ -78,10 +79,37 @@ def check_specs(rules: list[Any], key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
             description=r.description or r.id,
             # A failing dataset-level error rule cannot be quarantined: it stops the release.
             # Row-level error rules divert their failing rows to quarantine instead of blocking.
-            blocking=r.severity == "error" and executor_for(r).engine != "pandera",
+            blocking=blocking and r.severity == "error" and executor_for(r).engine != "pandera",
         )
         for r in rules
     ]
+
+
+def published_metadata(pub: Any) -> dict[str, Any]:
+    """Materialization metadata of a `published` asset (a `Published`)."""
+    return {
+        "version": pub.version,
+        "new_version": pub.created,
+        "status": pub.status,
+        "level": pub.level,
+        "score": float(pub.score) if pub.score is not None else float("nan"),
+        "rows_in": pub.rows_in,
+        "rows_published": pub.rows_published,
+        "rows_quarantined": pub.rows_quarantined,
+        "path": dg.MetadataValue.path(str(pub.path)),
+    }
+
+
+def register_with_cards(loaded: LoadedDataset, pub: Any, wh: Warehouse, started_at: str | None, run_id: str) -> None:
+    """Register the version; write the cards unless trial training will (it has their results)."""
+    from pipelines.defs.model_assets import model_stages
+    from pipelines.stages import register
+
+    register(loaded, pub, wh, started_at=started_at, orchestrator=f"dagster:{run_id}")
+    if not model_stages(loaded):
+        from pipelines.report.card import write_cards
+
+        write_cards(wh, loaded.name)  # after the writer closed: cards read the catalog
 
 
 def dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
@@ -164,19 +192,7 @@ def dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
 
         report(name, "publish")
         pub = publish(loaded, val, moshu.wh())
-        context.add_output_metadata(
-            {
-                "version": pub.version,
-                "new_version": pub.created,
-                "status": pub.status,
-                "level": pub.level,
-                "score": float(pub.score) if pub.score is not None else float("nan"),
-                "rows_in": pub.rows_in,
-                "rows_published": pub.rows_published,
-                "rows_quarantined": pub.rows_quarantined,
-                "path": dg.MetadataValue.path(str(pub.path)),
-            }
-        )
+        context.add_output_metadata(published_metadata(pub))
         return pub
 
     @dg.asset(
@@ -187,16 +203,8 @@ def dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
         description=f"`{name}` registered in the DuckDB catalog: versions, columns, rule results, lineage.",
     )
     def catalog(context: dg.AssetExecutionContext, moshu: MoshuResource, pub: Any, ing: Any) -> Any:
-        from pipelines.stages import register
-
         report(name, "register")
-        register(loaded, pub, moshu.wh(), started_at=ing.started_at, orchestrator=f"dagster:{context.run.run_id}")
-        from pipelines.defs.model_assets import model_stages
-
-        if not model_stages(loaded):  # otherwise trial training writes them, with its results
-            from pipelines.report.card import write_cards
-
-            write_cards(moshu.wh(), name)  # after the writer closed: cards read the catalog
+        register_with_cards(loaded, pub, moshu.wh(), ing.started_at, context.run.run_id)
         report(name, "done")
         return {"dataset": name, "version": pub.version, "created": pub.created}
 

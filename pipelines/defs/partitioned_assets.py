@@ -18,7 +18,14 @@ from typing import Any
 
 import dagster as dg
 
-from pipelines.defs.assets import GROUP_PREFIX, MoshuResource, check_results, check_specs
+from pipelines.defs.assets import (
+    GROUP_PREFIX,
+    MoshuResource,
+    check_results,
+    check_specs,
+    published_metadata,
+    register_with_cards,
+)
 from pipelines.defs.progress import report
 from pipelines.defs.run_ids import PARTITIONS_TAG, staging_run_id
 from pipelines.spec.loader import LoadedDataset
@@ -193,10 +200,7 @@ def _assets(loaded: LoadedDataset) -> list[Any]:
 
     @dg.multi_asset_check(
         name=f"{name}__rule_checks",
-        specs=[
-            dg.AssetCheckSpec(name=s.name, asset=s.asset_key, description=s.description)
-            for s in check_specs(rules, validated_key)
-        ],
+        specs=check_specs(rules, validated_key, blocking=False),
         ins={"vals": dg.AssetIn(validated_key)},
     )
     def rule_checks(moshu: MoshuResource, vals: list[Any]) -> Any:
@@ -215,19 +219,7 @@ def _assets(loaded: LoadedDataset) -> list[Any]:
 
         report(name, "publish")
         pub = publish_partitions(loaded, vals, moshu.wh())
-        context.add_output_metadata(
-            {
-                "version": pub.version,
-                "new_version": pub.created,
-                "status": pub.status,
-                "level": pub.level,
-                "score": float(pub.score) if pub.score is not None else float("nan"),
-                "rows_in": pub.rows_in,
-                "rows_published": pub.rows_published,
-                "rows_quarantined": pub.rows_quarantined,
-                "path": dg.MetadataValue.path(str(pub.path)),
-            }
-        )
+        context.add_output_metadata(published_metadata(pub))
         return pub
 
     @dg.asset(
@@ -238,17 +230,11 @@ def _assets(loaded: LoadedDataset) -> list[Any]:
         **every,
     )
     def catalog(context: dg.AssetExecutionContext, moshu: MoshuResource, pub: Any, ings: list[Any]) -> dg.MaterializeResult:
-        from pipelines.defs.model_assets import model_stages
         from pipelines.runner import cleanup_staging
-        from pipelines.stages import register
 
         report(name, "register")
         wh = moshu.wh()
-        register(loaded, pub, wh, started_at=ings[0].started_at if ings else None, orchestrator=f"dagster:{context.run.run_id}")
-        if not model_stages(loaded):
-            from pipelines.report.card import write_cards
-
-            write_cards(wh, name)
+        register_with_cards(loaded, pub, wh, ings[0].started_at if ings else None, context.run.run_id)
         cleanup_staging(wh, name, staging_run_id(context.run.run_id, name))  # staged data and step outputs of the run
         report(name, "done")
         return dg.MaterializeResult(metadata={"version": pub.version, "created": pub.created})
