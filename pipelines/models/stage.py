@@ -131,9 +131,8 @@ def _split_one(con: duckdb.DuckDBPyConnection, wh: Warehouse, loaded: LoadedData
     path = split_path(wh, loaded.name, v, d.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    from pipelines.stages.publish import parquet_metadata
 
-    res.assignment.write_parquet(tmp, metadata=parquet_metadata(loaded))
+    res.assignment.write_parquet(tmp, metadata=loaded.spec.parquet_metadata())
     tmp.replace(path)
     rel = path.relative_to(wh.root).as_posix()
     con.execute("DELETE FROM splits WHERE dataset = ? AND version = ? AND demand = ?", [loaded.name, v, d.name])

@@ -627,6 +627,18 @@ class DatasetSpec(_Frozen):
         """A column's sensitivity (its own, else the dataset's default)."""
         return self.column(column).sensitivity or self.classification.default_sensitivity
 
+    def parquet_metadata(self) -> dict[str, str]:
+        """Key-value metadata of every Parquet file of a version: dataset, grade and the synthetic-content label (GB 45438)."""
+        import json
+
+        return {
+            "moshu.dataset": self.name,
+            "moshu.grade": self.classification.grade,
+            "moshu.synthetic": "true" if self.synthetic else "false",
+            "moshu.synthetic.generator": json.dumps(self.synthetic.model_dump(mode="json")) if self.synthetic else "",
+            "moshu.personal_columns": json.dumps(self.personal_columns),
+        }
+
     @property
     def personal_columns(self) -> list[str]:
         """Columns pseudonymised at ingest."""

@@ -128,18 +128,6 @@ def identifiability(files: list[Path], columns: list[str]) -> Measure:
     return make_measure("I-1", total - found, total, None, None)
 
 
-def parquet_metadata(loaded: LoadedDataset) -> dict[str, str]:
-    """Key-value metadata of every Parquet file of a version: dataset, grade and the synthetic-content label (GB 45438)."""
-    spec = loaded.spec
-    return {
-        "moshu.dataset": spec.name,
-        "moshu.grade": spec.classification.grade,
-        "moshu.synthetic": "true" if spec.synthetic else "false",
-        "moshu.synthetic.generator": json.dumps(spec.synthetic.model_dump(mode="json")) if spec.synthetic else "",
-        "moshu.personal_columns": json.dumps(spec.personal_columns),
-    }
-
-
 def accessibility(tmp: Path, files: list[dict[str, Any]]) -> Measure:
     """X-1: published Parquet files that read back whole (every row group decodes, as many rows as the footer says)
     and match their recorded sha256. Read one row group at a time, so memory stays flat at any size."""
@@ -187,7 +175,7 @@ def write_rows(loaded: LoadedDataset, v: Validated, data_file: Path, quarantine_
     bad = pl.col(FAILED_RULES).list.len() > 0
     cols = spec.column_names
     data_file.parent.mkdir(parents=True, exist_ok=True)
-    meta = parquet_metadata(loaded)
+    meta = spec.parquet_metadata()
     # One streaming pass writes the release; the quarantine is an inner join with the (few) quarantined rows.
     staged.join(flagged.lazy(), on=ROW_ID, how="left", maintain_order="left").with_columns(
         pl.col(FAILED_RULES).fill_null(pl.lit([], dtype=_LIST)),
