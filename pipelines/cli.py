@@ -259,7 +259,7 @@ def _output(rel: Any, fmt: Format, output: Path | None, max_rows: int) -> None:
         if fmt is Format.parquet:
             if output is None:
                 _fail("--format parquet needs --output FILE", EXIT_USAGE)
-            _write_parquet(rel, output)
+            rel.write_parquet(str(output))  # a relation streams to the file
             err.print(f"wrote {output}")
         elif fmt is Format.table:
             _print_table(rel, max_rows)
@@ -271,53 +271,28 @@ def _output(rel: Any, fmt: Format, output: Path | None, max_rows: int) -> None:
 
 def _guarded_query(project: Path | None, warehouse: Path | None, role: str, policy: Path | None, query: str) -> Any:
     """Run a query as a role; the guarded client writes the audit record before any row is shown."""
-    from pipelines.errors import MoshuError
+    from pipelines.errors import MoshuError, NotFoundError, SpecError
+    from pipelines.governance.audit import record_query
+    from pipelines.governance.guard import GuardedClient
+    from pipelines.governance.policy import default_policy_path, load_policy
 
+    settings = _settings(project, warehouse)
     try:
-        client = _guarded(project, warehouse, role, policy)
-    except typer.Exit:
-        _audit_query(project, warehouse, role, query, "refused", "unknown role or unreadable policy")
-        raise
+        client = GuardedClient(settings.warehouse.root, role, load_policy(policy or default_policy_path(settings.project)))
+    except (SpecError, NotFoundError) as e:  # an unknown role or an unreadable policy: refused, and audited
+        try:
+            record_query(settings.warehouse, role, query, "refused", "unknown role or unreadable policy")
+        except MoshuError as audit_error:
+            _fail(str(audit_error))
+        _fail(str(e), EXIT_USAGE)
+    except MoshuError as e:  # no catalog, or one that cannot be read: nothing to audit into
+        _fail(str(e))
     try:
         return client.sql(query)
     except MoshuError as e:
         _fail(str(e))
     finally:
         client.close()
-
-
-def _guarded(project: Path | None, warehouse: Path | None, role: str, policy: Path | None) -> Any:
-    from pipelines.errors import MoshuError
-    from pipelines.governance.guard import GuardedClient
-    from pipelines.governance.policy import default_policy_path, load_policy
-
-    settings = _settings(project, warehouse)
-    try:
-        return GuardedClient(settings.warehouse.root, role, load_policy(policy or default_policy_path(settings.project)))
-    except MoshuError as e:
-        _fail(str(e), EXIT_USAGE if type(e).__name__ in ("SpecError", "NotFoundError") else EXIT_FAILED)
-
-
-def _audit_query(project: Path | None, warehouse: Path | None, role: str, query: str, decision: str, problem: str | None) -> None:
-    """A query refused before a guarded client existed (unknown role, unreadable policy) is audited too."""
-    from pipelines.errors import MoshuError
-    from pipelines.governance.audit import record_query
-
-    try:
-        record_query(_settings(project, warehouse).warehouse, role, query, decision, problem)
-    except MoshuError as e:
-        _fail(str(e))
-
-
-def _write_parquet(rel: Any, output: Path) -> None:
-    """Through Arrow and a fresh connection: a guarded connection has no file access of its own."""
-    import duckdb
-
-    con = duckdb.connect()
-    try:
-        con.from_arrow(rel.to_arrow_table()).write_parquet(str(output))
-    finally:
-        con.close()
 
 
 def _write_text(rel: Any, fmt: Format, output: Path | None) -> None:

@@ -136,15 +136,27 @@ class Result:
         """The first `n` rows (named as on a DuckDB relation, so the CLI prints either)."""
         return Result(self.columns, self.rows[:n], self.types)
 
+    def _into(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation:
+        """The rows as table `result` of `con` (a private database with nothing in it but these rows)."""
+        cols = ", ".join(f"{ident(c)} {t}" for c, t in zip(self.columns, self.types, strict=True))
+        con.execute(f"CREATE TABLE result ({cols})")
+        if self.rows:
+            con.executemany(f"INSERT INTO result VALUES ({', '.join('?' * len(self.columns))})", self.rows)
+        return con.table("result")
+
     def to_arrow_table(self) -> Any:
         """The rows as a pyarrow Table (named as on a DuckDB relation)."""
-        con = duckdb.connect()  # a private database with nothing in it but these rows
+        con = duckdb.connect()
         try:
-            cols = ", ".join(f"{ident(c)} {t}" for c, t in zip(self.columns, self.types, strict=True))
-            con.execute(f"CREATE TABLE result ({cols})")
-            if self.rows:
-                con.executemany(f"INSERT INTO result VALUES ({', '.join('?' * len(self.columns))})", self.rows)
-            return con.table("result").to_arrow_table()
+            return self._into(con).to_arrow_table()
+        finally:
+            con.close()
+
+    def write_parquet(self, file_name: str) -> None:
+        """Write the rows to a Parquet file (named as on a DuckDB relation; needs no pyarrow)."""
+        con = duckdb.connect()
+        try:
+            self._into(con).write_parquet(file_name)
         finally:
             con.close()
 
