@@ -46,6 +46,24 @@ def _sql(wh: Warehouse, role: str, query: str, *extra: str) -> tuple[int, str, s
     return res.exit_code, res.stdout, res.stderr
 
 
+def test_a_guarded_result_writes_parquet_with_its_types(wh: Warehouse, tmp_path: Path) -> None:
+    import polars as pl
+
+    out = tmp_path / "r.parquet"
+    code, _, err = _sql(
+        wh,
+        "model-team",
+        "select machine_id, count(*)::int as n from cnc_line group by 1 order by 1",
+        "-f",
+        "parquet",
+        "-o",
+        str(out),
+    )
+    assert code == 0, err
+    df = pl.read_parquet(out)
+    assert df.schema["n"] == pl.Int32 and df.height == 6 and df["n"].sum() == 2355
+
+
 ALLOWED = [
     ("cdo", "select count(distinct operator_id) from cnc_line", "6"),
     ("data-engineer", "select count(*) from cnc_line where operator_id like 'psn-%'", "2355"),
