@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.ingest.encoding import release_temp_files
+from pipelines.ingest.fingerprint import sha256_file
 from pipelines.ingest.readers import resolve_files, scan_file
+from pipelines.paths import relative
 from pipelines.spec.models import DatasetSpec
 
 QUARANTINE_DIR = "_quarantine"
@@ -70,15 +72,6 @@ def save_ledger(path: Path, ledger: dict[str, Any]) -> None:
         raise
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def run_key(dataset: str, hashes: list[str]) -> str:
     """Run key for a set of new contents: the same bytes never request a second run."""
     digest = hashlib.sha256("\n".join(sorted(hashes)).encode()).hexdigest()
@@ -105,10 +98,6 @@ class LandingTick:
 
 def _now_iso(now: float) -> str:
     return datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds")
-
-
-def _rel(path: Path, root: Path) -> str:
-    return path.resolve().relative_to(root.resolve()).as_posix()
 
 
 def _candidates(spec: DatasetSpec, root: Path) -> list[Path]:
@@ -200,7 +189,7 @@ def check_landing(
     stamp = _now_iso(now)
 
     for path in _candidates(spec, root):
-        rel = _rel(path, root)
+        rel = relative(path, root)
         st = path.stat()
         tick.observed[rel] = [st.st_size, st.st_mtime_ns]
         reason = None
@@ -227,7 +216,7 @@ def check_landing(
                 continue
             else:
                 dest = _move_aside(path, folder / DUPLICATES_DIR)
-                entry.setdefault("duplicates", []).append(_rel(dest, root))
+                entry.setdefault("duplicates", []).append(relative(dest, root))
                 tick.duplicates[rel] = digest
                 continue
         else:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import shutil
-import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pipelines.errors import MoshuError, SourceError
 from pipelines.spec.loader import LoadedDataset
 from pipelines.stages import Published, ingest, publish, register, validate
+from pipelines.stages.ingest import new_run_id
 from pipelines.stages.register import record_failure
 from pipelines.warehouse import Warehouse
 
@@ -27,15 +29,10 @@ def run_dataset(
     if partitions:
         raise ValueError(f"dataset `{loaded.name}` has no `partitions` in its spec")
     ing = ingest(loaded, root, warehouse)
-    try:
+    with _recorded(warehouse, loaded.name, ing.run_id, ing.started_at, orchestrator):
         val = validate(loaded, ing)
         pub = publish(loaded, val, warehouse)
         register(loaded, pub, warehouse, started_at=ing.started_at, orchestrator=orchestrator)
-    except MoshuError as e:
-        record_failure(warehouse, loaded.name, ing.run_id, ing.started_at, str(e), orchestrator)
-        raise
-    finally:
-        cleanup_staging(warehouse, loaded.name, ing.run_id)
     return pub
 
 
@@ -51,20 +48,27 @@ def run_partitions(
     """Build the partitions `keys` (default: all with files) of a partitioned dataset into one new version."""
     from pipelines.stages.publish_partitions import publish_partitions
 
-    run_id = run_id or f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    run_id = run_id or new_run_id()
     started = datetime.now(UTC).isoformat(timespec="seconds")
     todo = partitions_to_build(loaded, root, keys)
-    try:
+    with _recorded(warehouse, loaded.name, run_id, started, orchestrator):
         ings = [ingest(loaded, root, warehouse, run_id=run_id, partition=k) for k in todo]
         vals = [validate(loaded, i) for i in ings]
         pub = publish_partitions(loaded, vals, warehouse)
         register(loaded, pub, warehouse, started_at=started, orchestrator=orchestrator)
+    return pub
+
+
+@contextmanager
+def _recorded(warehouse: Warehouse, name: str, run_id: str, started: str, orchestrator: str) -> Iterator[None]:
+    """A failure inside is recorded in the catalog and re-raised; the run's staging folder is removed either way."""
+    try:
+        yield
     except MoshuError as e:
-        record_failure(warehouse, loaded.name, run_id, started, str(e), orchestrator)
+        record_failure(warehouse, name, run_id, started, str(e), orchestrator)
         raise
     finally:
-        cleanup_staging(warehouse, loaded.name, run_id)
-    return pub
+        cleanup_staging(warehouse, name, run_id)
 
 
 def partitions_to_build(loaded: LoadedDataset, root: Path, keys: list[str] | None, *, skip_empty: bool = False) -> list[str]:

@@ -67,6 +67,11 @@ def _check_feedback_kept(
         )
 
 
+def new_run_id() -> str:
+    """A moshu run id: UTC start time and a random suffix (names the staging folder and the catalog's run row)."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
 def ingest(
     loaded: LoadedDataset, root: Path, warehouse: Warehouse, *, run_id: str | None = None, partition: str | None = None
 ) -> Ingested:
@@ -81,7 +86,7 @@ def ingest(
     spec = loaded.spec
     if (partition is None) != (spec.partitions is None):
         raise ValueError(f"dataset `{spec.name}`: a partition key is " + ("required" if partition is None else "not allowed"))
-    run_id = run_id or f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    run_id = run_id or new_run_id()
     started = datetime.now(UTC).isoformat(timespec="seconds")
     from pipelines.governance.pseudonym import load_key
 
