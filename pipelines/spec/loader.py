@@ -24,7 +24,7 @@ from pipelines.paths import relative
 from pipelines.spec.checks import check_rules_against_spec
 from pipelines.spec.column_checks import check_columns
 from pipelines.spec.issues import parse_file
-from pipelines.spec.models import DatasetSpec, RuleFile
+from pipelines.spec.models import Column, DatasetSpec, RuleFile
 from pipelines.spec.rules import RULE_KINDS, NotNull, Rule, RuleBase, Unique
 from pipelines.spec.yaml_marks import Located
 
@@ -66,8 +66,6 @@ def _sha(obj: Any) -> str:
 # Spec fields that change what data is published; everything else is metadata.
 # (role and unit decide which guide clauses a rule measures and whether units are consistent.)
 _DATA_COLUMN_FIELDS = ("name", "source", "from_path", "dtype", "format", "nullable", "role", "unit")
-# Added later; present in a dump only when set, so specs that do not use them keep their hashes.
-_NEW_DATA_COLUMN_FIELDS = ("time_encoding", "timezone", "keep_original", "source_unit")
 _RULE_METADATA_FIELDS = ("description",)
 
 
@@ -77,7 +75,7 @@ def spec_hashes(spec: DatasetSpec) -> tuple[str, str]:
     data = {
         "name": d["name"],
         "source": {k: v for k, v in d["source"].items() if k != "landing"},  # how files arrive is not data
-        "columns": [{k: c[k] for k in (*_DATA_COLUMN_FIELDS, *_NEW_DATA_COLUMN_FIELDS) if k in c} for c in d["columns"]],
+        "columns": [{k: c[k] for k in (*_DATA_COLUMN_FIELDS, *Column.ADDED_LATER) if k in c} for c in d["columns"]],
         "primary_key": d["primary_key"],
     }
     if spec.personal_columns:  # pseudonymised columns publish other values

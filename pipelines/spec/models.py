@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -87,10 +87,23 @@ Domain = Literal["r_and_d", "production", "operations_maintenance", "management"
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+    # Fields added after specs were first hashed: left out of a dump while at their default, so the
+    # data and metadata hashes of specs that do not use them stay as they were.
+    ADDED_LATER: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _omit_new_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        for key in self.ADDED_LATER:
+            if getattr(self, key) == type(self).model_fields[key].default:
+                out.pop(key, None)
+        return out
 
 
 class CsvOptions(_Frozen):
     """How to read a delimited text file."""
+
+    ADDED_LATER = ("decimal_comma",)
 
     delimiter: str = Field(
         ",",
@@ -131,14 +144,6 @@ class CsvOptions(_Frozen):
         if self.delimiter == "whitespace" and self.header:
             raise ValueError("`delimiter: whitespace` reads files without a header: set `header: false` and `column_names`")
         return self
-
-    @model_serializer(mode="wrap")
-    def _omit_new_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # Options added later are left out at their default, so existing specs keep their data hash.
-        out: dict[str, Any] = handler(self)
-        if not self.decimal_comma:
-            out.pop("decimal_comma", None)
-        return out
 
 
 class ExcelOptions(_Frozen):
@@ -221,6 +226,8 @@ class LandingOptions(_Frozen):
 class Source(_Frozen):
     """Where the raw files are and how to read them."""
 
+    ADDED_LATER = ("excel", "long", "drift", "landing")
+
     format: Literal["csv", "parquet", "xlsx", "jsonl"] = Field(
         description="File format of the raw files: csv (any delimited text), parquet, xlsx (Excel) or jsonl (JSON Lines)."
     )
@@ -265,23 +272,11 @@ class Source(_Frozen):
                 )
         return self
 
-    @model_serializer(mode="wrap")
-    def _omit_new_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # Options added later are left out at their default, so existing specs keep their data hash.
-        out: dict[str, Any] = handler(self)
-        if self.excel is None:
-            out.pop("excel", None)
-        if self.long is None:
-            out.pop("long", None)
-        if self.drift == "fail":
-            out.pop("drift", None)
-        if self.landing is None:
-            out.pop("landing", None)
-        return out
-
 
 class Column(_Frozen):
     """One column of the published dataset."""
+
+    ADDED_LATER = ("time_encoding", "timezone", "keep_original", "source_unit")
 
     name: str = Field(pattern=NAME_PATTERN, description="Clean column name in the published data (snake_case).")
     source: str | None = Field(None, description="Column name in the raw file, when it differs from `name`.")
@@ -397,17 +392,6 @@ class Column(_Frozen):
             return f"cannot convert `source_unit: {self.source_unit}` to `unit: {self.unit}`: {e}"
         return None
 
-    @model_serializer(mode="wrap")
-    def _omit_new_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # Options added later are left out at their default, so existing specs keep their hashes.
-        out: dict[str, Any] = handler(self)
-        for key in ("time_encoding", "timezone", "source_unit"):
-            if out.get(key) is None:
-                out.pop(key, None)
-        if not self.keep_original:
-            out.pop("keep_original", None)
-        return out
-
     @property
     def source_name(self) -> str:
         """Name of the column in the raw file."""
@@ -509,6 +493,8 @@ class Classification(_Frozen):
 
 class DatasetSpec(_Frozen):
     """A dataset: where its raw data comes from, what its columns are, which rules it must meet."""
+
+    ADDED_LATER = ("partitions",)
 
     name: str = Field(pattern=NAME_PATTERN, description="Dataset id: lowercase, digits and `_`; names the catalog view.")
     title: str = Field(description="Human title.")
@@ -614,14 +600,6 @@ class DatasetSpec(_Frozen):
                     "checked within a partition, and only a key holding the partition's time cannot repeat in another"
                 )
         return self
-
-    @model_serializer(mode="wrap")
-    def _omit_new_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # Added later: left out when unset, so existing specs keep their hashes.
-        out: dict[str, Any] = handler(self)
-        if self.partitions is None:
-            out.pop("partitions", None)
-        return out
 
     def sensitivity(self, column: str) -> str:
         """A column's sensitivity (its own, else the dataset's default)."""
