@@ -187,6 +187,10 @@ def check_landing(
     waiting_before: dict[str, dict[str, Any]] = ledger["waiting"]
     tick = LandingTick()
     stamp = _now_iso(now)
+    unchanged_ledger = json.dumps(ledger, sort_keys=True)
+    # Files ingested earlier stay in the folder (the run's glob reads them): one whose size and mtime are as
+    # recorded is not hashed again on every tick.
+    held = {e["path"]: (e.get("size"), e.get("mtime_ns"), d) for d, e in files.items() if e["status"] == INGESTED}
 
     for path in _candidates(spec, root):
         rel = relative(path, root)
@@ -204,12 +208,14 @@ def check_landing(
         if reason is not None:
             tick.waiting[rel] = reason
             continue
-        digest = sha256_file(path)
+        size, mtime_ns, known = held.get(rel, (None, None, None))
+        digest = known if (size, mtime_ns) == (st.st_size, st.st_mtime_ns) and known else sha256_file(path)
         if digest in files:
             entry = files[digest]
             if entry["status"] == REJECTED:
                 why = entry["reason"]
             elif entry["path"] == rel:
+                entry["mtime_ns"] = st.st_mtime_ns  # the bytes are as recorded: next time the stat is enough
                 continue  # already ingested, still in place: the glob reads it
             elif not _holds(root / entry["path"], digest):
                 entry["path"] = rel  # the ingested file was renamed: this is now its only copy
@@ -221,7 +227,7 @@ def check_landing(
                 continue
         else:
             why = _parse_error(path, spec, rel)
-        base = {"path": rel, "sha256": digest, "size": st.st_size, "first_seen": stamp}
+        base = {"path": rel, "sha256": digest, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "first_seen": stamp}
         if why is not None:
             dest = _move_aside(path, folder / QUARANTINE_DIR)
             dest.with_name(dest.name + ".reason.txt").write_text(why + "\n", encoding="utf-8")
@@ -246,5 +252,6 @@ def check_landing(
         }
         for rel, why in tick.waiting.items()
     }
-    save_ledger(ledger_file, ledger)
+    if json.dumps(ledger, sort_keys=True) != unchanged_ledger:  # most ticks find nothing new: no rewrite
+        save_ledger(ledger_file, ledger)
     return tick

@@ -90,6 +90,20 @@ def test_new_same_copy_and_modified_files(env: Env) -> None:
     assert all(e["path"] == "landing/press/a.csv" for e in ledger["files"].values())
 
 
+def test_an_ingested_file_left_in_place_is_not_read_again(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    env.write("a.csv", "id,force_kn\n1,10.5\n")
+    assert len(env.tick()) == 1
+    ledger = ledger_path(env.settings.warehouse.root, "press")
+    written = ledger.stat().st_mtime_ns
+
+    def no_hashing(path: Path) -> str:
+        raise AssertionError(f"{path} hashed again")
+
+    monkeypatch.setattr("pipelines.landing.sha256_file", no_hashing)
+    assert env.tick() == [] and env.tick() == []  # size and mtime as recorded: the stat is enough
+    assert ledger.stat().st_mtime_ns == written  # nothing changed: the ledger is not rewritten
+
+
 def test_files_being_written_wait_until_stable(env: Env) -> None:
     env.write("b.csv.part", "id,force_kn\n1,1.0\n")
     env.write("c.csv", "id,force_kn\n1,1.0\n", age=0)  # just written
