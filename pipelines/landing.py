@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipelines.ingest.encoding import release_temp_files
+from pipelines.ingest.encoding import temp_files
 from pipelines.ingest.fingerprint import sha256_file
 from pipelines.ingest.readers import resolve_files, scan_file
 from pipelines.paths import relative
@@ -119,14 +119,13 @@ def _parse_error(path: Path, spec: DatasetSpec, display: str) -> str | None:
         outside = out_of_range(spec, key)
         if outside:
             return f"{display}: {outside}"
-    try:
-        lf = scan_file(path, spec, display)
-        lf.collect_schema()
-        lf.head(PREVIEW_ROWS).collect()
-    except Exception as e:  # any read failure rejects the file, whatever raised it
-        return f"{type(e).__name__}: {e}"
-    finally:
-        release_temp_files()
+    with temp_files():  # only this check's transcoded copies are removed afterwards
+        try:
+            lf = scan_file(path, spec, display)
+            lf.collect_schema()
+            lf.head(PREVIEW_ROWS).collect()
+        except Exception as e:  # any read failure rejects the file, whatever raised it
+            return f"{type(e).__name__}: {e}"
     return None
 
 

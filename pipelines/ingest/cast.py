@@ -205,7 +205,7 @@ def _convert(col: Column, raw: pl.Expr, raw_dtype: pl.DataType | None, fmt: str 
     if col.dtype in ("date", "datetime"):
         return _time(col, raw, raw_dtype, fmt)
     if not _is_string(raw_dtype):
-        return _numeric(col, raw, raw_dtype) if col.source_unit else raw.cast(POLARS_DTYPES[col.dtype], strict=False)
+        return _numeric(col, raw, raw_dtype)
     if col.dtype == "string":
         return raw
     if col.dtype == "bool":
