@@ -19,17 +19,16 @@ def verify(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Recompute the hashes of every published file against its manifest and the catalog; check the audit chain."""
+    from pipelines.catalog.client import parse_ref
     from pipelines.catalog.db import writer
     from pipelines.errors import MoshuError
     from pipelines.governance.audit import current_actor, record
     from pipelines.governance.verify import verify as run_verify
 
     wh = _settings(project, warehouse).warehouse
-    name, _, ver = (ref or "").partition("@")
     try:
-        report = run_verify(wh, name or None, int(ver.lstrip("v")) if ver else None)
-    except ValueError:
-        _fail(f"`{ver}` is not a version number; write `{name}@2`")
+        name, version = parse_ref(ref) if ref else (None, None)
+        report = run_verify(wh, name, version)
     except MoshuError as e:
         _fail(str(e))
     if wh.catalog_path.is_file():

@@ -20,6 +20,21 @@ def _connect_read_only(path: Path) -> duckdb.DuckDBPyConnection:
         raise CatalogError(f"cannot open `{path}` read-only: {e}") from e
 
 
+def parse_ref(ref: str) -> tuple[str, int | None]:
+    """`name` or `name@N` (also `name@vN`) as (name, version or None).
+
+    Raises:
+        NotFoundError: the part after `@` is not a version number.
+    """
+    name, _, ver = ref.partition("@")
+    if not ver:
+        return name, None
+    try:
+        return name, int(ver.lstrip("v"))
+    except ValueError:
+        raise NotFoundError(f"`{ver}` is not a version number; write `{name}@2`") from None
+
+
 def resolve_ref(con: duckdb.DuckDBPyConnection, ref: str, include_rejected: bool = True) -> tuple[str, int]:
     """Turn `name` or `name@version` into (name, version); without a version, the latest published one.
 
@@ -29,23 +44,19 @@ def resolve_ref(con: duckdb.DuckDBPyConnection, ref: str, include_rejected: bool
     Raises:
         NotFoundError: no such dataset or version, or no published version yet.
     """
-    name, _, ver = ref.partition("@")
+    name, v = parse_ref(ref)
     known = [r[0] for r in con.execute("SELECT name FROM datasets ORDER BY name").fetchall()]
     if name not in known:
         raise NotFoundError(f"no dataset `{name}` in the catalog (datasets: {', '.join(known) or 'none yet'})")
     rows = con.execute("SELECT version, status FROM versions WHERE name = ? ORDER BY version", [name]).fetchall()
-    published = [v for v, status in rows if status == "published"]
-    versions = [v for v, status in rows if include_rejected or status == "published"]
-    if not ver:
+    published = [n for n, status in rows if status == "published"]
+    versions = [n for n, status in rows if include_rejected or status == "published"]
+    if v is None:
         if not published:
             raise NotFoundError(
                 f"dataset `{name}` has no published version yet" + (" (only rejected candidates)" if rows else "")
             )
         return name, published[-1]
-    try:
-        v = int(ver.lstrip("v"))
-    except ValueError:
-        raise NotFoundError(f"`{ver}` is not a version number; write `{name}@2`") from None
     if v not in versions:
         raise NotFoundError(f"dataset `{name}` has no version {v}; versions are {', '.join(map(str, versions))}")
     return name, v

@@ -118,8 +118,9 @@ def verify(warehouse: Warehouse, dataset: str | None = None, version: int | None
     ctx.catalog = _open_catalog(ctx)
     try:
         for name, v in _scope(ctx, dataset, version):
-            _check_version(ctx, name, v)
-            _check_derived(ctx, name, v)
+            manifest = _check_version(ctx, name, v)
+            if manifest is not None:  # a manifest that does not parse is reported, and nothing is derived from it
+                _check_derived(ctx, name, v, manifest)
         _check_audit_log(ctx)
     finally:
         if ctx.catalog is not None:
@@ -192,13 +193,14 @@ def _catalog_row(ctx: _Ctx, name: str, version: int) -> dict[str, Any] | None:
     return dict(zip(cols, rows[0], strict=True)) if rows else None
 
 
-def _check_version(ctx: _Ctx, name: str, version: int) -> None:
+def _check_version(ctx: _Ctx, name: str, version: int) -> dict[str, Any] | None:
+    """Check one version's folder, manifest, files and catalog rows; its manifest, if it parsed."""
     ctx.report.checked_versions += 1
     vdir = ctx.warehouse.version_dir(name, version)
     row = _catalog_row(ctx, name, version)
     if not vdir.is_dir():
         ctx.add(name, version, vdir, "the catalog registers this version but its folder is gone", "a version folder", "missing")
-        return
+        return None
     if row is None and ctx.catalog is not None:
         ctx.add(name, version, vdir, "version folder with no catalog row", "a row in `versions`", "none")
     manifest = _read_manifest(ctx, name, version, vdir)
@@ -208,6 +210,7 @@ def _check_version(ctx: _Ctx, name: str, version: int) -> None:
         _check_files(ctx, name, version, vdir, manifest)
         if row is not None:
             _check_source_files(ctx, name, version, vdir, manifest)
+    return manifest
 
 
 def _read_manifest(ctx: _Ctx, name: str, version: int, vdir: Path) -> dict[str, Any] | None:
@@ -309,17 +312,14 @@ def _check_source_files(ctx: _Ctx, name: str, version: int, vdir: Path, manifest
             ctx.add(name, version, path, f"raw file `{src}`: catalog `source_files` differs from the manifest", want, got)
 
 
-# -- the audit log ---------------------------------------------------------------------------------------------
-
-
-def _check_derived(ctx: _Ctx, name: str, version: int) -> None:
+def _check_derived(ctx: _Ctx, name: str, version: int, manifest: dict[str, Any]) -> None:
     """Split assignments and dataset cards are derived deterministically: recompute them and compare.
 
     A split file must equal the assignment its demand's recorded definition gives for the version; a
     card must equal the card generated from the catalog and the manifest. Either differs only if the
     file was edited (or the catalog changed since the card was written: the run rewrites cards).
     """
-    if ctx.catalog is None or not (ctx.warehouse.version_dir(name, version) / "manifest.json").is_file():
+    if ctx.catalog is None:
         return
     import polars as pl
 
@@ -340,7 +340,7 @@ def _check_derived(ctx: _Ctx, name: str, version: int) -> None:
         if not path.is_file():
             ctx.add(name, version, path, "split assignment file is missing", "present", "missing")
             continue
-        pk = list(ctx.warehouse.manifest(name, version).get("primary_key", []))
+        pk = list(manifest.get("primary_key", []))
         expected = make_split(pl.scan_parquet(data_glob(ctx.warehouse, name, version)), demand, pk).assignment
         if not pl.read_parquet(path).equals(expected):
             ctx.add(
@@ -350,8 +350,11 @@ def _check_derived(ctx: _Ctx, name: str, version: int) -> None:
     if card.is_file():
         from pipelines.report.card import card_markdown
 
-        if card.read_text(encoding="utf-8") != card_markdown(ctx.warehouse, name, version):
+        if card.read_text(encoding="utf-8") != card_markdown(ctx.warehouse, name, version, ctx.catalog):
             ctx.add(name, version, card, "dataset card differs from the one generated from the catalog", "regenerated", "edited")
+
+
+# -- the audit log ---------------------------------------------------------------------------------------------
 
 
 def _check_audit_log(ctx: _Ctx) -> None:

@@ -739,13 +739,14 @@ def _render(data: CardData) -> str:
 # --- public API -----------------------------------------------------------------------------------
 
 
-def card_markdown(warehouse: Warehouse, name: str, version: int) -> str:
+def card_markdown(warehouse: Warehouse, name: str, version: int, cat: CatalogClient | None = None) -> str:
     """The Markdown card of one version, with a Hugging Face-compatible YAML header.
 
     Args:
         warehouse: The warehouse holding the catalog and the version folder.
         name: The dataset.
         version: The version (published or a rejected candidate).
+        cat: An open catalog client to read through (default: one opened for the call).
 
     Returns:
         The card: `---`, the YAML header, `---`, then the Markdown body.
@@ -755,8 +756,10 @@ def card_markdown(warehouse: Warehouse, name: str, version: int) -> str:
         CatalogError: The catalog is missing or cannot be read.
     """
     warehouse.manifest(name, version)  # a clear NotFoundError before the catalog is opened
-    with CatalogClient(warehouse.root) as cat:
+    if cat is not None:
         return _render(_gather(cat, warehouse, name, version))
+    with CatalogClient(warehouse.root) as own:
+        return _render(_gather(own, warehouse, name, version))
 
 
 def split_front_matter(markdown_text: str) -> tuple[dict[str, Any], str]:

@@ -154,3 +154,12 @@ def test_a_broken_audit_chain_is_reported_once(wh: Warehouse) -> None:
         con.execute("UPDATE audit_log SET actor = 'someone else' WHERE seq = 2")
     [p] = verify(wh).problems
     assert (p.dataset, p.version, p.path) == (AUDIT_LOG, None, "catalog.duckdb") and "seq 2" in p.problem
+
+
+def test_a_manifest_that_is_not_json_is_reported_not_raised(wh: Warehouse) -> None:
+    from pipelines.report.card import write_cards
+
+    write_cards(wh, NAME)  # a card to re-derive: it must not be derived from the broken manifest
+    (wh.version_dir(NAME, 1) / "manifest.json").write_text("{not json", encoding="utf-8")
+    report = verify(wh, NAME)
+    assert any(p.problem.startswith("manifest is not valid JSON") for p in report.problems)
