@@ -43,6 +43,10 @@ class Warehouse:
         """Folder of one published version."""
         return self.dataset_dir(name) / f"v{version}"
 
+    def data_glob(self, name: str, version: int) -> str:
+        """Glob of a version's published Parquet files (one file, or one per partition)."""
+        return str(self.version_dir(name, version) / DATA_DIR / "*.parquet")
+
     def staging_dir(self, name: str, run_id: str) -> Path:
         """Scratch folder of one run; removed when the run ends."""
         return self.root / "_staging" / name / run_id

@@ -325,7 +325,7 @@ def _check_derived(ctx: _Ctx, name: str, version: int, manifest: dict[str, Any])
 
     from pipelines.models.demand import Demand
     from pipelines.models.splits import make_split, split_hash
-    from pipelines.models.stage import data_glob, split_path
+    from pipelines.models.stage import split_path
 
     rows = ctx.catalog.rows(
         "SELECT DISTINCT s.demand, s.split_hash, d.definition FROM splits s JOIN demands d USING (demand) "
@@ -341,7 +341,7 @@ def _check_derived(ctx: _Ctx, name: str, version: int, manifest: dict[str, Any])
             ctx.add(name, version, path, "split assignment file is missing", "present", "missing")
             continue
         pk = list(manifest.get("primary_key", []))
-        expected = make_split(pl.scan_parquet(data_glob(ctx.warehouse, name, version)), demand, pk).assignment
+        expected = make_split(pl.scan_parquet(ctx.warehouse.data_glob(name, version)), demand, pk).assignment
         if not pl.read_parquet(path).equals(expected):
             ctx.add(
                 name, version, path, f"split assignment differs from what demand `{demand_name}` gives", "recomputed", "edited"

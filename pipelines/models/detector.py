@@ -19,7 +19,6 @@ from pipelines.catalog.client import CatalogClient
 from pipelines.models.demand import Demand, demand_hash
 from pipelines.models.feedback import ONE_HOT_SEPARATOR, register_model_run, submit
 from pipelines.models.keys import ROW_KEY, row_key_expr
-from pipelines.models.stage import data_glob
 from pipelines.spec.loader import LoadedDataset
 from pipelines.warehouse import Warehouse
 
@@ -75,7 +74,7 @@ def detect(warehouse: Warehouse, loaded: LoadedDataset, demand: Demand, max_prop
     if ran:
         return DetectorOutcome(version, demand.name, 0, 0, skipped=f"already run on v{version}")
     pk = list(warehouse.manifest(name, version)["primary_key"])
-    published = pl.scan_parquet(data_glob(warehouse, name, version))
+    published = pl.scan_parquet(warehouse.data_glob(name, version))
     df = published.with_columns(row_key_expr(pk, published.collect_schema())).collect()
     groups = demand.split.by if demand.split.method == "group" else ()
     try:

@@ -35,7 +35,7 @@ import duckdb
 from pipelines.catalog.client import resolve_ref
 from pipelines.catalog.db import writer
 from pipelines.errors import FeedbackError
-from pipelines.warehouse import DATA_DIR, Warehouse
+from pipelines.warehouse import Warehouse
 
 KINDS = ("label_error", "outlier", "hard_example", "wrong_unit")
 DECISIONS = ("accepted", "rejected")
@@ -212,7 +212,7 @@ def _version_keys(warehouse: Warehouse, name: str, version: int) -> tuple[set[st
 
     m = warehouse.manifest(name, version)
     pk = list(m.get("primary_key", []))
-    rows = pl.scan_parquet(warehouse.version_dir(name, version) / DATA_DIR / "*.parquet")
+    rows = pl.scan_parquet(warehouse.data_glob(name, version))
     keys = rows.select(row_key_expr(pk, rows.collect_schema())).collect().to_series()
     return set(keys.to_list()), {f["path"]: f["sha256"] for f in m.get("source_files", [])}, pk
 

@@ -21,7 +21,7 @@ from pipelines.models.demand import Demand, demand_hash
 from pipelines.models.splits import make_split
 from pipelines.paths import relative
 from pipelines.spec.loader import LoadedDataset
-from pipelines.warehouse import DATA_DIR, Warehouse
+from pipelines.warehouse import Warehouse
 
 if TYPE_CHECKING:
     from pipelines.models.diff import VersionDiff
@@ -42,11 +42,6 @@ class ModelsOutcome:
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def data_glob(warehouse: Warehouse, name: str, version: int) -> str:
-    """Published Parquet files of a version."""
-    return str(warehouse.version_dir(name, version) / DATA_DIR / "*.parquet")
 
 
 def split_path(warehouse: Warehouse, name: str, version: int, demand: str) -> Path:
@@ -122,12 +117,12 @@ def _measure_missing(con: duckdb.DuckDBPyConnection, wh: Warehouse, loaded: Load
         for d in loaded.demands:
             h = demand_hash(d)
             if (v, d.name, h) not in have:
-                write_result(con, loaded.name, v, measured(pl.scan_parquet(data_glob(wh, loaded.name, v)), d))
+                write_result(con, loaded.name, v, measured(pl.scan_parquet(wh.data_glob(loaded.name, v)), d))
                 out.measured.append((v, d.name))
 
 
 def _split_one(con: duckdb.DuckDBPyConnection, wh: Warehouse, loaded: LoadedDataset, v: int, d: Demand) -> None:
-    res = make_split(pl.scan_parquet(data_glob(wh, loaded.name, v)), d, list(wh.manifest(loaded.name, v)["primary_key"]))
+    res = make_split(pl.scan_parquet(wh.data_glob(loaded.name, v)), d, list(wh.manifest(loaded.name, v)["primary_key"]))
     path = split_path(wh, loaded.name, v, d.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

@@ -16,7 +16,7 @@ import polars as pl
 from pipelines.catalog.client import CatalogClient
 from pipelines.models.demand import Demand, demand_hash
 from pipelines.models.feedback import register_model_run
-from pipelines.models.stage import data_glob, split_path
+from pipelines.models.stage import split_path
 from pipelines.spec.loader import LoadedDataset
 from pipelines.warehouse import Warehouse
 
@@ -57,7 +57,7 @@ def trained(warehouse: Warehouse, name: str) -> set[tuple[int, str, str]]:
 def version_frame(warehouse: Warehouse, name: str, version: int, demand: str) -> pl.DataFrame:
     """A version's published rows with their split for a demand."""
     split = pl.scan_parquet(split_path(warehouse, name, version, demand))
-    rows = pl.scan_parquet(data_glob(warehouse, name, version))
+    rows = pl.scan_parquet(warehouse.data_glob(name, version))
     return rows.join(split, on=["_source_file", "_source_row"], how="inner", maintain_order="left").collect()
 
 

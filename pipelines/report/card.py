@@ -26,6 +26,7 @@ The card holds no time of generation, so identical inputs give identical files.
 
 from __future__ import annotations
 
+import glob
 import json
 import re
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ from markupsafe import Markup
 from pipelines.catalog.client import CatalogClient
 from pipelines.spec.models import NUMERIC_DTYPES, TIME_DTYPES
 from pipelines.sql import ident, literal
-from pipelines.warehouse import DATA_DIR, Warehouse
+from pipelines.warehouse import Warehouse
 
 CARDS_DIR = "cards"
 CONTINUOUS_TASKS = frozenset({"regression", "forecasting"})
@@ -194,10 +195,10 @@ def _json(value: Any) -> Any:
 
 def _parquet(warehouse: Warehouse, name: str, version: int) -> str | None:
     """SQL literal of the version's data files, or None when it has none."""
-    data = warehouse.version_dir(name, version) / DATA_DIR
-    if not any(data.glob("*.parquet")):
+    pattern = warehouse.data_glob(name, version)
+    if not glob.glob(pattern):
         return None
-    return f"read_parquet({literal((data / '*.parquet').as_posix())})"
+    return f"read_parquet({literal(Path(pattern).as_posix())})"
 
 
 def _column_stats(cat: CatalogClient, source: str | None, schema: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -15,7 +15,7 @@ from pipelines.models.coverage import measure
 from pipelines.models.demand import Demand, SplitSpec
 from pipelines.models.feedback import review, submit
 from pipelines.models.keys import row_key_expr, row_key_sql
-from pipelines.models.stage import curate_for_models, data_glob, split_path
+from pipelines.models.stage import curate_for_models, split_path
 from pipelines.models.trial import run_trials
 from pipelines.runner import run_dataset
 from pipelines.spec.loader import load_project
@@ -31,10 +31,10 @@ def _run(root: Path, wh: Warehouse, name: str) -> int:
 @pytest.mark.parametrize("name", ["ai4i2020", "cmapss", "cnc_line", "steel_plates_faults"])
 def test_the_sql_row_key_is_the_same_key(built: Built, name: str) -> None:
     spec = built.project.datasets[name].spec
-    rows = pl.scan_parquet(data_glob(built.warehouse, name, 1))
+    rows = pl.scan_parquet(built.warehouse.data_glob(name, 1))
     ours = rows.select(row_key_expr(spec.primary_key, rows.collect_schema())).collect().to_series().to_list()
     sql = row_key_sql(spec.primary_key, {c.name: c.dtype for c in spec.columns})
-    theirs = [r[0] for r in duckdb.sql(f"SELECT {sql} FROM read_parquet('{data_glob(built.warehouse, name, 1)}')").fetchall()]
+    theirs = [r[0] for r in duckdb.sql(f"SELECT {sql} FROM read_parquet('{built.warehouse.data_glob(name, 1)}')").fetchall()]
     assert ours == theirs
     if name == "cnc_line":
         assert ours[0] == "CNC-01|2026-03-02 06:00:00"

@@ -11,13 +11,13 @@ from pipelines.errors import SpecError
 from pipelines.models.coverage import measure
 from pipelines.models.demand import Demand, SplitSpec
 from pipelines.models.splits import make_split
-from pipelines.models.stage import curate_for_models, data_glob
+from pipelines.models.stage import curate_for_models
 from pipelines.spec.loader import load_project
 from tests.conftest import Built
 
 
 def _rows(built: Built, name: str) -> pl.LazyFrame:
-    return pl.scan_parquet(data_glob(built.warehouse, name, 1))
+    return pl.scan_parquet(built.warehouse.data_glob(name, 1))
 
 
 def test_seed_demands_load_with_their_datasets(built: Built) -> None:
