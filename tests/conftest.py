@@ -57,6 +57,14 @@ def build(project_root: Path, wh: Warehouse, names: list[str] | None = None) -> 
     return {n: run_dataset(proj.datasets[n], proj.root, wh) for n in (names or sorted(proj.datasets))}
 
 
+def built_copy(factory: pytest.TempPathFactory, label: str, names: list[str] | None = None) -> Warehouse:
+    """A fresh copy of the example project with the named datasets (default all) built into its `warehouse/`."""
+    root = copy_project(factory.mktemp(label) / "project")
+    wh = Warehouse(root / "warehouse")
+    build(root, wh, names)
+    return wh
+
+
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     """The example project built once per session."""

@@ -15,17 +15,14 @@ from pipelines.errors import CatalogError, PolicyError
 from pipelines.governance.guard import GuardedClient
 from pipelines.governance.policy import default_policy_path, load_policy
 from pipelines.warehouse import Warehouse
-from tests.conftest import REPO, build, copy_project
+from tests.conftest import REPO, built_copy
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def wh(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
-    root = copy_project(tmp_path_factory.mktemp("roles") / "project")
-    w = Warehouse(root / "warehouse")
-    build(root, w, ["ai4i2020", "cnc_line"])
-    return w
+    return built_copy(tmp_path_factory, "roles", ["ai4i2020", "cnc_line"])
 
 
 def _data_state(wh: Warehouse) -> str:

@@ -15,7 +15,7 @@ from pipelines.governance.audit import record
 from pipelines.governance.verify import AUDIT_LOG, CATALOG, Report, verify
 from pipelines.ingest.fingerprint import sha256_file
 from pipelines.warehouse import Warehouse
-from tests.conftest import build, copy_project
+from tests.conftest import built_copy
 
 NAME = "ai4i2020"
 V1 = f"datasets/{NAME}/v1"
@@ -26,10 +26,7 @@ MANIFEST = f"{V1}/manifest.json"
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
     """ai4i2020 built once through the four stages; never modified."""
-    root = copy_project(tmp_path_factory.mktemp("governance") / "p")
-    wh = Warehouse(root / "warehouse")
-    build(root, wh, [NAME])
-    yield wh
+    yield built_copy(tmp_path_factory, "governance", [NAME])
 
 
 @pytest.fixture

@@ -12,17 +12,12 @@ from pipelines.catalog.client import CatalogClient
 from pipelines.errors import FeedbackError, NotFoundError
 from pipelines.models.feedback import read_findings, register_model_run, review, submit
 from pipelines.warehouse import Warehouse
-from tests.conftest import REPO, build
+from tests.conftest import REPO, built_copy
 
 
 @pytest.fixture(scope="module")
 def wh(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
-    from tests.conftest import copy_project
-
-    root = copy_project(tmp_path_factory.mktemp("fb") / "project")
-    w = Warehouse(root / "warehouse")
-    build(root, w, ["ai4i2020", "steel_plates_faults"])
-    return w
+    return built_copy(tmp_path_factory, "fb", ["ai4i2020", "steel_plates_faults"])
 
 
 def _count(wh: Warehouse) -> int:
