@@ -47,10 +47,21 @@ def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _settings(project: Path | None, warehouse: Path | None) -> Any:
+RemoteOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--remote",
+        "-r",
+        help="Remote warehouse, the store of record on object storage, e.g. s3://bucket/warehouse (default: MOSHU_REMOTE). "
+        "Endpoint and credentials come from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY.",
+    ),
+]
+
+
+def _settings(project: Path | None, warehouse: Path | None, remote: str | None = None) -> Any:
     from pipelines.settings import Settings
 
-    return Settings.resolve(project, warehouse)
+    return Settings.resolve(project, warehouse, remote)
 
 
 def _client(project: Path | None, warehouse: Path | None) -> Any:
@@ -111,9 +122,15 @@ def run(
     ] = None,
     project: ProjectOpt = None,
     warehouse: WarehouseOpt = None,
+    remote: RemoteOpt = None,
 ) -> None:
-    """Build datasets from their raw files through Dagster: ingest, validate, publish, register."""
-    settings = _settings(project, warehouse)
+    """Build datasets from their raw files through Dagster: ingest, validate, publish, register.
+
+    With a remote warehouse, each run first pulls what other machines published and pushes the versions it makes.
+    """
+    settings = _settings(project, warehouse, remote)
+    if settings.warehouse.remote:
+        os.environ["MOSHU_REMOTE"] = settings.warehouse.remote  # for step processes that load the definitions again
     proj = _load(project, only=datasets or None)
     names = sorted(proj.datasets) if not datasets else list(dict.fromkeys(datasets))
     from pipelines.defs.progress import set_listener
@@ -501,7 +518,7 @@ def generate_cnc_line(
     out.print(f"wrote {csv_path} and {meta}")
 
 
-from pipelines import cli_governance, cli_models  # noqa: E402, F401  (register their commands on `app`)
+from pipelines import cli_governance, cli_models, cli_remote  # noqa: E402, F401  (register their commands on `app`)
 
 
 def main() -> None:

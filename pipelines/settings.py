@@ -10,6 +10,7 @@ from pipelines.warehouse import Warehouse
 
 ENV_PROJECT = "MOSHU_PROJECT"
 ENV_WAREHOUSE = "MOSHU_WAREHOUSE"
+ENV_REMOTE = "MOSHU_REMOTE"
 
 
 def _default_project() -> Path:
@@ -31,9 +32,10 @@ class Settings:
     warehouse: Warehouse
 
     @classmethod
-    def resolve(cls, project: Path | None = None, warehouse: Path | None = None) -> Settings:
-        """Explicit arguments win; then `MOSHU_PROJECT` / `MOSHU_WAREHOUSE`; then `./warehouse` in the project."""
+    def resolve(cls, project: Path | None = None, warehouse: Path | None = None, remote: str | None = None) -> Settings:
+        """Explicit arguments win; then `MOSHU_PROJECT` / `MOSHU_WAREHOUSE` / `MOSHU_REMOTE`; then `./warehouse` in the
+        project, with no remote."""
         proj = (project or _default_project()).resolve()
         env_wh = os.environ.get(ENV_WAREHOUSE)
         wh = warehouse or (Path(env_wh) if env_wh else proj / "warehouse")
-        return cls(project=proj, warehouse=Warehouse(wh.resolve()))
+        return cls(project=proj, warehouse=Warehouse(wh.resolve(), remote or os.environ.get(ENV_REMOTE) or None))

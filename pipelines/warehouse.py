@@ -21,9 +21,14 @@ _VERSION_DIR = re.compile(r"^v(\d+)$")
 
 @dataclass(frozen=True)
 class Warehouse:
-    """A warehouse folder: `datasets/<name>/v<N>/`, `_staging/`, `catalog.duckdb`, `.dagster/`."""
+    """A warehouse folder: `datasets/<name>/v<N>/`, `_staging/`, `catalog.duckdb`, `.dagster/`.
+
+    With a `remote` URL (`s3://bucket/prefix`), the folder is this machine's cache of the remote warehouse,
+    which is the store of record: see `pipelines.remote`.
+    """
 
     root: Path
+    remote: str | None = None
 
     @property
     def catalog_path(self) -> Path:

@@ -20,10 +20,11 @@ class MoshuResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
     project: str
     warehouse: str
+    remote: str = ""  # the remote store of record (`s3://bucket/prefix`), or "" for none
 
     def wh(self) -> Warehouse:
         """The warehouse."""
-        return Warehouse(Path(self.warehouse))
+        return Warehouse(Path(self.warehouse), self.remote or None)
 
 
 def check_name(rule_id: str) -> str:

@@ -63,7 +63,9 @@ def build_definitions(project: Project, settings: Settings) -> dg.Definitions:
         schedules=schedules,
         sensors=landing_sensors(project, settings.warehouse.root, {n: job_name(n) for n in project.datasets}),
         resources={
-            "moshu": MoshuResource(project=str(settings.project), warehouse=str(settings.warehouse.root)),
+            "moshu": MoshuResource(
+                project=str(settings.project), warehouse=str(settings.warehouse.root), remote=settings.warehouse.remote or ""
+            ),
             IO_MANAGER: RunStagingIOManager(warehouse=str(settings.warehouse.root)),
         },
     )

@@ -867,7 +867,8 @@ def write_cards(warehouse: Warehouse, name: str) -> list[Path]:
     """Write the Markdown and HTML card of every version of a dataset.
 
     Files go to `datasets/<name>/cards/v<N>.md` and `v<N>.html` in the warehouse and are rewritten on
-    every call. The catalog is opened read-only, so call this after the catalog writer is closed.
+    every call. The catalog is opened read-only, so call this after the catalog writer is closed. With a
+    remote warehouse, the dataset's derived files (these cards, splits, diffs, model pages) are uploaded.
 
     Args:
         warehouse: The warehouse.
@@ -880,4 +881,8 @@ def write_cards(warehouse: Warehouse, name: str) -> list[Path]:
     with CatalogClient(warehouse.root) as cat:
         for version in warehouse.versions(name):
             out += _write(cat, warehouse, name, version)
+    if warehouse.remote:  # the last step of a run: its splits, diffs, cards and model pages go to the remote too
+        from pipelines.remote_sync import push_derived
+
+        push_derived(warehouse, name)
     return out

@@ -96,6 +96,11 @@ def ingest(
     files = [SourceFile(relative(p, root), sha256_file(p), p.stat().st_size) for p in paths]
     from pipelines.models.feedback import accepted_corrections, corrections_hash
 
+    if warehouse.remote:  # start from what every machine has published and the findings they recorded
+        from pipelines.remote_sync import pull_catalog, pull_versions
+
+        pull_versions(warehouse, spec.name)
+        pull_catalog(warehouse)
     corrections, known_ids = accepted_corrections(warehouse, spec.name)
     latest = warehouse.latest_candidate(spec.name)  # a rejected candidate of the same inputs is not redone
     m = warehouse.manifest(spec.name, latest) if latest is not None else None

@@ -407,6 +407,29 @@ def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Publis
     return write_new_version(loaded, warehouse, ing.data_hash, ing.run_id, build)
 
 
+def _claim(warehouse: Warehouse, name: str, version: int, run_id: str) -> Any:
+    """With a remote warehouse, take the version number there too (the cross-machine lock); the remote, or None."""
+    if not warehouse.remote:
+        return None
+    from pipelines.remote_sync import remote_of
+
+    remote = remote_of(warehouse)
+    assert remote is not None
+    remote.claim(name, version, run_id)
+    return remote
+
+
+def _push(warehouse: Warehouse, name: str, version: int) -> None:
+    """Upload the committed version; a failed upload leaves it committed here, for `moshu push` to finish."""
+    from pipelines.remote import RemoteError
+    from pipelines.remote_sync import push
+
+    try:
+        push(warehouse, name)
+    except RemoteError as e:
+        raise RemoteError(f"{e}. v{version} is committed in {warehouse.root}; `moshu push {name}` uploads it") from e
+
+
 Builder = Callable[[Path, int, "int | None", "int | None"], tuple[dict[str, Any], Scorecard]]
 
 
@@ -426,6 +449,7 @@ def write_new_version(
         if data_hash and last is not None and warehouse.manifest(spec.name, last).get("data_hash") == data_hash:
             raise IntegrityError(f"dataset `{spec.name}`: v{last} with the same data was written by a concurrent run; run again")
         version = (last or 0) + 1
+        remote = _claim(warehouse, spec.name, version, run_id)
         parent = warehouse.latest(spec.name)
         ddir = warehouse.dataset_dir(spec.name)
         ddir.mkdir(parents=True, exist_ok=True)
@@ -442,7 +466,11 @@ def write_new_version(
             os.rename(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
+            if remote is not None:
+                remote.release(spec.name, version, run_id)
             raise
+        if remote is not None:
+            _push(warehouse, spec.name, version)
     c, rules = manifest["counts"], manifest["rules"]
     return Published(
         spec.name, run_id, version, True, c["rows_in"], c["rows_published"], c["rows_quarantined"], c["rows_warned"],

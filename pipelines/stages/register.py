@@ -159,6 +159,26 @@ def _register_missing(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name
             logging.getLogger(__name__).warning("could not register `%s` v%s from its manifest: %s", name, v, e)
 
 
+def register_existing(warehouse: Warehouse, datasets: dict[str, LoadedDataset | None]) -> list[tuple[str, int]]:
+    """Register the versions on disk the catalog lacks (pushed or pulled ones), and the dataset rows of known specs.
+
+    Returns the (dataset, version) pairs registered.
+    """
+    out = []
+    with writer(warehouse) as con:
+        for name, loaded in datasets.items():
+            have = {r[0] for r in con.execute("SELECT version FROM versions WHERE name = ?", [name]).fetchall()}
+            if loaded is not None:
+                con.execute("BEGIN TRANSACTION")
+                _upsert_dataset(con, loaded, loaded.spec_path.parent.parent)
+                con.execute("COMMIT")
+            _register_missing(con, warehouse, name, 0)
+            now = {r[0] for r in con.execute("SELECT version FROM versions WHERE name = ?", [name]).fetchall()}
+            out += [(name, v) for v in sorted(now - have)]
+            refresh_latest_view(con, warehouse, name)
+    return out
+
+
 def register(
     loaded: LoadedDataset,
     published: Published,

@@ -1,0 +1,153 @@
+"""`moshu push | pull | remote`: the warehouse's store of record on object storage, from the command line."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from pipelines.cli import ProjectOpt, RemoteOpt, WarehouseOpt, _fail, _settings, app, out
+
+remote_app = typer.Typer(help="Inspect the remote warehouse; free a claim or the catalog lease a crashed run left behind.")
+app.add_typer(remote_app, name="remote")
+
+DatasetsArg = Annotated[list[str] | None, typer.Argument(help="Datasets (default: every dataset on either side).")]
+
+
+def _remote_settings(project: Any, warehouse: Any, remote: str | None) -> Any:
+    settings = _settings(project, warehouse, remote)
+    if not settings.warehouse.remote:
+        _fail("no remote warehouse: pass --remote s3://bucket/prefix or set MOSHU_REMOTE")
+    return settings
+
+
+def _names(wh: Any, rem: Any, datasets: list[str] | None) -> list[str]:
+    if datasets:
+        return list(dict.fromkeys(datasets))
+    local = [p.name for p in (wh.root / "datasets").iterdir() if p.is_dir()] if (wh.root / "datasets").is_dir() else []
+    remote = [p.rstrip("/").split("/")[-1] for p in rem._call(rem.fs.glob, rem.key("datasets", "*"))]
+    return sorted(set(local) | set(remote))
+
+
+def _specs(project: Any, names: list[str]) -> dict[str, Any]:
+    """The loaded spec of each dataset the project declares (None for the others: their versions still register)."""
+    from pipelines.spec.loader import load_project
+
+    try:
+        proj = load_project(_settings(project, None).project)
+    except Exception:  # a machine that only reads needs no valid project
+        return dict.fromkeys(names)
+    return {n: proj.datasets.get(n) for n in names}
+
+
+@app.command()
+def push(
+    datasets: DatasetsArg = None, project: ProjectOpt = None, warehouse: WarehouseOpt = None, remote: RemoteOpt = None
+) -> None:
+    """Upload the versions only this warehouse has (files first, manifest last) and register them in the shared catalog."""
+    from pipelines.errors import MoshuError
+    from pipelines.remote import open_remote
+    from pipelines.remote_sync import push as push_versions
+    from pipelines.remote_sync import push_derived
+    from pipelines.stages.register import register_existing
+
+    wh = _remote_settings(project, warehouse, remote).warehouse
+    try:
+        names = _names(wh, open_remote(wh.remote), datasets)
+        pushed = {n: push_versions(wh, n) for n in names if wh.versions(n)}
+        for n in pushed:
+            push_derived(wh, n)
+        register_existing(wh, _specs(project, list(pushed)))  # under the catalog lease: every machine sees them
+    except MoshuError as e:
+        _fail(str(e))
+    t = Table("dataset", "pushed", "versions here", title=f"pushed to {wh.remote}")
+    for n, vs in pushed.items():
+        t.add_row(n, ", ".join(f"v{v}" for v in vs) or "-", str(len(wh.versions(n))))
+    out.print(t)
+
+
+@app.command()
+def pull(
+    datasets: DatasetsArg = None, project: ProjectOpt = None, warehouse: WarehouseOpt = None, remote: RemoteOpt = None
+) -> None:
+    """Download the versions other machines published (each file checked against its manifest) and the shared catalog."""
+    from pipelines.errors import MoshuError
+    from pipelines.remote import open_remote
+    from pipelines.remote_sync import pull_catalog, pull_derived, pull_versions
+    from pipelines.stages.register import register_existing
+    from pipelines.warehouse import Warehouse
+
+    wh = _remote_settings(project, warehouse, remote).warehouse
+    try:
+        names = _names(wh, open_remote(wh.remote), datasets)
+        pulled = {n: pull_versions(wh, n) for n in names}
+        for n in names:
+            pull_derived(wh, n)
+        pull_catalog(wh)
+        # Versions the shared catalog lacks are registered in this copy only (no lease: pulling needs no write access).
+        register_existing(Warehouse(wh.root), _specs(project, names))
+    except MoshuError as e:
+        _fail(str(e))
+    t = Table("dataset", "pulled", "versions here", title=f"pulled from {wh.remote}")
+    for n, vs in pulled.items():
+        t.add_row(n, ", ".join(f"v{v}" for v in vs) or "-", str(len(wh.versions(n))))
+    out.print(t)
+
+
+@remote_app.command("status")
+def status(datasets: DatasetsArg = None, warehouse: WarehouseOpt = None, remote: RemoteOpt = None) -> None:
+    """Versions here and on the remote, claims in progress, and who holds the catalog lease."""
+    from pipelines.errors import MoshuError
+    from pipelines.remote import CLAIM, LEASE, open_remote
+
+    wh = _remote_settings(None, warehouse, remote).warehouse
+    try:
+        rem = open_remote(wh.remote)
+        t = Table("dataset", "here", "remote", "only here", "claimed, not committed", title=f"{wh.root} <-> {wh.remote}")
+        for n in _names(wh, rem, datasets):
+            here, there = set(wh.versions(n)), set(rem.versions(n))
+            claims = [p.rstrip("/").split("/")[-2] for p in rem._call(rem.fs.glob, rem.key("datasets", n, "v*", CLAIM))]
+            pending = sorted(c for c in claims if c[1:].isdigit() and int(c[1:]) not in there)
+            t.add_row(n, str(len(here)), str(len(there)), ", ".join(f"v{v}" for v in sorted(here - there)) or "-",
+                      ", ".join(pending) or "-")  # fmt: skip
+        out.print(t)
+        lease = rem.read_json(rem.key(LEASE))
+    except MoshuError as e:
+        _fail(str(e))
+    out.print(
+        f"catalog lease: held by {lease['host']} (pid {lease['pid']}) since {lease['since']}" if lease else "catalog lease: free"
+    )
+
+
+@remote_app.command("release")
+def release(
+    dataset: Annotated[str, typer.Argument(help="Dataset whose version number a crashed run claimed.")],
+    version: Annotated[int, typer.Argument(help="The claimed, uncommitted version number.")],
+    warehouse: WarehouseOpt = None,
+    remote: RemoteOpt = None,
+) -> None:
+    """Free a version number a run claimed but never committed (the run is gone); a committed version is refused."""
+    from pipelines.errors import MoshuError
+    from pipelines.remote import open_remote
+
+    wh = _remote_settings(None, warehouse, remote).warehouse
+    try:
+        done = open_remote(wh.remote).release(dataset, version)
+    except MoshuError as e:
+        _fail(str(e))
+    out.print(f"released {dataset} v{version}" if done else f"{dataset} v{version} has no claim on {wh.remote}")
+
+
+@remote_app.command("unlock")
+def unlock(warehouse: WarehouseOpt = None, remote: RemoteOpt = None) -> None:
+    """Free the catalog lease a crashed process left behind (check `moshu remote status` first: it names the holder)."""
+    from pipelines.errors import MoshuError
+    from pipelines.remote import open_remote
+
+    wh = _remote_settings(None, warehouse, remote).warehouse
+    try:
+        open_remote(wh.remote).release_lease()
+    except MoshuError as e:
+        _fail(str(e))
+    out.print("catalog lease: free")
