@@ -127,12 +127,13 @@ class Remote:
         self._call(self.fs.rm, self.version_key(name, version), recursive=True)
         return True
 
-    def acquire_lease(self, wait_s: float = LEASE_WAIT_S) -> dict[str, Any]:
-        """Hold the catalog lease, waiting up to `wait_s` for another holder.
+    def acquire_lease(self, wait_s: float | None = None) -> dict[str, Any]:
+        """Hold the catalog lease, waiting up to `wait_s` (default `LEASE_WAIT_S`) for another holder.
 
         Raises:
             RemoteError: still held after `wait_s`; the message names the holder and how to break a stale lease.
         """
+        wait_s = LEASE_WAIT_S if wait_s is None else wait_s
         me = holder()
         body = json.dumps(me).encode()
         delay, waited = 0.1, 0.0

@@ -1,0 +1,199 @@
+"""A warehouse whose store of record is an S3-compatible server: two machines, one set of versions, one catalog."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.catalog.client import CatalogClient
+from pipelines.ingest.fingerprint import sha256_file
+from pipelines.remote import RemoteError, open_remote
+from pipelines.remote_sync import pull_catalog, pull_versions, push
+from pipelines.runner import run_dataset
+from pipelines.spec.loader import load_project
+from pipelines.stages import ingest, publish, validate
+from pipelines.warehouse import MANIFEST, Warehouse
+from tests.conftest import copy_project
+
+NAME = "cnc_line"
+
+
+def _machine(tmp_path: Path, label: str, remote: str) -> tuple[Path, Warehouse]:
+    """A machine: its own copy of the project and its own local warehouse folder, sharing `remote`."""
+    root = copy_project(tmp_path / label / "project")
+    return root, Warehouse(tmp_path / label / "warehouse", remote)
+
+
+def _run(root: Path, wh: Warehouse):  # type: ignore[no-untyped-def]
+    proj = load_project(root)
+    return run_dataset(proj.datasets[NAME], proj.root, wh)
+
+
+def _edit_seed(root: Path) -> None:
+    """Change one reading of the raw file, so the next run makes a new version."""
+    seed = next((root / "seeds" / NAME).glob("*.csv"))
+    lines = seed.read_text(encoding="utf-8").splitlines(keepends=True)
+    head, row = lines[0].rstrip("\n").split(","), lines[5].rstrip("\n").split(",")
+    i = head.index("coolant_temp_c")
+    row[i] = str(round(float(row[i]) + 0.5, 3))
+    lines[5] = ",".join(row) + "\n"
+    seed.write_text("".join(lines), encoding="utf-8")
+
+
+def _remote_files(remote_url: str, version: int) -> dict[str, str]:
+    r = open_remote(remote_url)
+    m = json.loads(r.fs.cat_file(r.version_key(NAME, version, MANIFEST)))
+    return {f["path"]: f["sha256"] for f in m["files"]}
+
+
+def test_a_version_made_on_one_machine_is_pulled_checked_and_queryable_on_another(tmp_path: Path, remote_url: str) -> None:
+    root_a, wh_a = _machine(tmp_path, "a", remote_url)
+    pub = _run(root_a, wh_a)
+    assert pub.created and pub.version == 1
+    r = open_remote(remote_url)
+    assert r.versions(NAME) == [1]
+    local = {f["path"]: f["sha256"] for f in wh_a.manifest(NAME, 1)["files"]}
+    assert _remote_files(remote_url, 1) == local  # every file, with its manifest's hash
+    for rel, sha in local.items():
+        with r.fs.open(r.version_key(NAME, 1, rel), "rb") as f:
+            import hashlib
+
+            assert hashlib.file_digest(f, "sha256").hexdigest() == sha, rel
+    assert r.fs.exists(r.key("catalog.duckdb"))
+
+    root_b, wh_b = _machine(tmp_path, "b", remote_url)
+    assert pull_versions(wh_b, NAME) == [1]
+    assert pull_catalog(wh_b)
+    assert (wh_b.version_dir(NAME, 1) / MANIFEST).read_bytes() == (wh_a.version_dir(NAME, 1) / MANIFEST).read_bytes()
+    for rel, sha in local.items():
+        assert sha256_file(wh_b.version_dir(NAME, 1) / rel) == sha
+    with CatalogClient(wh_b.root) as c:
+        assert c.sql(f"SELECT count(*) FROM {NAME}").fetchall()[0][0] == pub.rows_published
+        # The shared catalog holds machine A's publish in its audit log.
+        assert c.sql("SELECT count(*) FROM audit_log WHERE action = 'publish'").fetchall()[0][0] == 1
+
+    again = _run(root_b, wh_b)  # the same inputs on machine B: nothing new anywhere
+    assert not again.created and again.version == 1
+    assert r.versions(NAME) == [1]
+
+    _edit_seed(root_b)
+    v2 = _run(root_b, wh_b)
+    assert v2.created and v2.version == 2 and r.versions(NAME) == [1, 2]
+    assert pull_versions(wh_a, NAME) == [2]  # machine A catches up; its next run builds on v2
+    with duckdb.connect() as con:
+        n = con.sql(f"SELECT count(*) FROM read_parquet('{wh_a.data_glob(NAME, 2)}')").fetchall()[0][0]
+    assert n == v2.rows_published
+    pull_catalog(wh_a)
+    with CatalogClient(wh_a.root) as c:
+        rows = c.sql(f"SELECT version, run_id FROM versions WHERE name = '{NAME}' ORDER BY version").fetchall()
+    assert [v for v, _ in rows] == [1, 2] and rows[1][1] == v2.run_id
+
+
+@pytest.mark.slow  # two full runs per machine
+def test_two_machines_publishing_the_same_number_the_second_is_refused_and_nothing_is_lost(
+    tmp_path: Path, remote_url: str
+) -> None:
+    root_a, wh_a = _machine(tmp_path, "a", remote_url)
+    _run(root_a, wh_a)
+    root_b, wh_b = _machine(tmp_path, "b", remote_url)
+    _edit_seed(root_b)
+    proj_b = load_project(root_b)
+    ing_b = ingest(proj_b.datasets[NAME], proj_b.root, wh_b)  # machine B reads v1 ...
+    val_b = validate(proj_b.datasets[NAME], ing_b)
+    _edit_seed(root_a)
+    _edit_seed(root_a)
+    pub_a = _run(root_a, wh_a)  # ... while machine A publishes v2
+    assert pub_a.version == 2
+    with pytest.raises(RemoteError, match=r"already has v2 .*run again"):
+        publish(proj_b.datasets[NAME], val_b, wh_b)
+    assert wh_b.versions(NAME) == [1]  # nothing committed on B, nothing left claimed on the remote
+    r = open_remote(remote_url)
+    assert r.versions(NAME) == [1, 2]
+    assert _remote_files(remote_url, 2) == {f["path"]: f["sha256"] for f in wh_a.manifest(NAME, 2)["files"]}
+    pub_b = _run(root_b, wh_b)  # run again: it pulls v2 and builds v3 on it
+    assert pub_b.version == 3 and wh_b.manifest(NAME, 3)["parent_version"] == 2
+    assert r.versions(NAME) == [1, 2, 3]
+
+
+def test_a_number_claimed_by_a_run_in_progress_blocks_others_until_released(tmp_path: Path, remote_url: str) -> None:
+    root_a, wh_a = _machine(tmp_path, "a", remote_url)
+    _run(root_a, wh_a)
+    r = open_remote(remote_url)
+    r.claim(NAME, 2, "run-on-another-machine")
+    _edit_seed(root_a)
+    with pytest.raises(
+        RemoteError, match=r"v2 is being published .* by run run-on-another-machine.*moshu remote release cnc_line 2"
+    ):
+        _run(root_a, wh_a)
+    assert wh_a.versions(NAME) == [1] and r.versions(NAME) == [1]
+    assert r.release(NAME, 2)
+    assert _run(root_a, wh_a).version == 2
+    with pytest.raises(RemoteError, match="committed"):
+        r.release(NAME, 2)
+
+
+def test_a_half_uploaded_version_is_invisible_and_push_finishes_it(tmp_path: Path, remote_url: str) -> None:
+    root_a, wh_a = _machine(tmp_path, "a", remote_url)
+    local_only = Warehouse(wh_a.root)  # publishes without the remote, as if the upload had broken off
+    proj = load_project(root_a)
+    run_dataset(proj.datasets[NAME], proj.root, local_only)
+    r = open_remote(remote_url)
+    m = wh_a.manifest(NAME, 1)
+    r.claim(NAME, 1, m["run_id"])
+    first = m["files"][0]["path"]
+    r.fs.put_file(str(wh_a.version_dir(NAME, 1) / first), r.version_key(NAME, 1, first))
+    assert r.versions(NAME) == []  # no manifest: not a version
+    wh_c = Warehouse(tmp_path / "c" / "warehouse", remote_url)
+    assert pull_versions(wh_c, NAME) == [] and wh_c.versions(NAME) == []
+    assert push(wh_a, NAME) == [1]  # the same run's claim: the upload resumes
+    assert r.versions(NAME) == [1] and pull_versions(wh_c, NAME) == [1]
+
+
+def test_a_damaged_remote_file_is_refused_by_pull_with_its_name(tmp_path: Path, remote_url: str) -> None:
+    root_a, wh_a = _machine(tmp_path, "a", remote_url)
+    _run(root_a, wh_a)
+    r = open_remote(remote_url)
+    r.fs.pipe(r.version_key(NAME, 1, "quarantine.parquet"), b"not the quarantine")
+    wh_c = Warehouse(tmp_path / "c" / "warehouse", remote_url)
+    with pytest.raises(RemoteError, match=r"v1: `quarantine.parquet` on .* does not match the sha256"):
+        pull_versions(wh_c, NAME)
+    assert wh_c.versions(NAME) == [] and not list(wh_c.dataset_dir(NAME).glob(".pull-*"))
+
+
+@pytest.mark.slow  # two full runs per machine
+def test_a_local_version_made_without_the_remote_is_named_when_it_differs(tmp_path: Path, remote_url: str) -> None:
+    root_a, wh_a = _machine(tmp_path, "a", remote_url)
+    _run(root_a, wh_a)
+    root_b, _ = _machine(tmp_path, "b", remote_url)
+    _edit_seed(root_b)
+    alone = Warehouse(tmp_path / "b" / "warehouse")
+    proj = load_project(root_b)
+    run_dataset(proj.datasets[NAME], proj.root, alone)
+    with pytest.raises(RemoteError, match=r"local v1 differs from v1 on .* move .* aside"):
+        pull_versions(Warehouse(alone.root, remote_url), NAME)
+
+
+def test_the_catalog_lease_held_elsewhere_makes_a_writer_wait_then_name_the_holder(
+    tmp_path: Path, remote_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.catalog.db import writer
+    from pipelines.remote import LEASE
+
+    r = open_remote(remote_url)
+    r.fs.pipe(r.key(LEASE), json.dumps({"host": "plant-7", "pid": 42, "since": "2026-11-22T06:00:00+00:00"}).encode())
+    monkeypatch.setattr("pipelines.remote.LEASE_WAIT_S", 0.3)
+    wh = Warehouse(tmp_path / "wh", remote_url)
+    with pytest.raises(RemoteError, match=r"held by plant-7 \(pid 42\) since 2026-11-22.*moshu remote unlock"), writer(wh):
+        pass
+    r.release_lease()
+    with writer(wh) as con:
+        con.execute("SELECT 1")
+    assert r.fs.exists(r.key("catalog.duckdb")) and not r.fs.exists(r.key(LEASE))
+
+
+def test_a_missing_bucket_is_a_clear_error(s3_endpoint: str) -> None:
+    with pytest.raises(RemoteError, match="bucket `no-such-bucket` does not exist; create it first"):
+        open_remote("s3://no-such-bucket/warehouse")
