@@ -12,6 +12,9 @@ from pipelines.settings import Settings
 from pipelines.spec.loader import Project
 
 ALL_JOB = "moshu_all"
+# Run tag naming the dataset a job builds: a deployment's run coordinator limits it to one run per dataset
+# (`tagConcurrencyLimits` with `applyLimitPerUniqueValue`), see docs/scale.md.
+DATASET_TAG = "moshu/dataset"
 
 
 def job_name(dataset: str) -> str:
@@ -36,6 +39,7 @@ def build_definitions(project: Project, settings: Settings) -> dg.Definitions:
         job = dg.define_asset_job(
             job_name(name),
             selection=dg.AssetSelection.groups(GROUP_PREFIX + name),
+            tags={DATASET_TAG: name},
             description=f"Build `{name}`: ingest, validate, publish, register"
             + (" (one partition, or a range of them as one run)." if name in partitioned else "."),
         )

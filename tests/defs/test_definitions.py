@@ -45,3 +45,13 @@ def test_asset_graph_snapshot(tmp_path: Path) -> None:
     assert graph == json.loads(SNAPSHOT.read_text()), (
         "asset graph changed: rerun with MOSHU_UPDATE_SNAPSHOTS=1 and review the diff"
     )
+
+
+def test_each_dataset_job_carries_the_dataset_tag_a_deployment_limits_runs_by(tmp_path: Path) -> None:
+    from pipelines.defs.build import DATASET_TAG, job_name
+
+    proj = load_project(REPO)
+    defs = build_definitions(proj, Settings.resolve(REPO, tmp_path / "wh", "s3://bucket/warehouse"))
+    for name in proj.datasets:
+        assert defs.resolve_job_def(job_name(name)).tags[DATASET_TAG] == name
+    assert defs.resources["moshu"].remote == "s3://bucket/warehouse"  # type: ignore[union-attr]
