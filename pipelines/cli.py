@@ -540,4 +540,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Under `python -m pipelines.cli` this file runs as `__main__`, while the command modules register on
+    # `pipelines.cli.app`: run that module's entry point, so every command is there.
+    from pipelines.cli import main as _main
+
+    _main()

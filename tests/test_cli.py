@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -139,3 +140,15 @@ def test_report_command(built: Built) -> None:
     assert res.exit_code == 0, res.output
     path = Path(res.stdout.split("report:")[1].split()[0])
     assert path.is_file() and path.name == "report.html" and "data docs:" in res.stdout
+
+
+def test_python_dash_m_has_every_command_the_moshu_command_has() -> None:
+    import subprocess
+    import sys
+
+    res = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "--help"], capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}
+    )
+    assert res.returncode == 0, res.stderr
+    listed = {line.split()[1] for line in res.stdout.splitlines() if line.startswith("│ ") and len(line.split()) > 2}
+    assert {"run", "sql", "verify", "card", "audit", "feedback", "model", "push", "pull", "remote"} <= listed
