@@ -61,12 +61,18 @@ def audit(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """The audit log, latest first: who did what, when, with which decision."""
+    from pipelines.errors import MoshuError
+
     where = "WHERE action = $1" if action else ""
     with _client(project, warehouse) as c:
-        rel = c.sql(
-            f"SELECT seq, logged_at, actor, role, action, object, decision, detail FROM audit_log {where} ORDER BY seq DESC LIMIT {int(limit)}",
-            [action] if action else None,
-        )
+        try:
+            rel = c.sql(
+                f"SELECT seq, logged_at, actor, role, action, object, decision, detail FROM audit_log {where} ORDER BY seq DESC LIMIT {int(limit)}",
+                [action] if action else None,
+            )
+        except MoshuError as e:
+            hint = "; a catalog written by an older moshu gets its audit log when a run next writes it (`moshu run`)"
+            _fail(f"{e}{hint if 'audit_log' in str(e) else ''}")
         _print_table(rel, limit)
 
 

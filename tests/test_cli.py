@@ -152,3 +152,15 @@ def test_python_dash_m_has_every_command_the_moshu_command_has() -> None:
     assert res.returncode == 0, res.stderr
     listed = {line.split()[1] for line in res.stdout.splitlines() if line.startswith("│ ") and len(line.split()) > 2}
     assert {"run", "sql", "verify", "card", "audit", "feedback", "model", "push", "pull", "remote"} <= listed
+
+
+def test_audit_on_a_catalog_without_an_audit_log_says_what_to_do(tmp_path: Path) -> None:
+    from pipelines.catalog.db import writer
+    from pipelines.warehouse import Warehouse
+
+    wh = Warehouse(tmp_path / "wh")
+    with writer(wh) as con:
+        con.execute("DROP TABLE audit_log")  # as a catalog made before the audit log existed
+    res = runner.invoke(app, ["audit", "--warehouse", str(wh.root)])
+    assert res.exit_code == 1, res.output
+    assert "audit_log" in res.output and "`moshu run`" in res.output and "Traceback" not in res.output
