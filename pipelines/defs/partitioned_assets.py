@@ -91,7 +91,15 @@ def _outcomes(loaded: LoadedDataset, wh: Warehouse, vals: list[Any]) -> dict[str
             parts.append(next(p for p in m["partitions"] if p["key"] == ing.partition))
         else:
             parts.append({"key": ing.partition, "rules": [o.as_dict() for o in v.outcomes]})
-    return {o.rule_id: o.as_dict() for o in combine_outcomes(loaded, parts)}
+    out = {o.rule_id: o.as_dict() for o in combine_outcomes(loaded, parts)}
+    newest = max(vals, key=lambda v: v.ingested.partition).ingested
+    if newest.unchanged:  # freshness is its newest partition's, measured again now: a feed that stopped turns it red
+        from pipelines.stages.validate import recheck_time_rules
+
+        part = parts[[v.ingested.partition for v in vals].index(newest.partition)]
+        data = wh.version_dir(loaded.name, newest.unchanged_version) / part["files"][0]["path"]
+        out.update({o.rule_id: o.as_dict() for o in recheck_time_rules(loaded, data, part["counts"]["rows_published"])})
+    return out
 
 
 def partitioned_dataset_assets(loaded: LoadedDataset) -> list[Any]:

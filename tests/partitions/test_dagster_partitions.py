@@ -121,3 +121,27 @@ def test_landing_sensor_requests_one_run_per_new_day(tmp_path: Path) -> None:
     reason = (landing / "_quarantine" / "cnc_2026-02-27.csv.reason.txt").read_text(encoding="utf-8")
     assert "partition `2026-02-27` is before `partitions.start` (2026-03-01)" in reason
     assert (landing / "cnc_2099-01-01.csv").is_file()  # waits in landing until its day is over
+
+
+@pytest.mark.slow  # two Dagster runs
+def test_an_unchanged_partition_run_measures_freshness_again(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime, timedelta
+
+    from pipelines.quality import dataset_kinds
+
+    rules = settings.project / "quality_rules" / f"{NAME}.yaml"
+    rules.write_text(
+        rules.read_text() + "  - {id: cnc.fresh, kind: freshness, timestamp: ts, max_age_s: 86400, severity: warn}\n"
+    )
+    job = _defs(settings).resolve_job_def(job_name(NAME))
+    keys = [dg.AssetKey([NAME, s]) for s in ("raw", "validated", "published", "catalog")]
+    instance = instance_for(settings)
+    day_after = datetime(2026, 3, 5, 12, 0)  # the last day's data is a few hours old
+    monkeypatch.setattr(dataset_kinds, "utc_now", lambda: day_after)
+    first = job.execute_in_process(instance=instance, asset_selection=keys, partition_key=DAYS[-1])
+    assert [e.passed for e in first.get_asset_check_evaluations() if e.check_name == "cnc__fresh"] == [True]
+    monkeypatch.setattr(dataset_kinds, "utc_now", lambda: day_after + timedelta(days=3))  # no data since
+    again = job.execute_in_process(instance=instance, asset_selection=keys, partition_key=DAYS[-1])
+    assert settings.warehouse.versions(NAME) == [1]  # nothing changed: no new version ...
+    (check,) = [e for e in again.get_asset_check_evaluations() if e.check_name == "cnc__fresh"]
+    assert not check.passed  # ... but the check says the data is stale now
