@@ -130,6 +130,13 @@ def run(
     """
     settings = _settings(project, warehouse, remote)
     if settings.warehouse.remote:
+        from pipelines.errors import MoshuError
+        from pipelines.remote_sync import bind
+
+        try:
+            bind(settings.warehouse)  # every later command on this folder then uses the remote, not a local catalog
+        except MoshuError as e:
+            _fail(str(e))
         os.environ["MOSHU_REMOTE"] = settings.warehouse.remote  # for step processes that load the definitions again
     proj = _load(project, only=datasets or None)
     names = sorted(proj.datasets) if not datasets else list(dict.fromkeys(datasets))

@@ -26,7 +26,7 @@ def _names(wh: Any, rem: Any, datasets: list[str] | None) -> list[str]:
     if datasets:
         return list(dict.fromkeys(datasets))
     local = [p.name for p in (wh.root / "datasets").iterdir() if p.is_dir()] if (wh.root / "datasets").is_dir() else []
-    remote = [p.rstrip("/").split("/")[-1] for p in rem._call(rem.fs.glob, rem.key("datasets", "*"))]
+    remote = [p.rstrip("/").split("/")[-1] for p in rem.call(rem.fs.glob, rem.key("datasets", "*"))]
     return sorted(set(local) | set(remote))
 
 
@@ -48,12 +48,13 @@ def push(
     """Upload the versions only this warehouse has (files first, manifest last) and register them in the shared catalog."""
     from pipelines.errors import MoshuError
     from pipelines.remote import open_remote
+    from pipelines.remote_sync import bind, push_derived
     from pipelines.remote_sync import push as push_versions
-    from pipelines.remote_sync import push_derived
     from pipelines.stages.register import register_existing
 
     wh = _remote_settings(project, warehouse, remote).warehouse
     try:
+        bind(wh)
         names = _names(wh, open_remote(wh.remote), datasets)
         pushed = {n: push_versions(wh, n) for n in names if wh.versions(n)}
         for n in pushed:
@@ -84,7 +85,7 @@ def pull(
         pulled = {n: pull_versions(wh, n) for n in names}
         for n in names:
             pull_derived(wh, n)
-        pull_catalog(wh)
+        catalog = pull_catalog(wh)
         # Versions the shared catalog lacks are registered in this copy only (no lease: pulling needs no write access).
         register_existing(Warehouse(wh.root), _specs(project, names))
     except MoshuError as e:
@@ -93,6 +94,7 @@ def pull(
     for n, vs in pulled.items():
         t.add_row(n, ", ".join(f"v{v}" for v in vs) or "-", str(len(wh.versions(n))))
     out.print(t)
+    out.print(f"catalog: {catalog}")
 
 
 @remote_app.command("status")
@@ -107,7 +109,7 @@ def status(datasets: DatasetsArg = None, warehouse: WarehouseOpt = None, remote:
         t = Table("dataset", "here", "remote", "only here", "claimed, not committed", title=f"{wh.root} <-> {wh.remote}")
         for n in _names(wh, rem, datasets):
             here, there = set(wh.versions(n)), set(rem.versions(n))
-            claims = [p.rstrip("/").split("/")[-2] for p in rem._call(rem.fs.glob, rem.key("datasets", n, "v*", CLAIM))]
+            claims = [p.rstrip("/").split("/")[-2] for p in rem.call(rem.fs.glob, rem.key("datasets", n, "v*", CLAIM))]
             pending = sorted(c for c in claims if c[1:].isdigit() and int(c[1:]) not in there)
             t.add_row(n, str(len(here)), str(len(there)), ", ".join(f"v{v}" for v in sorted(here - there)) or "-",
                       ", ".join(pending) or "-")  # fmt: skip
@@ -124,16 +126,20 @@ def status(datasets: DatasetsArg = None, warehouse: WarehouseOpt = None, remote:
 def release(
     dataset: Annotated[str, typer.Argument(help="Dataset whose version number a crashed run claimed.")],
     version: Annotated[int, typer.Argument(help="The claimed, uncommitted version number.")],
+    force: Annotated[bool, typer.Option("--force", help="Also a claim renewed recently (its run may be alive).")] = False,
     warehouse: WarehouseOpt = None,
     remote: RemoteOpt = None,
 ) -> None:
-    """Free a version number a run claimed but never committed (the run is gone); a committed version is refused."""
+    """Free a version number a run claimed but never committed (the run is gone); a committed version is refused.
+
+    A claim not renewed for 15 minutes is skipped by the next run anyway; this frees the number sooner.
+    """
     from pipelines.errors import MoshuError
     from pipelines.remote import open_remote
 
     wh = _remote_settings(None, warehouse, remote).warehouse
     try:
-        done = open_remote(wh.remote).release(dataset, version)
+        done = open_remote(wh.remote).release(dataset, version, force=force)
     except MoshuError as e:
         _fail(str(e))
     out.print(f"released {dataset} v{version}" if done else f"{dataset} v{version} has no claim on {wh.remote}")

@@ -2,15 +2,18 @@
 
 A machine works in its local warehouse folder, which acts as a cache of the remote one; the remote
 holds the same layout (`datasets/<name>/v<N>/...`, `catalog.duckdb`). Object storage has no rename,
-no hard link and no file lock, so three small protocols replace them, each built on one conditional
-write (`If-None-Match: *`, fsspec mode `xb`) that only one writer can win:
+no hard link and no file lock, so small protocols replace them, each built on one conditional write
+(`If-None-Match: *`, fsspec mode `xb`) that only one writer can win. `open_remote` probes that the
+store honours it and refuses a store that does not.
 
 * **claim**: before a version number is used, `v<N>/.claim` is created; a second writer fails to
-  create it and learns who holds the number. A released claim (the run failed) is deleted.
-* **manifest last**: every file of a version is uploaded first, its manifest last; a reader only
-  sees versions whose manifest exists, so a half-uploaded version is invisible.
+  create it and learns who holds the number. The holder rewrites its claim every `CLAIM_BEAT_S`
+  while it builds and uploads; a claim not rewritten for `CLAIM_STALE_S` belongs to a run that
+  died, and the next writer skips that number (it is never deleted under a possibly live writer).
+* **manifest last**: every file of a version is uploaded first, its manifest last, after the writer
+  checked that its claim is still its own; a reader only sees versions whose manifest exists.
 * **lease**: `catalog.lease` is held while one machine updates the shared catalog (download,
-  write, upload); others wait for it.
+  write, upload); others wait for it. A lease older than `LEASE_STALE_S` is broken.
 
 Credentials and the endpoint come from the usual environment (`AWS_ACCESS_KEY_ID`,
 `AWS_SECRET_ACCESS_KEY`, `AWS_ENDPOINT_URL` for an S3-compatible server such as MinIO or moto).
@@ -21,7 +24,11 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,19 +38,43 @@ from pipelines.errors import MoshuError
 CLAIM = ".claim"
 LEASE = "catalog.lease"
 LEASE_WAIT_S = 60.0
+LEASE_STALE_S = 600.0  # a catalog write takes seconds: a lease this old belongs to a process that died
+CLAIM_BEAT_S = 30.0
+CLAIM_STALE_S = 900.0  # thirty missed heartbeats
+_PROBED: set[str] = set()
 
 
 class RemoteError(MoshuError):
     """The remote warehouse cannot be reached, or refused a write another writer already made."""
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def holder(run_id: str | None = None) -> dict[str, Any]:
-    """Who writes: run, host, process and time (kept in claims and leases so a blocked writer can say who blocks it)."""
-    return {"run_id": run_id, "host": socket.gethostname(), "pid": os.getpid(), "since": _now()}
+    """Who writes: run, host, process, a unique token and times (kept in claims and leases, to say who blocks whom)."""
+    now = _now().isoformat(timespec="seconds")
+    return {
+        "run_id": run_id,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "token": uuid.uuid4().hex,
+        "since": now,
+        "beat": now,
+    }
+
+
+def _age_s(record: dict[str, Any]) -> float:
+    """Seconds since a claim or lease was last rewritten (infinite when it cannot be read)."""
+    try:
+        return (_now() - datetime.fromisoformat(record.get("beat") or record["since"])).total_seconds()
+    except (KeyError, TypeError, ValueError):
+        return float("inf")
+
+
+def _who(record: dict[str, Any]) -> str:
+    return f"run {record.get('run_id') or '?'} on {record.get('host') or '?'} (pid {record.get('pid') or '?'}) since {record.get('since') or '?'}"
 
 
 @dataclass(frozen=True)
@@ -64,68 +95,158 @@ class Remote:
 
     def versions(self, name: str) -> list[int]:
         """Committed versions (their manifest exists), ascending."""
-        found = self._call(self.fs.glob, self.key("datasets", name, "v*", "manifest.json"))
+        return sorted(v for v, _ in self._listed(name, "manifest.json"))
+
+    def claimed(self, name: str) -> list[int]:
+        """Version numbers with a claim (committed or not), ascending."""
+        return sorted(v for v, _ in self._listed(name, CLAIM))
+
+    def _listed(self, name: str, leaf: str) -> list[tuple[int, str]]:
         out = []
-        for p in found:
+        for p in self.call(self.fs.glob, self.key("datasets", name, "v*", leaf)):
             folder = p.rstrip("/").split("/")[-2]
             if folder[1:].isdigit():
-                out.append(int(folder[1:]))
-        return sorted(out)
+                out.append((int(folder[1:]), p))
+        return out
 
     def read_json(self, path: str) -> dict[str, Any] | None:
         """A small JSON file, or None when it does not exist."""
         try:
-            data: dict[str, Any] = json.loads(self._call(self.fs.cat_file, path))
+            data: dict[str, Any] = json.loads(self.call(self.fs.cat_file, path))
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            return {}
+        return data
+
+    def manifest_bytes(self, name: str, version: int) -> bytes | None:
+        """The committed manifest of a version, or None."""
+        try:
+            data: bytes = self.call(self.fs.cat_file, self.version_key(name, version, "manifest.json"))
         except FileNotFoundError:
             return None
         return data
 
     def create(self, path: str, body: bytes) -> bool:
         """Write `path` only if it does not exist (one writer wins); False when it already existed."""
-        try:
-            with self._call(self.fs.open, path, "xb") as f:
+
+        def write() -> None:
+            with self.fs.open(path, "xb") as f:
                 f.write(body)
+
+        try:
+            self.call(write)
         except FileExistsError:
             return False
         return True
 
-    def claim(self, name: str, version: int, run_id: str) -> None:
-        """Take version `version` of `name` for this run, or fail saying who has it.
+    def put(self, path: str, body: bytes) -> None:
+        """Write (or replace) a small file in one request."""
+        self.call(self.fs.pipe_file, path, body)
+
+    def stamp(self, path: str) -> str | None:
+        """What identifies the current content of `path` (its ETag, else size and time), or None when it does not exist."""
+        try:
+            info = self.call(self.fs.info, path)
+        except FileNotFoundError:
+            return None
+        return str(info.get("ETag") or f"{info.get('size')}-{info.get('mtime') or info.get('LastModified')}")
+
+    # ------------------------------------------------------------------------------------------------ claims
+
+    def claim(self, name: str, version: int, run_id: str) -> dict[str, Any] | None:
+        """Take version `version` of `name` for this run; the claim, or None when a dead run's stale claim holds it.
 
         Raises:
-            RemoteError: the version is committed, or claimed by another run.
+            RemoteError: the version is committed, or claimed by a live run.
         """
+        me = holder(run_id)
         path = self.version_key(name, version, CLAIM)
-        if self.create(path, json.dumps(holder(run_id)).encode()):
-            return
+        if self.create(path, json.dumps(me).encode()):
+            return me
         other = self.read_json(path) or {}
-        if other.get("run_id") == run_id:
-            return  # our own claim, from an interrupted push
-        if self.read_json(self.version_key(name, version, "manifest.json")) is not None:
+        if self.manifest_bytes(name, version) is not None:
             raise RemoteError(
-                f"dataset `{name}`: the remote warehouse {self.url} already has v{version} (run {other.get('run_id')} on "
-                f"{other.get('host')}): another machine published since this run read it; run again to build on it"
+                f"dataset `{name}`: the remote warehouse {self.url} already has v{version} ({_who(other)}): another machine "
+                "published since this run read it; run again to build on it"
             )
+        if other.get("run_id") == run_id:
+            return other  # our own claim, from an interrupted upload of this version
+        if _age_s(other) > CLAIM_STALE_S:
+            return None
         raise RemoteError(
-            f"dataset `{name}`: v{version} is being published to {self.url} by run {other.get('run_id')} on "
-            f"{other.get('host')} (pid {other.get('pid')}) since {other.get('since')}; run again when it has finished. "
-            f"If that run is gone, `moshu remote release {name} {version}` frees the number"
+            f"dataset `{name}`: v{version} is being published to {self.url} by {_who(other)}, last seen "
+            f"{_age_s(other):.0f} s ago; run again when it has finished (a claim not renewed for {CLAIM_STALE_S:.0f} s "
+            f"is skipped; `moshu remote release {name} {version} --force` frees it now if that run is gone)"
         )
 
-    def release(self, name: str, version: int, run_id: str | None = None) -> bool:
-        """Delete an uncommitted claim (only this run's, when `run_id` is given); False when nothing was released.
+    def claim_from(self, name: str, first: int, run_id: str) -> tuple[int, dict[str, Any]]:
+        """Claim `first`, or the next number after stale claims of dead runs; (version, claim)."""
+        version = first
+        while (mine := self.claim(name, version, run_id)) is None:
+            version += 1
+        return version, mine
+
+    def beat(self, name: str, version: int, mine: dict[str, Any]) -> None:
+        """Renew a claim (only while it is still this run's)."""
+        path = self.version_key(name, version, CLAIM)
+        if (self.read_json(path) or {}).get("token") == mine["token"]:
+            self.put(path, json.dumps({**mine, "beat": _now().isoformat(timespec="seconds")}).encode())
+
+    def check_held(self, name: str, version: int, mine: dict[str, Any]) -> None:
+        """Raise unless `mine` still holds the claim on `version` (checked right before the manifest is written)."""
+        other = self.read_json(self.version_key(name, version, CLAIM)) or {}
+        if other.get("token") != mine["token"]:
+            raise RemoteError(
+                f"dataset `{name}`: the claim on v{version} at {self.url} was released while this run uploaded it"
+                + (f" and is now held by {_who(other)}" if other else "")
+                + "; nothing was committed there, run again"
+            )
+
+    @contextmanager
+    def heartbeat(self, name: str, version: int, mine: dict[str, Any]) -> Iterator[None]:
+        """Renew the claim every `CLAIM_BEAT_S` while the block runs (building and uploading can take long)."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(CLAIM_BEAT_S):
+                try:
+                    self.beat(name, version, mine)
+                except Exception:  # a missed beat is retried; the upload itself reports real failures
+                    continue
+
+        t = threading.Thread(target=loop, name=f"moshu-claim-{name}-v{version}", daemon=True)
+        t.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            t.join()
+
+    def release(self, name: str, version: int, *, run_id: str | None = None, force: bool = False) -> bool:
+        """Remove an uncommitted claim; False when there was none (or it was another run's, with `run_id`).
+
+        Only the claim is removed, never uploaded files: they are unreachable without a manifest, and the next
+        holder of the number overwrites them.
 
         Raises:
-            RemoteError: the version is committed (its manifest exists); a committed version is never released.
+            RemoteError: the version is committed, or the claim was renewed recently and `force` is not given.
         """
-        if self.read_json(self.version_key(name, version, "manifest.json")) is not None:
+        if self.manifest_bytes(name, version) is not None:
             raise RemoteError(f"dataset `{name}`: v{version} is committed on {self.url}; a published version cannot be released")
         path = self.version_key(name, version, CLAIM)
         other = self.read_json(path)
         if other is None or (run_id is not None and other.get("run_id") != run_id):
             return False
-        self._call(self.fs.rm, self.version_key(name, version), recursive=True)
+        if run_id is None and not force and _age_s(other) < CLAIM_STALE_S:
+            raise RemoteError(
+                f"dataset `{name}`: v{version} is claimed by {_who(other)}, renewed {_age_s(other):.0f} s ago, so that run "
+                "may still be uploading; pass --force only if you know it is gone"
+            )
+        self.call(self.fs.rm_file, path)
         return True
+
+    # ------------------------------------------------------------------------------------------------ lease
 
     def acquire_lease(self, wait_s: float | None = None) -> dict[str, Any]:
         """Hold the catalog lease, waiting up to `wait_s` (default `LEASE_WAIT_S`) for another holder.
@@ -135,61 +256,86 @@ class Remote:
         """
         wait_s = LEASE_WAIT_S if wait_s is None else wait_s
         me = holder()
-        body = json.dumps(me).encode()
+        path = self.key(LEASE)
         delay, waited = 0.1, 0.0
-        while not self.create(self.key(LEASE), body):
+        while True:
+            other: dict[str, Any] | None = None
+            if self.create(path, json.dumps(me).encode()):
+                if (self.read_json(path) or {}).get("token") == me["token"]:  # a breaker may have replaced it
+                    return me
+            else:
+                other = self.read_json(path)
+                if other is not None and _age_s(other) > LEASE_STALE_S:
+                    self.call(self.fs.rm_file, path)  # its holder died mid-write: break it
+                    continue
             if waited >= wait_s:
-                other = self.read_json(self.key(LEASE)) or {}
                 raise RemoteError(
-                    f"the catalog of {self.url} has been held by {other.get('host')} (pid {other.get('pid')}) since "
-                    f"{other.get('since')}; waited {wait_s:.0f} s. If that process is gone, `moshu remote unlock` frees it"
+                    f"the catalog of {self.url} is held by {_who(other or {})}; waited {wait_s:.0f} s. A lease older than "
+                    f"{LEASE_STALE_S:.0f} s is broken; if that process is gone, `moshu remote unlock` frees it now"
                 )
             time.sleep(delay)
             waited += delay
             delay = min(delay * 2, 2.0)
-        return me
 
     def release_lease(self, me: dict[str, Any] | None = None) -> None:
         """Give the catalog lease back (only `me`'s, when given)."""
         current = self.read_json(self.key(LEASE))
-        if current is not None and (me is None or current == me):
-            self._call(self.fs.rm_file, self.key(LEASE))
+        if current is not None and (me is None or current.get("token") == me["token"]):
+            self.call(self.fs.rm_file, self.key(LEASE))
 
-    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Call the filesystem; connection and permission failures become a RemoteError naming the remote."""
+    # ------------------------------------------------------------------------------------------------ errors
+
+    def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Call the filesystem; any failure but "not found" / "exists" becomes a RemoteError naming the remote."""
         try:
             return fn(*args, **kwargs)
-        except (FileNotFoundError, FileExistsError):
+        except (FileNotFoundError, FileExistsError, RemoteError):
             raise
-        except (OSError, PermissionError) as e:
+        except Exception as e:  # s3fs turns most botocore errors into OSError; aiohttp / botocore ones may escape
             raise RemoteError(f"remote warehouse {self.url}: {type(e).__name__}: {e}") from e
-        except Exception as e:  # botocore / aiohttp errors are not OSErrors
-            if type(e).__module__.split(".")[0] in {"botocore", "aiobotocore", "aiohttp", "s3fs"}:
-                raise RemoteError(f"remote warehouse {self.url}: {type(e).__name__}: {e}") from e
-            raise
 
 
 def open_remote(url: str) -> Remote:
-    """The remote warehouse at `url` (`s3://bucket/prefix`, `file:///...`, any fsspec URL), checked to exist.
+    """The remote warehouse at `url` (`s3://bucket/prefix`, `file:///...`, any fsspec URL), checked once per process:
+    reachable, the bucket exists, and an exclusive create is refused the second time.
 
     Raises:
-        RemoteError: the URL's filesystem is unknown, the bucket does not exist, or the endpoint cannot be reached.
+        RemoteError: unknown filesystem, missing bucket, unreachable endpoint, or a store without conditional writes.
     """
     from fsspec.core import url_to_fs
 
     try:
-        fs, root = url_to_fs(url)
-    except (ValueError, ImportError) as e:
+        # Listings must be fresh: other machines add versions and claims while this process runs.
+        fs, root = url_to_fs(url, use_listings_cache=False)
+    except (ValueError, ImportError, TypeError) as e:
         raise RemoteError(f"remote warehouse `{url}`: {e}") from e
     remote = Remote(url, fs, root.rstrip("/"))
-    bucket = root.split("/")[0] if getattr(fs, "protocol", None) and "s3" in fs.protocol else None
-    if bucket is not None:
-        try:
-            ok = remote._call(fs.exists, bucket)
-        except RemoteError as e:
-            raise RemoteError(f"{e}; check AWS_ENDPOINT_URL and the credentials in the environment") from e
-        if not ok:
-            raise RemoteError(f"remote warehouse `{url}`: bucket `{bucket}` does not exist; create it first")
-    else:
-        fs.makedirs(root, exist_ok=True)
+    if url not in _PROBED:
+        _probe(remote)
+        _PROBED.add(url)
     return remote
+
+
+def _probe(remote: Remote) -> None:
+    probe = remote.key(f".moshu-probe-{uuid.uuid4().hex}")
+    hint = "check the URL, AWS_ENDPOINT_URL and the credentials in the environment"
+    try:
+        if "file" in getattr(remote.fs, "protocol", ()):
+            remote.fs.makedirs(remote.root, exist_ok=True)
+        first = remote.create(probe, b"1")
+        second = remote.create(probe, b"2")
+    except FileNotFoundError as e:
+        bucket = remote.root.split("/")[0]
+        raise RemoteError(
+            f"remote warehouse `{remote.url}`: bucket `{bucket}` does not exist (or these credentials cannot see it); "
+            f"create it first, or {hint}"
+        ) from e
+    except RemoteError as e:
+        raise RemoteError(f"{e}; {hint}") from e
+    with suppress(RemoteError, FileNotFoundError):
+        remote.call(remote.fs.rm_file, probe)
+    if not (first and not second):
+        raise RemoteError(
+            f"remote warehouse `{remote.url}` does not refuse a second exclusive create (S3 `If-None-Match: *`); moshu "
+            "needs it so that two machines never take the same version number. Use a store that supports conditional writes"
+        )

@@ -1,13 +1,15 @@
 """Move versions and the catalog between the local warehouse and its remote store of record.
 
-`push` uploads what only this machine has (files first, manifest last); `pull` downloads what only the
-remote has, checking every file against the sha256 its manifest records; `shared_catalog` holds the
-remote catalog's lease while the local catalog is written, so every machine writes the same catalog.
+`push` uploads the versions only this machine has (files first, manifest last); `pull` downloads what
+only the remote has, checking every file against the sha256 its manifest records; `shared_catalog`
+holds the remote catalog's lease while the local catalog is written, so every machine writes one
+catalog. A local catalog with writes the remote lacks is never overwritten silently: if the remote
+did not change since the last sync it is uploaded (a fast-forward), otherwise it is kept aside as
+`catalog.duckdb.diverged-<time>` and the message says so.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -15,6 +17,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +25,10 @@ from filelock import FileLock
 
 from pipelines.ingest.fingerprint import sha256_file
 from pipelines.remote import Remote, RemoteError, open_remote
-from pipelines.warehouse import MANIFEST, Warehouse
+from pipelines.warehouse import BINDING, MANIFEST, Warehouse, bound_remote
 
 CATALOG = "catalog.duckdb"
+SYNC_STATE = "catalog.remote.json"  # the remote catalog's stamp and the local file's sha256 at the last sync
 log = logging.getLogger(__name__)
 
 
@@ -33,52 +37,115 @@ def remote_of(warehouse: Warehouse) -> Remote | None:
     return open_remote(warehouse.remote) if warehouse.remote else None
 
 
-def _same_previous(warehouse: Warehouse, name: str, version: int, have: set[int]) -> dict[str, str]:
-    """`path -> sha256` of the files of the version before `version`, when both sides hold it."""
-    prev = version - 1
-    if prev not in have or prev not in warehouse.versions(name):
-        return {}
-    return {f["path"]: f["sha256"] for f in warehouse.manifest(name, prev).get("files", [])}
-
-
-def push_version(warehouse: Warehouse, remote: Remote, name: str, version: int, have: set[int] | None = None) -> None:
-    """Upload one local version: claim its number, every file, then the manifest as the commit.
-
-    A file identical to the previous version's (a kept partition) is copied on the server, not uploaded.
-
-    Raises:
-        RemoteError: another run holds or committed this number, or the upload failed (re-run `moshu push`).
-    """
-    have = set(remote.versions(name)) if have is None else have
-    vdir = warehouse.version_dir(name, version)
-    body = (vdir / MANIFEST).read_bytes()
-    m = json.loads(body)
-    remote.claim(name, version, str(m.get("run_id")))
-    prev = _same_previous(warehouse, name, version, have)
-    for f in m.get("files", []):
-        dst = remote.version_key(name, version, f["path"])
-        if prev.get(f["path"]) == f["sha256"]:
-            remote._call(remote.fs.copy, remote.version_key(name, version - 1, f["path"]), dst)
-        else:
-            remote._call(remote.fs.put_file, str(vdir / f["path"]), dst)
-    if not remote.create(remote.version_key(name, version, MANIFEST), body):
-        theirs = remote._call(remote.fs.cat_file, remote.version_key(name, version, MANIFEST))
-        if theirs != body:
-            raise RemoteError(f"dataset `{name}`: {remote.url} committed a different v{version} while this one was uploaded")
-
-
-def push(warehouse: Warehouse, name: str) -> list[int]:
-    """Upload every local version of `name` the remote lacks, oldest first; the versions pushed."""
+def _need(warehouse: Warehouse) -> Remote:
     remote = remote_of(warehouse)
     if remote is None:
         raise RemoteError("this warehouse has no remote: pass --remote or set MOSHU_REMOTE (e.g. s3://bucket/warehouse)")
+    return remote
+
+
+def bind(warehouse: Warehouse) -> None:
+    """Record that this folder is the cache of `warehouse.remote`, so every later command on it uses the remote.
+
+    Raises:
+        RemoteError: the folder is already the cache of another remote.
+    """
+    if not warehouse.remote:
+        return
+    bound = bound_remote(warehouse.root)
+    if bound is not None and bound != warehouse.remote:
+        raise RemoteError(
+            f"warehouse folder {warehouse.root} is the cache of {bound}, not {warehouse.remote}; use another folder "
+            f"(or delete {warehouse.root / BINDING} if the remote moved)"
+        )
+    if bound is None:
+        warehouse.root.mkdir(parents=True, exist_ok=True)
+        (warehouse.root / BINDING).write_text(json.dumps({"url": warehouse.remote}) + "\n", encoding="utf-8")
+
+
+# -------------------------------------------------------------------------------------------------- versions
+
+
+def _differs(warehouse: Warehouse, remote: Remote, name: str, version: int) -> RemoteError:
+    return RemoteError(
+        f"dataset `{name}`: local v{version} differs from v{version} on {remote.url} (it was made here without the remote, "
+        f"or its upload never finished and another machine took the number); move "
+        f"`{warehouse.version_dir(name, version)}` and any later local versions aside, or work in an empty folder"
+    )
+
+
+def _remote_files(remote: Remote, name: str, version: int | None) -> dict[str, str]:
+    """`path -> sha256` of a committed remote version's files (empty for None)."""
+    body = remote.manifest_bytes(name, version) if version is not None else None
+    return {f["path"]: f["sha256"] for f in json.loads(body).get("files", [])} if body else {}
+
+
+def push_version(
+    warehouse: Warehouse, remote: Remote, name: str, version: int, have: set[int], mine: dict[str, Any] | None = None
+) -> None:
+    """Upload one local version: claim its number (unless `mine` holds it), every file, then the manifest as the commit.
+
+    A file identical to one of the remote's previous version (a kept partition) is copied on the server.
+
+    Raises:
+        RemoteError: another run holds or committed this number, a local file no longer matches its manifest,
+            or the upload failed (re-run `moshu push`).
+    """
+    vdir = warehouse.version_dir(name, version)
+    body = (vdir / MANIFEST).read_bytes()
+    m = json.loads(body)
+    if mine is None:
+        mine = remote.claim(name, version, str(m.get("run_id")))
+        if mine is None:
+            raise _differs(warehouse, remote, name, version)
+    earlier = [v for v in have if v < version]
+    prev = max(earlier) if earlier else None
+    prev_files = _remote_files(remote, name, prev)
+    with remote.heartbeat(name, version, mine):
+        for f in m.get("files", []):
+            src, dst = vdir / f["path"], remote.version_key(name, version, f["path"])
+            if sha256_file(src) != f["sha256"]:
+                raise RemoteError(
+                    f"dataset `{name}` v{version}: local `{f['path']}` does not match its manifest; run `moshu verify` "
+                    "and restore it before pushing"
+                )
+            if prev is not None and prev_files.get(f["path"]) == f["sha256"]:
+                remote.call(remote.fs.copy, remote.version_key(name, prev, f["path"]), dst)
+            else:
+                remote.call(remote.fs.put_file, str(src), dst)
+        remote.check_held(name, version, mine)
+        for f in m.get("files", []):
+            size = remote.call(remote.fs.info, remote.version_key(name, version, f["path"])).get("size")
+            if size != f["bytes"]:
+                raise RemoteError(
+                    f"dataset `{name}` v{version}: `{f['path']}` on {remote.url} has {size} bytes, not {f['bytes']}; "
+                    "another writer changed it, nothing was committed: run `moshu push` again"
+                )
+        if not remote.create(remote.version_key(name, version, MANIFEST), body) and remote.manifest_bytes(name, version) != body:
+            raise RemoteError(
+                f"dataset `{name}`: another run committed a different v{version} on {remote.url} while this one uploaded it "
+                "(its claim had been released); that version may now hold files of both runs: pull it into an empty "
+                "folder to check it"
+            )
+
+
+def push(warehouse: Warehouse, name: str) -> list[int]:
+    """Upload every local version of `name` the remote lacks, oldest first; the versions pushed.
+
+    Raises:
+        RemoteError: a version both sides hold differs, or an upload failed.
+    """
+    remote = _need(warehouse)
     have = set(remote.versions(name))
     done = []
     for v in warehouse.versions(name):
-        if v not in have:
-            push_version(warehouse, remote, name, v, have)
-            have.add(v)
-            done.append(v)
+        if v in have:
+            if (warehouse.version_dir(name, v) / MANIFEST).read_bytes() != remote.manifest_bytes(name, v):
+                raise _differs(warehouse, remote, name, v)
+            continue
+        push_version(warehouse, remote, name, v, have)
+        have.add(v)
+        done.append(v)
     return done
 
 
@@ -87,21 +154,24 @@ def _download_version(warehouse: Warehouse, remote: Remote, name: str, version: 
     m = json.loads(body)
     ddir = warehouse.dataset_dir(name)
     ddir.mkdir(parents=True, exist_ok=True)
-    prev = warehouse.version_dir(name, version - 1)
-    prev_files = (
-        {f["path"]: f["sha256"] for f in warehouse.manifest(name, version - 1).get("files", [])}
-        if (prev / MANIFEST).is_file()
-        else {}
-    )
+    earlier = [v for v in warehouse.versions(name) if v < version]
+    prev = warehouse.version_dir(name, max(earlier)) if earlier else None
+    prev_files = {f["path"]: f["sha256"] for f in json.loads((prev / MANIFEST).read_bytes()).get("files", [])} if prev else {}
     tmp = ddir / f".pull-v{version}-{uuid.uuid4().hex[:8]}"
     try:
         for f in m.get("files", []):
             dst = tmp / f["path"]
             dst.parent.mkdir(parents=True, exist_ok=True)
-            if prev_files.get(f["path"]) == f["sha256"]:
+            if prev is not None and prev_files.get(f["path"]) == f["sha256"]:
                 os.link(prev / f["path"], dst)  # the same bytes as the version before: share them, as publish does
                 continue
-            remote._call(remote.fs.get_file, remote.version_key(name, version, f["path"]), str(dst))
+            try:
+                remote.call(remote.fs.get_file, remote.version_key(name, version, f["path"]), str(dst))
+            except FileNotFoundError:
+                raise RemoteError(
+                    f"dataset `{name}` v{version}: `{f['path']}`, listed in its manifest, is missing on {remote.url}; "
+                    "the remote copy is damaged (restore it from the machine that published it: `moshu push` there)"
+                ) from None
             if sha256_file(dst) != f["sha256"]:
                 raise RemoteError(
                     f"dataset `{name}` v{version}: `{f['path']}` on {remote.url} does not match the sha256 its manifest "
@@ -113,11 +183,23 @@ def _download_version(warehouse: Warehouse, remote: Remote, name: str, version: 
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def pull_versions(warehouse: Warehouse, name: str) -> list[int]:
-    """Download every committed remote version of `name` this machine lacks; the versions pulled.
+def _newest(remote: Remote, name: str, versions: list[int]) -> list[int]:
+    """The newest committed version, and the newest published one when that is older (a rejected candidate is newest)."""
+    out: list[int] = []
+    for v in reversed(versions):
+        out.append(v)
+        body = remote.manifest_bytes(name, v)
+        if body and json.loads(body).get("status", "published") == "published":
+            break
+    return sorted(out)
+
+
+def pull_versions(warehouse: Warehouse, name: str, *, latest_only: bool = False) -> list[int]:
+    """Download the committed remote versions of `name` this machine lacks (with `latest_only`, only the newest ones a
+    run builds on); the versions pulled.
 
     Raises:
-        RemoteError: a local version differs from the remote one of the same number, or a file is damaged.
+        RemoteError: a local version differs from the remote one of the same number, or a remote file is damaged.
     """
     remote = remote_of(warehouse)
     if remote is None:
@@ -127,40 +209,85 @@ def pull_versions(warehouse: Warehouse, name: str) -> list[int]:
     got = []
     with FileLock(str(lock)):
         local = set(warehouse.versions(name))
-        for v in remote.versions(name):
-            body = remote._call(remote.fs.cat_file, remote.version_key(name, v, MANIFEST))
+        listed = remote.versions(name)
+        for v in _newest(remote, name, listed) if latest_only else listed:
+            body = remote.manifest_bytes(name, v)
+            if body is None:
+                continue
             if v in local:
-                mine = (warehouse.version_dir(name, v) / MANIFEST).read_bytes()
-                if hashlib.sha256(mine).digest() != hashlib.sha256(body).digest():
-                    raise RemoteError(
-                        f"dataset `{name}`: local v{v} differs from v{v} on {remote.url} (this folder published without "
-                        f"the remote); move `{warehouse.version_dir(name, v)}` aside, or work in an empty local folder"
-                    )
+                if (warehouse.version_dir(name, v) / MANIFEST).read_bytes() != body:
+                    raise _differs(warehouse, remote, name, v)
                 continue
             _download_version(warehouse, remote, name, v, body)
             got.append(v)
     return got
 
 
-def pull_catalog(warehouse: Warehouse) -> bool:
-    """Replace the local catalog by the remote one (an atomic read of one object); False when the remote has none."""
+def sync_pending(warehouse: Warehouse, name: str) -> None:
+    """Before a run: finish uploads a failed run left (its versions are committed here only), then fetch the newest
+    versions to build on."""
+    if remote_of(warehouse) is None:
+        return
+    push(warehouse, name)
+    pull_versions(warehouse, name, latest_only=True)
+
+
+# -------------------------------------------------------------------------------------------------- catalog
+
+
+def _state(warehouse: Warehouse) -> dict[str, Any] | None:
+    p = warehouse.root / SYNC_STATE
+    return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
+
+
+def _save_state(warehouse: Warehouse, stamp: str | None) -> None:
+    sha = sha256_file(warehouse.catalog_path) if warehouse.catalog_path.is_file() else None
+    (warehouse.root / SYNC_STATE).write_text(json.dumps({"stamp": stamp, "sha256": sha}) + "\n", encoding="utf-8")
+
+
+def _set_aside(warehouse: Warehouse, remote: Remote) -> Path:
+    kept = warehouse.root / f"{CATALOG}.diverged-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
+    shutil.copy2(warehouse.catalog_path, kept)
+    log.warning(
+        "the local catalog had writes the catalog on %s lacks, and that one changed meanwhile: the local copy is kept "
+        "as %s and replaced by the shared catalog (its runs, feedback and audit entries are in the kept file)",
+        remote.url,
+        kept,
+    )
+    return kept
+
+
+def _fetch_catalog(warehouse: Warehouse, remote: Remote) -> str:
+    """Bring the local catalog in line with the remote one; what happened: `none` (the remote has none), `current`,
+    `ahead` (only local writes since the last sync: kept, to be uploaded), `fetched`."""
+    stamp = remote.stamp(remote.key(CATALOG))
+    if stamp is None:
+        return "none"
+    state, local = _state(warehouse), warehouse.catalog_path
+    dirty = local.is_file() and (state is None or sha256_file(local) != state.get("sha256"))
+    if state is not None and state.get("stamp") == stamp and local.is_file():
+        return "ahead" if dirty else "current"
+    kept = _set_aside(warehouse, remote) if dirty else None
+    tmp = warehouse.root / f".catalog-{uuid.uuid4().hex[:8]}.duckdb"
+    try:
+        remote.call(remote.fs.get_file, remote.key(CATALOG), str(tmp))
+        Path(str(local) + ".wal").unlink(missing_ok=True)
+        os.replace(tmp, local)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _save_state(warehouse, stamp)
+    return f"fetched; this machine's own writes are kept in {kept}" if kept else "fetched"
+
+
+def pull_catalog(warehouse: Warehouse) -> str:
+    """Bring the local catalog in line with the remote one (no lease: one object is read atomically); see
+    `_fetch_catalog` for what is returned. Without a remote, `none`."""
     remote = remote_of(warehouse)
     if remote is None:
-        return False
+        return "none"
     warehouse.root.mkdir(parents=True, exist_ok=True)
     with FileLock(str(warehouse.catalog_path) + ".lock"):
         return _fetch_catalog(warehouse, remote)
-
-
-def _fetch_catalog(warehouse: Warehouse, remote: Remote) -> bool:
-    tmp = warehouse.root / f".catalog-{uuid.uuid4().hex[:8]}.duckdb"
-    try:
-        remote._call(remote.fs.get_file, remote.key(CATALOG), str(tmp))
-    except FileNotFoundError:
-        return False
-    os.replace(tmp, warehouse.catalog_path)
-    Path(str(warehouse.catalog_path) + ".wal").unlink(missing_ok=True)
-    return True
 
 
 @contextmanager
@@ -168,6 +295,10 @@ def shared_catalog(warehouse: Warehouse) -> Iterator[None]:
     """With a remote: hold its catalog lease, start from its catalog, and upload the result when the block succeeds.
 
     Call with the local catalog's file lock held and no connection open. Without a remote, does nothing.
+
+    Raises:
+        RemoteError: the remote catalog changed while this machine held the lease (a lease broken as stale);
+            the local copy is kept aside and nothing is uploaded.
     """
     remote = remote_of(warehouse)
     if remote is None:
@@ -176,34 +307,26 @@ def shared_catalog(warehouse: Warehouse) -> Iterator[None]:
     me = remote.acquire_lease()
     try:
         _fetch_catalog(warehouse, remote)
+        before = remote.stamp(remote.key(CATALOG))
         yield
-        tmp = remote.key(f".{CATALOG}-{uuid.uuid4().hex[:8]}")
-        remote._call(remote.fs.put_file, str(warehouse.catalog_path), tmp)
-        remote._call(remote.fs.mv, tmp, remote.key(CATALOG))
+        if remote.stamp(remote.key(CATALOG)) != before:
+            kept = _set_aside(warehouse, remote)
+            raise RemoteError(
+                f"the catalog on {remote.url} changed while this machine held its lease (the lease was broken as stale); "
+                f"this write is kept in {kept}, not uploaded"
+            )
+        remote.call(remote.fs.put_file, str(warehouse.catalog_path), remote.key(CATALOG))  # one PUT: atomic
+        _save_state(warehouse, remote.stamp(remote.key(CATALOG)))
     finally:
         remote.release_lease(me)
 
 
-# Per-dataset files made after a version is published (splits, diffs, cards, model pages): kept in step the way
-# `aws s3 sync` does, by size and modification time, since cards are rewritten on every run.
+# -------------------------------------------------------------------------------------------------- derived files
+
+# Per-dataset files made after a version is published (splits, diffs, cards, model pages). The remote keeps an index
+# of their sha256 (`datasets/<name>/derived.json`), so both directions compare contents, not clocks.
 DERIVED = ("splits", "diffs", "cards", "models")
-
-
-def _mtime(info: dict[str, Any]) -> float:
-    t = info.get("LastModified") or info.get("mtime") or info.get("created") or 0
-    return t.timestamp() if hasattr(t, "timestamp") else float(t)
-
-
-def _remote_derived(remote: Remote, name: str) -> dict[str, dict[str, Any]]:
-    base = remote.key("datasets", name)
-    out: dict[str, dict[str, Any]] = {}
-    for sub in DERIVED:
-        try:
-            found = remote._call(remote.fs.find, f"{base}/{sub}", detail=True)
-        except FileNotFoundError:
-            continue
-        out |= {p[len(base) + 1 :]: info for p, info in found.items()}
-    return out
+DERIVED_INDEX = "derived.json"
 
 
 def _local_derived(warehouse: Warehouse, name: str) -> dict[str, Path]:
@@ -218,36 +341,48 @@ def _local_derived(warehouse: Warehouse, name: str) -> dict[str, Path]:
 
 
 def push_derived(warehouse: Warehouse, name: str) -> int:
-    """Upload derived files the remote lacks or holds in an older or other-sized copy; how many were uploaded."""
+    """Upload derived files whose contents the remote lacks; how many were uploaded."""
     remote = remote_of(warehouse)
     if remote is None:
         return 0
-    theirs = _remote_derived(remote, name)
+    index_key = remote.key("datasets", name, DERIVED_INDEX)
+    index: dict[str, str] = remote.read_json(index_key) or {}
     n = 0
     for rel, p in _local_derived(warehouse, name).items():
-        st, info = p.stat(), theirs.get(rel)
-        if info is None or int(info.get("size", -1)) != st.st_size or st.st_mtime > _mtime(info) + 1:
-            remote._call(remote.fs.put_file, str(p), remote.key("datasets", name, rel))
+        sha = sha256_file(p)
+        if index.get(rel) != sha:
+            remote.call(remote.fs.put_file, str(p), remote.key("datasets", name, rel))
+            index[rel] = sha
             n += 1
+    if n:
+        remote.put(index_key, json.dumps(index, indent=1, sort_keys=True).encode())
     return n
 
 
 def pull_derived(warehouse: Warehouse, name: str) -> int:
-    """Download derived files missing here, or newer or other-sized on the remote; how many were downloaded."""
+    """Download derived files missing here or different; how many were downloaded."""
     remote = remote_of(warehouse)
     if remote is None:
         return 0
-    mine = _local_derived(warehouse, name)
+    index: dict[str, str] = remote.read_json(remote.key("datasets", name, DERIVED_INDEX)) or {}
     ddir = warehouse.dataset_dir(name)
     n = 0
-    for rel, info in _remote_derived(remote, name).items():
-        p = mine.get(rel)
-        if p is not None and p.stat().st_size == int(info.get("size", -1)) and p.stat().st_mtime + 1 >= _mtime(info):
-            continue
+    for rel, sha in index.items():
         dst = ddir / rel
+        if dst.is_file() and sha256_file(dst) == sha:
+            continue
         dst.parent.mkdir(parents=True, exist_ok=True)
         tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}")
-        remote._call(remote.fs.get_file, remote.key("datasets", name, rel), str(tmp))
-        os.replace(tmp, dst)
+        try:
+            remote.call(remote.fs.get_file, remote.key("datasets", name, rel), str(tmp))
+            if sha256_file(tmp) != sha:
+                log.warning("derived file `%s` of `%s` on %s changed while it was read; left as it was", rel, name, remote.url)
+                continue
+            os.replace(tmp, dst)
+        except FileNotFoundError:
+            log.warning("derived file `%s` of `%s` is in the index on %s but missing; skipped", rel, name, remote.url)
+            continue
+        finally:
+            tmp.unlink(missing_ok=True)
         n += 1
     return n

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.warehouse import Warehouse
+from pipelines.warehouse import Warehouse, bound_remote
 
 ENV_PROJECT = "MOSHU_PROJECT"
 ENV_WAREHOUSE = "MOSHU_WAREHOUSE"
@@ -34,8 +34,9 @@ class Settings:
     @classmethod
     def resolve(cls, project: Path | None = None, warehouse: Path | None = None, remote: str | None = None) -> Settings:
         """Explicit arguments win; then `MOSHU_PROJECT` / `MOSHU_WAREHOUSE` / `MOSHU_REMOTE`; then `./warehouse` in the
-        project, with no remote."""
+        project, with the remote the folder is bound to (`remote.json`), if any."""
         proj = (project or _default_project()).resolve()
         env_wh = os.environ.get(ENV_WAREHOUSE)
         wh = warehouse or (Path(env_wh) if env_wh else proj / "warehouse")
-        return cls(project=proj, warehouse=Warehouse(wh.resolve(), remote or os.environ.get(ENV_REMOTE) or None))
+        root = wh.resolve()
+        return cls(project=proj, warehouse=Warehouse(root, remote or os.environ.get(ENV_REMOTE) or bound_remote(root)))

@@ -16,7 +16,14 @@ QUARANTINE_FILE = "quarantine.parquet"
 # Every quarantine file of a version: `quarantine.parquet`, or one `quarantine-<partition>.parquet` per partition.
 QUARANTINE_GLOB = "quarantine*.parquet"
 QUALITY_DIR = "quality"
+BINDING = "remote.json"  # in a warehouse folder that is the cache of a remote warehouse: `{"url": ...}`
 _VERSION_DIR = re.compile(r"^v(\d+)$")
+
+
+def bound_remote(root: Path) -> str | None:
+    """The remote a local warehouse folder was bound to (by `moshu run --remote` or `moshu push`), if any."""
+    p = root / BINDING
+    return str(json.loads(p.read_text(encoding="utf-8"))["url"]) if p.is_file() else None
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,8 @@ def build_definitions(project: Project, settings: Settings) -> dg.Definitions:
         job = dg.define_asset_job(
             job_name(name),
             selection=dg.AssetSelection.groups(GROUP_PREFIX + name),
-            tags={DATASET_TAG: name},
+            # A retried run starts again from ingest, so it pulls what another machine published meanwhile.
+            tags={DATASET_TAG: name, "dagster/retry_strategy": "ALL_STEPS"},
             description=f"Build `{name}`: ingest, validate, publish, register"
             + (" (one partition, or a range of them as one run)." if name in partitioned else "."),
         )

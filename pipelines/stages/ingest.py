@@ -97,9 +97,9 @@ def ingest(
     from pipelines.models.feedback import accepted_corrections, corrections_hash
 
     if warehouse.remote:  # start from what every machine has published and the findings they recorded
-        from pipelines.remote_sync import pull_catalog, pull_versions
+        from pipelines.remote_sync import pull_catalog, sync_pending
 
-        pull_versions(warehouse, spec.name)
+        sync_pending(warehouse, spec.name)
         pull_catalog(warehouse)
     corrections, known_ids = accepted_corrections(warehouse, spec.name)
     latest = warehouse.latest_candidate(spec.name)  # a rejected candidate of the same inputs is not redone

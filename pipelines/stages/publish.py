@@ -8,10 +8,12 @@ candidate: it gets a version folder with `status: rejected` and never becomes `l
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -407,27 +409,26 @@ def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Publis
     return write_new_version(loaded, warehouse, ing.data_hash, ing.run_id, build)
 
 
-def _claim(warehouse: Warehouse, name: str, version: int, run_id: str) -> Any:
-    """With a remote warehouse, take the version number there too (the cross-machine lock); the remote, or None."""
-    if not warehouse.remote:
-        return None
-    from pipelines.remote_sync import remote_of
-
-    remote = remote_of(warehouse)
-    assert remote is not None
-    remote.claim(name, version, run_id)
-    return remote
+def _release(remote: Any, name: str, version: int, run_id: str) -> None:
+    """Give back the number a failed run claimed; a failure to do so is logged, never raised over the run's own error."""
+    try:
+        remote.release(name, version, run_id=run_id)
+    except Exception as e:  # the claim goes stale and is skipped
+        logging.getLogger(__name__).warning("could not release the claim on `%s` v%s at %s: %s", name, version, remote.url, e)
 
 
-def _push(warehouse: Warehouse, name: str, version: int) -> None:
-    """Upload the committed version; a failed upload leaves it committed here, for `moshu push` to finish."""
+def _push(warehouse: Warehouse, remote: Any, name: str, version: int, mine: dict[str, Any]) -> None:
+    """Upload the committed version; a failed upload leaves it committed here, for the next run or `moshu push`."""
     from pipelines.remote import RemoteError
-    from pipelines.remote_sync import push
+    from pipelines.remote_sync import push_version
 
     try:
-        push(warehouse, name)
+        push_version(warehouse, remote, name, version, set(remote.versions(name)), mine)
     except RemoteError as e:
-        raise RemoteError(f"{e}. v{version} is committed in {warehouse.root}; `moshu push {name}` uploads it") from e
+        raise RemoteError(
+            f"{e}. v{version} is committed in {warehouse.root}; the next run of `{name}` there, or `moshu push {name}`, "
+            "uploads it"
+        ) from e
 
 
 Builder = Callable[[Path, int, "int | None", "int | None"], tuple[dict[str, Any], Scorecard]]
@@ -449,13 +450,20 @@ def write_new_version(
         if data_hash and last is not None and warehouse.manifest(spec.name, last).get("data_hash") == data_hash:
             raise IntegrityError(f"dataset `{spec.name}`: v{last} with the same data was written by a concurrent run; run again")
         version = (last or 0) + 1
-        remote = _claim(warehouse, spec.name, version, run_id)
+        remote, mine = None, None
+        if warehouse.remote:  # the number is taken on the remote too: the lock across machines
+            from pipelines.remote_sync import remote_of
+
+            remote = remote_of(warehouse)
+            assert remote is not None
+            version, mine = remote.claim_from(spec.name, version, run_id)
         parent = warehouse.latest(spec.name)
         ddir = warehouse.dataset_dir(spec.name)
         ddir.mkdir(parents=True, exist_ok=True)
         tmp = ddir / f".tmp-v{version}-{uuid.uuid4().hex[:8]}"
         try:
-            manifest, card = build(tmp, version, parent, last)
+            with remote.heartbeat(spec.name, version, mine) if remote and mine else nullcontext():
+                manifest, card = build(tmp, version, parent, last)
             parent_manifest = warehouse.manifest(spec.name, parent) if parent else None
             mark_new_corrections(parent_manifest, manifest["corrections"])
             manifest["changelog"] = changelog(parent_manifest, manifest)
@@ -467,10 +475,10 @@ def write_new_version(
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             if remote is not None:
-                remote.release(spec.name, version, run_id)
+                _release(remote, spec.name, version, run_id)
             raise
-        if remote is not None:
-            _push(warehouse, spec.name, version)
+        if remote is not None and mine is not None:
+            _push(warehouse, remote, spec.name, version, mine)
     c, rules = manifest["counts"], manifest["rules"]
     return Published(
         spec.name, run_id, version, True, c["rows_in"], c["rows_published"], c["rows_quarantined"], c["rows_warned"],

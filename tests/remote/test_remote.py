@@ -129,10 +129,143 @@ def test_a_number_claimed_by_a_run_in_progress_blocks_others_until_released(tmp_
     ):
         _run(root_a, wh_a)
     assert wh_a.versions(NAME) == [1] and r.versions(NAME) == [1]
-    assert r.release(NAME, 2)
+    with pytest.raises(RemoteError, match=r"renewed \d+ s ago, so that run may still be uploading; pass --force"):
+        r.release(NAME, 2)  # a live claim is not freed by mistake
+    assert r.release(NAME, 2, force=True)
     assert _run(root_a, wh_a).version == 2
     with pytest.raises(RemoteError, match="committed"):
-        r.release(NAME, 2)
+        r.release(NAME, 2, force=True)
+
+
+@pytest.mark.slow  # two runs
+def test_the_stale_claim_of_a_dead_run_is_skipped_not_deleted(tmp_path: Path, remote_url: str) -> None:
+    root_a, wh_a = _machine(tmp_path, "a", remote_url)
+    _run(root_a, wh_a)
+    r = open_remote(remote_url)
+    dead = {"run_id": "died", "host": "plant-7", "pid": 1, "token": "t", "since": "2026-01-01T00:00:00+00:00"}
+    r.put(r.version_key(NAME, 2, ".claim"), json.dumps(dead).encode())
+    _edit_seed(root_a)
+    assert _run(root_a, wh_a).version == 3  # v2 belongs to a run that stopped renewing its claim: never reused
+    assert r.versions(NAME) == [1, 3] and r.claimed(NAME) == [1, 2, 3]
+    wh_c = Warehouse(tmp_path / "c" / "warehouse", remote_url)
+    assert pull_versions(wh_c, NAME) == [1, 3]
+    assert wh_c.manifest(NAME, 3)["parent_version"] == 1
+
+
+def test_an_upload_whose_claim_was_taken_over_commits_nothing(tmp_path: Path, remote_url: str) -> None:
+    from pipelines.remote_sync import push_version
+
+    root, _ = _machine(tmp_path, "a", remote_url)
+    alone = Warehouse(tmp_path / "a" / "warehouse")
+    proj = load_project(root)
+    run_dataset(proj.datasets[NAME], proj.root, alone)
+    r = open_remote(remote_url)
+    mine = r.claim(NAME, 1, alone.manifest(NAME, 1)["run_id"])
+    assert mine is not None
+    r.release(NAME, 1, force=True)  # an operator frees the number while this run uploads ...
+    r.claim(NAME, 1, "another-run")  # ... and another run takes it
+    with pytest.raises(
+        RemoteError, match=r"claim on v1 .* was released while this run uploaded it and is now held by run another-run"
+    ):
+        push_version(alone, r, NAME, 1, set(), mine)
+    assert r.versions(NAME) == []
+
+
+def test_a_failed_upload_is_finished_by_the_next_run(tmp_path: Path, remote_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    root_a, wh_a = _machine(tmp_path, "a", remote_url)
+    _run(root_a, wh_a)
+    fs = open_remote(remote_url).fs
+    put = fs.put_file
+
+    def broken(lpath: str, rpath: str, **kw: object) -> object:
+        if "/v2/data/" in rpath:
+            raise ConnectionError("connection reset by peer")
+        return put(lpath, rpath, **kw)
+
+    monkeypatch.setattr(fs, "put_file", broken)
+    _edit_seed(root_a)
+    with pytest.raises(RemoteError, match=r"v2 is committed in .*the next run of `cnc_line` there, or `moshu push cnc_line`"):
+        _run(root_a, wh_a)
+    monkeypatch.undo()
+    r = open_remote(remote_url)
+    assert wh_a.versions(NAME) == [1, 2] and r.versions(NAME) == [1]  # committed here, invisible there
+    again = _run(root_a, wh_a)  # unchanged inputs: no new version, but the pending upload is finished first
+    assert not again.created and r.versions(NAME) == [1, 2]
+    assert _remote_files(remote_url, 2) == {f["path"]: f["sha256"] for f in wh_a.manifest(NAME, 2)["files"]}
+
+
+@pytest.mark.slow  # two runs
+def test_push_refuses_a_version_both_sides_hold_differently(tmp_path: Path, remote_url: str) -> None:
+    root_a, wh_a = _machine(tmp_path, "a", remote_url)
+    _run(root_a, wh_a)
+    root_b, _ = _machine(tmp_path, "b", remote_url)
+    _edit_seed(root_b)
+    alone = Warehouse(tmp_path / "b" / "warehouse")
+    proj = load_project(root_b)
+    run_dataset(proj.datasets[NAME], proj.root, alone)
+    with pytest.raises(RemoteError, match=r"local v1 differs from v1 on .* move .* aside"):
+        push(Warehouse(alone.root, remote_url), NAME)
+    assert _remote_files(remote_url, 1) == {f["path"]: f["sha256"] for f in wh_a.manifest(NAME, 1)["files"]}
+
+
+def test_a_file_missing_on_the_remote_is_named_by_pull(tmp_path: Path, remote_url: str) -> None:
+    root_a, wh_a = _machine(tmp_path, "a", remote_url)
+    _run(root_a, wh_a)
+    r = open_remote(remote_url)
+    r.fs.rm_file(r.version_key(NAME, 1, "quarantine.parquet"))
+    with pytest.raises(RemoteError, match=r"v1: `quarantine.parquet`, listed in its manifest, is missing on"):
+        pull_versions(Warehouse(tmp_path / "c" / "warehouse", remote_url), NAME)
+
+
+def test_catalog_writes_made_without_the_remote_are_uploaded_or_kept_never_dropped(tmp_path: Path, remote_url: str) -> None:
+    from pipelines.catalog.db import writer
+    from pipelines.governance.audit import record
+
+    def audited(wh: Warehouse) -> int:
+        with CatalogClient(wh.root) as c:
+            return int(c.sql("SELECT count(*) FROM audit_log").fetchall()[0][0])
+
+    root_a, wh_a = _machine(tmp_path, "a", remote_url)
+    _run(root_a, wh_a)
+    base = audited(wh_a)
+    with writer(Warehouse(wh_a.root)) as con:  # a command run on machine A without the remote
+        record(con, actor="ana", action="verify", object="*", decision="ok", detail={})
+    with writer(wh_a):  # the next write with the remote: the remote did not change, so A's write goes up
+        pass
+    wh_b = Warehouse(tmp_path / "b" / "warehouse", remote_url)
+    assert pull_catalog(wh_b) == "fetched" and audited(wh_b) == base + 1
+
+    with writer(Warehouse(wh_a.root)) as con:  # A again without the remote ...
+        record(con, actor="ana", action="verify", object="*", decision="ok", detail={})
+    with writer(wh_b) as con:  # ... while B writes the shared catalog
+        record(con, actor="bo", action="verify", object="*", decision="ok", detail={})
+    status = pull_catalog(wh_a)
+    kept = list(wh_a.root.glob("catalog.duckdb.diverged-*"))
+    assert len(kept) == 1 and str(kept[0]) in status  # A's own write is kept aside, and said so
+    assert audited(wh_a) == base + 2  # A now has the shared catalog, with B's entry
+    with duckdb.connect(str(kept[0]), read_only=True) as con:
+        assert con.sql("SELECT count(*) FROM audit_log WHERE actor = 'ana'").fetchall()[0][0] == 2
+
+
+def test_listings_see_what_another_machine_wrote_since(tmp_path: Path, remote_url: str, s3_endpoint: str) -> None:
+    import s3fs
+
+    r = open_remote(remote_url)
+    assert r.versions(NAME) == []
+    other = s3fs.S3FileSystem(endpoint_url=s3_endpoint, skip_instance_cache=True)
+    other.pipe(r.version_key(NAME, 1, "manifest.json"), b"{}")
+    assert r.versions(NAME) == [1]
+
+
+def test_a_store_that_ignores_exclusive_creates_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    opened = MemoryFileSystem._open
+    monkeypatch.setattr(
+        MemoryFileSystem, "_open", lambda self, path, mode="rb", **kw: opened(self, path, mode.replace("x", "w"), **kw)
+    )
+    with pytest.raises(RemoteError, match=r"does not refuse a second exclusive create .*conditional writes"):
+        open_remote("memory://no-conditional-writes/warehouse")
 
 
 def test_a_half_uploaded_version_is_invisible_and_push_finishes_it(tmp_path: Path, remote_url: str) -> None:
@@ -142,7 +275,7 @@ def test_a_half_uploaded_version_is_invisible_and_push_finishes_it(tmp_path: Pat
     run_dataset(proj.datasets[NAME], proj.root, local_only)
     r = open_remote(remote_url)
     m = wh_a.manifest(NAME, 1)
-    r.claim(NAME, 1, m["run_id"])
+    assert r.claim(NAME, 1, m["run_id"]) is not None
     first = m["files"][0]["path"]
     r.fs.put_file(str(wh_a.version_dir(NAME, 1) / first), r.version_key(NAME, 1, first))
     assert r.versions(NAME) == []  # no manifest: not a version
@@ -182,18 +315,27 @@ def test_the_catalog_lease_held_elsewhere_makes_a_writer_wait_then_name_the_hold
     from pipelines.catalog.db import writer
     from pipelines.remote import LEASE
 
+    from datetime import UTC, datetime, timedelta
+
     r = open_remote(remote_url)
-    r.fs.pipe(r.key(LEASE), json.dumps({"host": "plant-7", "pid": 42, "since": "2026-11-22T06:00:00+00:00"}).encode())
+    now = datetime.now(UTC)
+    live = {"host": "plant-7", "pid": 42, "token": "t", "since": now.isoformat(timespec="seconds")}
+    r.put(r.key(LEASE), json.dumps(live).encode())
     monkeypatch.setattr("pipelines.remote.LEASE_WAIT_S", 0.3)
     wh = Warehouse(tmp_path / "wh", remote_url)
-    with pytest.raises(RemoteError, match=r"held by plant-7 \(pid 42\) since 2026-11-22.*moshu remote unlock"), writer(wh):
+    with pytest.raises(RemoteError, match=r"held by run \? on plant-7 \(pid 42\) since 20.*moshu remote unlock"), writer(wh):
         pass
     r.release_lease()
     with writer(wh) as con:
         con.execute("SELECT 1")
     assert r.fs.exists(r.key("catalog.duckdb")) and not r.fs.exists(r.key(LEASE))
+    dead = {**live, "since": (now - timedelta(hours=1)).isoformat(timespec="seconds")}
+    r.put(r.key(LEASE), json.dumps(dead).encode())  # its holder died mid-write an hour ago: broken, not waited for
+    with writer(wh) as con:
+        con.execute("SELECT 1")
+    assert not r.fs.exists(r.key(LEASE))
 
 
 def test_a_missing_bucket_is_a_clear_error(s3_endpoint: str) -> None:
-    with pytest.raises(RemoteError, match="bucket `no-such-bucket` does not exist; create it first"):
+    with pytest.raises(RemoteError, match="bucket `no-such-bucket` does not exist .*create it first"):
         open_remote("s3://no-such-bucket/warehouse")

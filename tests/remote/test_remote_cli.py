@@ -45,6 +45,8 @@ def test_run_through_dagster_pushes_then_another_machine_pulls_and_verifies(
     res = runner.invoke(app, ["remote", "status", "--warehouse", str(wb), "--remote", remote_url])
     assert res.exit_code == 0 and "v2" in res.output and "catalog lease: free" in res.output
     res = runner.invoke(app, ["remote", "release", "cnc_line", "2", "--warehouse", str(wb), "--remote", remote_url])
+    assert res.exit_code == 1 and "pass --force only if you know it is gone" in res.output
+    res = runner.invoke(app, ["remote", "release", "cnc_line", "2", "--force", "--warehouse", str(wb), "--remote", remote_url])
     assert res.exit_code == 0 and "released cnc_line v2" in res.output
     res = runner.invoke(app, ["remote", "release", "cnc_line", "1", "--warehouse", str(wb), "--remote", remote_url])
     assert res.exit_code == 1 and "cannot be released" in res.output
