@@ -312,10 +312,10 @@ def test_a_local_version_made_without_the_remote_is_named_when_it_differs(tmp_pa
 def test_the_catalog_lease_held_elsewhere_makes_a_writer_wait_then_name_the_holder(
     tmp_path: Path, remote_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from datetime import UTC, datetime, timedelta
+
     from pipelines.catalog.db import writer
     from pipelines.remote import LEASE
-
-    from datetime import UTC, datetime, timedelta
 
     r = open_remote(remote_url)
     now = datetime.now(UTC)
@@ -337,5 +337,5 @@ def test_the_catalog_lease_held_elsewhere_makes_a_writer_wait_then_name_the_hold
 
 
 def test_a_missing_bucket_is_a_clear_error(s3_endpoint: str) -> None:
-    with pytest.raises(RemoteError, match="bucket `no-such-bucket` does not exist .*create it first"):
+    with pytest.raises(RemoteError, match=r"bucket `no-such-bucket` does not exist .*create it first"):
         open_remote("s3://no-such-bucket/warehouse")
