@@ -59,9 +59,13 @@ RemoteOpt = Annotated[
 
 
 def _settings(project: Path | None, warehouse: Path | None, remote: str | None = None) -> Any:
+    from pipelines.errors import MoshuError
     from pipelines.settings import Settings
 
-    return Settings.resolve(project, warehouse, remote)
+    try:
+        return Settings.resolve(project, warehouse, remote)
+    except MoshuError as e:  # e.g. a folder bound to another remote
+        _fail(str(e))
 
 
 def _client(project: Path | None, warehouse: Path | None) -> Any:

@@ -41,6 +41,11 @@ def verify(
     if report.ok:
         out.print(
             f"ok: {report.checked_versions} versions, {report.checked_files} files match their manifests and the catalog; audit log chain intact"
+            + (
+                f"; {report.remote_only} versions only on the remote not checked (`moshu pull` fetches them)"
+                if report.remote_only
+                else ""
+            )
         )
         return
     t = Table("dataset", "version", "path", "problem", "expected", "found")

@@ -75,7 +75,7 @@ def pull(
     """Download the versions other machines published (each file checked against its manifest) and the shared catalog."""
     from pipelines.errors import MoshuError
     from pipelines.remote import open_remote
-    from pipelines.remote_sync import pull_catalog, pull_derived, pull_versions
+    from pipelines.remote_sync import mark_synced, pull_catalog, pull_derived, pull_versions
     from pipelines.stages.register import register_existing
     from pipelines.warehouse import Warehouse
 
@@ -88,6 +88,8 @@ def pull(
         catalog = pull_catalog(wh)
         # Versions the shared catalog lacks are registered in this copy only (no lease: pulling needs no write access).
         register_existing(Warehouse(wh.root), _specs(project, names))
+        if catalog != "ahead":  # registering pulled versions is re-done on every pull: not this machine's own writes
+            mark_synced(wh)
     except MoshuError as e:
         _fail(str(e))
     t = Table("dataset", "pulled", "versions here", title=f"pulled from {wh.remote}")

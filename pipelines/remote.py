@@ -22,6 +22,7 @@ Credentials and the endpoint come from the usual environment (`AWS_ACCESS_KEY_ID
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
@@ -46,6 +47,10 @@ _PROBED: set[str] = set()
 
 class RemoteError(MoshuError):
     """The remote warehouse cannot be reached, or refused a write another writer already made."""
+
+
+class RemoteConflict(RemoteError):
+    """Another writer got there first: the number, the manifest or the catalog changed under this one."""
 
 
 def _now() -> datetime:
@@ -74,7 +79,10 @@ def _age_s(record: dict[str, Any]) -> float:
 
 
 def _who(record: dict[str, Any]) -> str:
-    return f"run {record.get('run_id') or '?'} on {record.get('host') or '?'} (pid {record.get('pid') or '?'}) since {record.get('since') or '?'}"
+    if not record:
+        return "a writer whose record cannot be read"
+    run = f"run {record['run_id']} on " if record.get("run_id") else ""
+    return f"{run}{record.get('host') or '?'} (pid {record.get('pid') or '?'}) since {record.get('since') or '?'}"
 
 
 @dataclass(frozen=True)
@@ -128,21 +136,70 @@ class Remote:
         return data
 
     def create(self, path: str, body: bytes) -> bool:
-        """Write `path` only if it does not exist (one writer wins); False when it already existed."""
+        """Write `path` only if it does not exist (one writer wins); False when it already existed.
 
+        The first exclusive create of a process probes that the store refuses a second one (a read-only
+        user never gets here). A conditional write racing another (S3 409) is retried.
+        """
+        if self.url not in _PROBED:
+            _probe(self)
+            _PROBED.add(self.url)
+        return self._create(path, body)
+
+    def _create(self, path: str, body: bytes) -> bool:
         def write() -> None:
             with self.fs.open(path, "xb") as f:
                 f.write(body)
 
-        try:
-            self.call(write)
-        except FileExistsError:
-            return False
-        return True
+        delay = 0.1
+        for _ in range(6):
+            try:
+                self.call(write)
+            except FileExistsError:
+                return False
+            except RemoteError as e:
+                text = str(e)
+                if "PreconditionFailed" in text or "412" in text:
+                    return False  # an existing object, reported without the If-None-Match condition
+                if "ConditionalRequestConflict" in text or " 409" in text:
+                    time.sleep(delay)
+                    delay *= 2
+                    continue
+                raise
+            return True
+        raise RemoteError(f"remote warehouse {self.url}: `{path}` kept conflicting with concurrent conditional writes")
 
     def put(self, path: str, body: bytes) -> None:
         """Write (or replace) a small file in one request."""
         self.call(self.fs.pipe_file, path, body)
+
+    def replace_if(self, path: str, local: str, expected: str | None) -> str | None:
+        """Upload the file `local` to `path` only if `path` still has the stamp `expected` (None: does not exist);
+        the new stamp. On S3 the condition is checked by the server (`If-Match`); elsewhere just before the write.
+
+        Raises:
+            RemoteConflict: `path` changed since `expected` was read.
+        """
+        with open(local, "rb") as f:
+            body = f.read()
+        changed = RemoteConflict(f"`{path}` on {self.url} changed since it was read")
+        if expected is None:
+            if not self.create(path, body):
+                raise changed
+            return self.stamp(path)
+        if "s3" in getattr(self.fs, "protocol", ()):
+            try:
+                out = self.call(self.fs.pipe_file, path, body, IfMatch=expected)
+            except RemoteError as e:
+                if "pre-condition" in str(e) or "PreconditionFailed" in str(e) or "412" in str(e):
+                    raise changed from e
+                raise
+            etag = out.get("ETag") if isinstance(out, dict) else None
+            return str(etag) if etag else self.stamp(path)
+        if self.stamp(path) != expected:
+            raise changed
+        self.put(path, body)
+        return self.stamp(path)
 
     def stamp(self, path: str) -> str | None:
         """What identifies the current content of `path` (its ETag, else size and time), or None when it does not exist."""
@@ -163,10 +220,12 @@ class Remote:
         me = holder(run_id)
         path = self.version_key(name, version, CLAIM)
         if self.create(path, json.dumps(me).encode()):
-            return me
+            if self.manifest_bytes(name, version) is None:
+                return me
+            self.call(self.fs.rm_file, path)  # committed already (its claim was released): never write into it
         other = self.read_json(path) or {}
         if self.manifest_bytes(name, version) is not None:
-            raise RemoteError(
+            raise RemoteConflict(
                 f"dataset `{name}`: the remote warehouse {self.url} already has v{version} ({_who(other)}): another machine "
                 "published since this run read it; run again to build on it"
             )
@@ -174,7 +233,7 @@ class Remote:
             return other  # our own claim, from an interrupted upload of this version
         if _age_s(other) > CLAIM_STALE_S:
             return None
-        raise RemoteError(
+        raise RemoteConflict(
             f"dataset `{name}`: v{version} is being published to {self.url} by {_who(other)}, last seen "
             f"{_age_s(other):.0f} s ago; run again when it has finished (a claim not renewed for {CLAIM_STALE_S:.0f} s "
             f"is skipped; `moshu remote release {name} {version} --force` frees it now if that run is gone)"
@@ -197,7 +256,7 @@ class Remote:
         """Raise unless `mine` still holds the claim on `version` (checked right before the manifest is written)."""
         other = self.read_json(self.version_key(name, version, CLAIM)) or {}
         if other.get("token") != mine["token"]:
-            raise RemoteError(
+            raise RemoteConflict(
                 f"dataset `{name}`: the claim on v{version} at {self.url} was released while this run uploaded it"
                 + (f" and is now held by {_who(other)}" if other else "")
                 + "; nothing was committed there, run again"
@@ -212,8 +271,8 @@ class Remote:
             while not stop.wait(CLAIM_BEAT_S):
                 try:
                     self.beat(name, version, mine)
-                except Exception:  # a missed beat is retried; the upload itself reports real failures
-                    continue
+                except Exception as e:  # a missed beat is retried; the upload itself reports real failures
+                    logging.getLogger(__name__).warning("could not renew the claim on `%s` v%s: %s", name, version, e)
 
         t = threading.Thread(target=loop, name=f"moshu-claim-{name}-v{version}", daemon=True)
         t.start()
@@ -244,6 +303,9 @@ class Remote:
                 "may still be uploading; pass --force only if you know it is gone"
             )
         self.call(self.fs.rm_file, path)
+        if self.manifest_bytes(name, version) is not None:  # its holder committed meanwhile: the claim stays
+            self.put(path, json.dumps(other).encode())
+            raise RemoteError(f"dataset `{name}`: v{version} was committed on {self.url} while it was being released; kept")
         return True
 
     # ------------------------------------------------------------------------------------------------ lease
@@ -270,7 +332,7 @@ class Remote:
                     continue
             if waited >= wait_s:
                 raise RemoteError(
-                    f"the catalog of {self.url} is held by {_who(other or {})}; waited {wait_s:.0f} s. A lease older than "
+                    f"the catalog of {self.url} is held by {_who(other or {})}; waited {wait_s:g} s. A lease older than "
                     f"{LEASE_STALE_S:.0f} s is broken; if that process is gone, `moshu remote unlock` frees it now"
                 )
             time.sleep(delay)
@@ -310,28 +372,28 @@ def open_remote(url: str) -> Remote:
     except (ValueError, ImportError, TypeError) as e:
         raise RemoteError(f"remote warehouse `{url}`: {e}") from e
     remote = Remote(url, fs, root.rstrip("/"))
-    if url not in _PROBED:
-        _probe(remote)
-        _PROBED.add(url)
-    return remote
-
-
-def _probe(remote: Remote) -> None:
-    probe = remote.key(f".moshu-probe-{uuid.uuid4().hex}")
     hint = "check the URL, AWS_ENDPOINT_URL and the credentials in the environment"
+    if "file" in getattr(fs, "protocol", ()):
+        fs.makedirs(remote.root, exist_ok=True)
+        return remote
+    bucket = remote.root.split("/")[0]
     try:
-        if "file" in getattr(remote.fs, "protocol", ()):
-            remote.fs.makedirs(remote.root, exist_ok=True)
-        first = remote.create(probe, b"1")
-        second = remote.create(probe, b"2")
+        remote.call(fs.ls, bucket)  # a read: a machine that only pulls needs no write access
     except FileNotFoundError as e:
-        bucket = remote.root.split("/")[0]
         raise RemoteError(
-            f"remote warehouse `{remote.url}`: bucket `{bucket}` does not exist (or these credentials cannot see it); "
+            f"remote warehouse `{url}`: bucket `{bucket}` does not exist (or these credentials cannot see it); "
             f"create it first, or {hint}"
         ) from e
     except RemoteError as e:
         raise RemoteError(f"{e}; {hint}") from e
+    return remote
+
+
+def _probe(remote: Remote) -> None:
+    """Refuse a store that lets a second exclusive create of one key succeed."""
+    probe = remote.key(f".moshu-probe-{uuid.uuid4().hex}")
+    first = remote._create(probe, b"1")
+    second = remote._create(probe, b"2")
     with suppress(RemoteError, FileNotFoundError):
         remote.call(remote.fs.rm_file, probe)
     if not (first and not second):

@@ -24,7 +24,7 @@ from typing import Any
 from filelock import FileLock
 
 from pipelines.ingest.fingerprint import sha256_file
-from pipelines.remote import Remote, RemoteError, open_remote
+from pipelines.remote import Remote, RemoteConflict, RemoteError, open_remote
 from pipelines.warehouse import BINDING, MANIFEST, Warehouse, bound_remote
 
 CATALOG = "catalog.duckdb"
@@ -60,7 +60,9 @@ def bind(warehouse: Warehouse) -> None:
         )
     if bound is None:
         warehouse.root.mkdir(parents=True, exist_ok=True)
-        (warehouse.root / BINDING).write_text(json.dumps({"url": warehouse.remote}) + "\n", encoding="utf-8")
+        tmp = warehouse.root / f".{BINDING}.{uuid.uuid4().hex[:8]}"
+        tmp.write_text(json.dumps({"url": warehouse.remote}) + "\n", encoding="utf-8")
+        os.replace(tmp, warehouse.root / BINDING)
 
 
 # -------------------------------------------------------------------------------------------------- versions
@@ -94,35 +96,44 @@ def push_version(
     vdir = warehouse.version_dir(name, version)
     body = (vdir / MANIFEST).read_bytes()
     m = json.loads(body)
+    theirs = remote.manifest_bytes(name, version)
+    if theirs is not None:  # committed already: by this machine (another process), or a different version
+        if theirs != body:
+            raise _differs(warehouse, remote, name, version)
+        return
     if mine is None:
         mine = remote.claim(name, version, str(m.get("run_id")))
         if mine is None:
-            raise _differs(warehouse, remote, name, version)
+            raise RemoteConflict(
+                f"dataset `{name}`: local v{version} cannot be uploaded: on {remote.url} that number is claimed by a run "
+                f"that stopped renewing its claim; `moshu remote release {name} {version} --force` frees it, then "
+                "`moshu push` uploads this version"
+            )
     earlier = [v for v in have if v < version]
     prev = max(earlier) if earlier else None
     prev_files = _remote_files(remote, name, prev)
     with remote.heartbeat(name, version, mine):
         for f in m.get("files", []):
             src, dst = vdir / f["path"], remote.version_key(name, version, f["path"])
-            if sha256_file(src) != f["sha256"]:
-                raise RemoteError(
-                    f"dataset `{name}` v{version}: local `{f['path']}` does not match its manifest; run `moshu verify` "
-                    "and restore it before pushing"
-                )
             if prev is not None and prev_files.get(f["path"]) == f["sha256"]:
                 remote.call(remote.fs.copy, remote.version_key(name, prev, f["path"]), dst)
-            else:
-                remote.call(remote.fs.put_file, str(src), dst)
+                continue
+            if (actual := sha256_file(src)) != f["sha256"]:
+                raise RemoteError(
+                    f"dataset `{name}` v{version}: local `{src}` has sha256 {actual[:12]}..., its manifest records "
+                    f"{f['sha256'][:12]}...; run `moshu verify` and restore the file before pushing"
+                )
+            remote.call(remote.fs.put_file, str(src), dst)
         remote.check_held(name, version, mine)
         for f in m.get("files", []):
             size = remote.call(remote.fs.info, remote.version_key(name, version, f["path"])).get("size")
             if size != f["bytes"]:
-                raise RemoteError(
+                raise RemoteConflict(
                     f"dataset `{name}` v{version}: `{f['path']}` on {remote.url} has {size} bytes, not {f['bytes']}; "
                     "another writer changed it, nothing was committed: run `moshu push` again"
                 )
         if not remote.create(remote.version_key(name, version, MANIFEST), body) and remote.manifest_bytes(name, version) != body:
-            raise RemoteError(
+            raise RemoteConflict(
                 f"dataset `{name}`: another run committed a different v{version} on {remote.url} while this one uploaded it "
                 "(its claim had been released); that version may now hold files of both runs: pull it into an empty "
                 "folder to check it"
@@ -170,12 +181,14 @@ def _download_version(warehouse: Warehouse, remote: Remote, name: str, version: 
             except FileNotFoundError:
                 raise RemoteError(
                     f"dataset `{name}` v{version}: `{f['path']}`, listed in its manifest, is missing on {remote.url}; "
-                    "the remote copy is damaged (restore it from the machine that published it: `moshu push` there)"
+                    "the remote copy is damaged: restore the object from the store's versioning, or copy the file up from a machine "
+                    "whose copy `moshu verify` passes"
                 ) from None
-            if sha256_file(dst) != f["sha256"]:
+            if (actual := sha256_file(dst)) != f["sha256"]:
                 raise RemoteError(
-                    f"dataset `{name}` v{version}: `{f['path']}` on {remote.url} does not match the sha256 its manifest "
-                    "records; the remote copy is damaged, nothing was pulled"
+                    f"dataset `{name}` v{version}: `{f['path']}` on {remote.url} has sha256 {actual[:12]}..., its manifest "
+                    f"records {f['sha256'][:12]}...; the remote copy is damaged and nothing was pulled: restore the object from "
+                    "the store's versioning, or copy the file up from a machine whose copy `moshu verify` passes"
                 )
         (tmp / MANIFEST).write_bytes(body)
         os.rename(tmp, warehouse.version_dir(name, version))
@@ -204,32 +217,42 @@ def pull_versions(warehouse: Warehouse, name: str, *, latest_only: bool = False)
     remote = remote_of(warehouse)
     if remote is None:
         return []
+    with _dataset_lock(warehouse, name):
+        return _pull(warehouse, remote, name, latest_only)
+
+
+def _dataset_lock(warehouse: Warehouse, name: str) -> FileLock:
     lock = warehouse.lock_path(name)
     lock.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(lock))
+
+
+def _pull(warehouse: Warehouse, remote: Remote, name: str, latest_only: bool) -> list[int]:
     got = []
-    with FileLock(str(lock)):
-        local = set(warehouse.versions(name))
-        listed = remote.versions(name)
-        for v in _newest(remote, name, listed) if latest_only else listed:
-            body = remote.manifest_bytes(name, v)
-            if body is None:
-                continue
-            if v in local:
-                if (warehouse.version_dir(name, v) / MANIFEST).read_bytes() != body:
-                    raise _differs(warehouse, remote, name, v)
-                continue
-            _download_version(warehouse, remote, name, v, body)
-            got.append(v)
+    local = set(warehouse.versions(name))
+    listed = remote.versions(name)
+    for v in _newest(remote, name, listed) if latest_only else listed:
+        body = remote.manifest_bytes(name, v)
+        if body is None:
+            continue
+        if v in local:
+            if (warehouse.version_dir(name, v) / MANIFEST).read_bytes() != body:
+                raise _differs(warehouse, remote, name, v)
+            continue
+        _download_version(warehouse, remote, name, v, body)
+        got.append(v)
     return got
 
 
 def sync_pending(warehouse: Warehouse, name: str) -> None:
     """Before a run: finish uploads a failed run left (its versions are committed here only), then fetch the newest
-    versions to build on."""
-    if remote_of(warehouse) is None:
+    versions to build on. Under the dataset's lock, so parallel steps of one run (partitions) do it once."""
+    remote = remote_of(warehouse)
+    if remote is None:
         return
-    push(warehouse, name)
-    pull_versions(warehouse, name, latest_only=True)
+    with _dataset_lock(warehouse, name):
+        push(warehouse, name)
+        _pull(warehouse, remote, name, latest_only=True)
 
 
 # -------------------------------------------------------------------------------------------------- catalog
@@ -246,8 +269,11 @@ def _save_state(warehouse: Warehouse, stamp: str | None) -> None:
 
 
 def _set_aside(warehouse: Warehouse, remote: Remote) -> Path:
-    kept = warehouse.root / f"{CATALOG}.diverged-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
+    kept = warehouse.root / f"{CATALOG}.diverged-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     shutil.copy2(warehouse.catalog_path, kept)
+    wal = Path(str(warehouse.catalog_path) + ".wal")
+    if wal.is_file():  # writes a crashed process left in the write-ahead log belong with it
+        shutil.copy2(wal, Path(str(kept) + ".wal"))
     log.warning(
         "the local catalog had writes the catalog on %s lacks, and that one changed meanwhile: the local copy is kept "
         "as %s and replaced by the shared catalog (its runs, feedback and audit entries are in the kept file)",
@@ -264,7 +290,8 @@ def _fetch_catalog(warehouse: Warehouse, remote: Remote) -> str:
     if stamp is None:
         return "none"
     state, local = _state(warehouse), warehouse.catalog_path
-    dirty = local.is_file() and (state is None or sha256_file(local) != state.get("sha256"))
+    wal = Path(str(local) + ".wal").is_file()
+    dirty = local.is_file() and (state is None or wal or sha256_file(local) != state.get("sha256"))
     if state is not None and state.get("stamp") == stamp and local.is_file():
         return "ahead" if dirty else "current"
     kept = _set_aside(warehouse, remote) if dirty else None
@@ -309,16 +336,25 @@ def shared_catalog(warehouse: Warehouse) -> Iterator[None]:
         _fetch_catalog(warehouse, remote)
         before = remote.stamp(remote.key(CATALOG))
         yield
-        if remote.stamp(remote.key(CATALOG)) != before:
+        try:  # one PUT, on S3 only if the shared catalog is still the one this write started from (If-Match)
+            after = remote.replace_if(remote.key(CATALOG), str(warehouse.catalog_path), before)
+        except RemoteConflict:
             kept = _set_aside(warehouse, remote)
             raise RemoteError(
                 f"the catalog on {remote.url} changed while this machine held its lease (the lease was broken as stale); "
                 f"this write is kept in {kept}, not uploaded"
-            )
-        remote.call(remote.fs.put_file, str(warehouse.catalog_path), remote.key(CATALOG))  # one PUT: atomic
-        _save_state(warehouse, remote.stamp(remote.key(CATALOG)))
+            ) from None
+        _save_state(warehouse, after)
     finally:
         remote.release_lease(me)
+
+
+def mark_synced(warehouse: Warehouse) -> None:
+    """Record the local catalog as in line with the remote one it was fetched from, after writes that are re-done
+    from the versions on every pull (registering pulled versions): they are not this machine's own."""
+    state = _state(warehouse)
+    if state is not None and warehouse.catalog_path.is_file():
+        _save_state(warehouse, state.get("stamp"))
 
 
 # -------------------------------------------------------------------------------------------------- derived files

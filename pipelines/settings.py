@@ -39,4 +39,12 @@ class Settings:
         env_wh = os.environ.get(ENV_WAREHOUSE)
         wh = warehouse or (Path(env_wh) if env_wh else proj / "warehouse")
         root = wh.resolve()
-        return cls(project=proj, warehouse=Warehouse(root, remote or os.environ.get(ENV_REMOTE) or bound_remote(root)))
+        named, bound = remote or os.environ.get(ENV_REMOTE) or None, bound_remote(root)
+        if named and bound and named != bound:
+            from pipelines.remote import RemoteError
+
+            raise RemoteError(
+                f"warehouse folder {root} is the cache of {bound}, not {named}; use another folder for {named} "
+                f"(or delete {root / 'remote.json'} if the remote moved)"
+            )
+        return cls(project=proj, warehouse=Warehouse(root, named or bound))

@@ -23,7 +23,14 @@ _VERSION_DIR = re.compile(r"^v(\d+)$")
 def bound_remote(root: Path) -> str | None:
     """The remote a local warehouse folder was bound to (by `moshu run --remote` or `moshu push`), if any."""
     p = root / BINDING
-    return str(json.loads(p.read_text(encoding="utf-8"))["url"]) if p.is_file() else None
+    if not p.is_file():
+        return None
+    try:
+        return str(json.loads(p.read_text(encoding="utf-8"))["url"])
+    except (ValueError, KeyError, TypeError) as e:
+        from pipelines.remote import RemoteError
+
+        raise RemoteError(f'`{p}` should be {{"url": "s3://..."}}, the remote this folder caches: {e}; fix or delete it') from e
 
 
 @dataclass(frozen=True)

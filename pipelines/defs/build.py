@@ -15,6 +15,8 @@ ALL_JOB = "moshu_all"
 # Run tag naming the dataset a job builds: a deployment's run coordinator limits it to one run per dataset
 # (`tagConcurrencyLimits` with `applyLimitPerUniqueValue`), see docs/scale.md.
 DATASET_TAG = "moshu/dataset"
+# A retried run starts again from ingest, so it pulls what another machine published meanwhile (docs/scale.md).
+RETRY_FROM_START = {"dagster/retry_strategy": "ALL_STEPS"}
 
 
 def job_name(dataset: str) -> str:
@@ -39,8 +41,7 @@ def build_definitions(project: Project, settings: Settings) -> dg.Definitions:
         job = dg.define_asset_job(
             job_name(name),
             selection=dg.AssetSelection.groups(GROUP_PREFIX + name),
-            # A retried run starts again from ingest, so it pulls what another machine published meanwhile.
-            tags={DATASET_TAG: name, "dagster/retry_strategy": "ALL_STEPS"},
+            tags={DATASET_TAG: name, **RETRY_FROM_START},
             description=f"Build `{name}`: ingest, validate, publish, register"
             + (" (one partition, or a range of them as one run)." if name in partitioned else "."),
         )
@@ -59,6 +60,7 @@ def build_definitions(project: Project, settings: Settings) -> dg.Definitions:
             ALL_JOB,
             selection=every,
             description="Build every dataset that is not partitioned (a partitioned one runs per partition, from its own job).",
+            tags=RETRY_FROM_START,
         )
     )
     return dg.Definitions(

@@ -67,6 +67,8 @@ class Report:
     checked_versions: int = 0
     checked_files: int = 0
     problems: list[Problem] = field(default_factory=list)
+    # With a remote warehouse: versions the shared catalog registers that this folder does not hold (not checked).
+    remote_only: int = 0
 
     @property
     def ok(self) -> bool:
@@ -195,9 +197,12 @@ def _catalog_row(ctx: _Ctx, name: str, version: int) -> dict[str, Any] | None:
 
 def _check_version(ctx: _Ctx, name: str, version: int) -> dict[str, Any] | None:
     """Check one version's folder, manifest, files and catalog rows; its manifest, if it parsed."""
-    ctx.report.checked_versions += 1
     vdir = ctx.warehouse.version_dir(name, version)
     row = _catalog_row(ctx, name, version)
+    if not vdir.is_dir() and ctx.warehouse.remote and row is not None:
+        ctx.report.remote_only += 1  # a cache holds what it pulled; `moshu pull` fetches the rest to check it
+        return None
+    ctx.report.checked_versions += 1
     if not vdir.is_dir():
         ctx.add(name, version, vdir, "the catalog registers this version but its folder is gone", "a version folder", "missing")
         return None

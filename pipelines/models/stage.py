@@ -160,10 +160,11 @@ def _diff_missing(con: duckdb.DuckDBPyConnection, wh: Warehouse, name: str, out:
     have = {
         (a, b) for a, b in con.execute("SELECT from_version, to_version FROM version_diffs WHERE dataset = ?", [name]).fetchall()
     }
-    for v in wh.versions(name):
+    local = wh.versions(name)
+    for v in local:
         parent = wh.manifest(name, v).get("parent_version")
-        if parent is None or (parent, v) in have:
-            continue
+        if parent is None or (parent, v) in have or parent not in local:
+            continue  # a parent only on the remote warehouse: the machine that published `v` diffed it
         store_diff(con, wh, diff_versions(wh, name, parent, v))
         out.diffed.append((parent, v))
 

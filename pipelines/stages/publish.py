@@ -419,11 +419,16 @@ def _release(remote: Any, name: str, version: int, run_id: str) -> None:
 
 def _push(warehouse: Warehouse, remote: Any, name: str, version: int, mine: dict[str, Any]) -> None:
     """Upload the committed version; a failed upload leaves it committed here, for the next run or `moshu push`."""
-    from pipelines.remote import RemoteError
+    from pipelines.remote import RemoteConflict, RemoteError
     from pipelines.remote_sync import push_version
 
     try:
         push_version(warehouse, remote, name, version, set(remote.versions(name)), mine)
+    except RemoteConflict as e:
+        raise RemoteConflict(
+            f"{e}. v{version} is committed in {warehouse.root} but cannot be uploaded under that number: move "
+            f"`{warehouse.version_dir(name, version)}` aside and run again"
+        ) from e
     except RemoteError as e:
         raise RemoteError(
             f"{e}. v{version} is committed in {warehouse.root}; the next run of `{name}` there, or `moshu push {name}`, "
@@ -457,11 +462,11 @@ def write_new_version(
             remote = remote_of(warehouse)
             assert remote is not None
             version, mine = remote.claim_from(spec.name, version, run_id)
-        parent = warehouse.latest(spec.name)
         ddir = warehouse.dataset_dir(spec.name)
-        ddir.mkdir(parents=True, exist_ok=True)
         tmp = ddir / f".tmp-v{version}-{uuid.uuid4().hex[:8]}"
         try:
+            parent = warehouse.latest(spec.name)
+            ddir.mkdir(parents=True, exist_ok=True)
             with remote.heartbeat(spec.name, version, mine) if remote and mine else nullcontext():
                 manifest, card = build(tmp, version, parent, last)
             parent_manifest = warehouse.manifest(spec.name, parent) if parent else None

@@ -136,8 +136,12 @@ def register_version(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name:
 
 
 def refresh_latest_view(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name: str) -> None:
-    """Point the view named after the dataset at its latest version."""
-    latest = warehouse.latest(name)
+    """Point the view named after the dataset at its latest published version, as the catalog knows it (with a
+    remote warehouse, this machine's folder may not hold every version)."""
+    row = con.execute(
+        "SELECT max(version) FROM versions WHERE name = ? AND coalesce(status, 'published') = 'published'", [name]
+    ).fetchall()
+    latest = row[0][0] if row else None
     if latest is None:
         return
     glob = f"datasets/{name}/v{latest}/{DATA_DIR}/*.parquet"

@@ -70,3 +70,41 @@ def test_push_adopts_a_local_warehouse_into_an_empty_remote(
     assert r.versions("cnc_line") == [1] and r.fs.exists(r.key("catalog.duckdb"))
     res = runner.invoke(app, ["push", "--warehouse", str(wh.root), "--remote", remote_url])
     assert res.exit_code == 0 and "cnc_line" in res.output  # nothing left to push: a no-op
+
+
+def test_repeated_pulls_follow_the_shared_catalog_without_setting_anything_aside(
+    project_dir: Path, tmp_path: Path, remote_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.catalog.client import CatalogClient
+    from pipelines.catalog.db import writer
+    from pipelines.governance.audit import record
+    from pipelines.runner import run_dataset
+    from pipelines.spec.loader import load_project
+
+    monkeypatch.delenv("MOSHU_REMOTE", raising=False)
+    wa = Warehouse(tmp_path / "a", remote_url)
+    proj = load_project(project_dir, only=["cnc_line"])
+    run_dataset(proj.datasets["cnc_line"], proj.root, wa)
+    wb = tmp_path / "b"
+    for i in range(2):
+        res = runner.invoke(app, ["pull", "--project", str(project_dir), "--warehouse", str(wb), "--remote", remote_url])
+        assert res.exit_code == 0 and "catalog: fetched" in res.output, res.output
+        with writer(wa) as con:  # machine A writes the shared catalog between the pulls
+            record(con, actor=f"ana-{i}", action="verify", object="*", decision="ok", detail={})
+    res = runner.invoke(app, ["pull", "--warehouse", str(wb), "--remote", remote_url])
+    assert res.exit_code == 0 and not list(wb.glob("catalog.duckdb.diverged-*"))
+    with CatalogClient(wb) as c:
+        assert c.sql("SELECT count(*) FROM audit_log WHERE actor LIKE 'ana-%'").fetchall()[0][0] == 2
+
+
+def test_a_folder_bound_to_one_remote_refuses_another(tmp_path: Path, remote_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MOSHU_REMOTE", raising=False)
+    (tmp_path / "wh").mkdir()
+    (tmp_path / "wh" / "remote.json").write_text('{"url": "s3://other-bucket/warehouse"}', encoding="utf-8")
+    res = runner.invoke(app, ["sql", "select 1", "--warehouse", str(tmp_path / "wh")])
+    assert res.exit_code == 1  # the bound remote is used even without --remote: here it does not exist
+    res = runner.invoke(app, ["push", "--warehouse", str(tmp_path / "wh"), "--remote", remote_url])
+    assert res.exit_code == 1 and "is the cache of s3://other-bucket/warehouse" in res.output
+    (tmp_path / "wh" / "remote.json").write_text("{not json", encoding="utf-8")
+    res = runner.invoke(app, ["versions", "cnc_line", "--warehouse", str(tmp_path / "wh")])
+    assert res.exit_code == 1 and "remote.json" in res.output and "Traceback" not in res.output
