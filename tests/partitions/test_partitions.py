@@ -140,6 +140,7 @@ def test_a_day_without_a_file_and_a_badly_named_file_are_clear_errors(root: Path
         _run(root, wh, None)
 
 
+@pytest.mark.slow  # several partitioned runs
 def test_kept_partitions_from_other_rules_are_refused(root: Path, tmp_path: Path) -> None:
     wh = Warehouse(tmp_path / "wh")
     _run(root, wh, DAYS)
@@ -150,6 +151,7 @@ def test_kept_partitions_from_other_rules_are_refused(root: Path, tmp_path: Path
     assert _run(root, wh, None).version == 2  # type: ignore[attr-defined]  # every partition rebuilt
 
 
+@pytest.mark.slow  # several partitioned runs
 def test_a_stale_partition_without_raw_files_is_named_with_what_to_do(root: Path, tmp_path: Path) -> None:
     wh = Warehouse(tmp_path / "wh")
     _run(root, wh, DAYS)
@@ -199,6 +201,7 @@ def test_accepted_feedback_on_a_partitioned_dataset_is_recorded_once_with_the_ro
     assert len(added) == 1 and str(row["coolant_temp_c"]) in added[0]
 
 
+@pytest.mark.slow  # several partitioned runs
 def test_concurrent_runs_of_one_partition_agree_or_the_older_read_is_refused(root: Path, tmp_path: Path) -> None:
     from pipelines.stages import ingest, validate
     from pipelines.stages.publish_partitions import publish_partitions

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -27,7 +28,7 @@ from pipelines.report.card import (
 )
 from pipelines.spec.loader import Project, load_project
 from pipelines.warehouse import Warehouse
-from tests.conftest import build, copy_project
+from tests.conftest import Built, build
 
 DATASETS = ("ai4i2020", "cmapss", "cnc_line", "steel_plates_faults")
 STEEL = "steel_plates_faults"
@@ -64,10 +65,11 @@ def _model_side(root: Path, wh: Warehouse, names: tuple[str, ...]) -> None:
 
 
 @pytest.fixture(scope="module")
-def cards(tmp_path_factory: pytest.TempPathFactory) -> Cards:
-    root = copy_project(tmp_path_factory.mktemp("cards") / "p")
+def cards(tmp_path_factory: pytest.TempPathFactory, built: Built) -> Cards:
+    # A private copy of the session's built project (specs, seeds and warehouse): building it again costs ~15 s.
+    root = tmp_path_factory.mktemp("cards") / "p"
+    shutil.copytree(built.project.root, root)
     wh = Warehouse(root / "warehouse")
-    build(root, wh)
     _model_side(root, wh, DATASETS)
     # steel v2: one raw value changed; the spec's title made hostile to hand-written YAML
     seed = root / "seeds" / STEEL / "Faults.NNA"
