@@ -20,6 +20,12 @@ BINDING = "remote.json"  # in a warehouse folder that is the cache of a remote w
 _VERSION_DIR = re.compile(r"^v(\d+)$")
 
 
+def version_number(folder_name: str) -> int | None:
+    """N for a version folder's name `v<N>`, else None."""
+    m = _VERSION_DIR.match(folder_name)
+    return int(m.group(1)) if m else None
+
+
 def bound_remote(root: Path) -> str | None:
     """The remote a local warehouse folder was bound to (by `moshu run --remote` or `moshu push`), if any."""
     p = root / BINDING

@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -30,13 +29,12 @@ from pipelines.catalog.client import CatalogClient
 from pipelines.errors import CatalogError, MoshuError, NotFoundError
 from pipelines.governance.audit import chain_problems
 from pipelines.ingest.fingerprint import sha256_file
-from pipelines.warehouse import MANIFEST, Warehouse
+from pipelines.warehouse import MANIFEST, Warehouse, version_number
 
 __all__ = ["AUDIT_LOG", "CATALOG", "Problem", "Report", "verify"]
 
 AUDIT_LOG = "<audit_log>"
 CATALOG = "<catalog>"
-_VERSION_DIR = re.compile(r"^v(\d+)$")
 _CATALOG_FIELDS = ("status", "level", "score", "rows_in", "rows_published", "rows_quarantined")
 
 
@@ -150,7 +148,7 @@ def _disk_versions(warehouse: Warehouse, name: str) -> set[int]:
     d = warehouse.dataset_dir(name)
     if not d.is_dir():
         return set()
-    return {int(m.group(1)) for p in d.iterdir() if p.is_dir() and (m := _VERSION_DIR.match(p.name))}
+    return {n for p in d.iterdir() if p.is_dir() and (n := version_number(p.name)) is not None}
 
 
 def _catalog_versions(ctx: _Ctx) -> dict[str, set[int]]:

@@ -28,8 +28,8 @@ import polars as pl
 from pipelines.errors import SourceError
 from pipelines.ingest.readers import SOURCE_FILE
 from pipelines.quality.kinds import POLARS_DTYPES, RAW_PREFIX
-from pipelines.spec.column_checks import original_name, unit_conversion
-from pipelines.spec.models import Column, DatasetSpec
+from pipelines.spec.column_checks import unit_conversion
+from pipelines.spec.models import Column, DatasetSpec, original_name
 
 _TRUE = ["true", "t", "yes", "y", "1"]
 _FALSE = ["false", "f", "no", "n", "0"]

@@ -16,6 +16,7 @@ from math import lcm
 from typing import TYPE_CHECKING
 
 from pipelines.errors import SpecIssue
+from pipelines.spec.models import original_name
 
 if TYPE_CHECKING:
     from pipelines.spec.models import DatasetSpec
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 _SNAP_TOLERANCE = 1e-13
 _MAX_DENOMINATOR = 1_000_000
 _SHOWN_DENOMINATOR = 100_000
-ORIGINAL_SUFFIX = "_original"
 
 
 @dataclass(frozen=True)
@@ -135,11 +135,6 @@ def unit_conversion(source: str, target: str) -> Conversion:
     if abs(y2 - (1000 * scale + offset)) > 1e-9 * max(abs(y2), 1.0):
         raise ValueError(f"`{source}` -> `{target}` is not a linear conversion (scale and offset)")
     return Conversion(source, target, _snap(scale), _snap(offset))
-
-
-def original_name(name: str) -> str:
-    """Name of the column that keeps a time column's raw text (`keep_original`)."""
-    return name + ORIGINAL_SUFFIX
 
 
 def check_columns(spec: DatasetSpec, located: Located, issues: list[SpecIssue]) -> None:

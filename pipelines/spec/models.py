@@ -85,6 +85,14 @@ GRADE_ORDER: tuple[str, ...] = ("general", "important", "core")
 Domain = Literal["r_and_d", "production", "operations_maintenance", "management", "external"]
 
 
+ORIGINAL_SUFFIX = "_original"
+
+
+def original_name(name: str) -> str:
+    """Name of the column that keeps a time column's raw text (`keep_original`)."""
+    return name + ORIGINAL_SUFFIX
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     # Fields added after specs were first hashed: left out of a dump while at their default, so the
@@ -372,7 +380,7 @@ class Column(_Frozen):
             return "epoch values are UTC instants already: remove `timezone`"
         if self.timezone and self.format and re.search(r"%[:#]?z", self.format):
             return "`format` reads each value's UTC offset (`%z`): remove `timezone`"
-        if self.keep_original and len(self.name) > 63 - len("_original"):
+        if self.keep_original and len(self.name) > 63 - len(ORIGINAL_SUFFIX):
             return "`keep_original` publishes `<name>_original`, which would be longer than 63 characters"
         return None
 
@@ -403,7 +411,7 @@ class Column(_Frozen):
         if not self.keep_original:
             return None
         return Column(
-            name=f"{self.name}_original",
+            name=original_name(self.name),
             source=self.source_name,
             dtype="string",
             role="attribute",
