@@ -103,7 +103,7 @@ def pull(
 def status(datasets: DatasetsArg = None, warehouse: WarehouseOpt = None, remote: RemoteOpt = None) -> None:
     """Versions here and on the remote, claims in progress, and who holds the catalog lease."""
     from pipelines.errors import MoshuError
-    from pipelines.remote import CLAIM, LEASE, open_remote
+    from pipelines.remote import CLAIM, LEASE, _who, open_remote
 
     wh = _remote_settings(None, warehouse, remote).warehouse
     try:
@@ -119,9 +119,7 @@ def status(datasets: DatasetsArg = None, warehouse: WarehouseOpt = None, remote:
         lease = rem.read_json(rem.key(LEASE))
     except MoshuError as e:
         _fail(str(e))
-    out.print(
-        f"catalog lease: held by {lease['host']} (pid {lease['pid']}) since {lease['since']}" if lease else "catalog lease: free"
-    )
+    out.print(f"catalog lease: held by {_who(lease)}" if lease is not None else "catalog lease: free")
 
 
 @remote_app.command("release")

@@ -12,8 +12,9 @@ store honours it and refuses a store that does not.
   died, and the next writer skips that number (it is never deleted under a possibly live writer).
 * **manifest last**: every file of a version is uploaded first, its manifest last, after the writer
   checked that its claim is still its own; a reader only sees versions whose manifest exists.
-* **lease**: `catalog.lease` is held while one machine updates the shared catalog (download,
-  write, upload); others wait for it. A lease older than `LEASE_STALE_S` is broken.
+* **lease**: `catalog.lease` is held (and renewed) while one machine updates the shared catalog
+  (download, write, upload); others wait for it. A lease not renewed for `LEASE_STALE_S` is taken over,
+  on S3 by a conditional replace of that very object.
 
 Credentials and the endpoint come from the usual environment (`AWS_ACCESS_KEY_ID`,
 `AWS_SECRET_ACCESS_KEY`, `AWS_ENDPOINT_URL` for an S3-compatible server such as MinIO or moto).
@@ -38,11 +39,12 @@ from pipelines.errors import MoshuError
 
 CLAIM = ".claim"
 LEASE = "catalog.lease"
-LEASE_WAIT_S = 60.0
-LEASE_STALE_S = 600.0  # a catalog write takes seconds: a lease this old belongs to a process that died
+LEASE_WAIT_S = 900.0  # a writer may hold the catalog while it measures a version for its models
+LEASE_STALE_S = 600.0  # renewed every CLAIM_BEAT_S while held: a lease not renewed this long belongs to a dead process
 CLAIM_BEAT_S = 30.0
 CLAIM_STALE_S = 900.0  # thirty missed heartbeats
 _PROBED: set[str] = set()
+_ONE_PUT = 5 * 2**30 // 2  # s3fs sends one PUT below twice its chunk size; S3 takes up to 5 GB in one PUT
 
 
 class RemoteError(MoshuError):
@@ -78,11 +80,46 @@ def _age_s(record: dict[str, Any]) -> float:
         return float("inf")
 
 
+def _cause(e: BaseException) -> str:
+    """The text of the storage library's own error behind a RemoteError (never the URL moshu added)."""
+    return str(e.__cause__ if e.__cause__ is not None else e)
+
+
+def _precondition_failed(e: BaseException) -> bool:
+    text = _cause(e)
+    return "PreconditionFailed" in text or "pre-condition" in text
+
+
+def _conflicting(e: BaseException) -> bool:
+    return "ConditionalRequestConflict" in _cause(e)
+
+
 def _who(record: dict[str, Any]) -> str:
     if not record:
         return "a writer whose record cannot be read"
     run = f"run {record['run_id']} on " if record.get("run_id") else ""
     return f"{run}{record.get('host') or '?'} (pid {record.get('pid') or '?'}) since {record.get('since') or '?'}"
+
+
+@contextmanager
+def _renewing(renew: Any, what: str) -> Iterator[None]:
+    """Call `renew` every `CLAIM_BEAT_S` in a thread while the block runs."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(CLAIM_BEAT_S):
+            try:
+                renew()
+            except Exception as e:  # a missed renewal is retried; real failures surface in the block itself
+                logging.getLogger(__name__).warning("could not renew %s: %s", what, e)
+
+    t = threading.Thread(target=loop, name=f"moshu-renew-{what}", daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join()
 
 
 @dataclass(frozen=True)
@@ -158,10 +195,9 @@ class Remote:
             except FileExistsError:
                 return False
             except RemoteError as e:
-                text = str(e)
-                if "PreconditionFailed" in text or "412" in text:
+                if _precondition_failed(e):
                     return False  # an existing object, reported without the If-None-Match condition
-                if "ConditionalRequestConflict" in text or " 409" in text:
+                if _conflicting(e):  # S3 409: another conditional write raced this one; try again
                     time.sleep(delay)
                     delay *= 2
                     continue
@@ -173,25 +209,26 @@ class Remote:
         """Write (or replace) a small file in one request."""
         self.call(self.fs.pipe_file, path, body)
 
-    def replace_if(self, path: str, local: str, expected: str | None) -> str | None:
-        """Upload the file `local` to `path` only if `path` still has the stamp `expected` (None: does not exist);
-        the new stamp. On S3 the condition is checked by the server (`If-Match`); elsewhere just before the write.
+    def replace_if(self, path: str, body: bytes, expected: str | None) -> str | None:
+        """Write `body` to `path` only if `path` still has the stamp `expected` (None: does not exist); the new
+        stamp. On S3 the condition is checked by the server (`If-Match`, in one PUT); elsewhere just before the write.
 
         Raises:
             RemoteConflict: `path` changed since `expected` was read.
+            RemoteError: `body` is over 5 GB (one PUT's limit), or the write failed.
         """
-        with open(local, "rb") as f:
-            body = f.read()
         changed = RemoteConflict(f"`{path}` on {self.url} changed since it was read")
         if expected is None:
             if not self.create(path, body):
                 raise changed
             return self.stamp(path)
         if "s3" in getattr(self.fs, "protocol", ()):
-            try:
-                out = self.call(self.fs.pipe_file, path, body, IfMatch=expected)
+            if len(body) >= _ONE_PUT:
+                raise RemoteError(f"`{path}` would be {len(body):,} bytes; one conditional PUT takes at most 5 GB")
+            try:  # a chunk size above the body keeps s3fs from a multipart upload, which would drop If-Match
+                out = self.call(self.fs.pipe_file, path, body, chunksize=_ONE_PUT, IfMatch=expected)
             except RemoteError as e:
-                if "pre-condition" in str(e) or "PreconditionFailed" in str(e) or "412" in str(e):
+                if _precondition_failed(e):
                     raise changed from e
                 raise
             etag = out.get("ETag") if isinstance(out, dict) else None
@@ -224,6 +261,8 @@ class Remote:
                 return me
             self.call(self.fs.rm_file, path)  # committed already (its claim was released): never write into it
         other = self.read_json(path) or {}
+        if self.manifest_bytes(name, version) is None and other.get("released"):
+            return None  # released by an operator: its old holder may still write into it, so it is never reused
         if self.manifest_bytes(name, version) is not None:
             raise RemoteConflict(
                 f"dataset `{name}`: the remote warehouse {self.url} already has v{version} ({_who(other)}): another machine "
@@ -236,7 +275,7 @@ class Remote:
         raise RemoteConflict(
             f"dataset `{name}`: v{version} is being published to {self.url} by {_who(other)}, last seen "
             f"{_age_s(other):.0f} s ago; run again when it has finished (a claim not renewed for {CLAIM_STALE_S:.0f} s "
-            f"is skipped; `moshu remote release {name} {version} --force` frees it now if that run is gone)"
+            f"is skipped; `moshu remote release {name} {version} --force` makes runs skip it now if that run is gone)"
         )
 
     def claim_from(self, name: str, first: int, run_id: str) -> tuple[int, dict[str, Any]]:
@@ -249,44 +288,34 @@ class Remote:
     def beat(self, name: str, version: int, mine: dict[str, Any]) -> None:
         """Renew a claim (only while it is still this run's)."""
         path = self.version_key(name, version, CLAIM)
-        if (self.read_json(path) or {}).get("token") == mine["token"]:
+        current = self.read_json(path) or {}
+        if current.get("token") == mine["token"] and not current.get("released"):
             self.put(path, json.dumps({**mine, "beat": _now().isoformat(timespec="seconds")}).encode())
 
     def check_held(self, name: str, version: int, mine: dict[str, Any]) -> None:
         """Raise unless `mine` still holds the claim on `version` (checked right before the manifest is written)."""
         other = self.read_json(self.version_key(name, version, CLAIM)) or {}
-        if other.get("token") != mine["token"]:
-            raise RemoteConflict(
-                f"dataset `{name}`: the claim on v{version} at {self.url} was released while this run uploaded it"
-                + (f" and is now held by {_who(other)}" if other else "")
-                + "; nothing was committed there, run again"
-            )
+        if other.get("token") == mine["token"] and not other.get("released"):
+            return
+        if other.get("released") and other.get("token") == mine["token"]:
+            why = "was released by an operator while this run uploaded it (the number is skipped from now on)"
+        else:
+            why = "was released while this run uploaded it" + (f" and is now held by {_who(other)}" if other else "")
+        raise RemoteConflict(f"dataset `{name}`: the claim on v{version} at {self.url} {why}; nothing was committed there")
 
     @contextmanager
     def heartbeat(self, name: str, version: int, mine: dict[str, Any]) -> Iterator[None]:
         """Renew the claim every `CLAIM_BEAT_S` while the block runs (building and uploading can take long)."""
-        stop = threading.Event()
-
-        def loop() -> None:
-            while not stop.wait(CLAIM_BEAT_S):
-                try:
-                    self.beat(name, version, mine)
-                except Exception as e:  # a missed beat is retried; the upload itself reports real failures
-                    logging.getLogger(__name__).warning("could not renew the claim on `%s` v%s: %s", name, version, e)
-
-        t = threading.Thread(target=loop, name=f"moshu-claim-{name}-v{version}", daemon=True)
-        t.start()
-        try:
+        with _renewing(lambda: self.beat(name, version, mine), f"the claim on `{name}` v{version}"):
             yield
-        finally:
-            stop.set()
-            t.join()
 
     def release(self, name: str, version: int, *, run_id: str | None = None, force: bool = False) -> bool:
-        """Remove an uncommitted claim; False when there was none (or it was another run's, with `run_id`).
+        """Give up an uncommitted claim; False when there was none (or it was another run's, with `run_id`).
 
-        Only the claim is removed, never uploaded files: they are unreachable without a manifest, and the next
-        holder of the number overwrites them.
+        A run releasing its own claim (`run_id`, after it failed before committing) deletes it: the number is
+        free again. An operator's release (no `run_id`) replaces the claim by a tombstone: its holder might still
+        be writing into that number, so later runs skip it instead of reusing it. Uploaded files are never
+        deleted: they are unreachable without a manifest.
 
         Raises:
             RemoteError: the version is committed, or the claim was renewed recently and `force` is not given.
@@ -295,14 +324,17 @@ class Remote:
             raise RemoteError(f"dataset `{name}`: v{version} is committed on {self.url}; a published version cannot be released")
         path = self.version_key(name, version, CLAIM)
         other = self.read_json(path)
-        if other is None or (run_id is not None and other.get("run_id") != run_id):
+        if other is None or other.get("released") or (run_id is not None and other.get("run_id") != run_id):
             return False
         if run_id is None and not force and _age_s(other) < CLAIM_STALE_S:
             raise RemoteError(
                 f"dataset `{name}`: v{version} is claimed by {_who(other)}, renewed {_age_s(other):.0f} s ago, so that run "
                 "may still be uploading; pass --force only if you know it is gone"
             )
-        self.call(self.fs.rm_file, path)
+        if run_id is not None:
+            self.call(self.fs.rm_file, path)
+        else:
+            self.put(path, json.dumps({**other, "released": True, "released_at": _now().isoformat(timespec="seconds")}).encode())
         if self.manifest_bytes(name, version) is not None:  # its holder committed meanwhile: the claim stays
             self.put(path, json.dumps(other).encode())
             raise RemoteError(f"dataset `{name}`: v{version} was committed on {self.url} while it was being released; kept")
@@ -326,18 +358,48 @@ class Remote:
                 if (self.read_json(path) or {}).get("token") == me["token"]:  # a breaker may have replaced it
                     return me
             else:
+                stamp = self.stamp(path)  # before the content: a takeover is conditional on this very object
                 other = self.read_json(path)
-                if other is not None and _age_s(other) > LEASE_STALE_S:
-                    self.call(self.fs.rm_file, path)  # its holder died mid-write: break it
-                    continue
+                if other is not None and _age_s(other) > LEASE_STALE_S and self._take_over(path, stamp, me):
+                    return me
             if waited >= wait_s:
                 raise RemoteError(
-                    f"the catalog of {self.url} is held by {_who(other or {})}; waited {wait_s:g} s. A lease older than "
-                    f"{LEASE_STALE_S:.0f} s is broken; if that process is gone, `moshu remote unlock` frees it now"
+                    f"the catalog of {self.url} is held by {_who(other or {})}; waited {wait_s:g} s. A lease not renewed "
+                    f"for {LEASE_STALE_S:.0f} s is broken; if that process is gone, `moshu remote unlock` frees it now"
                 )
             time.sleep(delay)
             waited += delay
             delay = min(delay * 2, 2.0)
+
+    def _take_over(self, path: str, stamp: str | None, me: dict[str, Any]) -> bool:
+        """Replace a stale lease by `me`, only if it is still the object that was found stale; True when taken."""
+        body = json.dumps(me).encode()
+        if "s3" in getattr(self.fs, "protocol", ()) and stamp is not None:
+            try:
+                self.replace_if(path, body, stamp)  # If-Match: of two breakers, one wins
+            except RemoteConflict:
+                return False
+        else:  # no conditional replace here: break, then race for the create
+            with suppress(FileNotFoundError):
+                self.call(self.fs.rm_file, path)
+            if not self.create(path, body):
+                return False
+        return (self.read_json(path) or {}).get("token") == me["token"]
+
+    @contextmanager
+    def lease(self, wait_s: float | None = None) -> Iterator[dict[str, Any]]:
+        """Hold the catalog lease for the block, renewed every `CLAIM_BEAT_S` (a long write does not look dead)."""
+        me = self.acquire_lease(wait_s)
+        try:
+            with _renewing(lambda: self._renew_lease(me), "the catalog lease"):
+                yield me
+        finally:
+            self.release_lease(me)
+
+    def _renew_lease(self, me: dict[str, Any]) -> None:
+        path = self.key(LEASE)
+        if (self.read_json(path) or {}).get("token") == me["token"]:
+            self.put(path, json.dumps({**me, "beat": _now().isoformat(timespec="seconds")}).encode())
 
     def release_lease(self, me: dict[str, Any] | None = None) -> None:
         """Give the catalog lease back (only `me`'s, when given)."""

@@ -105,9 +105,8 @@ def push_version(
         mine = remote.claim(name, version, str(m.get("run_id")))
         if mine is None:
             raise RemoteConflict(
-                f"dataset `{name}`: local v{version} cannot be uploaded: on {remote.url} that number is claimed by a run "
-                f"that stopped renewing its claim; `moshu remote release {name} {version} --force` frees it, then "
-                "`moshu push` uploads this version"
+                f"dataset `{name}`: local v{version} cannot be uploaded: on {remote.url} that number was released or its "
+                "claim went stale, and runs skip it"
             )
     earlier = [v for v in have if v < version]
     prev = max(earlier) if earlier else None
@@ -128,7 +127,7 @@ def push_version(
         for f in m.get("files", []):
             size = remote.call(remote.fs.info, remote.version_key(name, version, f["path"])).get("size")
             if size != f["bytes"]:
-                raise RemoteConflict(
+                raise RemoteError(
                     f"dataset `{name}` v{version}: `{f['path']}` on {remote.url} has {size} bytes, not {f['bytes']}; "
                     "another writer changed it, nothing was committed: run `moshu push` again"
                 )
@@ -283,70 +282,92 @@ def _set_aside(warehouse: Warehouse, remote: Remote) -> Path:
     return kept
 
 
-def _fetch_catalog(warehouse: Warehouse, remote: Remote) -> str:
-    """Bring the local catalog in line with the remote one; what happened: `none` (the remote has none), `current`,
-    `ahead` (only local writes since the last sync: kept, to be uploaded), `fetched`."""
+def _fetch_catalog(warehouse: Warehouse, remote: Remote) -> tuple[str, str | None]:
+    """Bring the local catalog in line with the remote one; what happened and the remote stamp the local copy
+    now starts from (None: the remote has no catalog).
+
+    What happened: `none` (the remote has none), `current`, `ahead` (only local writes since the last sync:
+    kept, to be uploaded), `fetched` (possibly with this machine's own writes kept aside, and said so).
+    """
     stamp = remote.stamp(remote.key(CATALOG))
     if stamp is None:
-        return "none"
+        return "none", None
     state, local = _state(warehouse), warehouse.catalog_path
     wal = Path(str(local) + ".wal").is_file()
     dirty = local.is_file() and (state is None or wal or sha256_file(local) != state.get("sha256"))
     if state is not None and state.get("stamp") == stamp and local.is_file():
-        return "ahead" if dirty else "current"
+        return ("ahead" if dirty else "current"), stamp
     kept = _set_aside(warehouse, remote) if dirty else None
-    tmp = warehouse.root / f".catalog-{uuid.uuid4().hex[:8]}.duckdb"
-    try:
-        remote.call(remote.fs.get_file, remote.key(CATALOG), str(tmp))
-        Path(str(local) + ".wal").unlink(missing_ok=True)
-        os.replace(tmp, local)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _save_state(warehouse, stamp)
-    return f"fetched; this machine's own writes are kept in {kept}" if kept else "fetched"
+    for _ in range(5):  # the copy must be the object the stamp names: read the stamp again after downloading
+        tmp = warehouse.root / f".catalog-{uuid.uuid4().hex[:8]}.duckdb"
+        try:
+            remote.call(remote.fs.get_file, remote.key(CATALOG), str(tmp))
+            again = remote.stamp(remote.key(CATALOG))
+            if again != stamp:
+                stamp = again
+                continue
+            Path(str(local) + ".wal").unlink(missing_ok=True)
+            os.replace(tmp, local)
+        finally:
+            tmp.unlink(missing_ok=True)
+        _save_state(warehouse, stamp)
+        return (f"fetched; this machine's own writes are kept in {kept}" if kept else "fetched"), stamp
+    raise RemoteError(f"the catalog on {remote.url} kept changing while it was downloaded; run again")
 
 
 def pull_catalog(warehouse: Warehouse) -> str:
-    """Bring the local catalog in line with the remote one (no lease: one object is read atomically); see
-    `_fetch_catalog` for what is returned. Without a remote, `none`."""
+    """Bring the local catalog in line with the remote one (no lease: one object is read and its stamp checked);
+    see `_fetch_catalog` for what is returned. Without a remote, `none`."""
     remote = remote_of(warehouse)
     if remote is None:
         return "none"
     warehouse.root.mkdir(parents=True, exist_ok=True)
     with FileLock(str(warehouse.catalog_path) + ".lock"):
-        return _fetch_catalog(warehouse, remote)
+        return _fetch_catalog(warehouse, remote)[0]
+
+
+def sync_catalog(warehouse: Warehouse) -> None:
+    """Before a run: under the lease, upload this machine's catalog writes the remote lacks (e.g. feedback recorded
+    while an upload failed), or take the shared catalog; so a run never builds on findings the others lack."""
+    if remote_of(warehouse) is None:
+        return
+    warehouse.root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(warehouse.catalog_path) + ".lock"), shared_catalog(warehouse):
+        pass
 
 
 @contextmanager
 def shared_catalog(warehouse: Warehouse) -> Iterator[None]:
-    """With a remote: hold its catalog lease, start from its catalog, and upload the result when the block succeeds.
+    """With a remote: hold its catalog lease, start from its catalog, and upload the result when the block succeeds
+    and changed it.
 
     Call with the local catalog's file lock held and no connection open. Without a remote, does nothing.
 
     Raises:
-        RemoteError: the remote catalog changed while this machine held the lease (a lease broken as stale);
+        RemoteError: the remote catalog changed while this machine held the lease (a lease taken over as stale);
             the local copy is kept aside and nothing is uploaded.
     """
     remote = remote_of(warehouse)
     if remote is None:
         yield
         return
-    me = remote.acquire_lease()
-    try:
-        _fetch_catalog(warehouse, remote)
-        before = remote.stamp(remote.key(CATALOG))
+    with remote.lease():
+        _, base = _fetch_catalog(warehouse, remote)
         yield
-        try:  # one PUT, on S3 only if the shared catalog is still the one this write started from (If-Match)
-            after = remote.replace_if(remote.key(CATALOG), str(warehouse.catalog_path), before)
+        if not warehouse.catalog_path.is_file():
+            return  # no catalog on either side yet
+        state = _state(warehouse)
+        if state is not None and state.get("stamp") == base and state.get("sha256") == sha256_file(warehouse.catalog_path):
+            return  # nothing written: nothing to upload
+        try:  # one PUT, only if the shared catalog is still the one this write started from (If-Match on S3)
+            after = remote.replace_if(remote.key(CATALOG), warehouse.catalog_path.read_bytes(), base)
         except RemoteConflict:
             kept = _set_aside(warehouse, remote)
             raise RemoteError(
-                f"the catalog on {remote.url} changed while this machine held its lease (the lease was broken as stale); "
-                f"this write is kept in {kept}, not uploaded"
+                f"the catalog on {remote.url} changed while this machine held its lease (the lease was taken over as "
+                f"stale); this write is kept in {kept}, not uploaded"
             ) from None
         _save_state(warehouse, after)
-    finally:
-        remote.release_lease(me)
 
 
 def mark_synced(warehouse: Warehouse) -> None:
@@ -382,17 +403,24 @@ def push_derived(warehouse: Warehouse, name: str) -> int:
     if remote is None:
         return 0
     index_key = remote.key("datasets", name, DERIVED_INDEX)
-    index: dict[str, str] = remote.read_json(index_key) or {}
-    n = 0
-    for rel, p in _local_derived(warehouse, name).items():
-        sha = sha256_file(p)
-        if index.get(rel) != sha:
-            remote.call(remote.fs.put_file, str(p), remote.key("datasets", name, rel))
-            index[rel] = sha
-            n += 1
-    if n:
-        remote.put(index_key, json.dumps(index, indent=1, sort_keys=True).encode())
-    return n
+    mine = {rel: sha256_file(p) for rel, p in _local_derived(warehouse, name).items()}
+    uploaded: set[str] = set()
+    for _ in range(5):  # the index is replaced only if nobody else changed it meanwhile; else merge and retry
+        stamp = remote.stamp(index_key)
+        index: dict[str, str] = remote.read_json(index_key) or {}
+        todo = {rel: sha for rel, sha in mine.items() if index.get(rel) != sha}
+        if not todo:
+            return len(uploaded)
+        for rel in todo:
+            if rel not in uploaded:
+                remote.call(remote.fs.put_file, str(warehouse.dataset_dir(name) / rel), remote.key("datasets", name, rel))
+                uploaded.add(rel)
+        try:
+            remote.replace_if(index_key, json.dumps({**index, **todo}, indent=1, sort_keys=True).encode(), stamp)
+            return len(uploaded)
+        except RemoteConflict:
+            continue
+    raise RemoteError(f"the derived-file index of `{name}` on {remote.url} kept changing; run `moshu push {name}` again")
 
 
 def pull_derived(warehouse: Warehouse, name: str) -> int:

@@ -64,6 +64,12 @@ def _check_feedback_kept(
             f"{' ...' if len(lost) > 10 else ''}, which the catalog `{warehouse.catalog_path}` does not have. "
             "Findings and reviews live only in the catalog: restore it from a backup before running, "
             "or the next version would silently drop those corrections"
+            + (
+                f" (with the remote {warehouse.remote}: a machine that wrote them without uploading keeps its copy as "
+                "`catalog.duckdb.diverged-*` in its warehouse folder)"
+                if warehouse.remote
+                else ""
+            )
         )
 
 
@@ -97,10 +103,10 @@ def ingest(
     from pipelines.models.feedback import accepted_corrections, corrections_hash
 
     if warehouse.remote:  # start from what every machine has published and the findings they recorded
-        from pipelines.remote_sync import pull_catalog, sync_pending
+        from pipelines.remote_sync import sync_catalog, sync_pending
 
         sync_pending(warehouse, spec.name)
-        pull_catalog(warehouse)
+        sync_catalog(warehouse)
     corrections, known_ids = accepted_corrections(warehouse, spec.name)
     latest = warehouse.latest_candidate(spec.name)  # a rejected candidate of the same inputs is not redone
     m = warehouse.manifest(spec.name, latest) if latest is not None else None

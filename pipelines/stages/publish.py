@@ -427,7 +427,7 @@ def _push(warehouse: Warehouse, remote: Any, name: str, version: int, mine: dict
     except RemoteConflict as e:
         raise RemoteConflict(
             f"{e}. v{version} is committed in {warehouse.root} but cannot be uploaded under that number: move "
-            f"`{warehouse.version_dir(name, version)}` aside and run again"
+            f"`{warehouse.version_dir(name, version)}` aside and run again (the run rebuilds it on the shared versions)"
         ) from e
     except RemoteError as e:
         raise RemoteError(

@@ -135,10 +135,11 @@ def test_a_number_claimed_by_a_run_in_progress_blocks_others_until_released(tmp_
     assert wh_a.versions(NAME) == [1] and r.versions(NAME) == [1]
     with pytest.raises(RemoteError, match=r"renewed \d+ s ago, so that run may still be uploading; pass --force"):
         r.release(NAME, 2)  # a live claim is not freed by mistake
-    assert r.release(NAME, 2, force=True)
-    assert _run(root_a, wh_a).version == 2
+    assert r.release(NAME, 2, force=True)  # a tombstone: its holder might still write, so v2 is never reused
+    assert _run(root_a, wh_a).version == 3
+    assert r.versions(NAME) == [1, 3] and r.claim(NAME, 2, "late") is None
     with pytest.raises(RemoteError, match="committed"):
-        r.release(NAME, 2, force=True)
+        r.release(NAME, 3, force=True)
 
 
 @pytest.mark.slow  # two runs
@@ -166,12 +167,10 @@ def test_an_upload_whose_claim_was_taken_over_commits_nothing(tmp_path: Path, re
     r = open_remote(remote_url)
     mine = r.claim(NAME, 1, alone.manifest(NAME, 1)["run_id"])
     assert mine is not None
-    r.release(NAME, 1, force=True)  # an operator frees the number while this run uploads ...
-    r.claim(NAME, 1, "another-run")  # ... and another run takes it
-    with pytest.raises(
-        RemoteError, match=r"claim on v1 .* was released while this run uploaded it and is now held by run another-run"
-    ):
-        push_version(alone, r, NAME, 1, set(), mine)
+    r.release(NAME, 1, force=True)  # an operator releases the number while this run uploads ...
+    assert r.claim(NAME, 1, "another-run") is None  # ... no other run may take it (this one might still write) ...
+    with pytest.raises(RemoteError, match=r"claim on v1 .* was released by an operator while this run uploaded it"):
+        push_version(alone, r, NAME, 1, set(), mine)  # ... and this run commits nothing
     assert r.versions(NAME) == []
 
 
@@ -347,3 +346,37 @@ def test_the_catalog_lease_held_elsewhere_makes_a_writer_wait_then_name_the_hold
 def test_a_missing_bucket_is_a_clear_error(s3_endpoint: str) -> None:
     with pytest.raises(RemoteError, match=r"bucket `no-such-bucket` does not exist .*create it first"):
         open_remote("s3://no-such-bucket/warehouse")
+
+
+def test_a_catalog_write_whose_shared_catalog_changed_underneath_is_kept_aside_not_uploaded(
+    tmp_path: Path, remote_url: str
+) -> None:
+    from pipelines.catalog.db import writer
+    from pipelines.governance.audit import record
+
+    root_a, wh_a = _machine(tmp_path, "a", remote_url)
+    _run(root_a, wh_a)
+    r = open_remote(remote_url)
+    other = b"another machine's catalog"
+    with (
+        pytest.raises(RemoteError, match=r"changed while this machine held its lease .* kept in .*diverged"),
+        writer(wh_a) as con,
+    ):
+        record(con, actor="ana", action="verify", object="*", decision="ok", detail={})
+        r.put(r.key("catalog.duckdb"), other)  # a writer that took the lease over as stale uploads meanwhile
+    assert r.fs.cat_file(r.key("catalog.duckdb")) == other  # its upload stands: nothing was overwritten
+    assert len(list(wh_a.root.glob("catalog.duckdb.diverged-*"))) == 1  # and this write is kept, not lost
+
+
+@pytest.mark.slow  # uploads 101 MB
+def test_the_conditional_replace_stays_one_put_above_the_multipart_size(remote_url: str) -> None:
+    from pipelines.remote import RemoteConflict
+
+    r = open_remote(remote_url)
+    key = r.key("big.bin")
+    r.put(key, b"first")
+    stale = r.stamp(key)
+    r.put(key, b"second")
+    with pytest.raises(RemoteConflict):
+        r.replace_if(key, b"x" * (101 * 2**20), stale)  # s3fs would go multipart above 100 MB and drop If-Match
+    assert r.fs.cat_file(key) == b"second"
