@@ -3,13 +3,14 @@
 A machine works in its local warehouse folder, which acts as a cache of the remote one; the remote
 holds the same layout (`datasets/<name>/v<N>/...`, `catalog.duckdb`). Object storage has no rename,
 no hard link and no file lock, so small protocols replace them, each built on one conditional write
-(`If-None-Match: *`, fsspec mode `xb`) that only one writer can win. `open_remote` probes that the
-store honours it and refuses a store that does not.
+(`If-None-Match: *`, fsspec mode `xb`) that only one writer can win. The first such write of a process
+probes that the store honours it and refuses a store that does not.
 
 * **claim**: before a version number is used, `v<N>/.claim` is created; a second writer fails to
   create it and learns who holds the number. The holder rewrites its claim every `CLAIM_BEAT_S`
   while it builds and uploads; a claim not rewritten for `CLAIM_STALE_S` belongs to a run that
-  died, and the next writer skips that number (it is never deleted under a possibly live writer).
+  died, and the next writer skips that number, as it skips a number an operator released (a claim
+  is never deleted under a possibly live writer).
 * **manifest last**: every file of a version is uploaded first, its manifest last, after the writer
   checked that its claim is still its own; a reader only sees versions whose manifest exists.
 * **lease**: `catalog.lease` is held (and renewed) while one machine updates the shared catalog
@@ -36,6 +37,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipelines.errors import MoshuError
+from pipelines.warehouse import MANIFEST, version_number
 
 CLAIM = ".claim"
 LEASE = "catalog.lease"
@@ -138,21 +140,24 @@ class Remote:
         """Path of a version folder, or of a file `rel` inside it."""
         return self.key("datasets", name, f"v{version}", *([rel] if rel else []))
 
+    def datasets(self) -> list[str]:
+        """Names of the datasets the remote holds anything of."""
+        return sorted(p.rstrip("/").split("/")[-1] for p in self.call(self.fs.glob, self.key("datasets", "*")))
+
     def versions(self, name: str) -> list[int]:
         """Committed versions (their manifest exists), ascending."""
-        return sorted(v for v, _ in self._listed(name, "manifest.json"))
+        return self._numbered(name, "manifest.json")
 
     def claimed(self, name: str) -> list[int]:
         """Version numbers with a claim (committed or not), ascending."""
-        return sorted(v for v, _ in self._listed(name, CLAIM))
+        return self._numbered(name, CLAIM)
 
-    def _listed(self, name: str, leaf: str) -> list[tuple[int, str]]:
-        out = []
-        for p in self.call(self.fs.glob, self.key("datasets", name, "v*", leaf)):
-            folder = p.rstrip("/").split("/")[-2]
-            if folder[1:].isdigit():
-                out.append((int(folder[1:]), p))
-        return out
+    def _numbered(self, name: str, leaf: str) -> list[int]:
+        """N of every `datasets/<name>/v<N>/<leaf>`, ascending."""
+        found = (
+            version_number(p.rstrip("/").split("/")[-2]) for p in self.call(self.fs.glob, self.key("datasets", name, "v*", leaf))
+        )
+        return sorted(n for n in found if n is not None)
 
     def read_json(self, path: str) -> dict[str, Any] | None:
         """A small JSON file, or None when it does not exist."""
@@ -167,7 +172,7 @@ class Remote:
     def manifest_bytes(self, name: str, version: int) -> bytes | None:
         """The committed manifest of a version, or None."""
         try:
-            data: bytes = self.call(self.fs.cat_file, self.version_key(name, version, "manifest.json"))
+            data: bytes = self.call(self.fs.cat_file, self.version_key(name, version, MANIFEST))
         except FileNotFoundError:
             return None
         return data
@@ -256,18 +261,20 @@ class Remote:
         """
         me = holder(run_id)
         path = self.version_key(name, version, CLAIM)
-        if self.create(path, json.dumps(me).encode()):
-            if self.manifest_bytes(name, version) is None:
-                return me
+        created = self.create(path, json.dumps(me).encode())
+        committed = self.manifest_bytes(name, version) is not None
+        if created and not committed:
+            return me
+        if created:
             self.call(self.fs.rm_file, path)  # committed already (its claim was released): never write into it
         other = self.read_json(path) or {}
-        if self.manifest_bytes(name, version) is None and other.get("released"):
-            return None  # released by an operator: its old holder may still write into it, so it is never reused
-        if self.manifest_bytes(name, version) is not None:
+        if committed:
             raise RemoteConflict(
                 f"dataset `{name}`: the remote warehouse {self.url} already has v{version} ({_who(other)}): another machine "
                 "published since this run read it; run again to build on it"
             )
+        if other.get("released"):
+            return None  # released by an operator: its old holder may still write into it, so it is never reused
         if other.get("run_id") == run_id:
             return other  # our own claim, from an interrupted upload of this version
         if _age_s(other) > CLAIM_STALE_S:
@@ -285,9 +292,8 @@ class Remote:
             version += 1
         return version, mine
 
-    def beat(self, name: str, version: int, mine: dict[str, Any]) -> None:
-        """Renew a claim (only while it is still this run's)."""
-        path = self.version_key(name, version, CLAIM)
+    def _renew(self, path: str, mine: dict[str, Any]) -> None:
+        """Rewrite a claim or the lease with a new `beat` time, only while it is still `mine` (and not released)."""
         current = self.read_json(path) or {}
         if current.get("token") == mine["token"] and not current.get("released"):
             self.put(path, json.dumps({**mine, "beat": _now().isoformat(timespec="seconds")}).encode())
@@ -306,7 +312,7 @@ class Remote:
     @contextmanager
     def heartbeat(self, name: str, version: int, mine: dict[str, Any]) -> Iterator[None]:
         """Renew the claim every `CLAIM_BEAT_S` while the block runs (building and uploading can take long)."""
-        with _renewing(lambda: self.beat(name, version, mine), f"the claim on `{name}` v{version}"):
+        with _renewing(lambda: self._renew(self.version_key(name, version, CLAIM), mine), f"the claim on `{name}` v{version}"):
             yield
 
     def release(self, name: str, version: int, *, run_id: str | None = None, force: bool = False) -> bool:
@@ -391,15 +397,10 @@ class Remote:
         """Hold the catalog lease for the block, renewed every `CLAIM_BEAT_S` (a long write does not look dead)."""
         me = self.acquire_lease(wait_s)
         try:
-            with _renewing(lambda: self._renew_lease(me), "the catalog lease"):
+            with _renewing(lambda: self._renew(self.key(LEASE), me), "the catalog lease"):
                 yield me
         finally:
             self.release_lease(me)
-
-    def _renew_lease(self, me: dict[str, Any]) -> None:
-        path = self.key(LEASE)
-        if (self.read_json(path) or {}).get("token") == me["token"]:
-            self.put(path, json.dumps({**me, "beat": _now().isoformat(timespec="seconds")}).encode())
 
     def release_lease(self, me: dict[str, Any] | None = None) -> None:
         """Give the catalog lease back (only `me`'s, when given)."""
@@ -420,11 +421,11 @@ class Remote:
 
 
 def open_remote(url: str) -> Remote:
-    """The remote warehouse at `url` (`s3://bucket/prefix`, `file:///...`, any fsspec URL), checked once per process:
-    reachable, the bucket exists, and an exclusive create is refused the second time.
+    """The remote warehouse at `url` (`s3://bucket/prefix`, `file:///...`, any fsspec URL), checked to be reachable
+    with its bucket there, by a read (conditional writes are probed at the first write, see `Remote.create`).
 
     Raises:
-        RemoteError: unknown filesystem, missing bucket, unreachable endpoint, or a store without conditional writes.
+        RemoteError: unknown filesystem, missing bucket, or unreachable endpoint.
     """
     from fsspec.core import url_to_fs
 
