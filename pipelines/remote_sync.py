@@ -21,13 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
 from pipelines.ingest.fingerprint import sha256_file
 from pipelines.remote import Remote, RemoteConflict, RemoteError, open_remote
-from pipelines.warehouse import BINDING, MANIFEST, Warehouse, bound_remote
+from pipelines.warehouse import BINDING, CATALOG_FILE, MANIFEST, Warehouse, bound_remote
 
-CATALOG = "catalog.duckdb"
 SYNC_STATE = "catalog.remote.json"  # the remote catalog's stamp and the local file's sha256 at the last sync
 log = logging.getLogger(__name__)
 
@@ -47,22 +44,14 @@ def _need(warehouse: Warehouse) -> Remote:
 def bind(warehouse: Warehouse) -> None:
     """Record that this folder is the cache of `warehouse.remote`, so every later command on it uses the remote.
 
-    Raises:
-        RemoteError: the folder is already the cache of another remote.
+    A folder already bound to another remote never gets here: `Settings.resolve` refuses that pairing.
     """
-    if not warehouse.remote:
+    if not warehouse.remote or bound_remote(warehouse.root) is not None:
         return
-    bound = bound_remote(warehouse.root)
-    if bound is not None and bound != warehouse.remote:
-        raise RemoteError(
-            f"warehouse folder {warehouse.root} is the cache of {bound}, not {warehouse.remote}; use another folder "
-            f"(or delete {warehouse.root / BINDING} if the remote moved)"
-        )
-    if bound is None:
-        warehouse.root.mkdir(parents=True, exist_ok=True)
-        tmp = warehouse.root / f".{BINDING}.{uuid.uuid4().hex[:8]}"
-        tmp.write_text(json.dumps({"url": warehouse.remote}) + "\n", encoding="utf-8")
-        os.replace(tmp, warehouse.root / BINDING)
+    warehouse.root.mkdir(parents=True, exist_ok=True)
+    tmp = warehouse.root / f".{BINDING}.{uuid.uuid4().hex[:8]}"
+    tmp.write_text(json.dumps({"url": warehouse.remote}) + "\n", encoding="utf-8")
+    os.replace(tmp, warehouse.root / BINDING)
 
 
 # -------------------------------------------------------------------------------------------------- versions
@@ -76,6 +65,12 @@ def _differs(warehouse: Warehouse, remote: Remote, name: str, version: int) -> R
     )
 
 
+def _check_same(warehouse: Warehouse, remote: Remote, name: str, version: int, theirs: bytes) -> None:
+    """Raise unless the local version's manifest is byte for byte the remote one's."""
+    if (warehouse.version_dir(name, version) / MANIFEST).read_bytes() != theirs:
+        raise _differs(warehouse, remote, name, version)
+
+
 def _remote_files(remote: Remote, name: str, version: int | None) -> dict[str, str]:
     """`path -> sha256` of a committed remote version's files (empty for None)."""
     body = remote.manifest_bytes(name, version) if version is not None else None
@@ -84,23 +79,23 @@ def _remote_files(remote: Remote, name: str, version: int | None) -> dict[str, s
 
 def push_version(
     warehouse: Warehouse, remote: Remote, name: str, version: int, have: set[int], mine: dict[str, Any] | None = None
-) -> None:
-    """Upload one local version: claim its number (unless `mine` holds it), every file, then the manifest as the commit.
+) -> bool:
+    """Upload one local version: claim its number (unless `mine` holds it), every file, then the manifest as the commit;
+    False when the remote holds it already (the same bytes).
 
     A file identical to one of the remote's previous version (a kept partition) is copied on the server.
 
     Raises:
-        RemoteError: another run holds or committed this number, a local file no longer matches its manifest,
-            or the upload failed (re-run `moshu push`).
+        RemoteError: the remote holds a different version of that number, another run holds or committed it,
+            a local file no longer matches its manifest, or the upload failed (re-run `moshu push`).
     """
     vdir = warehouse.version_dir(name, version)
     body = (vdir / MANIFEST).read_bytes()
     m = json.loads(body)
     theirs = remote.manifest_bytes(name, version)
     if theirs is not None:  # committed already: by this machine (another process), or a different version
-        if theirs != body:
-            raise _differs(warehouse, remote, name, version)
-        return
+        _check_same(warehouse, remote, name, version, theirs)
+        return False
     if mine is None:
         mine = remote.claim(name, version, str(m.get("run_id")))
         if mine is None:
@@ -137,6 +132,7 @@ def push_version(
                 "(its claim had been released); that version may now hold files of both runs: pull it into an empty "
                 "folder to check it"
             )
+    return True
 
 
 def push(warehouse: Warehouse, name: str) -> list[int]:
@@ -149,14 +145,13 @@ def push(warehouse: Warehouse, name: str) -> list[int]:
     have = set(remote.versions(name))
     done = []
     for v in warehouse.versions(name):
-        if v in have:
-            if (warehouse.version_dir(name, v) / MANIFEST).read_bytes() != remote.manifest_bytes(name, v):
-                raise _differs(warehouse, remote, name, v)
-            continue
-        push_version(warehouse, remote, name, v, have)
+        if push_version(warehouse, remote, name, v, have):
+            done.append(v)
         have.add(v)
-        done.append(v)
     return done
+
+
+_RESTORE = "restore the object from the store's versioning, or copy the file up from a machine whose copy `moshu verify` passes"
 
 
 def _download_version(warehouse: Warehouse, remote: Remote, name: str, version: int, body: bytes) -> None:
@@ -180,14 +175,12 @@ def _download_version(warehouse: Warehouse, remote: Remote, name: str, version: 
             except FileNotFoundError:
                 raise RemoteError(
                     f"dataset `{name}` v{version}: `{f['path']}`, listed in its manifest, is missing on {remote.url}; "
-                    "the remote copy is damaged: restore the object from the store's versioning, or copy the file up from a machine "
-                    "whose copy `moshu verify` passes"
+                    f"the remote copy is damaged: {_RESTORE}"
                 ) from None
             if (actual := sha256_file(dst)) != f["sha256"]:
                 raise RemoteError(
                     f"dataset `{name}` v{version}: `{f['path']}` on {remote.url} has sha256 {actual[:12]}..., its manifest "
-                    f"records {f['sha256'][:12]}...; the remote copy is damaged and nothing was pulled: restore the object from "
-                    "the store's versioning, or copy the file up from a machine whose copy `moshu verify` passes"
+                    f"records {f['sha256'][:12]}...; the remote copy is damaged and nothing was pulled: {_RESTORE}"
                 )
         (tmp / MANIFEST).write_bytes(body)
         os.rename(tmp, warehouse.version_dir(name, version))
@@ -195,15 +188,19 @@ def _download_version(warehouse: Warehouse, remote: Remote, name: str, version: 
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _newest(remote: Remote, name: str, versions: list[int]) -> list[int]:
-    """The newest committed version, and the newest published one when that is older (a rejected candidate is newest)."""
-    out: list[int] = []
-    for v in reversed(versions):
-        out.append(v)
+def _wanted(remote: Remote, name: str, latest_only: bool) -> dict[int, bytes]:
+    """The committed versions to pull with their manifests: all, or the newest one and the newest published one when
+    that is older (a rejected candidate is newest)."""
+    out: dict[int, bytes] = {}
+    listed = remote.versions(name)
+    for v in reversed(listed) if latest_only else listed:
         body = remote.manifest_bytes(name, v)
-        if body and json.loads(body).get("status", "published") == "published":
+        if body is None:
+            continue
+        out[v] = body
+        if latest_only and json.loads(body).get("status", "published") == "published":
             break
-    return sorted(out)
+    return dict(sorted(out.items()))
 
 
 def pull_versions(warehouse: Warehouse, name: str, *, latest_only: bool = False) -> list[int]:
@@ -216,30 +213,19 @@ def pull_versions(warehouse: Warehouse, name: str, *, latest_only: bool = False)
     remote = remote_of(warehouse)
     if remote is None:
         return []
-    with _dataset_lock(warehouse, name):
+    with warehouse.dataset_lock(name):
         return _pull(warehouse, remote, name, latest_only)
-
-
-def _dataset_lock(warehouse: Warehouse, name: str) -> FileLock:
-    lock = warehouse.lock_path(name)
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(lock))
 
 
 def _pull(warehouse: Warehouse, remote: Remote, name: str, latest_only: bool) -> list[int]:
     got = []
     local = set(warehouse.versions(name))
-    listed = remote.versions(name)
-    for v in _newest(remote, name, listed) if latest_only else listed:
-        body = remote.manifest_bytes(name, v)
-        if body is None:
-            continue
+    for v, body in _wanted(remote, name, latest_only).items():
         if v in local:
-            if (warehouse.version_dir(name, v) / MANIFEST).read_bytes() != body:
-                raise _differs(warehouse, remote, name, v)
-            continue
-        _download_version(warehouse, remote, name, v, body)
-        got.append(v)
+            _check_same(warehouse, remote, name, v, body)
+        else:
+            _download_version(warehouse, remote, name, v, body)
+            got.append(v)
     return got
 
 
@@ -249,7 +235,7 @@ def sync_pending(warehouse: Warehouse, name: str) -> None:
     remote = remote_of(warehouse)
     if remote is None:
         return
-    with _dataset_lock(warehouse, name):
+    with warehouse.dataset_lock(name):
         push(warehouse, name)
         _pull(warehouse, remote, name, latest_only=True)
 
@@ -262,13 +248,18 @@ def _state(warehouse: Warehouse) -> dict[str, Any] | None:
     return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
 
 
-def _save_state(warehouse: Warehouse, stamp: str | None) -> None:
-    sha = sha256_file(warehouse.catalog_path) if warehouse.catalog_path.is_file() else None
+def _local_sha(warehouse: Warehouse) -> str | None:
+    return sha256_file(warehouse.catalog_path) if warehouse.catalog_path.is_file() else None
+
+
+def _save_state(warehouse: Warehouse, stamp: str | None, sha: str | None = None) -> None:
+    """Record the remote stamp the local catalog is in line with, and the local file's sha256 (`sha`, if known)."""
+    sha = sha or _local_sha(warehouse)
     (warehouse.root / SYNC_STATE).write_text(json.dumps({"stamp": stamp, "sha256": sha}) + "\n", encoding="utf-8")
 
 
 def _set_aside(warehouse: Warehouse, remote: Remote) -> Path:
-    kept = warehouse.root / f"{CATALOG}.diverged-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    kept = warehouse.root / f"{CATALOG_FILE}.diverged-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     shutil.copy2(warehouse.catalog_path, kept)
     wal = Path(str(warehouse.catalog_path) + ".wal")
     if wal.is_file():  # writes a crashed process left in the write-ahead log belong with it
@@ -289,7 +280,7 @@ def _fetch_catalog(warehouse: Warehouse, remote: Remote) -> tuple[str, str | Non
     What happened: `none` (the remote has none), `current`, `ahead` (only local writes since the last sync:
     kept, to be uploaded), `fetched` (possibly with this machine's own writes kept aside, and said so).
     """
-    stamp = remote.stamp(remote.key(CATALOG))
+    stamp = remote.stamp(remote.key(CATALOG_FILE))
     if stamp is None:
         return "none", None
     state, local = _state(warehouse), warehouse.catalog_path
@@ -301,8 +292,8 @@ def _fetch_catalog(warehouse: Warehouse, remote: Remote) -> tuple[str, str | Non
     for _ in range(5):  # the copy must be the object the stamp names: read the stamp again after downloading
         tmp = warehouse.root / f".catalog-{uuid.uuid4().hex[:8]}.duckdb"
         try:
-            remote.call(remote.fs.get_file, remote.key(CATALOG), str(tmp))
-            again = remote.stamp(remote.key(CATALOG))
+            remote.call(remote.fs.get_file, remote.key(CATALOG_FILE), str(tmp))
+            again = remote.stamp(remote.key(CATALOG_FILE))
             if again != stamp:
                 stamp = again
                 continue
@@ -321,8 +312,7 @@ def pull_catalog(warehouse: Warehouse) -> str:
     remote = remote_of(warehouse)
     if remote is None:
         return "none"
-    warehouse.root.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(warehouse.catalog_path) + ".lock"):
+    with warehouse.catalog_lock():
         return _fetch_catalog(warehouse, remote)[0]
 
 
@@ -331,8 +321,7 @@ def sync_catalog(warehouse: Warehouse) -> None:
     while an upload failed), or take the shared catalog; so a run never builds on findings the others lack."""
     if remote_of(warehouse) is None:
         return
-    warehouse.root.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(warehouse.catalog_path) + ".lock"), shared_catalog(warehouse):
+    with warehouse.catalog_lock(), shared_catalog(warehouse):
         pass
 
 
@@ -354,20 +343,21 @@ def shared_catalog(warehouse: Warehouse) -> Iterator[None]:
     with remote.lease():
         _, base = _fetch_catalog(warehouse, remote)
         yield
-        if not warehouse.catalog_path.is_file():
+        sha = _local_sha(warehouse)
+        if sha is None:
             return  # no catalog on either side yet
         state = _state(warehouse)
-        if state is not None and state.get("stamp") == base and state.get("sha256") == sha256_file(warehouse.catalog_path):
+        if state is not None and state.get("stamp") == base and state.get("sha256") == sha:
             return  # nothing written: nothing to upload
         try:  # one PUT, only if the shared catalog is still the one this write started from (If-Match on S3)
-            after = remote.replace_if(remote.key(CATALOG), warehouse.catalog_path.read_bytes(), base)
+            after = remote.replace_if(remote.key(CATALOG_FILE), warehouse.catalog_path.read_bytes(), base)
         except RemoteConflict:
             kept = _set_aside(warehouse, remote)
             raise RemoteError(
                 f"the catalog on {remote.url} changed while this machine held its lease (the lease was taken over as "
                 f"stale); this write is kept in {kept}, not uploaded"
             ) from None
-        _save_state(warehouse, after)
+        _save_state(warehouse, after, sha)
 
 
 def mark_synced(warehouse: Warehouse) -> None:

@@ -6,9 +6,12 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 MANIFEST = "manifest.json"
 DATA_DIR = "data"
@@ -16,6 +19,7 @@ QUARANTINE_FILE = "quarantine.parquet"
 # Every quarantine file of a version: `quarantine.parquet`, or one `quarantine-<partition>.parquet` per partition.
 QUARANTINE_GLOB = "quarantine*.parquet"
 QUALITY_DIR = "quality"
+CATALOG_FILE = "catalog.duckdb"  # in the warehouse folder, and at the root of a remote warehouse
 BINDING = "remote.json"  # in a warehouse folder that is the cache of a remote warehouse: `{"url": ...}`
 _VERSION_DIR = re.compile(r"^v(\d+)$")
 
@@ -53,7 +57,22 @@ class Warehouse:
     @property
     def catalog_path(self) -> Path:
         """The DuckDB catalog file."""
-        return self.root / "catalog.duckdb"
+        return self.root / CATALOG_FILE
+
+    def catalog_lock(self) -> FileLock:
+        """The file lock serialising this machine's catalog writers (and the remote catalog's sync)."""
+        from filelock import FileLock
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.catalog_path) + ".lock")
+
+    def dataset_lock(self, name: str) -> FileLock:
+        """The file lock serialising one dataset's publishes (and its pulls from a remote)."""
+        from filelock import FileLock
+
+        path = self.lock_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(path))
 
     @property
     def dagster_home(self) -> Path:

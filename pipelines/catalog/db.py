@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import duckdb
-from filelock import FileLock
 
 from pipelines.catalog.lock_wait import while_locked
 from pipelines.catalog.migrations import migrate
@@ -35,9 +34,8 @@ def writer(warehouse: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
     With a remote warehouse it is also held under the remote catalog's lease, starts from the remote
     catalog and is uploaded when the block succeeds, so every machine writes one catalog.
     """
-    warehouse.root.mkdir(parents=True, exist_ok=True)
     path = warehouse.catalog_path
-    with FileLock(str(path) + ".lock"), _shared(warehouse):
+    with warehouse.catalog_lock(), _shared(warehouse):
         con = duckdb.connect()
         try:
             con.execute(f"SET file_search_path = {literal(str(warehouse.root.resolve()))}")

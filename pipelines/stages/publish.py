@@ -21,7 +21,6 @@ from typing import Any
 
 import polars as pl
 import pyarrow.parquet as pq
-from filelock import FileLock
 
 from pipelines import __version__
 from pipelines.errors import CountMismatchError, IntegrityError, QualityGateError
@@ -448,19 +447,16 @@ def write_new_version(
     `data_hash`, when given, is compared with the latest version's to catch a concurrent run of the same inputs.
     """
     spec = loaded.spec
-    lock = warehouse.lock_path(spec.name)
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(lock)):
+    with warehouse.dataset_lock(spec.name):
         last = warehouse.latest_candidate(spec.name)
         if data_hash and last is not None and warehouse.manifest(spec.name, last).get("data_hash") == data_hash:
             raise IntegrityError(f"dataset `{spec.name}`: v{last} with the same data was written by a concurrent run; run again")
         version = (last or 0) + 1
         remote, mine = None, None
         if warehouse.remote:  # the number is taken on the remote too: the lock across machines
-            from pipelines.remote_sync import remote_of
+            from pipelines.remote import open_remote
 
-            remote = remote_of(warehouse)
-            assert remote is not None
+            remote = open_remote(warehouse.remote)
             version, mine = remote.claim_from(spec.name, version, run_id)
         ddir = warehouse.dataset_dir(spec.name)
         tmp = ddir / f".tmp-v{version}-{uuid.uuid4().hex[:8]}"
