@@ -15,19 +15,33 @@ app.add_typer(remote_app, name="remote")
 DatasetsArg = Annotated[list[str] | None, typer.Argument(help="Datasets (default: every dataset on either side).")]
 
 
-def _remote_settings(project: Any, warehouse: Any, remote: str | None) -> Any:
-    settings = _settings(project, warehouse, remote)
-    if not settings.warehouse.remote:
+def _opened(project: Any, warehouse: Any, remote: str | None) -> tuple[Any, Any]:
+    """The warehouse (with a remote, else exit 1) and its opened remote."""
+    from pipelines.errors import MoshuError
+    from pipelines.remote import open_remote
+
+    wh = _settings(project, warehouse, remote).warehouse
+    if not wh.remote:
         _fail("no remote warehouse: pass --remote s3://bucket/prefix or set MOSHU_REMOTE")
-    return settings
+    try:
+        return wh, open_remote(wh.remote)
+    except MoshuError as e:
+        _fail(str(e))
 
 
 def _names(wh: Any, rem: Any, datasets: list[str] | None) -> list[str]:
     if datasets:
         return list(dict.fromkeys(datasets))
     local = [p.name for p in (wh.root / "datasets").iterdir() if p.is_dir()] if (wh.root / "datasets").is_dir() else []
-    remote = [p.rstrip("/").split("/")[-1] for p in rem.call(rem.fs.glob, rem.key("datasets", "*"))]
-    return sorted(set(local) | set(remote))
+    return sorted(set(local) | set(rem.datasets()))
+
+
+def _moved(wh: Any, done: dict[str, list[int]], verb: str) -> None:
+    """The table of versions pushed or pulled per dataset."""
+    t = Table("dataset", verb, "versions here", title=f"{verb} {'to' if verb == 'pushed' else 'from'} {wh.remote}")
+    for n, vs in done.items():
+        t.add_row(n, ", ".join(f"v{v}" for v in vs) or "-", str(len(wh.versions(n))))
+    out.print(t)
 
 
 def _specs(project: Any, names: list[str]) -> dict[str, Any]:
@@ -47,25 +61,20 @@ def push(
 ) -> None:
     """Upload the versions only this warehouse has (files first, manifest last) and register them in the shared catalog."""
     from pipelines.errors import MoshuError
-    from pipelines.remote import open_remote
     from pipelines.remote_sync import bind, push_derived
     from pipelines.remote_sync import push as push_versions
     from pipelines.stages.register import register_existing
 
-    wh = _remote_settings(project, warehouse, remote).warehouse
+    wh, rem = _opened(project, warehouse, remote)
     try:
         bind(wh)
-        names = _names(wh, open_remote(wh.remote), datasets)
-        pushed = {n: push_versions(wh, n) for n in names if wh.versions(n)}
+        pushed = {n: push_versions(wh, n) for n in _names(wh, rem, datasets) if wh.versions(n)}
         for n in pushed:
             push_derived(wh, n)
         register_existing(wh, _specs(project, list(pushed)))  # under the catalog lease: every machine sees them
     except MoshuError as e:
         _fail(str(e))
-    t = Table("dataset", "pushed", "versions here", title=f"pushed to {wh.remote}")
-    for n, vs in pushed.items():
-        t.add_row(n, ", ".join(f"v{v}" for v in vs) or "-", str(len(wh.versions(n))))
-    out.print(t)
+    _moved(wh, pushed, "pushed")
 
 
 @app.command()
@@ -74,14 +83,13 @@ def pull(
 ) -> None:
     """Download the versions other machines published (each file checked against its manifest) and the shared catalog."""
     from pipelines.errors import MoshuError
-    from pipelines.remote import open_remote
     from pipelines.remote_sync import mark_synced, pull_catalog, pull_derived, pull_versions
     from pipelines.stages.register import register_existing
     from pipelines.warehouse import Warehouse
 
-    wh = _remote_settings(project, warehouse, remote).warehouse
+    wh, rem = _opened(project, warehouse, remote)
     try:
-        names = _names(wh, open_remote(wh.remote), datasets)
+        names = _names(wh, rem, datasets)
         pulled = {n: pull_versions(wh, n) for n in names}
         for n in names:
             pull_derived(wh, n)
@@ -92,10 +100,7 @@ def pull(
             mark_synced(wh)
     except MoshuError as e:
         _fail(str(e))
-    t = Table("dataset", "pulled", "versions here", title=f"pulled from {wh.remote}")
-    for n, vs in pulled.items():
-        t.add_row(n, ", ".join(f"v{v}" for v in vs) or "-", str(len(wh.versions(n))))
-    out.print(t)
+    _moved(wh, pulled, "pulled")
     out.print(f"catalog: {catalog}")
 
 
@@ -103,18 +108,16 @@ def pull(
 def status(datasets: DatasetsArg = None, warehouse: WarehouseOpt = None, remote: RemoteOpt = None) -> None:
     """Versions here and on the remote, claims in progress, and who holds the catalog lease."""
     from pipelines.errors import MoshuError
-    from pipelines.remote import CLAIM, LEASE, _who, open_remote
+    from pipelines.remote import LEASE, _who
 
-    wh = _remote_settings(None, warehouse, remote).warehouse
+    wh, rem = _opened(None, warehouse, remote)
     try:
-        rem = open_remote(wh.remote)
         t = Table("dataset", "here", "remote", "only here", "claimed, not committed", title=f"{wh.root} <-> {wh.remote}")
         for n in _names(wh, rem, datasets):
             here, there = set(wh.versions(n)), set(rem.versions(n))
-            claims = [p.rstrip("/").split("/")[-2] for p in rem.call(rem.fs.glob, rem.key("datasets", n, "v*", CLAIM))]
-            pending = sorted(c for c in claims if c[1:].isdigit() and int(c[1:]) not in there)
+            pending = [v for v in rem.claimed(n) if v not in there]
             t.add_row(n, str(len(here)), str(len(there)), ", ".join(f"v{v}" for v in sorted(here - there)) or "-",
-                      ", ".join(pending) or "-")  # fmt: skip
+                      ", ".join(f"v{v}" for v in pending) or "-")  # fmt: skip
         out.print(t)
         lease = rem.read_json(rem.key(LEASE))
     except MoshuError as e:
@@ -130,16 +133,16 @@ def release(
     warehouse: WarehouseOpt = None,
     remote: RemoteOpt = None,
 ) -> None:
-    """Free a version number a run claimed but never committed (the run is gone); a committed version is refused.
+    """Release a version number a run claimed but never committed (the run is gone); a committed version is refused.
 
-    A claim not renewed for 15 minutes is skipped by the next run anyway; this frees the number sooner.
+    Runs skip a released number at once (it is never reused: the run might still write into it); a claim not
+    renewed for 15 minutes is skipped anyway.
     """
     from pipelines.errors import MoshuError
-    from pipelines.remote import open_remote
 
-    wh = _remote_settings(None, warehouse, remote).warehouse
+    wh, rem = _opened(None, warehouse, remote)
     try:
-        done = open_remote(wh.remote).release(dataset, version, force=force)
+        done = rem.release(dataset, version, force=force)
     except MoshuError as e:
         _fail(str(e))
     out.print(f"released {dataset} v{version}" if done else f"{dataset} v{version} has no claim on {wh.remote}")
@@ -149,11 +152,10 @@ def release(
 def unlock(warehouse: WarehouseOpt = None, remote: RemoteOpt = None) -> None:
     """Free the catalog lease a crashed process left behind (check `moshu remote status` first: it names the holder)."""
     from pipelines.errors import MoshuError
-    from pipelines.remote import open_remote
 
-    wh = _remote_settings(None, warehouse, remote).warehouse
+    _, rem = _opened(None, warehouse, remote)
     try:
-        open_remote(wh.remote).release_lease()
+        rem.release_lease()
     except MoshuError as e:
         _fail(str(e))
     out.print("catalog lease: free")
