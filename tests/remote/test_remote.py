@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -43,10 +44,27 @@ def _edit_seed(root: Path) -> None:
     seed.write_text("".join(lines), encoding="utf-8")
 
 
+def _files(manifest: dict[str, Any]) -> dict[str, str]:
+    """`path -> sha256` of a version's files, as its manifest lists them."""
+    return {f["path"]: f["sha256"] for f in manifest["files"]}
+
+
 def _remote_files(remote_url: str, version: int) -> dict[str, str]:
     r = open_remote(remote_url)
-    m = json.loads(r.fs.cat_file(r.version_key(NAME, version, MANIFEST)))
-    return {f["path"]: f["sha256"] for f in m["files"]}
+    return _files(json.loads(r.fs.cat_file(r.version_key(NAME, version, MANIFEST))))
+
+
+def _diverged(tmp_path: Path, remote_url: str) -> tuple[Warehouse, Warehouse]:
+    """Machine A publishes v1 to the remote; machine B publishes its own, different v1 without the remote.
+    (A's warehouse, B's warehouse folder with the remote)."""
+    root_a, wh_a = _machine(tmp_path, "a", remote_url)
+    _run(root_a, wh_a)
+    root_b, _ = _machine(tmp_path, "b", remote_url)
+    _edit_seed(root_b)
+    alone = Warehouse(tmp_path / "b" / "warehouse")
+    proj = load_project(root_b)
+    run_dataset(proj.datasets[NAME], proj.root, alone)
+    return wh_a, Warehouse(alone.root, remote_url)
 
 
 def test_a_version_made_on_one_machine_is_pulled_checked_and_queryable_on_another(tmp_path: Path, remote_url: str) -> None:
@@ -55,7 +73,7 @@ def test_a_version_made_on_one_machine_is_pulled_checked_and_queryable_on_anothe
     assert pub.created and pub.version == 1
     r = open_remote(remote_url)
     assert r.versions(NAME) == [1]
-    local = {f["path"]: f["sha256"] for f in wh_a.manifest(NAME, 1)["files"]}
+    local = _files(wh_a.manifest(NAME, 1))
     assert _remote_files(remote_url, 1) == local  # every file, with its manifest's hash
     for rel, sha in local.items():
         with r.fs.open(r.version_key(NAME, 1, rel), "rb") as f:
@@ -112,11 +130,11 @@ def test_two_machines_publishing_the_same_number_the_second_is_refused_and_nothi
     assert wh_b.versions(NAME) == [1]  # nothing committed on B, nothing left claimed on the remote
     r = open_remote(remote_url)
     assert r.versions(NAME) == [1, 2]
-    assert _remote_files(remote_url, 2) == {f["path"]: f["sha256"] for f in wh_a.manifest(NAME, 2)["files"]}
+    assert _remote_files(remote_url, 2) == _files(wh_a.manifest(NAME, 2))
     r.fs.rm_file(r.version_key(NAME, 2, ".claim"))  # a committed version whose claim is gone (released late)
     with pytest.raises(RemoteError, match=r"already has v2"):
         publish(proj_b.datasets[NAME], validate(proj_b.datasets[NAME], ing_b), wh_b)
-    assert _remote_files(remote_url, 2) == {f["path"]: f["sha256"] for f in wh_a.manifest(NAME, 2)["files"]}
+    assert _remote_files(remote_url, 2) == _files(wh_a.manifest(NAME, 2))
     pub_b = _run(root_b, wh_b)  # run again: it pulls v2 and builds v3 on it
     assert pub_b.version == 3 and wh_b.manifest(NAME, 3)["parent_version"] == 2
     assert r.versions(NAME) == [1, 2, 3]
@@ -194,21 +212,15 @@ def test_a_failed_upload_is_finished_by_the_next_run(tmp_path: Path, remote_url:
     assert wh_a.versions(NAME) == [1, 2] and r.versions(NAME) == [1]  # committed here, invisible there
     again = _run(root_a, wh_a)  # unchanged inputs: no new version, but the pending upload is finished first
     assert not again.created and r.versions(NAME) == [1, 2]
-    assert _remote_files(remote_url, 2) == {f["path"]: f["sha256"] for f in wh_a.manifest(NAME, 2)["files"]}
+    assert _remote_files(remote_url, 2) == _files(wh_a.manifest(NAME, 2))
 
 
 @pytest.mark.slow  # two runs
 def test_push_refuses_a_version_both_sides_hold_differently(tmp_path: Path, remote_url: str) -> None:
-    root_a, wh_a = _machine(tmp_path, "a", remote_url)
-    _run(root_a, wh_a)
-    root_b, _ = _machine(tmp_path, "b", remote_url)
-    _edit_seed(root_b)
-    alone = Warehouse(tmp_path / "b" / "warehouse")
-    proj = load_project(root_b)
-    run_dataset(proj.datasets[NAME], proj.root, alone)
+    wh_a, wh_b = _diverged(tmp_path, remote_url)
     with pytest.raises(RemoteError, match=r"local v1 differs from v1 on .* move .* aside"):
-        push(Warehouse(alone.root, remote_url), NAME)
-    assert _remote_files(remote_url, 1) == {f["path"]: f["sha256"] for f in wh_a.manifest(NAME, 1)["files"]}
+        push(wh_b, NAME)
+    assert _remote_files(remote_url, 1) == _files(wh_a.manifest(NAME, 1))
 
 
 def test_a_file_missing_on_the_remote_is_named_by_pull(tmp_path: Path, remote_url: str) -> None:
@@ -305,15 +317,9 @@ def test_a_damaged_remote_file_is_refused_by_pull_with_its_name(tmp_path: Path, 
 
 @pytest.mark.slow  # two full runs per machine
 def test_a_local_version_made_without_the_remote_is_named_when_it_differs(tmp_path: Path, remote_url: str) -> None:
-    root_a, wh_a = _machine(tmp_path, "a", remote_url)
-    _run(root_a, wh_a)
-    root_b, _ = _machine(tmp_path, "b", remote_url)
-    _edit_seed(root_b)
-    alone = Warehouse(tmp_path / "b" / "warehouse")
-    proj = load_project(root_b)
-    run_dataset(proj.datasets[NAME], proj.root, alone)
+    _, wh_b = _diverged(tmp_path, remote_url)
     with pytest.raises(RemoteError, match=r"local v1 differs from v1 on .* move .* aside"):
-        pull_versions(Warehouse(alone.root, remote_url), NAME)
+        pull_versions(wh_b, NAME)
 
 
 def test_the_catalog_lease_held_elsewhere_makes_a_writer_wait_then_name_the_holder(
