@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.warehouse import Warehouse, bound_remote
+from pipelines.warehouse import BINDING, Warehouse, bound_remote
 
 ENV_PROJECT = "MOSHU_PROJECT"
 ENV_WAREHOUSE = "MOSHU_WAREHOUSE"
@@ -45,6 +45,6 @@ class Settings:
 
             raise RemoteError(
                 f"warehouse folder {root} is the cache of {bound}, not {named}; use another folder for {named} "
-                f"(or delete {root / 'remote.json'} if the remote moved)"
+                f"(or delete {root / BINDING} if the remote moved)"
             )
         return cls(project=proj, warehouse=Warehouse(root, named or bound))

@@ -135,7 +135,7 @@ def register_version(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name:
         )
 
 
-def refresh_latest_view(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name: str) -> None:
+def refresh_latest_view(con: duckdb.DuckDBPyConnection, name: str) -> None:
     """Point the view named after the dataset at its latest published version, as the catalog knows it (with a
     remote warehouse, this machine's folder may not hold every version)."""
     row = con.execute(
@@ -163,24 +163,16 @@ def _register_missing(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name
             logging.getLogger(__name__).warning("could not register `%s` v%s from its manifest: %s", name, v, e)
 
 
-def register_existing(warehouse: Warehouse, datasets: dict[str, LoadedDataset | None]) -> list[tuple[str, int]]:
-    """Register the versions on disk the catalog lacks (pushed or pulled ones), and the dataset rows of known specs.
-
-    Returns the (dataset, version) pairs registered.
-    """
-    out = []
+def register_existing(warehouse: Warehouse, datasets: dict[str, LoadedDataset | None]) -> None:
+    """Register the versions on disk the catalog lacks (pushed or pulled ones), and the dataset rows of known specs."""
     with writer(warehouse) as con:
         for name, loaded in datasets.items():
-            have = {r[0] for r in con.execute("SELECT version FROM versions WHERE name = ?", [name]).fetchall()}
             if loaded is not None:
                 con.execute("BEGIN TRANSACTION")
                 _upsert_dataset(con, loaded, loaded.spec_path.parent.parent)
                 con.execute("COMMIT")
             _register_missing(con, warehouse, name, 0)
-            now = {r[0] for r in con.execute("SELECT version FROM versions WHERE name = ?", [name]).fetchall()}
-            out += [(name, v) for v in sorted(now - have)]
-            refresh_latest_view(con, warehouse, name)
-    return out
+            refresh_latest_view(con, name)
 
 
 def register(
@@ -200,7 +192,7 @@ def register(
         have = {r[0] for r in con.execute("SELECT version FROM versions WHERE name = ?", [name]).fetchall()}
         if published.created or published.version not in have:
             register_version(con, warehouse, name, published.version)
-        refresh_latest_view(con, warehouse, name)
+        refresh_latest_view(con, name)
         from pipelines.models.stage import sync_demands
 
         sync_demands(con, warehouse, loaded, loaded.spec_path.parent.parent)  # a removed demand disappears here
