@@ -35,6 +35,7 @@ class Structure:
         constant: Feature columns with a single value.
         duplicated: Pairs of feature columns holding the same values.
         duplicate_rows: Rows that repeat an earlier row entirely.
+        time_unit: `s` for a time column, `step` for a counter.
         groups: Wide column groups: (name pattern of the raw names, dtype, raw columns).
     """
 
@@ -50,6 +51,7 @@ class Structure:
     duplicated: list[tuple[str, str]] = field(default_factory=list)
     groups: list[tuple[str, str, list[str]]] = field(default_factory=list)
     duplicate_rows: int = 0
+    time_unit: str = "s"
 
 
 def _common_prefix(texts: list[str]) -> str:
@@ -144,6 +146,7 @@ def find_time_axis(cols: list[ColumnProfile], df: pl.DataFrame, path: str, s: St
 def _period(df: pl.DataFrame, ts: ColumnProfile, s: Structure, path: str) -> None:
     t = pl.col(ts.name)
     temporal = df.schema[ts.name].is_temporal()
+    s.time_unit = "s" if temporal else "step"
     step = (t - t.shift()).dt.total_seconds(fractional=True) if temporal else (t - t.shift()).cast(pl.Float64)
     steps = df.select(step.over([path, *s.entity]).alias("d")).get_column("d").drop_nulls()  # per series, in file order
     if steps.len() == 0:

@@ -134,6 +134,7 @@ def time_rules(dataset: str, s: Structure, rows: int) -> list[Suggestion]:
     out.append(Suggestion(inc, "T-3", f"{n(s.backwards)} intervals not moving forward in {n(rows)} rows"))
     if s.period:
         period = round(s.period, 6)
+        unit = "s" if s.time_unit == "s" else "counter steps"
         out.append(
             Suggestion(
                 {
@@ -143,7 +144,7 @@ def time_rules(dataset: str, s: Structure, rows: int) -> list[Suggestion]:
                     "entity": list(s.entity),
                     "period_s": period,
                     "severity": "warn",
-                    "description": f"A series reports every {fmt_num(period)} (s or counter steps); a longer interval is a gap.",
+                    "description": f"A series reports every {fmt_num(period)} {unit}; a longer interval is a gap.",
                 },
                 "S-1",
                 f"{s.period_share:.1%} of the intervals are {fmt_num(period)}",
