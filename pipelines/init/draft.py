@@ -15,8 +15,10 @@ from pipelines.errors import InitError, SpecError
 from pipelines.init import structure as st
 from pipelines.init.names import column_names
 from pipelines.init.profile import ColumnProfile, profile_column, typed_series
-from pipelines.init.sample import PATH, Sample, match_files, read_sample
+from pipelines.init.sample import PATH, Sample, format_of, match_files
 from pipelines.init.suggest import Suggestion, n, suggest
+from pipelines.init.text import sample_text
+from pipelines.init.typed import sample_typed
 from pipelines.init.write import column_entry, column_note, render_rules, render_spec
 from pipelines.paths import relative
 from pipelines.spec.models import NAME_PATTERN, RESERVED_NAMES, DatasetSpec, Domain, Grade, RuleFile, Sensitivity
@@ -74,6 +76,23 @@ class Draft:
     def rules_path(self) -> str:
         """Where the rules go, relative to the project root."""
         return f"{RULES_DIR}/{self.name}.yaml"
+
+
+def read_sample(root: Path, files: list[Path], names_path: Path | None = None) -> Sample:
+    """Read a bounded sample of the files: at most `MAX_FILES` files, `FILE_BYTES` each, `MAX_ROWS` rows in all.
+
+    Args:
+        root: The project root.
+        files: The matched raw files.
+        names_path: A file with one column name per line, for files without a header.
+
+    Raises:
+        SourceError: a file cannot be read; the message names it, says why and what to do.
+    """
+    fmt = format_of(files)
+    if fmt == "csv":
+        return sample_text(root, files, names_path)
+    return sample_typed(root, files, fmt)
 
 
 def groups_supported() -> bool:
@@ -164,8 +183,10 @@ def _csv_options(sample: Sample) -> dict[str, Any]:
     o: dict[str, Any] = {"delimiter": sample.delimiter, "header": sample.header}
     if sample.delimiter == "whitespace" and sample.header:
         o |= {"header": False, "skip_rows": 1}
-    if not o["header"]:
+    if not o["header"] or sample.renamed:
         o["column_names"] = list(sample.raw_names)
+    if sample.decimal_comma:
+        o["decimal_comma"] = True
     if sample.null_values:
         o["null_values"] = ["", *sample.null_values]
     if sample.encoding != "utf8":
@@ -211,9 +232,16 @@ def render(draft: Draft, options: InitOptions) -> None:
         ("format", sample.format, None),
         ("path", draft.glob, f"{len(sample.files)} file{'s' if len(sample.files) != 1 else ''}"),
     ]
+    if sample.drift:
+        source.append(("drift", "allow_new_nullable", "REVIEW: the files' columns differ (see the note at the top)"))
     if sample.format == "csv":
         note = f"column names from `{sample.names_from}`" if sample.names_from else None
         source.append(("csv", _csv_options(sample), note))
+    excel: dict[str, Any] = {"header_row": sample.header_row} if sample.header_row else {}
+    if sample.format == "xlsx" and sample.null_values:
+        excel["null_values"] = ["", *sample.null_values]
+    if sample.format == "xlsx" and excel:
+        source.append(("excel", excel, f"header in Excel row {sample.header_row + 1}"))
     read = "every row" if sample.complete else f"a sample of {n(sample.rows)} rows from {len(sample.sampled)} files"
     top: list[tuple[str, Any, str | None]] = [
         ("name", draft.name, None),

@@ -33,13 +33,35 @@ ENTITY = re.compile(
     r"^(machine|unit|engine|device|asset|equipment|station|press|robot|spindle|sensor|tool|line|cell)(_?(id|no|number|name|code))?$"
     r"|^(machine|engine|device|asset|equipment|station|press|robot|sensor)_"
 )
-TIMESTAMP = re.compile(r"(^|_)(ts|time|timestamp|datetime|date|time_stamp|event_time|recorded_at|created_at)(_|$)|时间|日期")
+TIMESTAMP = re.compile(
+    r"(^|_)(ts|time|timestamp|datetime|date|time_stamp|event_time|recorded_at|created_at|datum|zeit|zeitstempel)(_|$)|时间|日期"
+)
 COUNTER = re.compile(r"^(cycle|cycles|step|counter|seq|sequence|time_cycles|cycle_no|cycle_number)$")
 ID_LIKE = re.compile(r"(^|_)(id|uid|udi|key|no|number|index|idx|serial|code)$")
 
 
+# Chinese terms of plant exports, longest first when translated (`设备编号` -> `machine_id`, not `machine_id` + `id`).
+GLOSSARY = {
+    "设备编号": "machine_id", "机台号": "machine_id", "设备": "machine", "机台": "machine", "产线": "line", "工位": "station",
+    "时间": "time", "日期": "date", "时间戳": "timestamp", "温度": "temperature", "压力": "pressure", "主轴转速": "spindle_speed",
+    "转速": "speed", "电流": "current", "电压": "voltage", "功率": "power", "振动": "vibration", "扭矩": "torque",
+    "流量": "flow", "产量": "output", "数量": "quantity", "批次": "batch", "班组": "shift", "班次": "shift", "备注": "remark",
+    "状态": "status", "报警": "alarm", "故障": "fault", "缺陷": "defect", "标签": "label", "结果": "result", "类别": "class",
+    "操作员": "operator", "操作工": "operator", "作业员": "operator", "检验员": "inspector", "工人": "worker", "员工": "employee",
+    "姓名": "name", "物料": "material", "材料": "material", "编号": "id", "型号": "model", "程序": "program", "速度": "speed",
+}  # fmt: skip
+_GLOSSARY = re.compile("|".join(sorted(GLOSSARY, key=len, reverse=True)))
+
+
 def snake(text: str) -> str:
-    """A snake_case column name for a raw header (`TypeOfSteel_A300` -> `type_of_steel_a300`); empty if nothing is left."""
+    """A snake_case column name for a raw header (`TypeOfSteel_A300` -> `type_of_steel_a300`, `设备编号` -> `machine_id`).
+
+    Accents are dropped (`Härte` -> `harte`); Chinese plant terms are translated (`GLOSSARY`); empty if nothing is left.
+    """
+    import unicodedata
+
+    text = _GLOSSARY.sub(lambda m: f" {GLOSSARY[m.group(0)]} ", text)
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     s = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", text.strip())
     s = re.sub(r"[^a-z0-9]+", "_", s.lower()).strip("_")
     return s[:63].rstrip("_")

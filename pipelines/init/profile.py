@@ -10,8 +10,9 @@ import polars as pl
 from pipelines.ingest.cast import DATE_FORMATS, detect_format
 from pipelines.init import names as nm
 
-NULL_TOKENS = ("NA", "N/A", "NaN", "nan", "null", "NULL", "None", "none", "-", "#N/A")
+NULL_TOKENS = ("NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "none", "-", "#N/A")
 NUMERIC_SHARE = 0.01  # share of values that may fail to read as numbers in a numeric column (bad rows, not text)
+TIME_SHARE = 0.75  # share of a time-named column's numbers in an epoch or Excel-serial range that decides its encoding
 MAX_CLASSES = 20  # distinct values up to which a text or label column gets an `in_set`
 FORMAT_VALUES = 1000  # values a time format is detected from
 _DATE_FORMATS = {f for f, _ in DATE_FORMATS}
@@ -119,7 +120,8 @@ def infer_text(s: pl.Series, name: str) -> tuple[str, str | None, list[str], str
     tokens = [t for t in NULL_TOKENS if values.eq(t).any()]
     rest = values.filter(~values.is_in(tokens)) if tokens else values
     bad = rest.cast(pl.Float64, strict=False).null_count()
-    numeric = rest.len() > 0 and bad <= NUMERIC_SHARE * rest.len()
+    tolerated = max(NUMERIC_SHARE * rest.len(), 1 if rest.len() >= 4 else 0)  # one bad cell of a short file
+    numeric = rest.len() > bad and bad <= tolerated
     if not numeric:
         tokens = []
         low = values.str.to_lowercase()
@@ -145,9 +147,8 @@ def time_encoding(values: pl.Series, name: str) -> str | None:
     f = values.cast(pl.Float64, strict=False).drop_nulls()
     if f.len() == 0:
         return None
-    lo, hi = float(f.min()), float(f.max())  # type: ignore[arg-type]
     for encoding, low, high in _EPOCHS:
-        if low <= lo and hi <= high:
+        if f.is_between(low, high).mean() >= TIME_SHARE:  # type: ignore[operator]
             return encoding
     return None
 
@@ -238,8 +239,10 @@ def typed_series(p: ColumnProfile, s: pl.Series) -> pl.Series:
         return v.str.to_date(format=p.format, strict=False)
     if p.time_encoding == "excel_serial":
         days = v.cast(pl.Float64, strict=False) - 25569  # days since 1970-01-01
-        return (days * 86_400_000).round().cast(pl.Int64).cast(pl.Datetime("ms"))
+        return (days * 86_400_000).round().cast(pl.Int64, strict=False).cast(pl.Datetime("ms"))
     if p.time_encoding:
         per_s = {"epoch_s": 1, "epoch_ms": 1_000, "epoch_us": 1_000_000}[p.time_encoding]
-        return (v.cast(pl.Float64, strict=False) * (1_000_000 / per_s)).round().cast(pl.Int64).cast(pl.Datetime("us"))
+        us = (v.cast(pl.Float64, strict=False) * (1_000_000 / per_s)).round()
+        inside = us.abs() < 2.5e17  # years 1 to 9999; outside is null, as at ingest
+        return pl.select(pl.when(pl.lit(inside)).then(pl.lit(us)).cast(pl.Int64).cast(pl.Datetime("us"))).to_series()
     return v

@@ -118,7 +118,7 @@ def find_time_axis(cols: list[ColumnProfile], df: pl.DataFrame, path: str, s: St
         for c in cols
         if nm.ENTITY.search(c.name) and c.dtype in ("string", "int64") and not c.personal and not nm.is_label(c.name)
     ]
-    entities = [c for c in entities if 1 < c.distinct <= max(2, c.rows // 5)]
+    entities = [c for c in entities if 1 < c.distinct <= max(2, c.rows // 2)]
     if ts is None:
         ts = next((c for c in cols if c.dtype == "int64" and nm.COUNTER.match(c.name)), None)
     if ts is None or not entities:

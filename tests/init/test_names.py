@@ -32,7 +32,13 @@ def test_units_in_brackets_are_read_by_pint_and_bad_ones_stay_in_the_name() -> N
 
 
 def test_names_are_unique_and_never_empty() -> None:
-    assert [n for n, _ in column_names(["Temp [K]", "Temp [degC]", "操作员", "1"])] == ["temp", "temp_2", "col_03", "c_1"]
+    assert [n for n, _ in column_names(["Temp [K]", "Temp [degC]", "★", "1"])] == ["temp", "temp_2", "col_03", "c_1"]
+    assert [n for n, _ in column_names(["设备编号", "主轴转速[rpm]", "操作员", "Härte"])] == [
+        "machine_id",
+        "spindle_speed",
+        "operator",
+        "harte",
+    ]
     assert snake("Machine failure") == "machine_failure"
 
 

@@ -11,8 +11,9 @@ import yaml
 from pipelines.errors import InitError, SourceError
 from pipelines.init.draft import InitOptions, init_dataset, profile, render, write
 from pipelines.init.profile import infer_text
-from pipelines.init.sample import match_files, sniff_delimiter, sniff_header
+from pipelines.init.sample import match_files
 from pipelines.init.structure import path_column
+from pipelines.init.text import sniff_delimiter, sniff_header
 
 
 def _project(tmp_path: Path) -> Path:
