@@ -242,7 +242,11 @@ def render(draft: Draft, options: InitOptions) -> None:
         excel["null_values"] = ["", *sample.null_values]
     if sample.format == "xlsx" and excel:
         source.append(("excel", excel, f"header in Excel row {sample.header_row + 1}"))
-    read = "every row" if sample.complete else f"a sample of {n(sample.rows)} rows from {len(sample.sampled)} files"
+    read = (
+        "every row"
+        if sample.complete
+        else f"a sample of {n(sample.rows)} rows from {len(sample.sampled)} of {len(sample.files)} files"
+    )
     top: list[tuple[str, Any, str | None]] = [
         ("name", draft.name, None),
         ("title", options.title or draft.name.replace("_", " ").capitalize(), None if options.title else "REVIEW: a human title"),
