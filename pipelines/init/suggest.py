@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -218,6 +219,33 @@ def feature_rules(dataset: str, cols: list[ColumnProfile], s: Structure) -> list
     return [Suggestion(rule, "D-3", seen)]
 
 
+def unit_rules(dataset: str, cols: list[ColumnProfile]) -> list[Suggestion]:
+    """`unit_consistency` for each physical quantity two or more columns measure (e.g. temperatures in `K`)."""
+    from pipelines.quality.units import registry
+
+    by_dimension: dict[str, list[ColumnProfile]] = {}
+    for c in cols:
+        if c.unit and c.numeric:
+            dim = str(registry().Unit(c.unit).dimensionality)
+            if dim != "dimensionless":
+                by_dimension.setdefault(dim, []).append(c)
+    out = []
+    for dim, group in by_dimension.items():
+        if len(group) < 2:
+            continue
+        stem = re.sub(r"[^a-z0-9]+", "_", dim.lower()).strip("_") or "quantity"
+        units = ", ".join(f"{c.name} [{c.unit}]" for c in group)
+        out.append(
+            Suggestion(
+                {"id": f"{dataset}.units.{stem}", "kind": "unit_consistency", "columns": [c.name for c in group],
+                 "unit": group[0].unit, "description": f"These columns all measure {dim}: their units convert to `{group[0].unit}`."},
+                "K-5",
+                f"units from the headers: {units}",
+            )
+        )  # fmt: skip
+    return out
+
+
 def suggest(dataset: str, cols: list[ColumnProfile], s: Structure, rows: int, complete: bool) -> list[Suggestion]:
     """Every suggested rule, in the order they are written.
 
@@ -239,6 +267,7 @@ def suggest(dataset: str, cols: list[ColumnProfile], s: Structure, rows: int, co
     out += time_rules(dataset, s, rows)
     out += label_rules(dataset, cols, s)
     out += feature_rules(dataset, cols, s)
+    out += unit_rules(dataset, cols)
     out.append(
         Suggestion(
             {

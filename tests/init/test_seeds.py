@@ -43,6 +43,10 @@ def test_ai4i2020(tmp_path: Path) -> None:
                                        "unit": "K", "role": "measurement", "nullable": False}  # fmt: skip
     assert cols["torque"]["unit"] == "N*m" and cols["machine_failure"]["role"] == "label"
     assert published == 10_000
+    rules = (tmp_path / "project" / "quality_rules" / "ai4i.yaml").read_text()
+    assert "  # A-1 Values lie inside the instrument span (docs/guide.md)\n  # seen: p0.5=295.6, p99.5=304.2" in rules
+    assert "kind: unit_consistency\n    columns: [air_temperature, process_temperature]\n    unit: K" in rules
+    assert "kind: class_balance\n    column: machine_failure" in rules
 
 
 def test_cmapss_headerless_whitespace(tmp_path: Path) -> None:
