@@ -324,10 +324,12 @@ def write(root: Path, draft: Draft, *, force: bool = False) -> list[Path]:
     try:
         load_project(root, only=[draft.name])
     except SpecError as e:
-        if not existing:
-            for path, _ in targets:
-                path.unlink(missing_ok=True)
-        raise InitError(f"the drafted files do not pass `moshu check`:\n{e}") from None
+        ours = [i for i in e.issues if i.file in (draft.spec_path, draft.rules_path)]
+        if ours:  # problems elsewhere in the project are not this draft's to fix
+            if not existing:
+                for path, _ in targets:
+                    path.unlink(missing_ok=True)
+            raise InitError(f"the drafted files do not pass `moshu check`:\n{SpecError(ours)}") from None
     return [p for p, _ in targets]
 
 

@@ -49,3 +49,11 @@ def test_bad_name_and_missing_files_exit_1(tmp_path: Path) -> None:
     assert res.exit_code == 1 and "reserved for the catalog" in res.stderr
     res = runner.invoke(app, ["init", "press", "raw/*.xlsx", "--project", str(root)])
     assert res.exit_code == 1 and "no file matches `raw/*.xlsx`" in res.stderr
+
+
+def test_another_broken_spec_does_not_stop_the_draft(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    (root / "dataset_specs" / "other.yaml").write_text("name: other\nnot_a_key: 1\n")
+    res = runner.invoke(app, ["init", "press", "raw/press.csv", "--project", str(root)])
+    assert res.exit_code == 0, res.output
+    assert (root / "dataset_specs" / "press.yaml").is_file()
