@@ -82,6 +82,7 @@ class Sample:
 
 
 PATH = "__path"
+_NOT_DATA = ("readme", "license", "licence", "notes", "changelog")  # documents beside the data in a folder
 
 
 def match_files(root: Path, pattern: str) -> tuple[str, list[Path]]:
@@ -89,7 +90,8 @@ def match_files(root: Path, pattern: str) -> tuple[str, list[Path]]:
 
     Args:
         root: The project root.
-        pattern: A file, folder or glob, relative to the project root (or absolute inside it).
+        pattern: A file, folder or glob, relative to the project root (or absolute inside it). A folder means its
+            files of the most common extension, leaving out documents such as `readme.txt`.
 
     Raises:
         SourceError: the pattern points outside the project, or matches no file.
@@ -108,7 +110,9 @@ def match_files(root: Path, pattern: str) -> tuple[str, list[Path]]:
         if not inside:
             raise SourceError(f"folder `{rel}` holds no file moshu reads ({', '.join(sorted(FORMATS))}); give a glob instead")
         ext = Counter(f.suffix for f in inside).most_common(1)[0][0]
-        rel = f"{rel.rstrip('/')}/*{ext}"
+        data = [f.name for f in inside if f.suffix == ext and not f.name.lower().startswith(_NOT_DATA)]
+        stem = os.path.commonprefix(data) if data and len(data) < len(inside) else ""  # noqa: RUF071  (a name prefix)
+        rel = f"{rel.rstrip('/')}/{stem}*{ext}"
     files = sorted(Path(f) for f in glob.glob(str(root / rel), recursive=True) if Path(f).is_file())
     if not files:
         raise SourceError(

@@ -150,3 +150,11 @@ def test_gbk_file_and_existing_targets(tmp_path: Path) -> None:
     write(root, draft, force=True)
     with pytest.raises(InitError, match="did you mean `core`"):
         init_dataset(root, "mes", "raw/mes.csv", InitOptions(grade="cor"))
+
+
+def test_a_folder_means_its_data_files_not_the_readme(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    for name in ("readme.txt", "run_01.txt", "run_02.txt", "PROVENANCE.md"):
+        (root / "raw" / name).write_text("1 2\n3 4\n")
+    rel, files = match_files(root, "raw")
+    assert rel == "raw/run_0*.txt" and [f.name for f in files] == ["run_01.txt", "run_02.txt"]
