@@ -132,6 +132,7 @@ def format_of(files: list[Path]) -> str:
 
 
 def spread(files: list[Path]) -> list[Path]:
+    """At most `MAX_FILES` of the files, evenly spread over the sorted list (first and late files both sampled)."""
     if len(files) <= MAX_FILES:
         return files
     step = len(files) / MAX_FILES

@@ -191,6 +191,18 @@ def decimal_comma(frame: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
 
 
 def sample_text(root: Path, files: list[Path], names_path: Path | None) -> Sample:
+    """Sample delimited text files: the head of each (`FILE_BYTES`, `TOTAL_BYTES` in all), decoded, every value as text.
+
+    Encoding, delimiter and header are judged on the first file; later files are read with their own header names.
+
+    Args:
+        root: The project root.
+        files: The matched files.
+        names_path: A file with one column name per line, for files without a header.
+
+    Raises:
+        SourceError: a file is empty, not text, or has a line with another number of fields.
+    """
     budget, complete = TOTAL_BYTES, True
     parts: list[pl.DataFrame] = []
     sampled: list[str] = []

@@ -59,6 +59,11 @@ def _bad_json(path: Path, display: str, e: Exception) -> SourceError:
 
 
 def sample_typed(root: Path, files: list[Path], fmt: str) -> Sample:
+    """Sample workbooks (first sheet, header row found below any title), JSON Lines or Parquet files, `MAX_ROWS` in all.
+
+    Raises:
+        SourceError: a file cannot be read; the message names it (and for JSON Lines the bad line).
+    """
     parts, sampled, complete, notes, header_row = [], [], True, [], 0
     per_file = max(1, MAX_ROWS // min(len(files), MAX_FILES))
     for path in spread(files):

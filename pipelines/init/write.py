@@ -73,7 +73,7 @@ def column_note(c: ColumnProfile) -> str:
         return "REVIEW: the name suggests a person, so it is personal (pseudonymised at ingest)"
     if c.from_path:
         return "REVIEW: the file names differ in this part; name the column"
-    parts = [f"seen: {n(c.nulls)} nulls in {n(c.rows)} rows"]
+    parts = [f"seen: {n(c.nulls)} null{'' if c.nulls == 1 else 's'} in {n(c.rows)} rows"]
     if c.unit and c.unit_raw and c.unit != c.unit_raw:
         parts.append(f"header unit `{c.unit_raw}`")
     parts += c.notes
