@@ -19,6 +19,7 @@ _EXPORTS = {
     "GuardedClient": "pipelines.governance.guard",
     "PolicyError": "pipelines.errors",
     "load_policy": "pipelines.governance.policy",
+    "InitError": "pipelines.errors",
     "IntegrityError": "pipelines.errors",
     "MoshuError": "pipelines.errors",
     "NotFoundError": "pipelines.errors",

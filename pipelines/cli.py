@@ -530,6 +530,9 @@ def generate_cnc_line(
 
 
 from pipelines import cli_governance, cli_models, cli_remote  # noqa: E402, F401  (register their commands on `app`)
+from pipelines.cli_init import init as _init  # noqa: E402  (imports nothing from this module: no cycle)
+
+app.command(name="init")(_init)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ The tree::
     ├── CatalogError                the catalog cannot be opened, migrated or queried
     ├── FeedbackError               submitted feedback or a model run is malformed; nothing was written
     ├── PolicyError                 a query was refused by the access policy of its role
+    ├── InitError                   `moshu init` cannot draft or write a spec (bad name or option, file exists)
     └── NotFoundError               a dataset or version asked for does not exist
 
 "The author's file is wrong" (`SpecError`) is kept apart from "the data is wrong": bad data never
@@ -26,6 +27,7 @@ __all__ = [
     "CatalogError",
     "CountMismatchError",
     "FeedbackError",
+    "InitError",
     "IntegrityError",
     "MoshuError",
     "NotFoundError",
@@ -103,6 +105,10 @@ class FeedbackError(MoshuError):
 
 class PolicyError(MoshuError):
     """A query was refused by the access policy; the message says what and what the role can use instead."""
+
+
+class InitError(MoshuError):
+    """`moshu init` cannot draft or write a dataset: a bad name or option, or files it would overwrite."""
 
 
 class NotFoundError(MoshuError):
