@@ -109,8 +109,9 @@ def calibrate(probs: np.ndarray, y_codes: np.ndarray, fold: np.ndarray) -> np.nd
     """Per-class isotonic calibration of out-of-fold probabilities, cross-fitted over the folds.
 
     For class `j` and fold `f`, an `IsotonicRegression` maps `probs[:, j]` to the frequency of class `j`
-    on the other folds' rows and is applied to fold `f`; rows are then renormalised to sum to 1. A score
-    of 0.99 that is right 80 % of the time becomes about 0.8.
+    on the other folds' rows and is applied to fold `f`, kept within `[1 / (n + 1), 1 - 1 / (n + 1)]` for the
+    `n` rows of class `j` on those folds (so no calibrated probability is a certainty); rows are then
+    renormalised to sum to 1. A score of 0.99 that is right 80 % of the time becomes about 0.8.
 
     Args:
         probs: Out-of-fold probabilities, shape `(n, k)`.
@@ -126,9 +127,11 @@ def calibrate(probs: np.ndarray, y_codes: np.ndarray, fold: np.ndarray) -> np.nd
     for f in np.unique(fold):
         here, rest = fold == f, fold != f
         for j in range(probs.shape[1]):
-            iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-            iso.fit(probs[rest, j], (y_codes[rest] == j).astype(np.float64))
-            out[here, j] = iso.predict(probs[here, j])
+            hits = (y_codes[rest] == j).astype(np.float64)
+            iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(probs[rest, j], hits)
+            # n rows of a class cannot show a frequency below about 1 / (n + 1): no calibrated certainty
+            low = 1.0 / (hits.sum() + 1.0) if hits.any() else 0.0
+            out[here, j] = np.clip(iso.predict(probs[here, j]), low, 1.0 - low)
     out = np.clip(out, _FLOOR, None)
     return out / out.sum(axis=1, keepdims=True)
 

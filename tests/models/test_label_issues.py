@@ -94,6 +94,15 @@ def test_calibration_turns_overconfident_scores_into_frequencies() -> None:
     cal = calibrate(probs, y, np.arange(3000) % 3)
     np.testing.assert_allclose(cal.sum(axis=1), 1.0)
     assert abs(cal[:, 0].mean() - 0.8) < 0.03
+    separable = calibrate(np.tile([1.0, 0.0], (3000, 1)), np.zeros(3000, dtype=np.int64), np.arange(3000) % 3)
+    assert separable[:, 0].max() < 1  # never a certainty
+
+
+def test_the_class_a_correction_replaced() -> None:
+    from pipelines.models.detector import _class_of
+
+    assert _class_of("0") == "0" and _class_of(None) is None
+    assert _class_of("pastry=0, bumps=1, stains=0") == "bumps"
 
 
 # ---------------------------------------------------------------- the detector on AI4I
