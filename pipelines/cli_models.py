@@ -221,10 +221,25 @@ def feedback_list(
     dataset: Annotated[str, typer.Argument(help="Dataset name.")],
     status: Annotated[str | None, typer.Option("--status", help="proposed | accepted | rejected.")] = None,
     limit: Annotated[int, typer.Option("--limit", help="Rows to show.")] = 50,
+    held: Annotated[
+        bool, typer.Option("--held", help="Instead: the detector's candidates held back by the class cap, with their scores.")
+    ] = False,
     project: ProjectOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Findings on a dataset with their state, most confident first."""
+    """Findings on a dataset with their state, most confident first (`--held`: the candidates not proposed)."""
+    if held:
+        import polars as pl
+
+        from pipelines.models.detector import held_candidates
+
+        rows = held_candidates(_wh(project, warehouse), dataset)
+        if rows.is_empty():
+            out.print(f"no detector candidates held back on `{dataset}`")
+        else:
+            rows = rows.with_columns(pl.col("neighbours").list.join(", ")).drop("run_id", "column_name")
+            _print_rows(rows.columns, rows.rows(), limit)
+        return
     where = "dataset = $1" + (" AND status = $2" if status else "")
     if not _show(
         "SELECT feedback_id AS id, version, row_key, kind, column_name AS column, suggested_value AS suggested, "

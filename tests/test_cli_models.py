@@ -33,7 +33,8 @@ def test_the_loop_from_the_command_line(project_dir: Path, tmp_path: Path) -> No
     assert "every demand is met" in moshu("gaps", "ai4i2020")
     assert "train" in moshu("splits", "ai4i2020") and "balanced_accuracy" in moshu("trials", "ai4i2020")
     listed = moshu("feedback", "list", "ai4i2020", "--status", "proposed", "--limit", "3")
-    assert "moshu-detector" in listed and "label_error" in listed
+    assert "moshu-rules" in listed and "label_error" in listed  # the label rule's findings (the README's example)
+    assert "no detector candidates held back" in moshu("feedback", "list", "ai4i2020", "--held")
 
     bad = tmp_path / "bad.csv"
     bad.write_text("row_key,kind,column,suggested_value\n17,label_error,machine_failure,1\n123456,outlier,,\n", encoding="utf-8")

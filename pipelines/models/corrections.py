@@ -8,28 +8,12 @@ import polars as pl
 
 from pipelines.models.feedback import Correction
 from pipelines.models.keys import ROW_KEY, row_key_expr
+from pipelines.models.values import typed_value
 from pipelines.quality.kinds import POLARS_DTYPES
 from pipelines.spec.models import DatasetSpec
 
 EXCLUDED = "_feedback_exclude"
-
-
-def typed_value(value: str, dtype: str) -> pl.Series:
-    """`value` converted to a spec dtype exactly as a correction is applied; ValueError if it does not convert."""
-    text = pl.Series([value], dtype=pl.String)
-    try:
-        if dtype == "bool":
-            flags = {"true": True, "false": False, "1": True, "0": False}
-            if value.lower() not in flags:
-                raise ValueError
-            return pl.Series([flags[value.lower()]], dtype=pl.Boolean)
-        if dtype == "datetime":
-            return text.str.to_datetime(time_unit="us", strict=True)
-        if dtype == "date":
-            return text.str.to_date(strict=True)
-        return text.cast(POLARS_DTYPES[dtype], strict=True)
-    except (ValueError, pl.exceptions.PolarsError):
-        raise ValueError(f"`{value}` is not a valid {dtype}") from None
+__all__ = ["EXCLUDED", "apply", "typed_value"]
 
 
 def _targets(c: Correction) -> dict[str, str]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from pipelines.spec.models import NAME_PATTERN
 
@@ -16,6 +16,17 @@ Scalar = str | int | float | bool
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+    # Fields added after demands were first hashed: left out of a dump while at their default, so the
+    # hashes of demands that do not use them stay as they were.
+    ADDED_LATER: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _omit_new_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        for key in self.ADDED_LATER:
+            if getattr(self, key) == type(self).model_fields[key].default:
+                out.pop(key, None)
+        return out
 
 
 class SplitSpec(_Frozen):
@@ -66,8 +77,33 @@ class TimeCoverage(_Frozen):
         return self
 
 
+class DetectorSpec(_Frozen):
+    """Guardrails of the label-issue detector for one classification demand."""
+
+    max_class_share: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="Proposals may move at most this share of any class's rows away from it, so a correct minority "
+        "class is never erased; further candidates of that class are held back and listed, not proposed.",
+    )
+    max_proposals: int = Field(
+        100, ge=0, description="Most rows shown for review per run (proposed and held back together), likeliest first."
+    )
+    min_suggestion_probability: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="A proposal suggests a class only when its calibrated out-of-fold probability reaches this; "
+        "below it the row is proposed for review without a suggested class.",
+    )
+    neighbours: int = Field(3, ge=0, le=20, description="Nearest rows of the suggested class given as evidence.")
+
+
 class Demand(_Frozen):
     """What one model needs from one dataset: task, label, features, population, sample sizes, coverage, split."""
+
+    ADDED_LATER = ("detector",)
 
     name: str = Field(pattern=NAME_PATTERN, description="Demand id (lowercase, digits, `_`); file name = name.")
     dataset: str = Field(description="The dataset this demand is made of.")
@@ -94,6 +130,11 @@ class Demand(_Frozen):
     metric: str | None = Field(
         None, description="Metric trial training reports first (default per task: balanced_accuracy, mae, roc_auc)."
     )
+    detector: DetectorSpec | None = Field(
+        None,
+        description="Label-issue detector settings (classification): class cap, proposals per run, suggestion "
+        "threshold, neighbours; default `{max_class_share: 0.05, max_proposals: 100}`.",
+    )
 
     @model_validator(mode="after")
     def _label_shape(self) -> Demand:
@@ -103,12 +144,19 @@ class Demand(_Frozen):
             raise ValueError(f"a `{self.task}` demand needs `label` (or `one_hot_labels`)")
         if self.task in ("regression", "forecasting") and self.one_hot_labels:
             raise ValueError(f"a `{self.task}` demand takes one numeric `label`, not `one_hot_labels`")
+        if self.detector is not None and self.task != "classification":
+            raise ValueError("`detector` applies to classification demands")
         if (self.classes or self.min_per_class) and self.task != "classification":
             raise ValueError("`classes` and `min_per_class` apply to classification demands")
         overlap = set(self.features) & ({self.label} | set(self.one_hot_labels))
         if overlap:
             raise ValueError(f"label columns cannot be features: {sorted(overlap)}")
         return self
+
+    @property
+    def detector_settings(self) -> DetectorSpec:
+        """The detector's guardrails: `detector`, or the defaults."""
+        return self.detector or DetectorSpec()
 
     @property
     def label_columns(self) -> tuple[str, ...]:

@@ -189,8 +189,8 @@ def _check_rows(con: duckdb.DuckDBPyConnection, name: str, version: int, rows: l
 
 
 def _value_problems(where: str, col: str, value: str, schema: dict[str, tuple[str, str | None]]) -> list[str]:
-    """A suggested value must convert exactly as the next run will convert it (`corrections.typed_value`)."""
-    from pipelines.models.corrections import typed_value
+    """A suggested value must convert exactly as the next run will convert it (`values.typed_value`)."""
+    from pipelines.models.values import typed_value
 
     group = col.split(ONE_HOT_SEPARATOR)
     if len(group) > 1:
@@ -296,7 +296,8 @@ def review(warehouse: Warehouse, ids: list[int], decision: str, *, by: str, reas
 
     Raises:
         FeedbackError: unknown ids, a missing reviewer or reason, or an accepted correction that
-            contradicts another accepted one on the same row and column.
+            contradicts another accepted one on the same row and column that was accepted after it was
+            submitted (a finding submitted after the other's acceptance supersedes it: the other is rejected).
     """
     if decision not in DECISIONS:
         raise FeedbackError(f"decision `{decision}` is not one of {', '.join(DECISIONS)}")
@@ -316,43 +317,62 @@ def review(warehouse: Warehouse, ids: list[int], decision: str, *, by: str, reas
         missing = sorted(set(ids) - set(found))
         if missing:
             raise FeedbackError(f"no feedback with id {', '.join(map(str, missing))}; nothing was recorded")
-        if decision == "accepted":
-            _check_conflicts(con, ids, found)
+        superseded = _check_conflicts(con, ids, found) if decision == "accepted" else []
         con.execute("BEGIN TRANSACTION")
         first = con.execute("SELECT coalesce(max(review_id), 0) + 1 FROM feedback_reviews").fetchone()[0]  # type: ignore[index]
         now = _now()
+        decided = [(fid, decision, reason) for fid in ids]
+        decided += [(old, "rejected", f"superseded by feedback {new}: {reason}") for old, new in superseded]
         con.executemany(
             "INSERT INTO feedback_reviews VALUES (?, ?, ?, ?, ?, ?)",
-            [[first + i, fid, decision, by, reason, now] for i, fid in enumerate(ids)],
+            [[first + i, fid, d, by, why, now] for i, (fid, d, why) in enumerate(decided)],
         )
         from pipelines.governance.audit import record
 
         datasets = sorted({str(found[fid][0]) for fid in ids})
         record(con, actor=by, action="feedback_review", object=", ".join(datasets), decision=decision,
-               detail={"feedback_ids": sorted(ids), "reason": reason})  # fmt: skip
+               detail={"feedback_ids": sorted(ids), "reason": reason, "superseded": sorted(old for old, _ in superseded)})  # fmt: skip
         con.execute("COMMIT")
     return len(ids)
 
 
-def _check_conflicts(con: duckdb.DuckDBPyConnection, ids: list[int], found: dict[int, tuple[Any, ...]]) -> None:
+def _check_conflicts(con: duckdb.DuckDBPyConnection, ids: list[int], found: dict[int, tuple[Any, ...]]) -> list[tuple[int, int]]:
+    """The (accepted finding, finding superseding it) pairs of a review; a contradiction that supersedes nothing is refused.
+
+    A finding submitted after another finding on the same row and column was accepted is a reaction to
+    that correction (e.g. the detector doubting the accepted class in the corrected version): accepting
+    it supersedes the earlier one. Findings that contradict an accepted one they did not see are refused.
+    """
     accepted = con.execute(
-        "SELECT feedback_id, dataset, row_key, column_name, suggested_value, kind FROM feedback_status WHERE status = 'accepted'"
+        "SELECT feedback_id, dataset, row_key, column_name, suggested_value, kind, reviewed_at FROM feedback_status "
+        "WHERE status = 'accepted'"
     ).fetchall()
-    taken: dict[tuple[str, str, str | None], tuple[int, str | None]] = {}
-    for fid, ds, key, col, value, kind in accepted:
+    taken: dict[tuple[str, str, str | None], tuple[int, str | None, Any]] = {}
+    for fid, ds, key, col, value, kind, at in accepted:
         if action_of(kind, value) in ("relabel", "set") and fid not in ids:
-            taken[(ds, key, col)] = (fid, value)
+            taken[(ds, key, col)] = (fid, value, at)
+    submitted = dict(
+        con.execute(
+            f"SELECT feedback_id, submitted_at FROM feedback WHERE feedback_id IN ({', '.join('?' * len(ids))})", ids
+        ).fetchall()
+    )
+    superseded: list[tuple[int, int]] = []
     for fid in ids:
         ds, key, col, value, kind = found[fid]
         if action_of(kind, value) not in ("relabel", "set"):
             continue
         other = taken.get((ds, key, col))
         if other and other[1] != value:
-            raise FeedbackError(
-                f"feedback {fid} sets `{col}` of row `{key}` to `{value}`, but accepted feedback {other[0]} sets it to "
-                f"`{other[1]}`; reject {other[0]} first. Nothing was recorded"
-            )
-        taken[(ds, key, col)] = (fid, value)
+            if other[2] is not None and submitted[fid] > other[2]:
+                superseded.append((other[0], fid))
+            else:
+                raise FeedbackError(
+                    f"feedback {fid} sets `{col}` of row `{key}` to `{value}`, but accepted feedback {other[0]} sets it to "
+                    f"`{other[1]}`; reject {other[0]} first (a finding submitted after {other[0]} was accepted "
+                    "supersedes it). Nothing was recorded"
+                )
+        taken[(ds, key, col)] = (fid, value, None)
+    return superseded
 
 
 # ---------------------------------------------------------------- model runs

@@ -1,10 +1,9 @@
-"""Learning from a demand: class labels, feature matrices, label-issue detection and trial training.
+"""Learning from a demand: class labels, feature matrices and trial training.
 
-Everything here is plain functions over polars frames and a `Demand` (no Dagster). scikit-learn and
-cleanlab are imported inside the functions that use them, so importing this module stays cheap.
+Everything here is plain functions over polars frames and a `Demand` (no Dagster). scikit-learn is
+imported inside the functions that use them, so importing this module stays cheap. The label-issue
+detector's learning lives in `label_issues`.
 
-* `find_label_issues`: confident learning (cleanlab) on out-of-fold probabilities of a
-  `HistGradientBoostingClassifier`; rows whose given class the model, trained without them, doubts most.
 * `trial_train`: one fixed, seeded training protocol per task, scored on a held-out split, with a k-fold
   estimate of the metric's noise on the training rows, so two dataset versions can be compared fairly.
 """
@@ -165,25 +164,6 @@ def _group_ids(df: pl.DataFrame, groups: Sequence[str]) -> np.ndarray | None:
     return df.select(key.rank("dense")).to_series().to_numpy().astype(np.int64)
 
 
-@dataclass(frozen=True)
-class LabelIssue:
-    """One row whose given class an out-of-fold model doubts.
-
-    Attributes:
-        index: Row position in the frame passed to `find_label_issues`.
-        given: The class as labelled.
-        suggested: The class the out-of-fold model believes most.
-        confidence: Out-of-fold probability of `suggested`.
-        self_confidence: Out-of-fold probability of `given` (low = likely mislabelled).
-    """
-
-    index: int
-    given: str
-    suggested: str
-    confidence: float
-    self_confidence: float
-
-
 @contextmanager
 def _fit_threads() -> Iterator[None]:
     """Limit OpenMP (used by scikit-learn's histogram gradient boosting) to `FIT_THREADS` threads."""
@@ -216,98 +196,6 @@ def _usable_folds(y_codes: np.ndarray, folds: int, names: Sequence[str] | None =
             "every class needs at least 2 rows for cross-validation (drop or merge the rare classes)"
         )
     return int(min(folds, counts.min()))
-
-
-def out_of_fold_probabilities(
-    X: np.ndarray, y_codes: np.ndarray, *, seed: int, folds: int = 5, groups: np.ndarray | None = None
-) -> np.ndarray:
-    """Class probabilities of every row from a model that never saw that row.
-
-    A `HistGradientBoostingClassifier(random_state=seed, **HGB_PARAMS)` is cross-validated with
-    `StratifiedGroupKFold` (when `groups` is given, so one group never straddles folds) or
-    `StratifiedKFold`, both shuffled with `seed`, through `cross_val_predict(method="predict_proba")`,
-    single-threaded (`FIT_THREADS`).
-    If the rarest class has fewer rows than `folds`, the number of folds drops to that count.
-
-    Args:
-        X: Feature matrix, shape `(n, d)`.
-        y_codes: Class codes `0 .. k-1`, every code present.
-        seed: Seed of the model and of the fold shuffle.
-        folds: Number of folds wanted (at least 2).
-        groups: Optional group id per row.
-
-    Returns:
-        Probabilities of shape `(n, k)`; column `j` is class code `j`.
-
-    Raises:
-        ValueError: If there are fewer than two classes, a class has a single row, a class code is
-            missing, or there are fewer groups than folds.
-    """
-    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_predict
-
-    y_codes = np.asarray(y_codes, dtype=np.int64)
-    n_splits = _usable_folds(y_codes, folds)
-    cv: BaseCrossValidator
-    if groups is not None:
-        if len(np.unique(groups)) < n_splits:
-            raise ValueError(f"{len(np.unique(groups))} group(s) cannot make {n_splits} folds")
-        cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    else:
-        cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    with _fit_threads():
-        probs = cross_val_predict(_hgb_classifier(seed), X, y_codes, groups=groups, cv=cv, method="predict_proba")
-    return np.asarray(probs, dtype=np.float64)
-
-
-def _codes(labels: pl.Series) -> tuple[np.ndarray, list[str]]:
-    """Class codes by sorted class name, and the class names."""
-    if labels.null_count():
-        raise ValueError(f"the label has {labels.null_count()} null row(s); drop or fill them first")
-    classes = sorted(labels.unique().to_list())
-    codes = labels.replace_strict({c: i for i, c in enumerate(classes)}, return_dtype=pl.Int64).to_numpy()
-    return codes, classes
-
-
-def find_label_issues(
-    df: pl.DataFrame, demand: Demand, *, seed: int = 0, folds: int = 5, groups: Sequence[str] = ()
-) -> list[LabelIssue]:
-    """Rows that are probably mislabelled, most likely wrong first (confident learning).
-
-    Out-of-fold probabilities (`out_of_fold_probabilities`, grouped by the `groups` columns) go to
-    `cleanlab.filter.find_label_issues(..., return_indices_ranked_by="self_confidence")`. A flagged row's
-    suggested class is the arg-max of its probabilities; cleanlab never flags a row whose given class is
-    (within floating-point tolerance) that arg-max, so `suggested != given` for every issue. The result is
-    deterministic for a seed.
-
-    Args:
-        df: The rows (features and label columns of `demand`).
-        demand: A classification demand.
-        seed: Seed of the model and of the folds.
-        folds: Number of cross-validation folds.
-        groups: Columns whose value combination must stay within one fold (e.g. an entity id).
-
-    Returns:
-        The label issues, ranked by ascending self-confidence.
-
-    Raises:
-        ValueError: If the demand is not a classification demand, the label has nulls, or a class has a single row.
-    """
-    from cleanlab.filter import find_label_issues as cleanlab_find_label_issues
-
-    if demand.task != "classification":
-        raise ValueError(f"label issues need a classification demand; {demand.name!r} is {demand.task}")
-    y, classes = _codes(class_labels(df, demand))
-    _usable_folds(y, folds, classes)  # fail with the class names, not their codes
-    probs = out_of_fold_probabilities(
-        feature_matrix(df, demand.features), y, seed=seed, folds=folds, groups=_group_ids(df, groups)
-    )
-    ranked = cleanlab_find_label_issues(y, probs, return_indices_ranked_by="self_confidence", n_jobs=1)
-    issues = []
-    for i in np.asarray(ranked, dtype=np.int64).tolist():
-        best = int(np.argmax(probs[i]))
-        given = int(y[i])
-        issues.append(LabelIssue(i, classes[given], classes[best], float(probs[i, best]), float(probs[i, given])))
-    return issues
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,24 @@ def test_reviews_need_reasons_and_conflicting_corrections_are_refused(wh: Wareho
         review(wh, [b], "accepted", by="qa", reason="x")
 
 
+def test_a_finding_submitted_after_an_acceptance_supersedes_it(wh: Warehouse) -> None:
+    from pipelines.models.feedback import accepted_corrections
+
+    wrong = {"row_key": "23", "kind": "label_error", "column": "machine_failure", "suggested_value": "1"}
+    (a,) = submit(wh, "ai4i2020@1", [wrong], by="t", source="t")
+    review(wh, [a], "accepted", by="qa", reason="looked like a failure")
+    # the accepted value was wrong: a later finding says so, and accepting it supersedes the first
+    (b,) = submit(wh, "ai4i2020@1", [{**wrong, "suggested_value": "0"}], by="detector", source="t")
+    review(wh, [b], "accepted", by="qa", reason="log shows a normal process")
+    with CatalogClient(wh.root) as c:
+        states = dict(c.rows("SELECT feedback_id, status FROM feedback_status WHERE feedback_id IN (?, ?)", [a, b]))
+        why = c.rows("SELECT review_reason FROM feedback_status WHERE feedback_id = ?", [a])[0][0]
+    assert states == {a: "rejected", b: "accepted"}
+    assert why == f"superseded by feedback {b}: log shows a normal process"
+    corrections, _ = accepted_corrections(wh, "ai4i2020")
+    assert [(c.feedback_id, c.value) for c in corrections if c.row_key == "23"] == [(b, "0")]
+
+
 def test_model_runs_answer_which_models_were_trained_on_which_version(wh: Warehouse) -> None:
     run = register_model_run(wh, model="xgb-failure-v3", ref="ai4i2020@1", metrics={"f1": 0.61, "auc": 0.93}, by="maint-models",
                              params={"depth": 6})  # fmt: skip

@@ -1,4 +1,4 @@
-"""The whole loop on real AI4I data: v1 -> detector proposes -> reviews -> v2 with exactly the accepted
+"""The whole loop on real AI4I data: v1 -> the label rule and the detector propose -> reviews -> v2 with exactly the accepted
 corrections -> trial training on both -> diff shows exactly those changes -> v1 untouched."""
 
 from __future__ import annotations
@@ -46,29 +46,39 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> dict:
     v1_files = _hashes(wh.version_dir(NAME, 1))
     with CatalogClient(wh.root) as c:
         proposed = c.rows(
-            "SELECT feedback_id, row_key, column_name, suggested_value, confidence FROM feedback_status "
-            "WHERE dataset = ? AND status = 'proposed' ORDER BY confidence DESC, feedback_id",
+            "SELECT feedback_id, row_key, column_name, suggested_value, source FROM feedback_status "
+            "WHERE dataset = ? AND status = 'proposed' ORDER BY feedback_id",
             [NAME],
         )
         v1_labels = dict(c.rows("SELECT CAST(udi AS VARCHAR), machine_failure FROM dataset('ai4i2020', 1)"))
-    accepted, rejected = proposed[:3], proposed[3:5]
-    review(wh, [r[0] for r in accepted], "accepted", by="qa-lead", reason="no failure mode recorded; process normal")
-    review(wh, [r[0] for r in rejected], "rejected", by="qa-lead", reason="random failures are real")
+        v1_modes = dict(c.rows("SELECT CAST(udi AS VARCHAR), greatest(twf, hdf, pwf, osf, rnf) FROM dataset('ai4i2020', 1)"))
+    suggesting = [r for r in proposed if r[3] is not None]
+    accepted, rejected = suggesting[:3], suggesting[3:5]
+    review(wh, [r[0] for r in accepted], "accepted", by="qa-lead", reason="random failure: the process did stop")
+    review(wh, [r[0] for r in rejected], "rejected", by="qa-lead", reason="caught before the process failed")
     # A model team reports an outlier from a file-free submission; accepted, it excludes the row.
     outlier = submit(wh, f"{NAME}@1", [{"row_key": "77", "kind": "outlier", "confidence": 0.9}], by="vision-team", source="test")
     review(wh, outlier, "accepted", by="qa-lead", reason="sensor glitch during calibration")
     assert _cycle(root, wh) == 2
     return {"root": root, "wh": wh, "proposed": proposed, "accepted": accepted, "rejected": rejected,
-            "outlier": outlier[0], "v1_files": v1_files, "v1_labels": v1_labels}  # fmt: skip
+            "outlier": outlier[0], "v1_files": v1_files, "v1_labels": v1_labels, "v1_modes": v1_modes}  # fmt: skip
 
 
-def test_detector_proposes_label_errors_with_confidence(loop: dict) -> None:
+def test_the_label_rule_proposes_every_inconsistency_and_the_detector_does_not_repeat_them(loop: dict) -> None:
     proposed = loop["proposed"]
-    assert 5 <= len(proposed) <= 100
-    for _, key, column, suggested, confidence in proposed:
-        assert column == "machine_failure"
-        assert 0.5 < confidence <= 1  # the model prefers another class than the given one
-        assert suggested != str(loop["v1_labels"][key])
+    labels, modes = loop["v1_labels"], loop["v1_modes"]
+    inconsistent = {k for k in labels if labels[k] != modes[k]}
+    assert len(inconsistent) == 27
+    assert {r[1] for r in proposed} == inconsistent
+    for _, key, column, suggested, source in proposed:
+        assert (column, source) == ("machine_failure", "rule:ai4i.labels.consistent")
+        # a flagged failure mode implies a failure; a failure without a mode implies nothing: review only
+        assert suggested == ("1" if modes[key] == 1 else None)
+    with CatalogClient(loop["wh"].root) as c:
+        metrics = dict(
+            c.rows("SELECT metric, value FROM model_scores WHERE dataset = ? AND version = 1 AND kind = 'detector'", [NAME])
+        )
+    assert metrics["proposed"] == 0  # the rows it doubts already have the rule's findings
 
 
 def test_v2_applies_exactly_the_accepted_corrections(loop: dict) -> None:
