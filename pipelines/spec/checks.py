@@ -88,7 +88,7 @@ def _semantic_problems(rule: RuleBase, spec: DatasetSpec, root: Path) -> list[tu
     from pipelines.quality.units import convertible, valid
 
     out: list[tuple[str, str, str | None]] = []
-    cols = {c.name: c for c in spec.columns}
+    cols = {c.name: c for c in spec.declared_columns}
     kind = rule.kind
     personal = [c for c in rule.columns_used() if c in cols and spec.sensitivity(c) == "personal"]
     if personal and kind not in VALUE_FREE_KINDS:
@@ -160,7 +160,7 @@ def _semantic_problems(rule: RuleBase, spec: DatasetSpec, root: Path) -> list[tu
 
         from pipelines.quality.kinds import POLARS_DTYPES
 
-        empty = pl.LazyFrame(schema={c.name: POLARS_DTYPES[c.dtype] for c in spec.columns})
+        empty = pl.LazyFrame(schema={c.name: POLARS_DTYPES[c.dtype] for c in spec.declared_columns})
         try:
             dtype = empty.select(pl.sql_expr(str(expr)).alias("r")).collect().schema["r"]
             if dtype != pl.Boolean:
