@@ -18,6 +18,7 @@ import yaml
 
 from pipelines.errors import SourceError, SpecError
 from pipelines.ingest.readers import temp_files
+from pipelines.report.card import write_card
 from pipelines.runner import run_dataset
 from pipelines.spec.loader import load_project
 from pipelines.stages import ingest
@@ -162,6 +163,13 @@ def test_unmatched_key_under_quarantine_is_quarantined_with_its_rule(tmp_path: P
     assert "no row of `raw/experiments.csv` has experiment=6" in q["_reasons"][0][0]
     data = pl.read_parquet(pub.path / "data" / "*.parquet")
     assert {"tool_condition", "feedrate", "sample"} <= set(data.columns) and "__enrich__experiments" not in data.columns
+    report = (pub.path / "quality" / "report.html").read_text("utf-8")
+    assert "<code>raw/experiments.csv</code> (enrich <code>experiments</code>) &middot; 5 rows" in report
+    card = "\n".join(p.read_text("utf-8") for p in write_card(Warehouse(tmp_path / "wh"), "plant", 1))
+    assert "| raw/experiments.csv (enrich `experiments`) |" in card
+    assert "- `sample`: derived: `_entity_row`." in card
+    assert "- `process`: respelled `end` -> `End` (3 values)." in card
+    assert "- `tool_condition`: from `raw/experiments.csv` by key (experiment=No), column `tool_condition`." in card
 
 
 # ------------------------------------------------------------------------------------------------ derived columns
