@@ -273,6 +273,13 @@ def secom_labels_short() -> bytes:
     return b"".join(secom_labels().splitlines(keepends=True)[:5])
 
 
+def tightening_batches() -> bytes:
+    """Tightening results per batch, to be joined with the inspection workbook `qc_report.xlsx` on `Batch`."""
+    rows = [["Station", "Batch", "Torque [Nm]"], ["ST-1", "B-1001", "24.1"], ["ST-2", "B-1001", "24.6"],
+            ["ST-1", "B-1003", "26.2"], ["ST-2", "B-1005", "23.9"]]  # fmt: skip
+    return _csv(rows).encode("ascii")
+
+
 TEXT_CASES: dict[str, Callable[[], bytes]] = {
     "mes_gbk.csv": mes_gbk,
     "gbk_invalid_bytes.csv": gbk_invalid_bytes,
@@ -296,6 +303,7 @@ TEXT_CASES: dict[str, Callable[[], bytes]] = {
     "secom/secom.data": secom_data,
     "secom/secom_labels.data": secom_labels,
     "secom/secom_labels_short.data": secom_labels_short,
+    "tightening_batches.csv": tightening_batches,
 }
 
 

@@ -172,6 +172,42 @@ def test_unmatched_key_under_quarantine_is_quarantined_with_its_rule(tmp_path: P
     assert "- `tool_condition`: from `raw/experiments.csv` by key (experiment=No), column `tool_condition`." in card
 
 
+def test_lookup_from_a_workbook_pseudonymises_its_personal_column(tmp_path: Path) -> None:
+    columns = [
+        {"name": "station", "source": "Station", "dtype": "string", "role": "entity"},
+        {"name": "batch", "source": "Batch", "dtype": "string"},
+        {"name": "torque", "source": "Torque [Nm]", "dtype": "float64", "unit": "N*m"},
+    ]
+    enrich = {
+        "path": "raw/qc_report.xlsx",
+        "format": "xlsx",
+        "excel": {"sheet": "Inspection", "header_row": 2},
+        "on": {"batch": "Batch"},
+        "columns": [
+            {"name": "verdict", "source": "Result", "dtype": "string", "role": "label"},
+            {"name": "inspector", "source": "检验员", "dtype": "string", "sensitivity": "personal"},
+        ],
+    }
+    spec = {**spec_dict({"format": "csv", "path": "raw/*.csv"}, columns), "enrich": [enrich]}
+    files = {"tightening_batches.csv": "tightening_batches.csv", "qc_report.xlsx": "qc_report.xlsx"}
+    _, df = _ingest(tmp_path, files, spec)
+    assert df["verdict"].to_list() == ["OK", "OK", "NG", "NG"]
+    inspectors = df["inspector"].to_list()
+    assert inspectors[0] == inspectors[1] == inspectors[2] != inspectors[3]  # one pseudonym per inspector
+    assert all(i.startswith("psn-") for i in inspectors)
+    assert not {"王芳", "李伟", "张敏"} & set(inspectors)
+
+
+def test_a_demand_can_name_an_enriched_label(tmp_path: Path) -> None:
+    root = _project(tmp_path / "p", {}, _mill_spec())
+    demand = {"name": "tool_wear", "dataset": "plant", "title": "t", "team": "m", "description": "d",
+              "task": "classification", "label": "tool_condition", "features": ["x1_position", "feedrate"],
+              "split": {"method": "random", "seed": 7}}  # fmt: skip
+    (root / "dataset_specs" / "demands").mkdir()
+    (root / "dataset_specs" / "demands" / "tool_wear.yaml").write_text(yaml.safe_dump(demand), "utf-8")
+    assert [d.name for d in load_project(root).datasets["plant"].demands] == ["tool_wear"]
+
+
 # ------------------------------------------------------------------------------------------------ derived columns
 
 
