@@ -10,11 +10,13 @@ from pipelines.spec.models import NUMERIC_DTYPES, TIME_DTYPES, DatasetSpec
 from pipelines.spec.rules import RuleBase
 from pipelines.spec.yaml_marks import Located
 
+LINEAGE_NAMES = ("_source_file", "_source_row")  # lineage columns every staged row carries
+
 
 def check_rules_against_spec(
     spec: DatasetSpec, rules: list[tuple[RuleBase, Located, int]], issues: list[SpecIssue], root: Path
 ) -> None:
-    names = spec.column_names
+    names = [*spec.column_names, *LINEAGE_NAMES]  # rules may read a row's lineage too (e.g. `_source_row > 160`)
     seen: dict[str, str] = {}
     checks: dict[str, str] = {}
     for rule, located, idx in rules:

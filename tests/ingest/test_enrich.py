@@ -154,9 +154,12 @@ def test_unmatched_key_under_null_publishes_nulls(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_unmatched_key_under_quarantine_is_quarantined_with_its_rule(tmp_path: Path) -> None:
-    root = _project(tmp_path / "p", _mill_files("experiments_missing.csv"), _mill_spec())
+    spec = {**_mill_spec(), "rules": ["rules.yaml"]}
+    root = _project(tmp_path / "p", _mill_files("experiments_missing.csv"), spec)
+    rule = {"id": "plant.first_five", "kind": "expression", "expr": "_source_row <= 5", "severity": "warn"}
+    (root / "rules.yaml").write_text(yaml.safe_dump({"rules": [rule]}), "utf-8")  # a rule may read the lineage
     pub = run_dataset(load_project(root).datasets["plant"], root, Warehouse(tmp_path / "wh"))
-    assert (pub.rows_in, pub.rows_published, pub.rows_quarantined) == (36, 30, 6)
+    assert (pub.rows_in, pub.rows_published, pub.rows_quarantined, pub.rows_warned) == (36, 30, 6, 5)
     q = pl.read_parquet(pub.path / "quarantine.parquet")
     assert q["experiment"].unique().to_list() == [6]
     assert q["_failed_rules"][0].to_list() == ["enrich.experiments.missing"]
