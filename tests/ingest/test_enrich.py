@@ -243,6 +243,19 @@ def test_date_and_time_fields_combine_into_one_datetime(tmp_path: Path) -> None:
     assert df["__raw__ts"][3] == "30.03.2024 25:10:00"  # so `schema.dtype.ts` fails that row
 
 
+def test_a_landed_file_is_test_read_without_its_derived_columns(tmp_path: Path) -> None:
+    from pipelines.landing import _parse_error
+    from pipelines.spec.models import DatasetSpec
+
+    columns = [
+        {"name": "day", "source": "Date", "dtype": "string"},
+        {"name": "clock", "source": "Time", "dtype": "string"},
+        {"name": "ts", "dtype": "datetime", "expr": "day || ' ' || clock", "format": "%d.%m.%Y %H:%M:%S"},
+    ]
+    spec = DatasetSpec.model_validate(spec_dict({"format": "csv", "path": "raw/*.csv"}, columns))
+    assert _parse_error(CASES / "shift_log.csv", spec, "raw/shift_log.csv") is None
+
+
 # ------------------------------------------------------------------------------------------------ by position
 
 SECOM_SOURCE = {"format": "csv", "path": "raw/secom.data",
