@@ -98,7 +98,7 @@ class Enrich(_Frozen):
         """The enrichment's name in rule ids and reports."""
         if self.name:
             return self.name
-        stem = PurePosixPath(self.path.replace("{", "").replace("}", "")).stem
+        stem = PurePosixPath(re.sub(r"\{[^}]*\}", "", self.path)).stem  # placeholders left out
         out = re.sub(r"[^a-z0-9]+", "_", stem.lower()).strip("_") or "lookup"
         return out if out[0].isalpha() else f"f_{out}"
 

@@ -7,6 +7,7 @@ file, the line or row, and the fix.
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -349,3 +350,24 @@ def test_enrich_column_clashing_with_a_spec_column(tmp_path: Path) -> None:
     spec = _mill_spec()
     spec["enrich"][0]["columns"][0]["name"] = "process"
     assert "column names must be unique; repeated: ['process']" in _spec_error(tmp_path, spec)
+
+
+def test_enrich_entry_options_are_checked_when_parsed() -> None:
+    from pydantic import ValidationError
+
+    from pipelines.spec.enrich import Enrich
+
+    col = [{"name": "verdict", "dtype": "string"}]
+    same = Enrich.model_validate({"path": "raw/labels.csv", "on": ["batch", "station"], "columns": col})
+    assert same.keys == {"batch": "batch", "station": "station"} and same.label == "labels"
+    paired = Enrich.model_validate({"path": "raw/{stem}_labels.data", "by": "position", "columns": col})
+    assert paired.partner("raw/secom.data") == "raw/secom_labels.data" and paired.label == "labels"
+    for bad, why in [
+        ({"path": "raw/labels.csv", "columns": col}, "`by: key` needs `on:`"),
+        ({"path": "raw/labels.csv", "by": "position", "on": ["batch"], "columns": col}, "remove `on:`"),
+        ({"path": "raw/{stem}.csv", "on": ["batch"], "columns": col}, "use them with `by: position`"),
+        ({"path": "raw/{file}.csv", "by": "position", "columns": col}, "uses `{file}`; the placeholders are `{stem}`"),
+        ({"path": "raw/l.csv", "on": ["b"], "columns": [{"name": "x", "dtype": "string", "expr": "'a'"}]}, "declares `expr`"),
+    ]:
+        with pytest.raises(ValidationError, match=re.escape(why)):
+            Enrich.model_validate(bad)
