@@ -209,6 +209,19 @@ def lookups_record(files: list[LookupFile]) -> list[dict[str, Any]]:
     return [asdict(f) for f in files]
 
 
+def merged_enrichment(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """A partitioned version's `lookup_files` (each file once) and `mapped_values` (summed) from its partitions' records."""
+    files: dict[tuple[str, str], dict[str, Any]] = {}
+    mapped: dict[str, dict[str, int]] = {}
+    for p in parts:
+        for f in p.get("lookup_files", []):
+            files.setdefault((f["path"], f["sha256"]), f)
+        for col, counts in p.get("mapped_values", {}).items():
+            for k, n in counts.items():
+                mapped.setdefault(col, {})[k] = mapped.get(col, {}).get(k, 0) + n
+    return {"lookup_files": list(files.values()), "mapped_values": mapped}
+
+
 def column_origin(spec: DatasetSpec, column: Column) -> dict[str, Any]:
     """How a published column was made, for the manifest and the field dictionary: `{}` for a read column."""
     out: dict[str, Any] = {}
@@ -223,4 +236,12 @@ def column_origin(spec: DatasetSpec, column: Column) -> dict[str, Any]:
     return out
 
 
-__all__ = ["LookupFile", "column_origin", "join_keyed", "lookup_files", "lookups_record", "pair_by_position"]
+__all__ = [
+    "LookupFile",
+    "column_origin",
+    "join_keyed",
+    "lookup_files",
+    "lookups_record",
+    "merged_enrichment",
+    "pair_by_position",
+]

@@ -371,3 +371,15 @@ def test_enrich_entry_options_are_checked_when_parsed() -> None:
     ]:
         with pytest.raises(ValidationError, match=re.escape(why)):
             Enrich.model_validate(bad)
+
+
+def test_a_partitioned_version_lists_each_enrich_file_once_and_sums_the_respellings() -> None:
+    from pipelines.ingest.enrich import merged_enrichment
+
+    lookup = {"enrich": "experiments", "path": "raw/experiments.csv", "sha256": "ab", "size": 9, "rows": 6, "paired_with": None}
+    parts = [
+        {"lookup_files": [lookup], "mapped_values": {"process": {"end": 2, "END": 0}}},
+        {"lookup_files": [lookup], "mapped_values": {"process": {"end": 1, "END": 4}}},
+        {},  # a partition of a version built before the spec had `enrich`
+    ]
+    assert merged_enrichment(parts) == {"lookup_files": [lookup], "mapped_values": {"process": {"end": 3, "END": 4}}}
