@@ -107,7 +107,11 @@ def check(project: ProjectOpt = None) -> None:
     t = Table("dataset", "columns", "rules", "rule files", "schedule", title="specs OK")
     for name, ld in sorted(proj.datasets.items()):
         t.add_row(
-            name, str(len(ld.spec.columns)), str(len(ld.rules)), ", ".join(p.name for p in ld.rule_files), ld.spec.schedule or "-"
+            name,
+            str(len(ld.spec.declared_columns)),
+            str(len(ld.rules)),
+            ", ".join(p.name for p in ld.rule_files),
+            ld.spec.schedule or "-",
         )
     out.print(t)
 

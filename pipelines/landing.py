@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines.ingest.derive import reading_spec
 from pipelines.ingest.encoding import temp_files
 from pipelines.ingest.fingerprint import sha256_file
 from pipelines.ingest.readers import resolve_files, scan_file
@@ -121,7 +122,7 @@ def _parse_error(path: Path, spec: DatasetSpec, display: str) -> str | None:
             return f"{display}: {outside}"
     with temp_files():  # only this check's transcoded copies are removed afterwards
         try:
-            lf = scan_file(path, spec, display)
+            lf = scan_file(path, reading_spec(spec), display)  # derived columns are computed, not read
             lf.collect_schema()
             lf.head(PREVIEW_ROWS).collect()
         except Exception as e:  # any read failure rejects the file, whatever raised it

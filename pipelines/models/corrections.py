@@ -57,8 +57,8 @@ def apply(
     stale = [c for c in corrections if c.source_sha256 and (files or {}).get(c.row_key.rsplit("#", 1)[0]) != c.source_sha256]
     corrections = [c for c in corrections if c not in stale]
     old = _old_values(lf, corrections, spec) if corrections else {}
-    dtypes = {c.name: POLARS_DTYPES[c.dtype] for c in spec.columns}
-    spec_dtypes = {c.name: c.dtype for c in spec.columns}
+    dtypes = {c.name: POLARS_DTYPES[c.dtype] for c in spec.declared_columns}
+    spec_dtypes = {c.name: c.dtype for c in spec.declared_columns}
     per_column: dict[str, dict[str, str]] = {}
     excluded: dict[str, str] = {}
     applied = []

@@ -29,6 +29,7 @@ def data_hash(
     corrections: str | None = None,
     pseudonym_key: str | None = None,
     partition: str | None = None,
+    lookups: list[tuple[str, str]] | None = None,
 ) -> str:
     """sha256 over the raw files (path and content), master data, the spec's data-affecting fields and the rules.
 
@@ -38,6 +39,7 @@ def data_hash(
     (`corrections`, a hash of the corrections to apply) is part of it: accepting one makes a new version.
     So is the id of the pseudonymisation key of a dataset with personal columns: another key, other pseudonyms.
     For a partitioned dataset it is the hash of one partition (`partition`, its key) and its files.
+    The `enrich` files (`lookups`: path and sha256) are inputs like the raw files.
     """
     payload = {
         "engine_data_version": ENGINE_DATA_VERSION,
@@ -52,4 +54,6 @@ def data_hash(
         payload["pseudonym_key"] = pseudonym_key
     if partition is not None:
         payload["partition"] = partition
+    if lookups:
+        payload["lookups"] = sorted(lookups)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

@@ -40,6 +40,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from pipelines.catalog.client import CatalogClient
+from pipelines.report.derivation import derivation_lines, lookup_rows
 from pipelines.spec.models import NUMERIC_DTYPES, TIME_DTYPES
 from pipelines.sql import ident, literal
 from pipelines.warehouse import Warehouse
@@ -525,6 +526,7 @@ def _fields(data: CardData) -> list[str]:
         "",
         "Every row also carries its lineage and quality flags: `_source_file`, `_source_row`, `_qc_flag` "
         "(QARTOD: 1 pass, 3 suspect, 4 fail) and `_warn_rules`.",
+        *derivation_lines(data.manifest),
     ]
 
 
@@ -577,6 +579,7 @@ def _provenance(data: CardData) -> list[str]:
     """Source files with their sha256 and rows, parent version, code version and hashes."""
     m, ds = data.manifest, data.dataset
     files = [[f["path"], f"`{f['sha256'][:12]}`", f.get("size", ""), f.get("rows", "")] for f in m.get("source_files", [])]
+    files += lookup_rows(m)  # the `enrich` files joined on
     parent = f"v{m['parent_version']}" if m.get("parent_version") else "none (first version)"
     return [
         "## Provenance and lineage",

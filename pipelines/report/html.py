@@ -83,6 +83,7 @@ _TEMPLATE = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=
 </table>{% else %}<p>None.</p>{% endif %}
 <h2>Lineage and documents</h2>
 <ul>{% for f in m.source_files %}<li><code>{{ f.path }}</code> &middot; {{ "{:,}".format(f.rows) }} rows &middot; sha256 <code>{{ f.sha256[:16] }}</code></li>{% endfor %}
+{% for f in m.lookup_files or [] %}<li><code>{{ f.path }}</code> (enrich <code>{{ f.enrich }}</code>{% if f.paired_with %}, paired with <code>{{ f.paired_with }}</code>{% endif %}) &middot; {{ "{:,}".format(f.rows) }} rows &middot; sha256 <code>{{ f.sha256[:16] }}</code></li>{% endfor %}
 <li>{% if m.ge.data_docs %}<a href="data_docs.html">Great Expectations Data Docs</a> &middot; <a href="ge_validation.json">validation result</a> &middot; {% endif %}<a href="ge_suite.json">expectation suite</a> &middot; <a href="../manifest.json">manifest</a></li></ul>
 <p class="sub">Scores follow the moshu Industrial High-Quality Dataset Construction Guide (docs/guide.md).</p>
 </body></html>

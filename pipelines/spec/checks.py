@@ -10,11 +10,13 @@ from pipelines.spec.models import NUMERIC_DTYPES, TIME_DTYPES, DatasetSpec
 from pipelines.spec.rules import RuleBase
 from pipelines.spec.yaml_marks import Located
 
+LINEAGE_NAMES = ("_source_file", "_source_row")  # lineage columns every staged row carries
+
 
 def check_rules_against_spec(
     spec: DatasetSpec, rules: list[tuple[RuleBase, Located, int]], issues: list[SpecIssue], root: Path
 ) -> None:
-    names = spec.column_names
+    names = [*spec.column_names, *LINEAGE_NAMES]  # rules may read a row's lineage too (e.g. `_source_row > 160`)
     seen: dict[str, str] = {}
     checks: dict[str, str] = {}
     for rule, located, idx in rules:
@@ -88,7 +90,7 @@ def _semantic_problems(rule: RuleBase, spec: DatasetSpec, root: Path) -> list[tu
     from pipelines.quality.units import convertible, valid
 
     out: list[tuple[str, str, str | None]] = []
-    cols = {c.name: c for c in spec.columns}
+    cols = {c.name: c for c in spec.declared_columns}
     kind = rule.kind
     personal = [c for c in rule.columns_used() if c in cols and spec.sensitivity(c) == "personal"]
     if personal and kind not in VALUE_FREE_KINDS:
@@ -160,7 +162,7 @@ def _semantic_problems(rule: RuleBase, spec: DatasetSpec, root: Path) -> list[tu
 
         from pipelines.quality.kinds import POLARS_DTYPES
 
-        empty = pl.LazyFrame(schema={c.name: POLARS_DTYPES[c.dtype] for c in spec.columns})
+        empty = pl.LazyFrame(schema={c.name: POLARS_DTYPES[c.dtype] for c in spec.declared_columns})
         try:
             dtype = empty.select(pl.sql_expr(str(expr)).alias("r")).collect().schema["r"]
             if dtype != pl.Boolean:

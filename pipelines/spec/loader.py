@@ -23,6 +23,7 @@ from pipelines.models.demand import Demand
 from pipelines.paths import relative
 from pipelines.spec.checks import check_rules_against_spec
 from pipelines.spec.column_checks import check_columns
+from pipelines.spec.derive import check_derived
 from pipelines.spec.issues import parse_file
 from pipelines.spec.models import Column, DatasetSpec, RuleFile
 from pipelines.spec.rules import RULE_KINDS, NotNull, Rule, RuleBase, Unique
@@ -82,6 +83,10 @@ def spec_hashes(spec: DatasetSpec) -> tuple[str, str]:
         data["personal"] = spec.personal_columns
     if spec.partitions is not None:  # which file and which rows make each partition
         data["partitions"] = d["partitions"]
+    if spec.enrich:  # the files joined on, how, and the columns they bring (descriptions are metadata)
+        data["enrich"] = [
+            {**e, "columns": [{k: v for k, v in c.items() if k != "description"} for c in e["columns"]]} for e in d["enrich"]
+        ]
     return _sha(data), _sha(d)
 
 
@@ -95,7 +100,7 @@ def implied_rules(spec: DatasetSpec) -> list[RuleBase]:
     """Rules the spec implies: not_null for non-nullable and key columns, unique for the primary key."""
     out: list[RuleBase] = []
     key = set(spec.primary_key)
-    for c in spec.columns:
+    for c in spec.declared_columns:
         if not c.nullable or c.name in key:
             out.append(
                 NotNull(
@@ -282,6 +287,7 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
                 rules.extend((r, cached_loc, j) for j, r in enumerate(getattr(cached_rf, "rules", ())))
         check_rules_against_spec(spec, rules, issues, root)
         check_columns(spec, located, issues)
+        check_derived(spec, located, issues)
         all_rules: tuple[RuleBase, ...] = (*implied_rules(spec), *(r for r, _, _ in rules))
         dh, mh = spec_hashes(spec)
         project.datasets[spec.name] = LoadedDataset(

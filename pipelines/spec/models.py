@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -16,6 +16,9 @@ from pydantic import (
 )
 
 from pipelines.spec.rules import Rule
+
+if TYPE_CHECKING:  # `pipelines.spec` rebuilds DatasetSpec once `enrich.py` (which builds on Column) is loaded
+    from pipelines.spec.enrich import Enrich
 
 # Names a dataset may not take: they are catalog tables, views or macros.
 RESERVED_NAMES = frozenset(
@@ -284,7 +287,7 @@ class Source(_Frozen):
 class Column(_Frozen):
     """One column of the published dataset."""
 
-    ADDED_LATER = ("time_encoding", "timezone", "keep_original", "source_unit")
+    ADDED_LATER = ("time_encoding", "timezone", "keep_original", "source_unit", "expr", "map")
 
     name: str = Field(pattern=NAME_PATTERN, description="Clean column name in the published data (snake_case).")
     source: str | None = Field(None, description="Column name in the raw file, when it differs from `name`.")
@@ -331,6 +334,18 @@ class Column(_Frozen):
         description="personal (pseudonymised at ingest by a keyed HMAC), confidential or public; "
         "default: the dataset's `classification.default_sensitivity`.",
     )
+    expr: str | None = Field(
+        None,
+        description="Derive the column instead of reading it: a SQL expression (as in `expression` rules) over the "
+        "source, path and `enrich` columns, earlier derived columns, `_file_row` (the row's 1-based position in its "
+        "file), `_entity_row` (in its entity: the `entity` columns, ordered by file then row), `_source_row` and "
+        "`_source_file`; its value is converted to `dtype` like a raw value (e.g. `day || ' ' || clock` with `format`).",
+    )
+    map: dict[str, str] | None = Field(
+        None,
+        description="Respell values of a string column after reading (e.g. `{end: End, END: End}`); values not "
+        "listed are kept. The manifest records how many values each entry changed.",
+    )
 
     @field_validator("from_path")
     @classmethod
@@ -362,7 +377,9 @@ class Column(_Frozen):
 
     @model_validator(mode="after")
     def _conversions_consistent(self) -> Column:
-        problem = self._time_problem() or self._unit_problem()
+        from pipelines.spec.derive import derived_problem
+
+        problem = self._time_problem() or self._unit_problem() or derived_problem(self)
         if problem:
             raise ValueError(f"column `{self.name}`: {problem}")
         return self
@@ -502,7 +519,7 @@ class Classification(_Frozen):
 class DatasetSpec(_Frozen):
     """A dataset: where its raw data comes from, what its columns are, which rules it must meet."""
 
-    ADDED_LATER = ("partitions",)
+    ADDED_LATER = ("partitions", "enrich")
 
     name: str = Field(pattern=NAME_PATTERN, description="Dataset id: lowercase, digits and `_`; names the catalog view.")
     title: str = Field(description="Human title.")
@@ -532,6 +549,12 @@ class DatasetSpec(_Frozen):
         description="Time partitions (daily or hourly) for a stream delivered as one file per day or hour: runs and "
         "backfills then build only the partitions asked for, and each version records the partitions it holds.",
     )
+    enrich: tuple[Enrich, ...] = Field(
+        (),
+        description="Lookup or paired files whose columns are joined onto the rows by key columns (`by: key`, e.g. "
+        "one label row per experiment) or by row position (`by: position`, a labels file beside each features "
+        "file). Their columns are published after `columns`, and their files are part of the data hash.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -555,11 +578,11 @@ class DatasetSpec(_Frozen):
 
     @model_validator(mode="after")
     def _columns_consistent(self) -> DatasetSpec:
-        names = [c.name for c in self.columns]
+        names = [c.name for c in self.declared_columns]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"column names must be unique; repeated: {dupes}")
-        sources = [c.source_name for c in self.columns if c.from_path is None]
+        sources = [c.source_name for c in self.columns if c.from_path is None and c.expr is None]
         dup_src = sorted({n for n in sources if sources.count(n) > 1})
         if dup_src:
             raise ValueError(f"two columns read the same source column: {dup_src}")
@@ -571,7 +594,7 @@ class DatasetSpec(_Frozen):
             unknown = [s for s in sources if s not in given]
             if unknown:
                 raise ValueError(f"columns read source columns {unknown} that are not in `source.csv.column_names`")
-        for c in self.columns:
+        for c in self.declared_columns:
             if (c.sensitivity or self.classification.default_sensitivity) == "personal" and c.dtype != "string":
                 raise ValueError(
                     f"column `{c.name}` is personal, so it is replaced by a pseudonym (text): declare `dtype: string`"
@@ -628,12 +651,17 @@ class DatasetSpec(_Frozen):
     @property
     def personal_columns(self) -> list[str]:
         """Columns pseudonymised at ingest."""
-        return [c.name for c in self.columns if self.sensitivity(c.name) == "personal"]
+        return [c.name for c in self.declared_columns if self.sensitivity(c.name) == "personal"]
+
+    @property
+    def declared_columns(self) -> list[Column]:
+        """The spec's `columns`, then the columns its `enrich` files bring in."""
+        return [*self.columns, *(c for e in self.enrich for c in e.columns)]
 
     @property
     def published_columns(self) -> list[Column]:
         """Published columns, in order: each declared column, then its `<name>_original` if it keeps one."""
-        return [p for c in self.columns for p in (c, c.original_column) if p is not None]
+        return [p for c in self.declared_columns for p in (c, c.original_column) if p is not None]
 
     def column(self, name: str) -> Column:
         """Return the published column called `name`."""

@@ -12,7 +12,9 @@ import polars as pl
 
 from pipelines.errors import CatalogError, SourceError
 from pipelines.ingest.cast import typed
+from pipelines.ingest.derive import derive, mapped_counts, reading_spec, with_file_row
 from pipelines.ingest.drift import scan_files
+from pipelines.ingest.enrich import LookupFile, join_keyed, lookup_files, lookups_record, pair_by_position
 from pipelines.ingest.fingerprint import SourceFile, sha256_file
 from pipelines.ingest.readers import SOURCE_FILE, resolve_files, temp_files
 from pipelines.paths import relative
@@ -45,6 +47,8 @@ class Ingested:
     partition: str | None = None  # the partition key, for a partitioned dataset (one Ingested per partition)
     # The inputs' hash of this partition in the latest version when the run read its files (None: not held).
     partition_seen: str | None = None
+    lookup_files: list[dict[str, Any]] = field(default_factory=list)  # the `enrich` files read: path, sha256, rows
+    mapped_values: dict[str, dict[str, int]] = field(default_factory=dict)  # per `map` column: values respelled per entry
 
     @property
     def unchanged(self) -> bool:
@@ -100,6 +104,7 @@ def ingest(
     key = load_key(spec.name, personal) if personal else None  # before anything is read or written
     paths = _partition_files(spec, root, partition) if partition else resolve_files(spec, root)
     files = [SourceFile(relative(p, root), sha256_file(p), p.stat().st_size) for p in paths]
+    lookups = lookup_files(spec, root, [f.path for f in files])
     from pipelines.models.feedback import accepted_corrections, corrections_hash
 
     if warehouse.remote:  # start from what every machine has published and the findings they recorded
@@ -111,7 +116,10 @@ def ingest(
     latest = warehouse.latest_candidate(spec.name)  # a rejected candidate of the same inputs is not redone
     m = warehouse.manifest(spec.name, latest) if latest is not None else None
     _check_feedback_kept(spec.name, latest, m, known_ids, warehouse)
-    dh = data_hash(loaded, files, corrections_hash(corrections), key.key_id if key else None, partition)
+    dh = data_hash(
+        loaded, files, corrections_hash(corrections), key.key_id if key else None, partition,
+        lookups=[(f.path, f.sha256) for f in lookups],
+    )  # fmt: skip
     held = _held(m, partition)
     if held is not None and latest is not None and held.get("data_hash") == dh:
         prev = {f["sha256"]: f["rows"] for f in held.get("source_files", [])}
@@ -119,6 +127,7 @@ def ingest(
         return Ingested(
             spec.name, run_id, started, files, dh, rows_in=held["counts"]["rows_in"], unchanged_version=latest,
             quarantined_files=list(held.get("quarantined_files", [])), drift=list(held.get("drift", [])), partition=partition,
+            lookup_files=list(held.get("lookup_files", [])), mapped_values=dict(held.get("mapped_values", {})),
         )  # fmt: skip
     staging = warehouse.staging_dir(spec.name, run_id)
     if partition:
@@ -126,11 +135,14 @@ def ingest(
 
         staging = staging / f"p-{file_tag(partition)}"
     staging.mkdir(parents=True, exist_ok=True)
-    staged, files, applied, quarantined, drift = _stage(loaded, paths, files, corrections, key, staging / STAGED_FILE)
+    staged, files, applied, quarantined, drift = _stage(
+        loaded, paths, files, corrections, key, staging / STAGED_FILE, root, lookups
+    )
     return Ingested(
         spec.name, run_id, started, files, dh, rows_in=sum(f.rows for f in files), staged=staged, corrections=applied,
         pseudonym_key_id=key.key_id if key else None, quarantined_files=quarantined, drift=drift, partition=partition,
         partition_seen=held.get("data_hash") if held is not None and partition else None,
+        lookup_files=lookups_record(lookups), mapped_values=mapped_counts(staged, spec),
     )  # fmt: skip
 
 
@@ -155,21 +167,33 @@ def _partition_files(spec: Any, root: Path, partition: str) -> list[Path]:
 
 
 def _stage(
-    loaded: LoadedDataset, paths: list[Path], files: list[SourceFile], corrections: Any, key: Any, staged: Path
+    loaded: LoadedDataset,
+    paths: list[Path],
+    files: list[SourceFile],
+    corrections: Any,
+    key: Any,
+    staged: Path,
+    root: Path,
+    lookups: list[LookupFile],
 ) -> tuple[Path, list[SourceFile], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """Read, convert, pseudonymise and correct the files into one staged Parquet; per-file row counts."""
     from pipelines.governance.pseudonym import pseudonymise
     from pipelines.models import corrections as fix
 
     spec = loaded.spec
+    read = reading_spec(spec)  # derived columns are computed below, not read
     with temp_files():  # transcoded copies of non-UTF-8 files live until the sink has read them
-        scanned = scan_files(spec, [(p, f.path, f.sha256) for p, f in zip(paths, files, strict=True)])
-        frames = [typed(raw, spec, schema) for raw, schema in scanned.frames]  # each file converted from its own types
+        scanned = scan_files(read, [(p, f.path, f.sha256) for p, f in zip(paths, files, strict=True)])
+        frames = [typed(raw, read, schema) for raw, schema in scanned.frames]  # each file converted from its own types
+        if spec.enrich or read is not spec:  # row positions, paired files, lookups, derived columns
+            frames = [pair_by_position(with_file_row(f), spec, root, lookups) for f in frames]
         try:
             current = {f.path: f.sha256 for f in files}
             if spec.partitions is not None:  # a finding on a lineage key (`file#row`) belongs to its file's partition
                 corrections = [c for c in corrections if not c.source_sha256 or c.row_key.rsplit("#", 1)[0] in current]
             rows = pl.concat(frames, how="vertical_relaxed")
+            if spec.enrich or read is not spec or any(c.map for c in spec.declared_columns):
+                rows = derive(join_keyed(rows, spec, root, lookups), spec)
             rows = (
                 pseudonymise(rows, spec.personal_columns, key) if key else rows
             )  # raw personal values never reach the warehouse

@@ -26,6 +26,7 @@ from pipelines import __version__
 from pipelines.errors import CountMismatchError, IntegrityError, QualityGateError
 from pipelines.governance import pseudonym
 from pipelines.ingest.cast import conversion_text
+from pipelines.ingest.enrich import column_origin
 from pipelines.ingest.fingerprint import sha256_file
 from pipelines.ingest.readers import SOURCE_FILE, SOURCE_ROW
 from pipelines.models.changelog import changelog, mark_new_corrections
@@ -288,6 +289,7 @@ def manifest_for(
                 "source_unit": c.source_unit,
                 "unit_conversion": conversion_text(c),
                 "timezone": c.timezone,
+                **column_origin(spec, c),  # `expr`, `map`, `enriched_from`: how a column not read as is was made
             }
             for c in spec.published_columns
         ],
@@ -313,6 +315,9 @@ def manifest_for(
         # and every file's difference from the spec's columns.
         "quarantined_files": ing.quarantined_files,
         "drift": ing.drift,
+        # The `enrich` files read, and how many values each `map` entry respelled (only when the spec has them).
+        **({"lookup_files": ing.lookup_files} if ing.lookup_files else {}),
+        **({"mapped_values": ing.mapped_values} if ing.mapped_values else {}),
         **body,
     }
 

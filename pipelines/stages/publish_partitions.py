@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import IntegrityError
+from pipelines.ingest.enrich import merged_enrichment
 from pipelines.ingest.fingerprint import SourceFile
 from pipelines.partitions import WINDOW_RULE, file_tag
 from pipelines.quality.registry import executor_for
@@ -201,6 +202,8 @@ def _write_partition(loaded: LoadedDataset, v: Validated, tmp: Path, version: in
         "quarantined_files": ing.quarantined_files,
         "drift": ing.drift,
         "files": files,
+        **({"lookup_files": ing.lookup_files} if ing.lookup_files else {}),
+        **({"mapped_values": ing.mapped_values} if ing.mapped_values else {}),
     }
 
 
@@ -291,7 +294,7 @@ def _version_manifest(
         spec.name, ing0.run_id, ing0.started_at, [SourceFile(**f) for p in parts for f in p["source_files"]],
         _combined_hash(parts), rows_in=counts["rows_in"], corrections=_merged_corrections(parts),
         pseudonym_key_id=ing0.pseudonym_key_id, quarantined_files=[f for p in parts for f in p["quarantined_files"]],
-        drift=[d for p in parts for d in p["drift"]],
+        drift=[d for p in parts for d in p["drift"]], **merged_enrichment(parts),
     )  # fmt: skip
     ge_success = all(p["ge_success"] for p in parts)
     body = {

@@ -11,6 +11,7 @@ import polars as pl
 from pipelines.ingest.cast import needs_raw
 from pipelines.ingest.readers import SOURCE_FILE, SOURCE_ROW
 from pipelines.quality import ge_engine, pandera_engine
+from pipelines.quality.enrich_kind import enrich_rules
 from pipelines.quality.kinds import FAIL, SUSPECT, Context, DType, describe
 from pipelines.quality.registry import executor_for
 from pipelines.quality.results import RuleOutcome
@@ -62,10 +63,11 @@ def all_rules(loaded: LoadedDataset, partition: str | None = None) -> list[RuleB
             dtype=c.dtype,
             description=f"`{c.name}` converts to {c.dtype}.",
         )
-        for c in loaded.spec.columns
+        for c in loaded.spec.declared_columns
         if needs_raw(c)
     ]
     spec = loaded.spec
+    dtype_rules += enrich_rules(spec)  # `enrich.<name>.missing`: a row whose key is not in its lookup file
     if spec.partitions is None:
         return [*dtype_rules, *loaded.rules]
     from pipelines.partitions import window_rule

@@ -184,6 +184,102 @@ def qc_report(path: Path) -> None:
     wb.close()
 
 
+# Enrichment and derived columns: labels in another file, labels at a sample index, split timestamps.
+
+MILL_EXPERIMENTS = [  # (No, material, feedrate, clamp_pressure, tool_condition, passed_visual_inspection)
+    (1, "wax", 6, 4.0, "unworn", "yes"),
+    (2, "wax", 20, 4.0, "unworn", "yes"),
+    (3, "wax", 6, 3.0, "worn", "no"),
+    (4, "wax", 20, 3.0, "worn", "no"),
+    (5, "wax", 15, 2.5, "unworn", "yes"),
+    (6, "wax", 3, 2.5, "worn", "yes"),
+]
+MILL_STEPS = ["Prep", "Layer 1 Up", "Layer 1 Down", "Layer 2 Up", "Layer 2 Down", "End"]
+
+
+def _mill_table(rows: list[tuple[object, ...]]) -> bytes:
+    head = ["No", "material", "feedrate", "clamp_pressure", "tool_condition", "passed_visual_inspection"]
+    return _csv([head, *[[str(v) for v in r] for r in rows]]).encode("ascii")
+
+
+def mill_experiments() -> bytes:
+    """The CNC mill tool-wear label table: one row per experiment (tool condition, feed rate, clamp pressure)."""
+    return _mill_table(MILL_EXPERIMENTS)
+
+
+def mill_experiments_dup() -> bytes:
+    """Broken: experiment 3 is on two rows (lines 4 and 7)."""
+    return _mill_table([*MILL_EXPERIMENTS[:5], (3, "wax", 6, 3.0, "unworn", "yes")])
+
+
+def mill_experiments_missing() -> bytes:
+    """Broken: experiment 6 has no row (its series file `experiment_06.csv` has no label)."""
+    return _mill_table(MILL_EXPERIMENTS[:5])
+
+
+def mill_series(n: int) -> bytes:
+    """One experiment's time series (`experiment_0n.csv`): 6 samples; the last step is `End`, or `end` in odd files."""
+    rows = [["X1_ActualPosition", "S1_CurrentFeedback", "Machining_Process"]]
+    for i, step in enumerate(MILL_STEPS):
+        step = "end" if step == "End" and n % 2 else step
+        rows.append([f"{198 + n + i * 0.5:.1f}", f"{-3.5 + n * 0.25 + i * 0.1:.2f}", step])
+    return _csv(rows).encode("ascii")
+
+
+def te_run(fault: int) -> bytes:
+    """A Tennessee Eastman test run (`d0n_te.dat`): no header, runs of spaces, 8 samples; the fault starts after sample 3."""
+    lines = []
+    for i in range(8):
+        shift = 0.4 * fault if i >= 3 else 0.0
+        values = [0.25 + 0.01 * i + shift, 3664.0 + i - 10 * shift, 4509.3 + 2 * i]
+        lines.append("  " + "  ".join(f"{v:.8e}" for v in values))
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
+def shift_log() -> bytes:
+    """A press-shop shift log with the date and the time of day in two fields; line 5's time is `25:10:00`."""
+    rows = [["Date", "Time", "Press", "Event"]]
+    times = ["05:58:00", "06:03:30", "06:41:00", "25:10:00", "13:59:59"]
+    events = ["shift start", "die change", "jam", "jam", "shift end"]
+    for t, ev in zip(times, events, strict=True):
+        rows.append(["30.03.2024", t, "P-200", ev])
+    return _csv(rows).encode("ascii")
+
+
+SECOM_FEATURES = [
+    [3030.93, 2564.0, None, 97.6133],
+    [3095.78, 2465.14, 2230.4222, 100.0],
+    [2932.61, 2559.94, 2186.4111, 102.3433],
+    [None, 2479.9, 2199.0333, 100.0],
+    [3002.58, 2531.15, 2210.1445, 99.2381],
+    [2946.25, 2432.84, 2233.3667, 101.3],
+]
+SECOM_LABELS = [(-1, "19/07/2008 11:55:00"), (-1, "19/07/2008 12:32:00"), (1, "19/07/2008 13:17:00"),
+                (-1, "19/07/2008 14:43:00"), (-1, "19/07/2008 15:22:00"), (1, "19/07/2008 17:53:00")]  # fmt: skip
+
+
+def secom_data() -> bytes:
+    """SECOM semiconductor features: space-separated, no header, `NaN` for a missing value, 6 rows."""
+    return "".join(" ".join("NaN" if v is None else f"{v:.10g}" for v in r) + "\n" for r in SECOM_FEATURES).encode("ascii")
+
+
+def secom_labels() -> bytes:
+    """SECOM labels, same row order as `secom.data`: -1 pass / 1 fail and a quoted timestamp."""
+    return "".join(f'{y} "{ts}"\n' for y, ts in SECOM_LABELS).encode("ascii")
+
+
+def secom_labels_short() -> bytes:
+    """Broken: the labels file with its last row missing (5 rows for 6 feature rows)."""
+    return b"".join(secom_labels().splitlines(keepends=True)[:5])
+
+
+def tightening_batches() -> bytes:
+    """Tightening results per batch, to be joined with the inspection workbook `qc_report.xlsx` on `Batch`."""
+    rows = [["Station", "Batch", "Torque [Nm]"], ["ST-1", "B-1001", "24.1"], ["ST-2", "B-1001", "24.6"],
+            ["ST-1", "B-1003", "26.2"], ["ST-2", "B-1005", "23.9"]]  # fmt: skip
+    return _csv(rows).encode("ascii")
+
+
 TEXT_CASES: dict[str, Callable[[], bytes]] = {
     "mes_gbk.csv": mes_gbk,
     "gbk_invalid_bytes.csv": gbk_invalid_bytes,
@@ -197,6 +293,17 @@ TEXT_CASES: dict[str, Callable[[], bytes]] = {
     "case_b.csv": case_b,
     "dup_header.csv": dup_header,
     "ragged_row.csv": ragged_row,
+    "mill/experiments.csv": mill_experiments,
+    "mill/experiments_dup.csv": mill_experiments_dup,
+    "mill/experiments_missing.csv": mill_experiments_missing,
+    **{f"mill/experiment_{n:02d}.csv": (lambda n=n: mill_series(n)) for n in range(1, 7)},
+    "te/d01_te.dat": lambda: te_run(1),
+    "te/d02_te.dat": lambda: te_run(2),
+    "shift_log.csv": shift_log,
+    "secom/secom.data": secom_data,
+    "secom/secom_labels.data": secom_labels,
+    "secom/secom_labels_short.data": secom_labels_short,
+    "tightening_batches.csv": tightening_batches,
 }
 
 
@@ -205,6 +312,7 @@ def write_cases(out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, make in TEXT_CASES.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_bytes(make())
         written.append(out / name)
     qc_report(out / "qc_report.xlsx")

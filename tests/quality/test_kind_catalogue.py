@@ -21,6 +21,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from pipelines.quality import guide, pandera_engine
+from pipelines.quality.enrich_kind import MATCHED_PREFIX, EnrichMatch
 from pipelines.quality.kinds import FAIL, POLARS_DTYPES, RAW_PREFIX, SUSPECT, Context, DType
 from pipelines.quality.registry import EXECUTORS, executor_for
 from pipelines.quality.results import RuleOutcome
@@ -50,6 +51,8 @@ def _rule(spec: dict[str, Any]) -> RuleBase:
     body = {"id": f"r.{spec['kind']}", **spec}
     if spec["kind"] == "dtype":  # internal kind, generated per column: not in the `Rule` union
         return DType.model_validate(body)
+    if spec["kind"] == "enrich_match":  # internal kind, generated per keyed `enrich` file
+        return EnrichMatch.model_validate(body)
     rule: RuleBase = TypeAdapter(Rule).validate_python(body)
     return rule
 
@@ -83,6 +86,7 @@ def _frame(data: dict[str, list[Any]]) -> pl.DataFrame:
     (n,) = {len(v) for v in data.values()}
     schema = {c.name: POLARS_DTYPES[c.dtype] for c in ROW_SPEC.columns}
     schema |= {k: pl.String() for k in data if k.startswith(RAW_PREFIX)}
+    schema |= {k: pl.Boolean() for k in data if k.startswith(MATCHED_PREFIX)}
     full = {c: data.get(c, [None] * n) for c in schema}
     return pl.DataFrame(full, schema=schema).with_row_index("_row_id")  # type: ignore[arg-type]
 
@@ -116,8 +120,10 @@ TEMPS_GROUPED_OK = [10.0, 110.0, 11.0, 111.0, 12.0, 112.0, 11.0, 111.0]
 TEMPS_GROUPED_BAD = [10.0, 110.0, 11.0, 111.0, 12.0, 112.0, 11.0, 150.0]
 
 # Clean data of each kind: pandera reports nothing.
+ENRICH = {"kind": "enrich_match", "lookup": "machines", "path": "master/machines.csv", "keys": ["machine"]}
 ROW_PASS = [
     pytest.param({"kind": "not_null", "column": "status"}, {"status": ["RUN", "IDLE", "RUN"]}, id="not_null"),
+    pytest.param(ENRICH, {"machine": ["A", "B"], f"{MATCHED_PREFIX}machines": [True, True]}, id="enrich_match"),
     pytest.param(
         {"kind": "dtype", "column": "temp", "dtype": "float64"},
         {"temp": [1.5, None, None], f"{RAW_PREFIX}temp": ["1.5", None, None]},
@@ -174,6 +180,7 @@ ROW_PASS = [
 
 # Bad data of each kind: exactly these (`_row_id`, flag) pairs.
 ROW_FAIL = [
+    pytest.param(ENRICH, {"machine": ["A", "Z"], f"{MATCHED_PREFIX}machines": [True, False]}, [(1, FAIL)], id="enrich_match"),
     pytest.param(
         {"kind": "not_null", "column": "status"}, {"status": ["RUN", None, None]}, [(1, FAIL), (2, FAIL)], id="not_null"
     ),
