@@ -16,7 +16,7 @@ import duckdb
 import polars as pl
 
 from pipelines.catalog.db import writer
-from pipelines.models.coverage import measure
+from pipelines.models.coverage import Gap, measure
 from pipelines.models.demand import Demand, demand_hash
 from pipelines.models.splits import make_split
 from pipelines.paths import relative
@@ -121,6 +121,20 @@ def _measure_missing(con: duckdb.DuckDBPyConnection, wh: Warehouse, loaded: Load
                 out.measured.append((v, d.name))
 
 
+def _split_gaps(con: duckdb.DuckDBPyConnection, name: str, v: int, d: Demand, gaps: list[Gap]) -> None:
+    """Record what the split lacks as the demand's `split` gaps (a demand with any gap is not met)."""
+    con.execute("DELETE FROM demand_gaps WHERE dataset = ? AND version = ? AND demand = ? AND kind = 'split'", [name, v, d.name])
+    if gaps:
+        con.executemany(
+            "INSERT INTO demand_gaps VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [[name, v, d.name, g.kind, g.key, g.required, g.observed, g.shortfall] for g in gaps],
+        )
+    key = [name, v, d.name]
+    counted = con.execute("SELECT count(*) FROM demand_gaps WHERE dataset = ? AND version = ? AND demand = ?", key).fetchone()
+    n = int(counted[0]) if counted else 0
+    con.execute("UPDATE demand_results SET gaps = ?, met = ? WHERE dataset = ? AND version = ? AND demand = ?", [n, n == 0, *key])
+
+
 def _split_one(con: duckdb.DuckDBPyConnection, wh: Warehouse, loaded: LoadedDataset, v: int, d: Demand) -> None:
     res = make_split(pl.scan_parquet(wh.data_glob(loaded.name, v)), d, list(wh.manifest(loaded.name, v)["primary_key"]))
     path = split_path(wh, loaded.name, v, d.name)
@@ -136,6 +150,7 @@ def _split_one(con: duckdb.DuckDBPyConnection, wh: Warehouse, loaded: LoadedData
         [[loaded.name, v, d.name, s.split, d.split.method, d.split.seed, res.split_hash, s.rows, s.entities,
           json.dumps(s.class_counts) if s.class_counts else None, res.leak_free, rel, _now()] for s in res.stats],
     )  # fmt: skip
+    _split_gaps(con, loaded.name, v, d, res.gaps)
 
 
 def _split_missing(con: duckdb.DuckDBPyConnection, wh: Warehouse, loaded: LoadedDataset, out: ModelsOutcome) -> None:
@@ -149,7 +164,8 @@ def _split_missing(con: duckdb.DuckDBPyConnection, wh: Warehouse, loaded: Loaded
         if wh.manifest(loaded.name, v).get("status", "published") != "published":
             continue  # rejected candidates are not for training
         for d in loaded.demands:
-            if (v, d.name, split_hash(d)) not in have or not split_path(wh, loaded.name, v, d.name).is_file():
+            stale = (v, d.name, split_hash(d)) not in have or (v, d.name) in out.measured  # re-measured: gaps rewritten
+            if stale or not split_path(wh, loaded.name, v, d.name).is_file():
                 _split_one(con, wh, loaded, v, d)
                 out.split.append((v, d.name))
 
