@@ -16,6 +16,7 @@ import duckdb
 import polars as pl
 
 from pipelines.catalog.db import writer
+from pipelines.models import frozen
 from pipelines.models.coverage import Gap, measure
 from pipelines.models.demand import Demand, demand_hash
 from pipelines.models.splits import make_split
@@ -37,6 +38,7 @@ class ModelsOutcome:
     dataset: str
     measured: list[tuple[int, str]] = field(default_factory=list)
     split: list[tuple[int, str]] = field(default_factory=list)
+    frozen: list[tuple[int, str]] = field(default_factory=list)
     diffed: list[tuple[int, int]] = field(default_factory=list)
 
 
@@ -67,6 +69,7 @@ def sync_demands(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, loaded: L
             con.execute(f"DELETE FROM {table} WHERE dataset = ? AND demand = ?", [loaded.name, demand])
         for v in warehouse.versions(loaded.name):
             split_path(warehouse, loaded.name, v, demand).unlink(missing_ok=True)
+        frozen.forget(con, warehouse, loaded.name, demand)
     con.execute("DELETE FROM demands WHERE dataset = ?", [loaded.name])
     for d in loaded.demands:
         con.execute(
@@ -170,6 +173,19 @@ def _split_missing(con: duckdb.DuckDBPyConnection, wh: Warehouse, loaded: Loaded
                 out.split.append((v, d.name))
 
 
+def _freeze_missing(con: duckdb.DuckDBPyConnection, wh: Warehouse, loaded: LoadedDataset, out: ModelsOutcome) -> None:
+    """Freeze each labelled demand's evaluation set from the earliest published version, once."""
+    published = [v for v in wh.versions(loaded.name) if wh.manifest(loaded.name, v).get("status", "published") == "published"]
+    for d in loaded.demands:
+        path = split_path(wh, loaded.name, published[0], d.name) if published else None
+        if not d.label_columns or path is None or not path.is_file():
+            continue
+        data = pl.scan_parquet(wh.data_glob(loaded.name, published[0]))
+        rows = data.join(pl.scan_parquet(path), on=["_source_file", "_source_row"], how="inner", maintain_order="left")
+        if frozen.ensure_frozen(con, wh, loaded.name, d, published[0], rows):
+            out.frozen.append((published[0], d.name))
+
+
 def _diff_missing(con: duckdb.DuckDBPyConnection, wh: Warehouse, name: str, out: ModelsOutcome) -> None:
     from pipelines.models.diff import diff_versions
 
@@ -204,13 +220,14 @@ def store_diff(con: duckdb.DuckDBPyConnection, wh: Warehouse, diff: VersionDiff)
 
 
 def curate_for_models(loaded: LoadedDataset, warehouse: Warehouse, root: Path) -> ModelsOutcome:
-    """Sync demands; measure, split and diff whatever the catalog lacks for this dataset."""
+    """Sync demands; measure, split, freeze evaluation sets and diff whatever the catalog lacks for this dataset."""
     out = ModelsOutcome(loaded.name)
     with writer(warehouse) as con:
         con.execute("BEGIN TRANSACTION")
         sync_demands(con, warehouse, loaded, root)
         _measure_missing(con, warehouse, loaded, out)
         _split_missing(con, warehouse, loaded, out)
+        _freeze_missing(con, warehouse, loaded, out)
         _diff_missing(con, warehouse, loaded.name, out)
         con.execute("COMMIT")
     return out
