@@ -101,10 +101,16 @@ def splits(
 def trials(
     dataset: Annotated[str, typer.Argument(help="Dataset name.")], project: ProjectOpt = None, warehouse: WarehouseOpt = None
 ) -> None:
-    """Trial training per version and demand, beside the previous version: does the data lift the model?"""
+    """Trial training per version and demand, beside the previous version: does the data lift the model?
+
+    `frozen` is the metric on the demand's frozen evaluation set (its first rows and labels), which the
+    verdict uses; `current` the same rows with this version's labels; `relabelled` and `missing` count
+    the frozen rows this version relabelled or no longer has.
+    """
     if not _show(
-        "SELECT demand, version, metric, round(value, 4) AS value, round(previous_value, 4) AS previous, round(lift, 4) AS lift, "
-        "round(cv_std, 4) AS cv_std, verdict FROM trial_trend WHERE dataset = $1 ORDER BY demand, version",
+        "SELECT demand, version, metric, round(value, 4) AS frozen, round(previous_value, 4) AS previous, round(lift, 4) AS lift, "
+        "round(noise, 4) AS noise, verdict, round(current_value, 4) AS current, relabelled, missing "
+        "FROM trial_trend WHERE dataset = $1 ORDER BY demand, version",
         [dataset], project, warehouse,
     ):  # fmt: skip
         _fail(f"no trial training recorded for `{dataset}` (it needs a demand with a label)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,16 +24,16 @@ def migrations_dir() -> Path:
 
 
 def available() -> list[tuple[int, str, Path]]:
-    """(number, name, path) of every migration, in order; numbers must run 1, 2, 3 ... without gaps."""
+    """(number, name, path) of every migration, in order; each number once (a gap is a number kept for another branch)."""
     out = []
     for p in sorted(migrations_dir().glob("*.sql")):
         m = _FILE.match(p.name)
         if not m:
             raise CatalogError(f"`{p.name}` is not a migration name; use `NNNN_snake_case.sql`")
         out.append((int(m.group(1)), m.group(2), p))
-    for i, (n, _, p) in enumerate(out, start=1):
-        if n != i:
-            raise CatalogError(f"migration numbers must run 1, 2, 3 ...; `{p.name}` should be {i:04d}")
+    for (a, _, first), (b, _, p) in itertools.pairwise(out):
+        if a == b:
+            raise CatalogError(f"`{first.name}` and `{p.name}` have the same migration number; renumber the newer one")
     return out
 
 

@@ -3,39 +3,32 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer, model_validator
+from pydantic import Field, model_validator
 
 from pipelines.spec.models import NAME_PATTERN
+from pipelines.spec.models import _Frozen as _SpecFrozen
 
 Task = Literal["classification", "regression", "forecasting", "anomaly_detection"]
 SPLITS = ("train", "validation", "test")
 Scalar = str | int | float | bool
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    # Fields added after demands were first hashed: left out of a dump while at their default, so the
-    # hashes of demands that do not use them stay as they were.
-    ADDED_LATER: ClassVar[tuple[str, ...]] = ()
-
-    @model_serializer(mode="wrap")
-    def _omit_new_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        out: dict[str, Any] = handler(self)
-        for key in self.ADDED_LATER:
-            if getattr(self, key) == type(self).model_fields[key].default:
-                out.pop(key, None)
-        return out
+class _Frozen(_SpecFrozen):
+    """Frozen, no unknown keys; fields in `ADDED_LATER` leave the dump (and the demand's hash) at their default."""
 
 
 class SplitSpec(_Frozen):
     """How the version is cut into train / validation / test without leaking."""
 
-    method: Literal["group", "time", "random"] = Field(
+    ADDED_LATER = ("column", "values", "min_groups")
+
+    method: Literal["group", "time", "random", "column"] = Field(
         "group",
         description="`group`: whole entities (e.g. engine units) go to one split, chosen by a seeded hash of the entity; "
-        "`time`: the earliest rows train, the latest test (forecasting); `random`: a seeded hash of the row key.",
+        "`time`: the earliest rows train, the latest test (forecasting); `random`: a seeded hash of the row key; "
+        "`column`: a column of the data names each row's split (e.g. a benchmark's official train / test files).",
     )
     by: tuple[str, ...] = Field(
         (), description="Entity columns for `group`; the timestamp column for `time` (one column); unused for `random`."
@@ -44,6 +37,20 @@ class SplitSpec(_Frozen):
     validation: float = Field(0.15, ge=0, lt=1, description="Share for validation.")
     test: float = Field(0.15, gt=0, lt=1, description="Share for the held-out test split.")
     seed: int = Field(0, description="Seed of the hash that assigns entities or rows; same seed, same split.")
+    column: str | None = Field(
+        None, description="`method: column`: the column whose value names the split (e.g. one taken `from_path`)."
+    )
+    values: dict[str, Literal["train", "validation", "test"]] = Field(
+        {},
+        description="`method: column`: column value -> split; by default the values `train`, `validation` and `test` "
+        "name themselves. Rows with another value are in no split (and the demand gets a gap).",
+    )
+    min_groups: int = Field(
+        3,
+        ge=1,
+        description="Fewest entities (`group`) or rows (`random`) each split with a share needs; a split that cannot "
+        "get them, or a class absent from a split, is a gap of the demand.",
+    )
 
     @model_validator(mode="after")
     def _sums_to_one(self) -> SplitSpec:
@@ -54,7 +61,17 @@ class SplitSpec(_Frozen):
             raise ValueError("`method: group` needs `by`: the entity column(s) that must not straddle splits")
         if self.method == "time" and len(self.by) != 1:
             raise ValueError("`method: time` needs `by` with exactly one timestamp column")
+        if (self.method == "column") != (self.column is not None):
+            raise ValueError("`column` goes with `method: column`, and `method: column` needs `column`")
+        if self.values and self.method != "column":
+            raise ValueError("`values` maps a split column's values; it goes with `method: column`")
         return self
+
+    def split_of(self, value: str) -> str | None:
+        """`method: column`: the split a column value names, or None."""
+        if self.values:
+            return self.values.get(value)
+        return value if value in SPLITS else None
 
     def fraction(self, split: str) -> float:
         """The share of one split by name."""
@@ -166,7 +183,7 @@ class Demand(_Frozen):
     @property
     def columns_used(self) -> list[str]:
         """Every dataset column this demand names."""
-        cols = [*self.features, *self.label_columns, *self.strata, *self.split.by]
+        cols = [*self.features, *self.label_columns, *self.strata, *self.split.by, *filter(None, [self.split.column])]
         if self.time_coverage:
             cols.append(self.time_coverage.column)
         return list(dict.fromkeys(cols))

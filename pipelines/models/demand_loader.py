@@ -59,6 +59,12 @@ def _column_issues(demand: Demand, spec: DatasetSpec, located: Located) -> list[
                 f"`{c}` is personal and cannot be a label or a split key",
                 None,
             )
+    if (
+        demand.split.column
+        and known(demand.split.column, ("split", "column"))
+        and spec.sensitivity(demand.split.column) == "personal"
+    ):
+        bad(("split", "column"), f"`{demand.split.column}` is personal and cannot name the split", None)
     for i, c in enumerate(demand.split.by):
         if (
             known(c, ("split", "by", i))

@@ -1,19 +1,18 @@
-"""Learning from a demand: class labels, feature matrices and trial training.
+"""Learning from a demand: class labels and feature matrices, shared by trials (`trial_fit`) and the detector.
 
 Everything here is plain functions over polars frames and a `Demand` (no Dagster). scikit-learn is
 imported inside the functions that use them, so importing this module stays cheap. The label-issue
 detector's learning lives in `label_issues`.
 
-* `trial_train`: one fixed, seeded training protocol per task, scored on a held-out split, with a k-fold
-  estimate of the metric's noise on the training rows, so two dataset versions can be compared fairly.
+* `trial_fit.trial_train`: one fixed, seeded protocol per task, scored on a frozen evaluation set, so two
+  dataset versions can be compared fairly.
+* `label_issues.find_label_issues`: the label-issue detector, on out-of-fold probabilities.
 """
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,7 +22,6 @@ from pipelines.models.demand import Demand
 
 if TYPE_CHECKING:
     from sklearn.base import BaseEstimator
-    from sklearn.model_selection import BaseCrossValidator
 
 NO_CLASS = "none"
 MANY_CLASSES = "multiple"
@@ -40,22 +38,10 @@ HGB_PARAMS: dict[str, Any] = {
 }
 # Fixed hyper-parameters of the isolation forest (sklearn's defaults, spelt out).
 IFOREST_PARAMS: dict[str, Any] = {"n_estimators": 100, "max_samples": "auto", "contamination": "auto"}
-HIGHER_IS_BETTER = {
-    "balanced_accuracy": True,
-    "macro_f1": True,
-    "accuracy": True,
-    "roc_auc": True,
-    "average_precision": True,
-    "mae": False,
-    "rmse": False,
-    "r2": True,
-}
 
 # OpenMP threads per fit. One thread is faster on tables of this size and immune to the collapse of
 # OpenMP's spin-waiting when other jobs share the cores (a 60-row fit took seconds on a busy 2-core box).
 FIT_THREADS = 1
-
-Metrics = Callable[["BaseEstimator", np.ndarray, np.ndarray], dict[str, float]]
 
 
 def protocol_fingerprint() -> str:
@@ -196,242 +182,3 @@ def _usable_folds(y_codes: np.ndarray, folds: int, names: Sequence[str] | None =
             "every class needs at least 2 rows for cross-validation (drop or merge the rare classes)"
         )
     return int(min(folds, counts.min()))
-
-
-@dataclass(frozen=True)
-class TrialResult:
-    """The outcome of one trial training run.
-
-    Attributes:
-        task: The demand's task.
-        model: Estimator class name, e.g. `HistGradientBoostingClassifier`.
-        params: Hyper-parameters and seed (JSON-serialisable).
-        metric: The demand's primary metric.
-        value: The primary metric on the test split.
-        higher_is_better: Whether a larger `value` is better.
-        metrics: Every metric of the task on the test split.
-        cv_mean: Mean of the primary metric over k-fold CV on the training rows (a noise estimate).
-        cv_std: Standard deviation (ddof 0) of the same.
-        n_train: Training rows.
-        n_test: Test rows.
-    """
-
-    task: str
-    model: str
-    params: dict[str, Any]
-    metric: str
-    value: float
-    higher_is_better: bool
-    metrics: dict[str, float]
-    cv_mean: float
-    cv_std: float
-    n_train: int
-    n_test: int
-
-
-def _classification_metrics(estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, roc_auc_score
-
-    pred = estimator.predict(X)  # type: ignore[attr-defined]
-    with warnings.catch_warnings():
-        # a class the model predicts but the split lacks is simply not averaged over; nothing to warn about
-        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true", category=UserWarning)
-        balanced = balanced_accuracy_score(y, pred)
-    out = {
-        "balanced_accuracy": float(balanced),
-        "macro_f1": float(f1_score(y, pred, average="macro", zero_division=0.0)),
-        "accuracy": float(accuracy_score(y, pred)),
-    }
-    classes = list(estimator.classes_)  # type: ignore[attr-defined]
-    if len(classes) == 2 and len(np.unique(y)) == 2:
-        positive = max(classes)
-        score = estimator.predict_proba(X)[:, classes.index(positive)]  # type: ignore[attr-defined]
-        out["roc_auc"] = float(roc_auc_score(y == positive, score))
-    return out
-
-
-def _regression_metrics(estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
-
-    pred = estimator.predict(X)  # type: ignore[attr-defined]
-    return {
-        "mae": float(mean_absolute_error(y, pred)),
-        "rmse": float(root_mean_squared_error(y, pred)),
-        "r2": float(r2_score(y, pred)),
-    }
-
-
-def _anomaly_metrics(estimator: BaseEstimator, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
-    if len(np.unique(y)) < 2:
-        raise ValueError("anomaly metrics need both normal and anomalous rows in the split")
-    score = -estimator.score_samples(X)  # type: ignore[attr-defined]
-    return {"roc_auc": float(roc_auc_score(y, score)), "average_precision": float(average_precision_score(y, score))}
-
-
-def _available_metrics(task: str, n_classes: int) -> list[str]:
-    if task == "classification":
-        return ["balanced_accuracy", "macro_f1", "accuracy"] + (["roc_auc"] if n_classes == 2 else [])
-    if task == "anomaly_detection":
-        return ["roc_auc", "average_precision"]
-    return ["mae", "rmse", "r2"]
-
-
-@dataclass(frozen=True)
-class _Setup:
-    """What a task trains and how it is scored: estimator, targets, metric function."""
-
-    estimator: BaseEstimator
-    params: dict[str, Any]
-    y_train: np.ndarray
-    y_test: np.ndarray
-    metrics: Metrics
-    stratify: bool
-    n_classes: int
-
-
-def _numeric_label(df: pl.DataFrame, label: str) -> np.ndarray:
-    s = df[label].cast(pl.Float64)
-    if s.null_count() or s.is_nan().any():
-        raise ValueError(f"label {label!r} has missing values; drop or fill them first")
-    return s.to_numpy()
-
-
-def _text_label(df: pl.DataFrame, demand: Demand) -> np.ndarray:
-    labels = class_labels(df, demand)
-    if labels.null_count():
-        raise ValueError(f"the label has {labels.null_count()} null row(s); drop or fill them first")
-    return labels.to_numpy().astype(object)
-
-
-def _setup(train: pl.DataFrame, test: pl.DataFrame, demand: Demand, seed: int) -> _Setup:
-    from sklearn.ensemble import HistGradientBoostingRegressor, IsolationForest
-
-    if demand.task == "classification":
-        y_train, y_test = _text_label(train, demand), _text_label(test, demand)
-        n = len(np.unique(y_train))
-        return _Setup(_hgb_classifier(seed), dict(HGB_PARAMS), y_train, y_test, _classification_metrics, True, n)
-    if demand.task in ("regression", "forecasting"):
-        assert demand.label is not None  # guaranteed by Demand's validator
-        model = HistGradientBoostingRegressor(random_state=seed, **HGB_PARAMS)
-        y_train, y_test = _numeric_label(train, demand.label), _numeric_label(test, demand.label)
-        return _Setup(model, dict(HGB_PARAMS), y_train, y_test, _regression_metrics, False, 0)
-    if not demand.label_columns:
-        raise ValueError(f"anomaly detection demand {demand.name!r} needs a `label` to score the detector against")
-    text_train, text_test = _text_label(train, demand), _text_label(test, demand)
-    values, counts = np.unique(text_train, return_counts=True)
-    normal = values[int(np.argmax(counts))]  # the most frequent class; ties go to the first name in sort order
-    model = IsolationForest(random_state=seed, **IFOREST_PARAMS)
-    params = {**IFOREST_PARAMS, "normal_class": str(normal)}
-    return _Setup(model, params, text_train != normal, text_test != normal, _anomaly_metrics, True, 2)
-
-
-def _cross_validate(setup: _Setup, X: np.ndarray, metric: str, seed: int, groups: np.ndarray | None) -> np.ndarray:
-    """The primary metric over `CV_FOLDS`-fold CV of the training rows (grouped, stratified where it applies)."""
-    from sklearn.base import clone
-    from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold, cross_val_score
-
-    n_splits = CV_FOLDS
-    if setup.stratify:
-        names, y_codes = np.unique(setup.y_train, return_inverse=True)
-        n_splits = _usable_folds(y_codes, CV_FOLDS, [str(n) for n in names])
-    cv: BaseCrossValidator
-    if groups is not None:
-        cv = (
-            StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)
-            if setup.stratify
-            else GroupKFold(n_splits, shuffle=True, random_state=seed)
-        )
-    else:
-        cv = (
-            StratifiedKFold(n_splits, shuffle=True, random_state=seed)
-            if setup.stratify
-            else KFold(n_splits, shuffle=True, random_state=seed)
-        )
-
-    def score(estimator: BaseEstimator, X_fold: np.ndarray, y_fold: np.ndarray) -> float:
-        return setup.metrics(estimator, X_fold, y_fold)[metric]
-
-    scores = cross_val_score(clone(setup.estimator), X, setup.y_train, groups=groups, cv=cv, scoring=score, error_score="raise")
-    return np.asarray(scores, dtype=np.float64)
-
-
-def trial_train(
-    train: pl.DataFrame, test: pl.DataFrame, demand: Demand, *, seed: int | None = None, groups: Sequence[str] = ()
-) -> TrialResult:
-    """Train one model by a fixed protocol on `train`, score it on `test`.
-
-    The protocol, identical for every dataset version so that metric differences come from the data:
-
-    * seed: `seed`, else `demand.split.seed`; it seeds the model and the CV folds. Fits run single-threaded.
-    * features: `feature_matrix` of `demand.features`; text categories are coded from the training rows
-      (a test value unseen in training becomes NaN).
-    * classification: `HistGradientBoostingClassifier(random_state=seed, **HGB_PARAMS)` on the string class
-      of `class_labels`; metrics `balanced_accuracy`, `macro_f1`, `accuracy`, and with two classes `roc_auc`
-      of the predicted probability of the larger class name in sort order (e.g. `"1"`).
-    * regression / forecasting: `HistGradientBoostingRegressor(random_state=seed, **HGB_PARAMS)` on the numeric
-      label; metrics `mae`, `rmse` (lower is better) and `r2`.
-    * anomaly_detection: `IsolationForest(random_state=seed, **IFOREST_PARAMS)` fitted on the training features
-      alone; the anomaly score is `-score_samples`; a row is anomalous when its class differs from the most
-      frequent training class; metrics `roc_auc` and `average_precision` of the score. Needs a label.
-    * noise: `CV_FOLDS`-fold CV of the primary metric on the training rows only (grouped by `groups`,
-      stratified for classification and anomaly detection, shuffled with the seed; fewer folds if the
-      rarest class is smaller) gives `cv_mean` and `cv_std`.
-
-    Args:
-        train: Training rows.
-        test: Held-out rows.
-        demand: The demand: task, label, features, primary metric.
-        seed: Seed override.
-        groups: Columns whose value combination must stay within one CV fold.
-
-    Returns:
-        The trial's result.
-
-    Raises:
-        ValueError: If the primary metric is not one the task reports (the message lists them), an
-            anomaly detection demand has no label, a label has nulls, or a class is too rare for CV.
-    """
-    from sklearn.base import clone
-
-    seed = demand.split.seed if seed is None else seed
-    setup = _setup(train, test, demand, seed)
-    metric = demand.primary_metric
-    available = _available_metrics(demand.task, setup.n_classes)
-    if metric not in available:
-        raise ValueError(f"unknown metric {metric!r} for a {demand.task} trial; available: {', '.join(available)}")
-    categories = _categories(train, demand.features)
-    X_train, X_test = _encode(train, demand.features, categories), _encode(test, demand.features, categories)
-    with _fit_threads():
-        cv_scores = _cross_validate(setup, X_train, metric, seed, _group_ids(train, groups))
-        model = clone(setup.estimator).fit(X_train, setup.y_train)
-        metrics = setup.metrics(model, X_test, setup.y_test)
-    if metric not in metrics:
-        raise ValueError(f"metric {metric!r} cannot be computed on this test split (it has a single class)")
-    return TrialResult(
-        task=demand.task,
-        model=type(setup.estimator).__name__,
-        params={**setup.params, "seed": seed, "cv_folds": len(cv_scores)},
-        metric=metric,
-        value=metrics[metric],
-        higher_is_better=HIGHER_IS_BETTER[metric],
-        metrics=metrics,
-        cv_mean=float(cv_scores.mean()),
-        cv_std=float(cv_scores.std()),
-        n_train=train.height,
-        n_test=test.height,
-    )
-
-
-def better(a: TrialResult, b_value: float) -> float:
-    """Signed improvement of `a.value` over `b_value`: positive when `a` is better, whatever the metric's direction.
-
-    Args:
-        a: A trial result.
-        b_value: The same metric from another trial.
-
-    Returns:
-        `a.value - b_value` when higher is better, else `b_value - a.value`.
-    """
-    return a.value - b_value if a.higher_is_better else b_value - a.value

@@ -16,7 +16,8 @@ import duckdb
 import polars as pl
 
 from pipelines.catalog.db import writer
-from pipelines.models.coverage import measure
+from pipelines.models import frozen
+from pipelines.models.coverage import Gap, measure
 from pipelines.models.demand import Demand, demand_hash
 from pipelines.models.splits import make_split
 from pipelines.paths import relative
@@ -37,6 +38,7 @@ class ModelsOutcome:
     dataset: str
     measured: list[tuple[int, str]] = field(default_factory=list)
     split: list[tuple[int, str]] = field(default_factory=list)
+    frozen: list[tuple[int, str]] = field(default_factory=list)
     diffed: list[tuple[int, int]] = field(default_factory=list)
 
 
@@ -67,6 +69,7 @@ def sync_demands(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, loaded: L
             con.execute(f"DELETE FROM {table} WHERE dataset = ? AND demand = ?", [loaded.name, demand])
         for v in warehouse.versions(loaded.name):
             split_path(warehouse, loaded.name, v, demand).unlink(missing_ok=True)
+        frozen.forget(con, warehouse, loaded.name, demand)
     con.execute("DELETE FROM demands WHERE dataset = ?", [loaded.name])
     for d in loaded.demands:
         con.execute(
@@ -121,6 +124,20 @@ def _measure_missing(con: duckdb.DuckDBPyConnection, wh: Warehouse, loaded: Load
                 out.measured.append((v, d.name))
 
 
+def _split_gaps(con: duckdb.DuckDBPyConnection, name: str, v: int, d: Demand, gaps: list[Gap]) -> None:
+    """Record what the split lacks as the demand's `split` gaps (a demand with any gap is not met)."""
+    con.execute("DELETE FROM demand_gaps WHERE dataset = ? AND version = ? AND demand = ? AND kind = 'split'", [name, v, d.name])
+    if gaps:
+        con.executemany(
+            "INSERT INTO demand_gaps VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [[name, v, d.name, g.kind, g.key, g.required, g.observed, g.shortfall] for g in gaps],
+        )
+    key = [name, v, d.name]
+    counted = con.execute("SELECT count(*) FROM demand_gaps WHERE dataset = ? AND version = ? AND demand = ?", key).fetchone()
+    n = int(counted[0]) if counted else 0
+    con.execute("UPDATE demand_results SET gaps = ?, met = ? WHERE dataset = ? AND version = ? AND demand = ?", [n, n == 0, *key])
+
+
 def _split_one(con: duckdb.DuckDBPyConnection, wh: Warehouse, loaded: LoadedDataset, v: int, d: Demand) -> None:
     res = make_split(pl.scan_parquet(wh.data_glob(loaded.name, v)), d, list(wh.manifest(loaded.name, v)["primary_key"]))
     path = split_path(wh, loaded.name, v, d.name)
@@ -136,6 +153,7 @@ def _split_one(con: duckdb.DuckDBPyConnection, wh: Warehouse, loaded: LoadedData
         [[loaded.name, v, d.name, s.split, d.split.method, d.split.seed, res.split_hash, s.rows, s.entities,
           json.dumps(s.class_counts) if s.class_counts else None, res.leak_free, rel, _now()] for s in res.stats],
     )  # fmt: skip
+    _split_gaps(con, loaded.name, v, d, res.gaps)
 
 
 def _split_missing(con: duckdb.DuckDBPyConnection, wh: Warehouse, loaded: LoadedDataset, out: ModelsOutcome) -> None:
@@ -149,9 +167,23 @@ def _split_missing(con: duckdb.DuckDBPyConnection, wh: Warehouse, loaded: Loaded
         if wh.manifest(loaded.name, v).get("status", "published") != "published":
             continue  # rejected candidates are not for training
         for d in loaded.demands:
-            if (v, d.name, split_hash(d)) not in have or not split_path(wh, loaded.name, v, d.name).is_file():
+            stale = (v, d.name, split_hash(d)) not in have or (v, d.name) in out.measured  # re-measured: gaps rewritten
+            if stale or not split_path(wh, loaded.name, v, d.name).is_file():
                 _split_one(con, wh, loaded, v, d)
                 out.split.append((v, d.name))
+
+
+def _freeze_missing(con: duckdb.DuckDBPyConnection, wh: Warehouse, loaded: LoadedDataset, out: ModelsOutcome) -> None:
+    """Freeze each labelled demand's evaluation set from the earliest published version, once."""
+    published = [v for v in wh.versions(loaded.name) if wh.manifest(loaded.name, v).get("status", "published") == "published"]
+    for d in loaded.demands:
+        path = split_path(wh, loaded.name, published[0], d.name) if published else None
+        if not d.label_columns or path is None or not path.is_file():
+            continue
+        data = pl.scan_parquet(wh.data_glob(loaded.name, published[0]))
+        rows = data.join(pl.scan_parquet(path), on=["_source_file", "_source_row"], how="inner", maintain_order="left")
+        if frozen.ensure_frozen(con, wh, loaded.name, d, published[0], rows):
+            out.frozen.append((published[0], d.name))
 
 
 def _diff_missing(con: duckdb.DuckDBPyConnection, wh: Warehouse, name: str, out: ModelsOutcome) -> None:
@@ -188,13 +220,14 @@ def store_diff(con: duckdb.DuckDBPyConnection, wh: Warehouse, diff: VersionDiff)
 
 
 def curate_for_models(loaded: LoadedDataset, warehouse: Warehouse, root: Path) -> ModelsOutcome:
-    """Sync demands; measure, split and diff whatever the catalog lacks for this dataset."""
+    """Sync demands; measure, split, freeze evaluation sets and diff whatever the catalog lacks for this dataset."""
     out = ModelsOutcome(loaded.name)
     with writer(warehouse) as con:
         con.execute("BEGIN TRANSACTION")
         sync_demands(con, warehouse, loaded, root)
         _measure_missing(con, warehouse, loaded, out)
         _split_missing(con, warehouse, loaded, out)
+        _freeze_missing(con, warehouse, loaded, out)
         _diff_missing(con, warehouse, loaded.name, out)
         con.execute("COMMIT")
     return out

@@ -1,9 +1,11 @@
 """Trial training: the guide's model-validation step, the same protocol on every version of a dataset.
 
-For each demand with a label and each published version, the baseline model of `learn.trial_train` is
-trained on the version's `train` split and scored on its `test` split (the splits of
-`splits.make_split`: a seeded hash, so the same entities are held out in every version). The result
-is a model run of kind `trial`; `trial_trend` in the catalog sets each version beside the previous one.
+For each demand with a label and each published version, the baseline protocol of `trial_fit.trial_train`
+is trained on the version's `train` split, never on a row of the demand's frozen evaluation set
+(`frozen`), and scored on the frozen rows the version still has, with their frozen labels (the verdict's
+yardstick) and with the version's own labels (reported apart, with how many frozen rows the version
+relabelled or lost). The result is a model run of kind `trial`; `trial_trend` in the catalog sets each
+version beside the previous one.
 """
 
 from __future__ import annotations
@@ -16,11 +18,15 @@ import polars as pl
 from pipelines.catalog.client import CatalogClient
 from pipelines.models.demand import Demand, demand_hash
 from pipelines.models.feedback import register_model_run
+from pipelines.models.frozen import LABEL, ROW, label_values, load_frozen
+from pipelines.models.keys import ROW_KEY, row_key_expr
+from pipelines.models.splits import SPLIT
 from pipelines.models.stage import split_path
 from pipelines.spec.loader import LoadedDataset
 from pipelines.warehouse import Warehouse
 
-PROTOCOL = "moshu-trial-1"
+PROTOCOL = "moshu-trial-2"  # 2: scored on the frozen evaluation set, one fit per fold
+LISTED = 50  # relabelled or missing frozen row keys named in a trial's parameters
 TRIAL_BY = "moshu-trial"
 
 
@@ -39,9 +45,9 @@ class TrialOutcome:
 
 def protocol_id(demand: Demand) -> str:
     """Identifies protocol + demand: a trial is trained again when either changes."""
-    from pipelines.models.learn import protocol_fingerprint
+    from pipelines.models.trial_fit import trial_fingerprint
 
-    return hashlib.sha256(f"{PROTOCOL}:{protocol_fingerprint()}:{demand_hash(demand)}".encode()).hexdigest()[:16]
+    return hashlib.sha256(f"{PROTOCOL}:{trial_fingerprint()}:{demand_hash(demand)}".encode()).hexdigest()[:16]
 
 
 def trained(warehouse: Warehouse, name: str) -> set[tuple[int, str, str]]:
@@ -61,17 +67,56 @@ def version_frame(warehouse: Warehouse, name: str, version: int, demand: str) ->
     return rows.join(split, on=["_source_file", "_source_row"], how="inner", maintain_order="left").collect()
 
 
+@dataclass
+class EvalRows:
+    """A version's rows cut for a trial: training rows, evaluation rows and their frozen labels."""
+
+    train: pl.DataFrame
+    test: pl.DataFrame
+    frozen_labels: pl.Series | None
+    relabelled: list[str]
+    missing: list[str]
+
+
+def eval_rows(df: pl.DataFrame, frozen: pl.DataFrame | None, demand: Demand, primary_key: list[str]) -> EvalRows:
+    """Cut a version's rows (with `split`) for a trial on the frozen set (or, without one, its `test` split).
+
+    Args:
+        df: The version's rows with their split.
+        frozen: The demand's frozen set (`row_key`, `label`), or None.
+        demand: The demand.
+        primary_key: The version's primary key.
+
+    Returns:
+        Training rows (`train` split minus any frozen row), the frozen rows the version has with their
+        frozen labels, and the keys of frozen rows it relabelled or no longer has.
+    """
+    train = df.filter(pl.col(SPLIT) == "train")
+    if frozen is None:
+        return EvalRows(train, df.filter(pl.col(SPLIT) == "test"), None, [], [])
+    keyed = df.with_columns(row_key_expr(primary_key, df.schema))
+    pinned = frozen.select(pl.col(ROW).alias(ROW_KEY), pl.col(LABEL).alias("_frozen_label"))
+    test = keyed.join(pinned, on=ROW_KEY, how="inner", maintain_order="left")
+    train = keyed.filter((pl.col(SPLIT) == "train") & ~pl.col(ROW_KEY).is_in(pinned.get_column(ROW_KEY).implode()))
+    now = label_values(test, demand)
+    changed = test.filter((now != test.get_column("_frozen_label")).fill_null(True)).get_column(ROW_KEY).sort()
+    gone = pinned.join(keyed.select(ROW_KEY), on=ROW_KEY, how="anti").get_column(ROW_KEY).sort()
+    return EvalRows(train.drop(ROW_KEY), test.drop(ROW_KEY, "_frozen_label"), test.get_column("_frozen_label"),
+                    changed.to_list(), gone.to_list())  # fmt: skip
+
+
 def trial_one(warehouse: Warehouse, name: str, version: int, demand: Demand) -> TrialOutcome:
     """Train and record one trial."""
-    from pipelines.models.learn import trial_train
+    from pipelines.models.trial_fit import trial_train
 
     df = version_frame(warehouse, name, version, demand.name)
-    train, test = df.filter(pl.col("split") == "train"), df.filter(pl.col("split") == "test")
+    rows = eval_rows(df, load_frozen(warehouse, name, demand), demand, list(warehouse.manifest(name, version)["primary_key"]))
     groups = demand.split.by if demand.split.method == "group" else ()
     try:
-        res = trial_train(train, test, demand, groups=groups)
+        res = trial_train(rows.train, rows.test, demand, groups=groups, frozen_labels=rows.frozen_labels)
     except ValueError as e:
         return TrialOutcome(version, demand.name, demand.primary_metric, None, None, skipped=str(e))
+    m = res.metric
     run_id = register_model_run(
         warehouse,
         model=res.model,
@@ -86,9 +131,15 @@ def trial_one(warehouse: Warehouse, name: str, version: int, demand: Demand) -> 
             "demand_hash": demand_hash(demand),
             "n_train": res.n_train,
             "n_test": res.n_test,
+            "frozen": rows.frozen_labels is not None,
+            "frozen_relabelled": rows.relabelled[:LISTED],
+            "frozen_missing": rows.missing[:LISTED],
         },
-        notes=f"{PROTOCOL}: train on `train`, score on `test`; cv on train",
-        extra=[(res.metric, "cv_mean", res.cv_mean), (res.metric, "cv_std", res.cv_std)],
+        notes=f"{PROTOCOL}: one model per fold of `train`, scored on the frozen evaluation set (`test`: frozen "
+        "labels, `current`: this version's labels)",
+        extra=[(k, "current", v) for k, v in res.current_metrics.items()]
+        + [(m, "cv_mean", res.cv_mean), (m, "cv_std", res.cv_std), (m, "noise", res.noise)]
+        + [(m, "relabelled", float(len(rows.relabelled))), (m, "missing", float(len(rows.missing)))],
     )
     return TrialOutcome(version, demand.name, res.metric, res.value, res.cv_std, run_id)
 

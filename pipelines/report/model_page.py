@@ -54,8 +54,9 @@ _SECTIONS: list[tuple[str, str]] = [
         "WHERE dataset = $1 AND version = $2 ORDER BY demand, split",
     ),
     (
-        "Trial training (same protocol on every version)",
-        "SELECT demand, version, metric, round(value, 4), round(previous_value, 4), round(lift, 4), round(cv_std, 4), verdict "
+        "Trial training (same protocol on every version, scored on the frozen evaluation set)",
+        "SELECT demand, version, metric, round(value, 4) AS frozen, round(previous_value, 4) AS previous, round(lift, 4) AS lift, "
+        "round(noise, 4) AS noise, verdict, round(current_value, 4) AS current_labels, relabelled, missing "
         "FROM trial_trend WHERE dataset = $1 AND version <= $2 ORDER BY demand, version",
     ),
     (

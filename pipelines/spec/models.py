@@ -57,6 +57,8 @@ RESERVED_NAMES = frozenset(
         "diff_rows",
         "trial_trend",
         "version_partitions",
+        "frozen_evals",
+        "frozen_eval",
     }
 )
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"

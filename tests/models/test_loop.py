@@ -14,6 +14,7 @@ from pipelines.ingest.fingerprint import sha256_file
 from pipelines.models.detector import run_detector
 from pipelines.models.diff import diff_versions
 from pipelines.models.feedback import review, submit
+from pipelines.models.frozen import frozen_path
 from pipelines.models.stage import curate_for_models
 from pipelines.models.trial import run_trials
 from pipelines.runner import run_dataset
@@ -113,9 +114,12 @@ def test_trial_training_recorded_for_both_versions(loop: dict) -> None:
     assert rows[0][1] == "balanced_accuracy" and 0.5 < rows[0][2] <= 1
     (_, _, v1), (_, _, v2) = [(r[0], r[1], r[2]) for r in rows]
     with CatalogClient(loop["wh"].root) as c:
-        (cv_std,) = c.rows("SELECT cv_std FROM trial_trend WHERE dataset = ? AND version = 2", [NAME])[0]
-    expected = "within noise" if abs(v2 - v1) <= cv_std else ("lifted" if v2 > v1 else "worse")
-    assert rows[1][3] == v1 and rows[1][4] == expected
+        noise = [n for (n,) in c.rows("SELECT noise FROM trial_trend WHERE dataset = ? ORDER BY version", [NAME])]
+        relabelled = c.rows("SELECT relabelled FROM trial_trend WHERE dataset = ? AND version = 2", [NAME])[0][0]
+    expected = "within noise" if abs(v2 - v1) <= max(noise) else ("lifted" if v2 > v1 else "worse")
+    assert rows[1][3] == v1 and rows[1][4] == expected  # on the frozen set, against the noise of both versions
+    frozen = set(pl.read_parquet(frozen_path(loop["wh"], NAME, "ai4i_failure_classifier"))["row_key"])
+    assert relabelled == len({r[1] for r in loop["accepted"]} & frozen)  # accepted relabels of frozen rows
 
 
 def test_diff_shows_exactly_the_corrections(loop: dict) -> None:
