@@ -3,8 +3,8 @@
 Each column gets, per group, its count of distinct non-null values and a 64-bit fingerprint: the sum
 of its values' hashes and its null count. Two columns can be equal only when their fingerprints
 agree, so only those pairs are compared value by value (the sum ignores row order, so the comparison
-settles it). Cost is linear in rows and columns: one grouped pass, plus one pass over the colliding
-columns.
+settles it). Cost is linear in rows and columns: one grouped pass per `CHUNK` columns, plus passes
+over the colliding columns, `CHUNK` at a time, so memory is bounded by rows x `CHUNK` values.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from pipelines.quality.profile import SEED, comparable, family
+from pipelines.quality.profile import CHUNK, SEED, comparable, family
 
 _GROUP = "__moshu_group__"
 
@@ -49,14 +49,18 @@ def informative(lf: pl.LazyFrame, columns: Sequence[str], group_by: Sequence[str
     schema = lf.collect_schema()
     cols = list(columns)
     keyed = lf.with_columns(_group_label(group_by).alias(_GROUP))
-    aggs: list[pl.Expr] = []
-    for i, c in enumerate(cols):
-        aggs += [
-            pl.col(c).drop_nulls().n_unique().alias(f"{i}.nd"),
-            comparable(c, schema[c]).hash(SEED).sum().alias(f"{i}.h"),
-            pl.col(c).null_count().alias(f"{i}.n"),
-        ]
-    stats = keyed.group_by(_GROUP).agg(aggs).sort(_GROUP).collect()
+    stats = pl.DataFrame()
+    for start in range(0, len(cols), CHUNK):  # CHUNK columns read at a time: memory bounded by rows x CHUNK
+        aggs: list[pl.Expr] = []
+        for i, c in enumerate(cols[start : start + CHUNK], start):
+            aggs += [
+                pl.col(c).drop_nulls().n_unique().alias(f"{i}.nd"),
+                comparable(c, schema[c]).hash(SEED).sum().alias(f"{i}.h"),
+                pl.col(c).null_count().alias(f"{i}.n"),
+            ]
+        part = keyed.group_by(_GROUP).agg(aggs).collect()
+        stats = part if stats.is_empty() else stats.join(part, on=_GROUP, how="inner")
+    stats = stats.sort(_GROUP)
     findings: list[GroupFinding] = []
     collisions: list[tuple[str, str, str]] = []  # (group, earlier column, later column)
     constants: dict[str, list[str]] = {}
@@ -70,14 +74,14 @@ def informative(lf: pl.LazyFrame, columns: Sequence[str], group_by: Sequence[str
                 collisions.append((g, earlier, c))
             seen.setdefault(key, []).append(c)
     equal: dict[tuple[str, str, str], bool] = {}
-    if collisions:
+    for start in range(0, len(collisions), CHUNK // 2):  # at most CHUNK columns read at once
+        batch = collisions[start : start + CHUNK // 2]
         exprs = [
-            comparable(a, schema[a]).eq_missing(comparable(b, schema[b])).all().alias(str(k))
-            for k, (_, a, b) in enumerate(collisions)
+            comparable(a, schema[a]).eq_missing(comparable(b, schema[b])).all().alias(str(k)) for k, (_, a, b) in enumerate(batch)
         ]
         got = keyed.group_by(_GROUP).agg(exprs).collect()
         by_group = {r[_GROUP]: r for r in got.iter_rows(named=True)}
-        equal = {t: bool(by_group[t[0]][str(k)]) for k, t in enumerate(collisions)}
+        equal.update({t: bool(by_group[t[0]][str(k)]) for k, t in enumerate(batch)})
     for g, const in constants.items():
         dup: dict[str, str] = {}
         for (grp, a, b), same in equal.items():

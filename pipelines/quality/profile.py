@@ -43,9 +43,14 @@ def _text(v: Any) -> str | None:
     return v.isoformat() if hasattr(v, "isoformat") else str(v)
 
 
-def _column_stats(lf: pl.LazyFrame, schema: pl.Schema, cols: list[str], rows: int, personal: set[str]) -> list[dict[str, Any]]:
-    """One pass over `cols`: nulls, distinct values, span, quantiles and the column hash."""
-    aggs: list[pl.Expr] = []
+_ROW_HASH = "__moshu_row_hash__"
+
+
+def _column_stats(
+    lf: pl.LazyFrame, schema: pl.Schema, cols: list[str], rows: int, personal: set[str]
+) -> tuple[list[dict[str, Any]], pl.Series]:
+    """One pass over `cols`: nulls, distinct values, span, quantiles, the column hash, and each row's hash over `cols`."""
+    aggs: list[pl.Expr] = [pl.struct(cols).hash(SEED).implode().alias(_ROW_HASH)]
     for i, c in enumerate(cols):
         dtype, e = schema[c], pl.col(c)
         distinct = e.drop_nulls().n_unique() if rows <= EXACT_DISTINCT_ROWS else e.drop_nulls().approx_n_unique()
@@ -59,7 +64,9 @@ def _column_stats(lf: pl.LazyFrame, schema: pl.Schema, cols: list[str], rows: in
         aggs += [e.min().alias(f"{i}.min"), e.max().alias(f"{i}.max")]
         if _numeric(dtype):
             aggs += [e.quantile(q, "nearest").cast(pl.Float64).alias(f"{i}.{name}") for name, q in QUANTILES]
-    got = lf.select(aggs).collect(engine="in-memory").row(0, named=True)  # the streaming engine has no fast quantile
+    frame = lf.select(aggs).collect(engine="in-memory")  # the streaming engine has no fast quantile
+    row_hash = frame.get_column(_ROW_HASH)[0]
+    got = frame.drop(_ROW_HASH).row(0, named=True)
     out = []
     for i, c in enumerate(cols):
         nulls = int(got[f"{i}.nulls"])
@@ -80,7 +87,7 @@ def _column_stats(lf: pl.LazyFrame, schema: pl.Schema, cols: list[str], rows: in
             "_hash": (family(schema[c]), int(got[f"{i}.hash"] or 0), nulls),
         }
         out.append(entry)
-    return out
+    return out, row_hash
 
 
 def _mark_copies(lf: pl.LazyFrame, schema: pl.Schema, stats: list[dict[str, Any]]) -> None:
@@ -92,10 +99,13 @@ def _mark_copies(lf: pl.LazyFrame, schema: pl.Schema, stats: list[dict[str, Any]
     pending = [names for names in groups.values() if len(names) > 1]
     while pending:
         checks = [(g[0], other) for g in pending for other in g[1:]]
-        exprs = [
-            comparable(a, schema[a]).eq_missing(comparable(b, schema[b])).all().alias(str(k)) for k, (a, b) in enumerate(checks)
-        ]
-        equal = lf.select(exprs).collect().row(0)
+        equal: list[bool] = []
+        for start in range(0, len(checks), CHUNK // 2):  # at most CHUNK columns read at once
+            exprs = [
+                comparable(a, schema[a]).eq_missing(comparable(b, schema[b])).all().alias(str(k))
+                for k, (a, b) in enumerate(checks[start : start + CHUNK // 2])
+            ]
+            equal += list(lf.select(exprs).collect().row(0))
         rest: list[list[str]] = []
         k = 0
         for g in pending:
@@ -154,16 +164,20 @@ def profile(
     rows = int(lf.select(pl.len()).collect().item())
     hidden = set(personal)
     stats: list[dict[str, Any]] = []
+    row_hash: pl.Series | None = None  # each row's hash over the columns read so far
     for start in range(0, len(cols), CHUNK):
-        stats += _column_stats(lf, schema, cols[start : start + CHUNK], rows, hidden)
+        chunk, chunk_hash = _column_stats(lf, schema, cols[start : start + CHUNK], rows, hidden)
+        stats += chunk
+        if row_hash is None:
+            row_hash = chunk_hash
+        else:
+            both = pl.DataFrame({"a": row_hash, "b": chunk_hash})
+            row_hash = both.select(pl.struct("a", "b").hash(SEED)).to_series()
     _mark_copies(lf, schema, stats)
     for s in stats:
         if schema[s["name"]] in (pl.String, pl.Categorical) and s["name"] not in hidden:
             s["top"] = _top_values(lf, s["name"])
-    duplicate_rows = 0
-    if cols and rows:
-        unique = lf.select(pl.struct(cols).hash(SEED).n_unique()).collect().item()
-        duplicate_rows = rows - int(unique)
+    duplicate_rows = rows - row_hash.n_unique() if row_hash is not None and rows else 0
     return {
         "rows": rows,
         "duplicate_rows": duplicate_rows,

@@ -167,3 +167,11 @@ def test_informative_features_tells_a_permutation_from_a_copy_and_groups_apart()
     a, b, findings = informative(df.lazy(), ["x", "perm", "k"], ["g"])
     assert (a, b) == (5, 6)  # k is constant in a only; perm is not a copy of x in either group
     assert [(f.group, f.constant, f.duplicated) for f in findings] == [("a", ("k",), {})]
+
+
+def test_duplicate_rows_are_counted_across_column_chunks() -> None:
+    df = wide_frame(50, flawed=False).select([f"f{i:03d}" for i in range(150)])  # three chunks of columns
+    twice = pl.concat([df, df.slice(10, 3), df.slice(10, 1)])
+    changed = twice.with_columns(pl.when(pl.int_range(pl.len()) == 53).then(0.0).otherwise(pl.col("f140")).alias("f140"))
+    assert profile(twice.lazy(), twice.columns)["duplicate_rows"] == 4
+    assert profile(changed.lazy(), changed.columns)["duplicate_rows"] == 3  # the last row differs in the third chunk only
