@@ -40,6 +40,7 @@ def test_every_version_has_scores_a_level_and_reports(built: Built) -> None:
         vdir = built.warehouse.version_dir(name, 1)
         report = (vdir / m["report"]).read_text()
         assert "Score per dimension" in report and "<svg" in report and "Rules by impact" in report
+        assert "<h2>Baseline profile</h2>" in report and f"<b>Why this level:</b> {level}: " in report
         docs = (vdir / m["ge"]["data_docs"]).read_text()
         assert "<html" in docs.lower() and m["ge"]["data_docs"] in {f["path"] for f in m["files"]}
 
