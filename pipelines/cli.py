@@ -205,6 +205,9 @@ def run(
             str(p.rules_failed),
         )
     out.print(t)
+    from pipelines.report.level_reasons import print_level_reasons
+
+    print_level_reasons(out, [o.published for o in outcomes if o.ok and o.published is not None])
     _print_models_summary(settings, [o.dataset for o in outcomes if o.ok])
     for o in failed:
         err.print(f"[bold red]error:[/] dataset [bold]{o.dataset}[/]: {escape(o.error or '')}", highlight=False)

@@ -97,6 +97,12 @@ def test_run_through_dagster_records_runs_and_is_idempotent(project_dir: Path, t
         [dg.AssetCheckKey(dg.AssetKey(["cnc_line", "validated"]), "cnc__counts__balance")]
     )
     assert checks, "asset check results are recorded in the instance"
+    # Why the level: in the run summary and in the metadata of the `published` materialization.
+    assert "cnc_line v1 silver:" in first.stdout and "- A-1 cnc.spindle_speed.span X = 0.9987 < 0.999" in first.stdout
+    event = instance.get_latest_materialization_event(dg.AssetKey(["cnc_line", "published"]))
+    assert event is not None and event.asset_materialization is not None
+    reasons = event.asset_materialization.metadata["level_reasons"].value
+    assert str(reasons).startswith("- silver: all 15 gates hold") and "K-3 cnc.counts.balance X = 0.9987 < 0.999" in str(reasons)
     con = duckdb.connect(str(wh / "catalog.duckdb"), read_only=True)
     statuses = [r[0] for r in con.execute("select status from runs order by finished_at").fetchall()]
     orch = {r[0].split(":")[0] for r in con.execute("select orchestrator from runs").fetchall()}

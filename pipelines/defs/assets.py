@@ -94,6 +94,7 @@ def published_metadata(pub: Any) -> dict[str, Any]:
         "status": pub.status,
         "level": pub.level,
         "score": float(pub.score) if pub.score is not None else float("nan"),
+        "level_reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in pub.reasons) or "-"),
         "rows_in": pub.rows_in,
         "rows_published": pub.rows_published,
         "rows_quarantined": pub.rows_quarantined,

@@ -176,31 +176,24 @@ class ClassMinCountExec(SqlMeasureExecutor):
         )
 
 
-class InformativeFeaturesExec(SqlMeasureExecutor):
+class InformativeFeaturesExec(KindExecutor):
+    """Measured by moshu on the release with one hash per column (see `informative.py`), never pairwise SQL."""
+
     kind = "informative_features"
+    engine = "moshu"
     clause = "D-3"
 
-    def sql(self, rule: InformativeFeatures, ctx: Context) -> str:
-        cols = list(rule.columns)
-        groups = [ident(g) for g in rule.group_by]
-        aggs = [f"count(DISTINCT {ident(c)}) AS nd{i}" for i, c in enumerate(cols)]
-        for j in range(len(cols)):
-            for i in range(j):
-                aggs.append(f"bool_and({ident(cols[i])} IS NOT DISTINCT FROM {ident(cols[j])}) AS eq{i}_{j}")
-        bad = []
-        for j, c in enumerate(cols):
-            conds = [f"nd{j} <= 1", *(f"eq{i}_{j}" for i in range(j))]
-            bad.append(f"CASE WHEN {' OR '.join(conds)} THEN {literal(c)} END")
-        offenders = f"list_filter([{', '.join(bad)}], lambda x: x IS NOT NULL)"
-        label = " || '/' || ".join(f"CAST({g} AS VARCHAR)" for g in groups) or "'all'"
-        select_groups = f"{label} AS grp, " if groups else "'all' AS grp, "
-        group_clause = f" GROUP BY {', '.join(groups)}" if groups else ""
-        return (
-            f"WITH s AS (SELECT {select_groups}{', '.join(aggs)} FROM {{batch}}{group_clause}), "
-            f"o AS (SELECT grp, {offenders} AS bad FROM s) "
-            f"SELECT sum({len(cols)} - len(bad)) AS a, {len(cols)} * count(*) AS b, "
-            "list(struct_pack(grp := grp, columns := bad) ORDER BY grp) FILTER (WHERE len(bad) > 0) AS detail FROM o"
-        )
+    def measure(self, rule: InformativeFeatures, ctx: Context, release: Any = None) -> tuple[float, float, str | None]:
+        """(A, B, detail): informative column-group pairs, columns x groups, and the constant / duplicated columns."""
+        from pipelines.quality.informative import describe_findings, informative
+
+        a, b, findings = informative(release, rule.columns, rule.group_by)
+        return a, b, (describe_findings(findings) or None)
+
+    def expectation(self, rule: InformativeFeatures, ctx: Context, threshold: float = 1.0) -> Any:
+        import great_expectations as gx
+
+        return gx.expectations.ExpectTableColumnsToMatchSet(column_set=list(rule.columns), exact_match=False)
 
 
 class UnitConsistencyExec(KindExecutor):
@@ -210,7 +203,7 @@ class UnitConsistencyExec(KindExecutor):
     engine = "moshu"
     clause = "K-5"
 
-    def measure(self, rule: UnitConsistency, ctx: Context) -> tuple[float, float, list[str]]:
+    def measure(self, rule: UnitConsistency, ctx: Context, release: Any = None) -> tuple[float, float, list[str]]:
         """(A, B, offending columns): columns whose declared unit converts to `rule.unit`."""
         from pipelines.quality.units import convertible
 

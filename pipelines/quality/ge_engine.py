@@ -95,6 +95,17 @@ def _release_view(staged: Path, failures: Path | None, error_rules: list[str]) -
     )
 
 
+def _release_frame(staged: Path, failures: Path | None, error_rules: list[str]) -> Any:
+    """The release as a polars LazyFrame, for the rules moshu measures on the data itself."""
+    import polars as pl
+
+    base = pl.scan_parquet(staged)
+    if failures is None or not error_rules:
+        return base
+    gone = pl.scan_parquet(failures).filter((pl.col("flag") == 4) & pl.col("rule_id").is_in(error_rules)).select("_row_id")
+    return base.join(gone, on="_row_id", how="anti", maintain_order="left")
+
+
 def _run_dataset_level(gx: Any, suite: Any, view_sql: str, workdir: Path) -> dict[str, Any]:
     """Execute the GE-engine expectations of `suite` on DuckDB; returns rule_id -> ExpectationValidationResult."""
     import duckdb
@@ -178,9 +189,9 @@ def _ge_outcome(rule: RuleBase, ctx: Context, res: Any, rows: int) -> RuleOutcom
     )  # fmt: skip
 
 
-def _moshu_outcome(rule: RuleBase, ctx: Context, rows: int) -> RuleOutcome:
+def _moshu_outcome(rule: RuleBase, ctx: Context, rows: int, release: Any) -> RuleOutcome:
     ex: Any = executor_for(rule)
-    a, b, detail = ex.measure(rule, ctx)
+    a, b, detail = ex.measure(rule, ctx, release)
     m = make_measure(ex.clause_for(rule, ctx), a, b, rule.threshold, rule.gate)
     return RuleOutcome(
         rule_id=rule.id, kind=rule.kind, severity=rule.severity, engine="moshu", columns=rule.columns_used(),
@@ -222,6 +233,7 @@ def validate(
     suite = build_suite(rules, ctx)
     error_rules = [r.id for r in rules if r.severity == "error" and executor_for(r).engine == "pandera"]
     executed = _run_dataset_level(gx, suite, _release_view(staged, failures, error_rules), workdir)
+    release = _release_frame(staged, failures, error_rules)
     by_id = {r.id: r for r in rules}
     results = []
     other: list[RuleOutcome] = []
@@ -235,7 +247,7 @@ def validate(
             other.append(_ge_outcome(by_id[rid], ctx, res, rows))
             results.append(res)
             continue
-        o = row_outcomes[rid] if engine == "pandera" else _moshu_outcome(by_id[rid], ctx, rows)
+        o = row_outcomes[rid] if engine == "pandera" else _moshu_outcome(by_id[rid], ctx, rows, release)
         if engine == "moshu":
             other.append(o)
         result = {

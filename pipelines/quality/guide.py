@@ -100,6 +100,15 @@ CLAUSES: tuple[Clause, ...] = (
         False,
     ),
     Clause(
+        "C-5",
+        "completeness",
+        "Every column is filled",
+        "Com-ML-1",
+        "non-null cells / cells, over the columns no completeness rule measures",
+        0.99,
+        False,
+    ),
+    Clause(
         "A-1",
         "accuracy",
         "Values lie inside the instrument span",

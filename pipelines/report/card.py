@@ -41,6 +41,8 @@ from markupsafe import Markup
 
 from pipelines.catalog.client import CatalogClient
 from pipelines.report.derivation import derivation_lines, lookup_rows
+from pipelines.report.level_reasons import reasons_markdown
+from pipelines.report.profile_section import profile_markdown
 from pipelines.spec.models import NUMERIC_DTYPES, TIME_DTYPES
 from pipelines.sql import ident, literal
 from pipelines.warehouse import Warehouse
@@ -664,11 +666,11 @@ def _quality(data: CardData) -> list[str]:
         links.append(f"[model page](../models/v{data.version}.html)")
     out = ["## Quality and certification", "",
            f"Level **{q.get('level')}**, overall score **{score}** (publish gate: at least {q.get('min_level', 'uncertified')}; "
-           f"status {m.get('status', 'published')}). Failed hard gates: {gates}.", "",
+           f"status {m.get('status', 'published')}). Failed hard gates: {gates}.", "", *reasons_markdown(q),
            *_table(["dimension", "score"], dims)]  # fmt: skip
     if below:
         out += ["", *_table(["rule below its threshold", "clause", "dimension", "X", "threshold", "gate"], below)]
-    return [*out, "", " · ".join(links)]
+    return [*out, "", " · ".join(links), "", *profile_markdown(m.get("profile"))]
 
 
 def _trial_rows(data: CardData) -> list[list[Any]]:

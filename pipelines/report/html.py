@@ -8,6 +8,8 @@ import jinja2
 
 from pipelines.quality.guide import BY_ID, DIMENSIONS, LEVELS
 from pipelines.report import charts
+from pipelines.report.level_reasons import reasons_html
+from pipelines.report.profile_section import profile_html
 
 _TEMPLATE = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True).from_string(
     """<!doctype html>
@@ -32,6 +34,7 @@ _TEMPLATE = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=
 <p><span class="badge {{ q.level }}">{{ q.level }}</span>
  <span class="badge {{ m.status }}">{{ m.status }}</span>
  &nbsp;publish gate: at least <b>{{ q.min_level }}</b></p>
+{{ reasons|safe }}
 <div class="grid">
  <div><div class="kpi">{{ "%.3f"|format(q.overall) if q.overall is not none else "n/a" }}</div>overall score
   (gold &ge; {{ levels.gold }}, silver &ge; {{ levels.silver }}, bronze &ge; {{ levels.bronze }})</div>
@@ -58,6 +61,7 @@ _TEMPLATE = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=
 <td class="{{ 'na' if not r.applicable else ('ok' if r.passed else 'fail') }}">{{ "n/a" if not r.applicable else ("pass" if r.passed else "below") }}{% if r.gate %}<br><small>gate {{ "holds" if r.gate_passed else "FAILS" }}</small>{% endif %}</td>
 <td>{{ r.failed }} / {{ r.suspect }}</td><td>{{ r.example or "" }}</td></tr>{% endfor %}
 </table>
+{{ profile|safe }}
 <h2>What models need (demands)</h2>
 {% if m.demands %}<table><tr><th>demand</th><th>rows</th><th>strata covered</th><th>class balance</th><th>time covered</th><th>verdict</th><th>gaps (kind: key, observed / required)</th></tr>
 {% for d in m.demands %}<tr><td>{{ d.demand }}</td><td>{{ "{:,}".format(d.rows) }}</td>
@@ -116,13 +120,14 @@ def render(
     for mm in q["measures"]:
         r = by_rule.get(mm["rule_id"], {})
         measures.append({**mm, "kind": r.get("kind", "moshu"), "severity": r.get("severity", "error"), "failed": r.get("failed", 0),
-                         "suspect": r.get("suspect", 0), "example": (r.get("samples") or [r.get("observed")])[0]})  # fmt: skip
+                         "suspect": r.get("suspect", 0), "example": (r.get("samples") or [r.get("observed")])[0] if r else mm.get("detail")})  # fmt: skip
     measures.sort(key=lambda r: (not r["applicable"], (r["x"] - r["threshold"]) if r["x"] is not None else 0, -r["failed"]))
     gates = [r for r in measures if r["gate"]]
     bronze = dict(LEVELS)["bronze"]
     return _TEMPLATE.render(
         m=manifest, q=q, c=manifest["counts"], title=title, rules=measures, gates=gates, quarantine=quarantine,
         clauses=BY_ID, dims=DIMENSIONS, levels=dict(LEVELS), fmt=_fmt,
+        reasons=reasons_html(q), profile=profile_html(manifest.get("profile")),
         dim_chart=charts.dimension_bars(q["dimensions"], bronze), trend_chart=charts.score_trend(history),
         fail_chart=charts.failures_per_rule([(r["rule_id"], r["failed"], r.get("suspect", 0)) for r in manifest["rules"]]),
     )  # fmt: skip

@@ -36,6 +36,8 @@ RESERVED_NAMES = frozenset(
         "latest_versions",
         "measures",
         "dimension_scores",
+        "column_profiles",
+        "dataset_profiles",
         "score_trend",
         "dimension_trend",
         "worst_rules",

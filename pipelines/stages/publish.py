@@ -33,6 +33,7 @@ from pipelines.models.changelog import changelog, mark_new_corrections
 from pipelines.models.corrections import EXCLUDED
 from pipelines.models.feedback import EXCLUDE_RULE
 from pipelines.quality.kinds import FAIL, GOOD, POLARS_DTYPES, SUSPECT
+from pipelines.quality.profile_measures import baseline
 from pipelines.quality.results import Measure, make_measure
 from pipelines.quality.scoring import Scorecard, meets, score
 from pipelines.spec.loader import LoadedDataset
@@ -68,6 +69,7 @@ class Published:
     level: str = "uncertified"
     score: float | None = None
     failed_gates: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()  # why the version has its level: the verdict, then each failed gate or measure
 
 
 def _per_row(failures: pl.LazyFrame, rules: list[Any]) -> pl.LazyFrame:
@@ -235,7 +237,8 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> tuple[dict
     ]
     if spec.personal_columns:
         extra.append(("moshu.identifiability", identifiability([data_file, tmp / QUARANTINE_FILE], spec.personal_columns)))
-    card = score(v.outcomes, extra)
+    prof, measured, details = baseline(spec, data_file, v.outcomes)
+    card = score(v.outcomes, extra + measured, details)
     from pipelines.report import data_docs
 
     data_docs.render(quality / v.ge_result.name, quality / "data_docs.html")
@@ -244,6 +247,7 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> tuple[dict
         "counts": rows.counts,
         "quarantine_summary": rows.quarantine_summary,
         "files": files,
+        "profile": prof,
     }
     return body, card
 
@@ -385,6 +389,7 @@ def published_of(warehouse: Warehouse, name: str, n: int, run_id: str, *, create
         name, run_id, n, created, c["rows_in"], c["rows_published"], c["rows_quarantined"], c.get("rows_warned", 0),
         sum(r["passed"] for r in rs), sum(not r["passed"] for r in rs), warehouse.version_dir(name, n),
         m.get("status", "published"), qual.get("level", "uncertified"), qual.get("overall"), tuple(qual.get("failed_gates", [])),
+        tuple(qual.get("reasons", [])),
     )  # fmt: skip
 
 
@@ -489,7 +494,7 @@ def write_new_version(
     return Published(
         spec.name, run_id, version, True, c["rows_in"], c["rows_published"], c["rows_quarantined"], c["rows_warned"],
         sum(r["passed"] for r in rules), sum(not r["passed"] for r in rules), final, manifest["status"], card.level,
-        card.overall, tuple(card.failed_gates),
+        card.overall, tuple(card.failed_gates), tuple(card.reasons),
     )  # fmt: skip
 
 

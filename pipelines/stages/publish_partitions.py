@@ -24,6 +24,7 @@ from pipelines.errors import IntegrityError
 from pipelines.ingest.enrich import merged_enrichment
 from pipelines.ingest.fingerprint import SourceFile
 from pipelines.partitions import WINDOW_RULE, file_tag
+from pipelines.quality.profile_measures import baseline
 from pipelines.quality.registry import executor_for
 from pipelines.quality.results import Measure, RuleOutcome, make_measure
 from pipelines.quality.scoring import Scorecard, meets, score
@@ -284,7 +285,8 @@ def _version_manifest(
     (tmp / QUALITY_DIR).mkdir(parents=True, exist_ok=True)
     shutil.copyfile(changed[0].ge_suite, tmp / QUALITY_DIR / "ge_suite.json")
     outcomes = combine_outcomes(loaded, parts)
-    card = score(outcomes, _sum_measures(parts))
+    prof, measured, details = baseline(spec, str(tmp / DATA_DIR / "*.parquet"), outcomes)
+    card = score(outcomes, _sum_measures(parts) + measured, details)
     counts = {k: sum(p["counts"][k] for p in parts) for k in ("rows_in", "rows_published", "rows_quarantined", "rows_warned")}
     summary: dict[tuple[str, str], int] = {}
     for p in parts:
@@ -304,6 +306,7 @@ def _version_manifest(
             {"rule_id": r, "rows": n, "severity": s} for (r, s), n in sorted(summary.items(), key=lambda kv: (kv[0][1], kv[0][0]))
         ],
         "files": [f for p in parts for f in p["files"]],
+        "profile": prof,
     }
     status = "published" if meets(card.level, spec.min_level) else "rejected"
     v = Validated(ingested=ing, outcomes=outcomes, ge_success=ge_success)

@@ -11,6 +11,7 @@ from typing import Any
 import duckdb
 
 from pipelines.catalog.db import writer
+from pipelines.catalog.profiles import write_profile
 from pipelines.ingest.fingerprint import sha256_file
 from pipelines.paths import relative
 from pipelines.spec.loader import LoadedDataset
@@ -76,6 +77,7 @@ def register_version(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name:
         "score": q.get("overall"), "min_level": q.get("min_level"), "failed_gates": q.get("failed_gates", []),
         "report_path": f"{rel}/{m['report']}" if m.get("report") else None,
         "data_docs_path": f"{rel}/{ge['data_docs']}" if ge.get("data_docs") else None,
+        "level_reasons": q.get("reasons") or None,
     }  # fmt: skip
     cols = ", ".join(row)
     con.execute(f"INSERT INTO versions ({cols}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
@@ -103,9 +105,10 @@ def register_version(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name:
         )
     if q.get("measures"):
         con.executemany(
-            "INSERT INTO measures VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO measures (name, version, rule_id, clause, dimension, measure_id, a, b, x, threshold, gate, passed, "
+            "gate_passed, applicable, weight, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [[name, version, r["rule_id"], r["clause"], r["dimension"], r["measure_id"], r["a"], r["b"], r["x"], r["threshold"],
-              r["gate"], r["passed"], r.get("gate_passed"), r["applicable"], r.get("weight")] for r in q["measures"]],
+              r["gate"], r["passed"], r.get("gate_passed"), r["applicable"], r.get("weight"), r.get("detail")] for r in q["measures"]],
         )  # fmt: skip
     if m.get("corrections"):
         con.executemany(
@@ -129,6 +132,7 @@ def register_version(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name:
 
     for r in m.get("demands", []):
         write_result(con, name, version, r)
+    write_profile(con, name, version, m.get("profile"))
     if q.get("dimensions"):
         con.executemany(
             "INSERT INTO dimension_scores VALUES (?, ?, ?, ?)", [[name, version, d, v] for d, v in q["dimensions"].items()]

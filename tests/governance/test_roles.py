@@ -65,7 +65,8 @@ ALLOWED = [
     ("cdo", "select count(distinct operator_id) from cnc_line", "6"),
     ("data-engineer", "select count(*) from cnc_line where operator_id like 'psn-%'", "2355"),
     ("model-team", "select count(*) from cnc_line", "2355"),
-    ("model-team", "select level from latest_versions where name = 'cnc_line'", "gold"),
+    ("model-team", "select level from latest_versions where name = 'cnc_line'", "silver"),
+    ("model-team", "select count(*) from column_profiles where name = 'cnc_line'", "14"),
     ("partner", "select count(*) from ai4i2020 where torque_nm > 60", "236"),
 ]
 

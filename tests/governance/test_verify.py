@@ -117,7 +117,7 @@ def test_a_truncated_file_is_caught_by_size(wh: Warehouse) -> None:
 def test_catalog_rows_edited_are_caught(wh: Warehouse) -> None:
     with writer(wh) as con:
         con.execute("UPDATE source_files SET sha256 = 'forged' WHERE name = ?", [NAME])
-        con.execute("UPDATE versions SET level = 'silver', data_hash = 'forged' WHERE name = ?", [NAME])
+        con.execute("UPDATE versions SET level = 'bronze', data_hash = 'forged' WHERE name = ?", [NAME])  # it is silver
     problems = _problems(verify(wh))
     assert len(problems) == 3, problems
     assert {path for path, _ in problems} == {MANIFEST}

@@ -609,7 +609,7 @@ def test_dataset_kind_measure(
 ) -> None:
     rule = _rule(spec)
     ex = executor_for(rule)
-    assert ex.engine == ("moshu" if rule.kind == "unit_consistency" else "great_expectations")
+    assert ex.engine == ("moshu" if rule.kind in ("unit_consistency", "informative_features") else "great_expectations")
     o = ds_outcomes[_case_id(request.node.callspec)]
     assert not (o.observed or "").startswith("error"), o.observed
     (m,) = o.measures

@@ -278,7 +278,11 @@ def test_provenance_transformations_quality_and_loading(cards: Cards) -> None:
     assert "2385 rows read = 2355 published + 30 quarantined" in md
     assert "select * from dataset('cnc_line', 1);" in md and 'cat.sql("select * from dataset(?, ?)", ["cnc_line", 1])' in md
     quality = _section(md, "Quality and certification")
-    assert "Level **gold**" in quality and "| timeliness |" in quality
+    # The seeded defects make seven scored rules miss their thresholds by a hair: silver, each named.
+    assert "Level **silver**" in quality and "| timeliness |" in quality
+    assert "Why this level: silver: all 15 gates hold" in quality and "- A-1 cnc.spindle_speed.span X = 0.9987 < 0.999" in quality
+    profile = _section(md, "Baseline profile")
+    assert "2,355 rows, 14 columns; 0.00% of cells empty; 0 constant and 0 duplicated columns; 0 duplicate rows" in profile
     card = cards.warehouse.dataset_dir("cnc_line") / "cards" / "v1.md"
     [link] = re.findall(r"\[quality report\]\(([^)]+)\)", quality)
     assert link == "../v1/quality/report.html" and (card.parent / link).resolve().is_file()
