@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pipelines.errors import SpecError, SpecIssue
 from pipelines.quality import dataset_kinds as dk
+from pipelines.quality import field_count as fc
 from pipelines.quality import kinds as rk
 from pipelines.quality import ts_kinds as tk
 from pipelines.spec.rules import RULE_KINDS, RuleBase
@@ -20,6 +21,7 @@ EXECUTORS: dict[str, rk.KindExecutor] = {
         rk.LatencyExec(), tk.IncreasingExec(), tk.GapExec(), tk.SpikeExec(), tk.RateOfChangeExec(), tk.FlatLineExec(),
         tk.AttenuatedSignalExec(), dk.RowCountExec(), dk.TimeCoverageExec(), dk.FreshnessExec(), dk.ClassBalanceExec(),
         dk.LabelCoverageExec(), dk.ClassMinCountExec(), dk.InformativeFeaturesExec(), dk.UnitConsistencyExec(),
+        fc.FieldCountExec(),
     )
 }  # fmt: skip
 MODELS: dict[str, type[RuleBase]] = {m.model_fields["kind"].annotation.__args__[0]: m for m in RULE_KINDS}  # type: ignore[union-attr]
