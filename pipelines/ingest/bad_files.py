@@ -50,7 +50,7 @@ def transposed_error(path: Path, spec: DatasetSpec, display: str) -> BadFileErro
 def entry(bad: BadFileError, sha256: str) -> dict[str, Any]:
     """The bad file's entry in `quarantined_files`: `{path, sha256, rows, reason}`."""
     reason = bad.reason
-    if reason.startswith(("is ", "has ", "holds ", "looks ", "cannot ")):
+    if reason.startswith(("is ", "has ", "holds ", "looks ")):
         reason = "the file " + reason
     return {"path": bad.display, "sha256": sha256, "rows": bad.rows, "reason": BAD_FILE + reason}
 

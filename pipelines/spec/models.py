@@ -26,6 +26,7 @@ RESERVED_NAMES = frozenset(
         "rule_results",
         "source_files",
         "quarantine_summary",
+        "set_aside_files",
         "runs",
         "schema_migrations",
         "dataset",

@@ -95,7 +95,8 @@ MES_COLUMNS = [
 
 def test_committed_cases_are_what_the_generator_writes(tmp_path: Path) -> None:
     for p in _generator().write_cases(tmp_path):
-        assert p.read_bytes() == (CASES / p.name).read_bytes(), f"tests/cases/{p.name} is stale: run make_cases.py"
+        rel = p.relative_to(tmp_path).as_posix()
+        assert p.read_bytes() == (CASES / rel).read_bytes(), f"tests/cases/{rel} is stale: run make_cases.py"
 
 
 def test_gbk_mes_export_keeps_chinese_headers_and_values(tmp_path: Path) -> None:
