@@ -30,7 +30,15 @@ class FieldCountExec(KindExecutor):
         return pl.lit(True)
 
     def reason(self, rule: FieldCount, ctx: Context) -> pl.Expr:
-        return pl.format("line {}: {} fields where {} expected", pl.col(SHORT_LINE), pl.col(SHORT_FIELDS), pl.col(SHORT_EXPECTED))
+        n = pl.col(SHORT_FIELDS)
+        got = (
+            pl.when(n == 0)
+            .then(pl.lit("an empty line"))
+            .when(n == 1)
+            .then(pl.lit("1 field"))
+            .otherwise(pl.format("{} fields", n))
+        )
+        return pl.format("line {}: {} where {} expected", pl.col(SHORT_LINE), got, pl.col(SHORT_EXPECTED))
 
     def expectation(self, rule: FieldCount, ctx: Context) -> Any:
         import great_expectations as gx

@@ -14,6 +14,9 @@ import yaml
 from pipelines.catalog.db import writer
 from pipelines.errors import BadFileError, SourceError
 from pipelines.ingest.readers import temp_files
+from pipelines.quality.field_count import field_count_rule
+from pipelines.quality.kinds import FAIL, Context
+from pipelines.quality.registry import executor_for
 from pipelines.report.card import write_cards
 from pipelines.runner import run_dataset
 from pipelines.spec.loader import load_project
@@ -261,3 +264,16 @@ def test_an_undecodable_file_among_good_ones_is_set_aside_with_its_offset(tmp_pa
     (q,) = ing.quarantined_files
     assert ing.rows_in == 12 and q["path"] == "raw/b.csv" and q["rows"] is None
     assert q["reason"].startswith("bad file: cannot decode byte offset 233 (line 5) as gbk")
+
+
+def test_an_empty_line_and_a_one_field_line_are_short_rows_in_words(tmp_path: Path) -> None:
+    data = (
+        b"Part,Gauge,Diameter [mm],Roundness [um],Operator\nA-1,G1,25.0,3.0,Ma\n\nA-2\nA-3,G1,25.1,3.2,Ma\nA-4,G1,25.2,3.1,Ma\n"
+    )
+    ing = _ingest(tmp_path, {"g.csv": data}, {}, GAUGE)
+    assert ing.staged is not None and ing.rows_in == 5  # the empty line is a row, so nothing is lost
+    rule, ctx = field_count_rule(), Context(load_project(tmp_path / "p").datasets["plant"].spec)
+    ex = executor_for(rule)
+    staged = pl.scan_parquet(ing.staged).with_columns(ex.flags(rule, ctx).alias("flag"), ex.reason(rule, ctx).alias("why"))
+    bad = staged.filter(pl.col("flag") == FAIL).select("_source_row", "why").collect()
+    assert bad.rows() == [(2, "line 3: an empty line where 5 expected"), (3, "line 4: 1 field where 5 expected")]
