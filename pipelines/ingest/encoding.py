@@ -212,6 +212,8 @@ def needs_newline_fix(path: Path) -> bool:
     with path.open("rb") as f:
         carry = b""
         while chunk := f.read(CHUNK_BYTES):
+            if b"\r" not in chunk and not carry:  # LF-only text: one scan
+                continue
             if has_lone_cr(carry + chunk):
                 return True
             carry = b"\r" if chunk.endswith(b"\r") else b""

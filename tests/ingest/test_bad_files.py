@@ -196,6 +196,8 @@ def test_a_file_where_most_rows_are_short_is_a_bad_file(tmp_path: Path) -> None:
     (q,) = ing.quarantined_files
     assert q["path"] == "raw/b.csv" and q["rows"] == 3
     assert q["reason"].startswith("bad file: line 2: 2 fields where 5 expected, and 2 of its 3 rows are as short")
+    with pytest.raises(BadFileError, match=r"(?s)`raw/b\.csv`, line 2: 2 fields where 5 expected.*on_bad_file: fail`"):
+        _ingest(tmp_path / "fail", {"a.csv": good, "b.csv": data}, {"on_bad_file": "fail"}, GAUGE)
 
 
 # ---------------------------------------------------------------------------------------------- empty, header only
@@ -232,6 +234,8 @@ def test_empty_and_header_only_files_are_set_aside_and_recorded_everywhere(tmp_p
     card = md.read_text(encoding="utf-8")
     assert "### Files set aside" in card and "4 files in = 2 read + 2 set aside." in card
     assert f"| `raw/2024-03-02.csv` | 0 | {reasons[0]} |" in card
+    html = (wh.version_dir("plant", pub.version) / m["report"]).read_text(encoding="utf-8")
+    assert "Files set aside (2)" in html and "<code>raw/2024-03-03.csv</code>" in html
 
 
 @pytest.mark.parametrize(
