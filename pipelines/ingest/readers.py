@@ -36,7 +36,7 @@ from pipelines.ingest.encoding import (
     release_temp_files,
     temp_files,
 )
-from pipelines.ingest.shape import SHORT_COLUMNS, records, short_rows, transposed, with_short_columns
+from pipelines.ingest.shape import SHORT_COLUMNS, records, sheet_transposed, short_rows, transposed, with_short_columns
 from pipelines.spec.models import Column, CsvOptions, DatasetSpec, ExcelOptions
 
 __all__ = [
@@ -406,6 +406,10 @@ def _read_sheet(path: Path, x: ExcelOptions, display: str) -> pl.DataFrame:
 def _scan_xlsx(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFrame:
     x = spec.source.excel or ExcelOptions()
     df = _read_sheet(path, x, display)
+    if x.transpose:  # field names down the first column, one record per column
+        names, sideways = sheet_transposed(df, x, display)
+        found = match_header(names, spec, display, where=f" (sheet {x.sheet!r})", rename_option="source.excel.column_names")
+        return sideways.lazy().select([*(pl.col(f"__f{pos}").alias(src) for src, pos in found.items()), SOURCE_ROW])
     h = x.header_row
     where = f" (sheet {x.sheet!r}, header in Excel row {h + 1})"
     if df.height <= h:

@@ -5,7 +5,7 @@
   physical line it ends on), and the built-in rule `schema.fields` sends it to quarantine. A file where
   most rows are short is a bad file (`BadFileError`), set aside under `source.on_bad_file`.
 - **Transposed files.** With `source.csv.transpose: true` the file's first column holds the field names and
-  each further column is one record; `transposed` turns it back. Without the option, `looks_transposed`
+  each further column is one record; `transposed` turns it back (`sheet_transposed` for `source.excel.transpose`). Without the option, `looks_transposed`
   tells a file whose first column holds the spec's names, so it is set aside with that reason and fix.
 
 Counting fields needs a real CSV parser (quoted fields hold delimiters and newlines), so it runs Python's
@@ -18,11 +18,12 @@ import csv
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from pipelines.errors import BadFileError
-from pipelines.spec.models import CsvOptions, DatasetSpec
+from pipelines.spec.models import CsvOptions, DatasetSpec, ExcelOptions
 
 SHORT_FIELDS = "__short_fields"  # a short row's field count (null for a full row)
 SHORT_EXPECTED = "__short_expected"  # the fields the header has
@@ -167,6 +168,47 @@ def transposed(path: Path, o: CsvOptions, display: str) -> tuple[list[str], pl.D
     return names, pl.DataFrame(data, schema=dict.fromkeys(data, pl.String))
 
 
+def sheet_transposed(df: pl.DataFrame, x: ExcelOptions, display: str) -> tuple[list[str], pl.DataFrame]:
+    """A sheet stored column-major (`source.excel.transpose`): field names down its first column, one record per column.
+
+    Args:
+        df: Every cell of the sheet as text, one frame row per sheet row from Excel row 1.
+        x: The spec's Excel options: rows above `header_row` (a title) are skipped, empty rows and columns are spacing.
+        display: The file's path as shown in messages.
+
+    Returns:
+        The field names (or `column_names`), and the records: one column `__f<i>` per field, `null_values` as null,
+        and `_source_row`, the Excel column number of each record (column B is 2).
+
+    Raises:
+        BadFileError: the sheet has no field rows, no record columns, or another field count than `column_names`.
+    """
+    where = f"`{display}` (sheet {x.sheet!r}, transposed, names from Excel row {x.header_row + 1})"
+    body = df.slice(x.header_row).filter(~pl.all_horizontal(pl.all().is_null()))
+    if body.height == 0:
+        raise BadFileError(f"{where}: no field rows; set `source.excel.header_row` to the row of the first field", display, 0)
+    first, *rest = df.columns
+    names = ["" if v is None else str(v) for v in body[first]]
+    if x.column_names:
+        if len(x.column_names) != len(names):
+            raise BadFileError(
+                f"{where}: the sheet has {len(names)} field rows but `source.excel.column_names` names "
+                f"{len(x.column_names)}; list every field of the sheet in order",
+                display,
+            )
+        names = list(x.column_names)
+    cols = [c for c in rest if body[c].null_count() < body.height]  # an empty column is spacing
+    if not cols:
+        raise BadFileError(f"{where}: field names but no record columns: expected one column per record", display, 0)
+    nulls = set(x.null_values)
+    values = body.select(cols)
+    data: dict[str, list[Any]] = {
+        f"__f{i}": [None if v is None or v in nulls else str(v) for v in values.row(i)] for i in range(body.height)
+    }
+    data["_source_row"] = [df.columns.index(c) + 1 for c in cols]
+    return names, pl.DataFrame(data, schema={**dict.fromkeys(data, pl.String()), "_source_row": pl.UInt32()})
+
+
 def looks_transposed(path: Path, spec: DatasetSpec) -> tuple[list[str], int]:
     """The spec's source names found in a file's first column, when they show it is stored transposed.
 
@@ -205,6 +247,7 @@ __all__ = [
     "align",
     "looks_transposed",
     "records",
+    "sheet_transposed",
     "short_rows",
     "transposed",
     "with_short_columns",

@@ -165,6 +165,8 @@ class CsvOptions(_Frozen):
 class ExcelOptions(_Frozen):
     """How to read an Excel workbook (`.xlsx`): which sheet, and where its header is."""
 
+    ADDED_LATER = ("transpose",)
+
     sheet: str | int = Field(0, description="Sheet to read: its name, or its 0-based position in the workbook.")
     header_row: int = Field(
         0, ge=0, description="0-based row of the header (the Excel row number minus 1); rows above it are skipped."
@@ -174,6 +176,11 @@ class ExcelOptions(_Frozen):
     )
     null_values: tuple[str, ...] = Field(
         ("",), description="Cell texts that mean 'no value' (matched exactly, before type conversion); empty cells are null."
+    )
+    transpose: bool = Field(
+        False,
+        description="The sheet is stored column-major: from `header_row` down, its first column holds the field names "
+        "and each further non-empty column is one record; `_source_row` is the record's Excel column number (B is 2).",
     )
 
 

@@ -265,6 +265,24 @@ def qc_report(path: Path) -> None:
     wb.close()
 
 
+def bench_sideways(path: Path) -> None:
+    """A test-bench workbook stored sideways: a title in row 1, field names down column A from row 3, one run per
+    column (B, C, E) with an empty spacer column D, and a `-` for a missing reading."""
+    import xlsxwriter
+
+    wb = xlsxwriter.Workbook(str(path))
+    wb.set_properties({"title": "Bench runs", "author": "Test bench 2", "created": dt.datetime(2024, 3, 9, 12, 0)})
+    ws = wb.add_worksheet("Runs")
+    ws.write(0, 0, "Spindle bench, week 10")
+    ws.write_column(2, 0, SENSOR_HEADER)
+    for col, (t, rpm, vib, temp) in {1: (0.0, 1500, 0.85, 30.5), 2: (1.0, 1505, "-", 31.0), 4: (2.0, 1510, 0.95, 31.5)}.items():
+        ws.write_number(2, col, t)
+        ws.write_number(3, col, rpm)
+        ws.write(4, col, vib)
+        ws.write_number(5, col, temp)
+    wb.close()
+
+
 TEXT_CASES: dict[str, Callable[[], bytes]] = {
     "mes_gbk.csv": mes_gbk,
     "gbk_invalid_bytes.csv": gbk_invalid_bytes,
@@ -296,6 +314,8 @@ def write_cases(out: Path) -> list[Path]:
         written.append(out / name)
     qc_report(out / "qc_report.xlsx")
     written.append(out / "qc_report.xlsx")
+    bench_sideways(out / "bench_sideways.xlsx")
+    written.append(out / "bench_sideways.xlsx")
     return written
 
 

@@ -281,3 +281,19 @@ def test_an_empty_line_and_a_one_field_line_are_short_rows_in_words(tmp_path: Pa
     staged = pl.scan_parquet(ing.staged).with_columns(ex.flags(rule, ctx).alias("flag"), ex.reason(rule, ctx).alias("why"))
     bad = staged.filter(pl.col("flag") == FAIL).select("_source_row", "why").collect()
     assert bad.rows() == [(2, "line 3: an empty line where 5 expected"), (3, "line 4: 1 field where 5 expected")]
+
+
+def test_excel_transpose_reads_one_record_per_column(tmp_path: Path) -> None:
+    source = {
+        "format": "xlsx",
+        "path": "raw/*.xlsx",
+        "excel": {"sheet": "Runs", "header_row": 2, "transpose": True, "null_values": ["-"]},
+    }
+    root = _project(tmp_path / "p", {"bench.xlsx": (CASES / "bench_sideways.xlsx").read_bytes()}, source, SENSOR)
+    with temp_files():
+        ing = ingest(load_project(root).datasets["plant"], root, Warehouse(tmp_path / "wh"))
+    df = pl.read_parquet(ing.staged) if ing.staged else pl.DataFrame()
+    assert df["t_s"].to_list() == [0.0, 1.0, 2.0] and df["spindle_rpm"].to_list() == [1500, 1505, 1510]
+    assert df["vibration"].to_list() == [0.85, None, 0.95] and df["__raw__vibration"].to_list() == ["0.85", None, "0.95"]
+    assert df["temp_c"].to_list() == [30.5, 31.0, 31.5]
+    assert df["_source_row"].to_list() == [2, 3, 5]  # Excel columns B, C and E (D is an empty spacer)
