@@ -297,3 +297,25 @@ def test_excel_transpose_reads_one_record_per_column(tmp_path: Path) -> None:
     assert df["vibration"].to_list() == [0.85, None, 0.95] and df["__raw__vibration"].to_list() == ["0.85", None, "0.95"]
     assert df["temp_c"].to_list() == [30.5, 31.0, 31.5]
     assert df["_source_row"].to_list() == [2, 3, 5]  # Excel columns B, C and E (D is an empty spacer)
+
+
+def test_a_drifted_file_and_a_bad_file_are_told_apart_in_the_catalog(tmp_path: Path) -> None:
+    cols = [
+        {"name": "unit", "dtype": "int32"},
+        {"name": "cycle", "dtype": "int32"},
+        {"name": "temp", "source": "T [K]", "dtype": "float64"},
+    ]
+    files = _case_files("drift_renamed") | {"line1_2024-03-04.csv": b""}
+    root = _project(tmp_path / "p", files, {"drift": "quarantine_file"}, cols)
+    wh = Warehouse(tmp_path / "wh")
+    with writer(wh) as con:
+        con.execute(PENDING_MIGRATION.read_text(encoding="utf-8"))
+    pub = run_dataset(load_project(root).datasets["plant"], root, wh)
+    con = duckdb.connect(str(wh.catalog_path), read_only=True)
+    try:
+        rows = con.execute("SELECT path, rows, policy FROM set_aside_files WHERE version = ? ORDER BY path", [pub.version])
+        assert rows.fetchall() == [("raw/line1_2024-03-02.csv", 3, "drift"), ("raw/line1_2024-03-04.csv", 0, "on_bad_file")]
+    finally:
+        con.close()
+    m = wh.manifest("plant", pub.version)
+    assert m["file_counts"] == {"files_in": 4, "files_read": 2, "files_set_aside": 2} and m["counts"]["rows_in"] == 3
