@@ -319,3 +319,41 @@ def test_a_drifted_file_and_a_bad_file_are_told_apart_in_the_catalog(tmp_path: P
         con.close()
     m = wh.manifest("plant", pub.version)
     assert m["file_counts"] == {"files_in": 4, "files_read": 2, "files_set_aside": 2} and m["counts"]["rows_in"] == 3
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 1 << 20])
+def test_line_endings_are_counted_alike_in_any_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    from pipelines.ingest import encoding
+
+    monkeypatch.setattr(encoding, "CHUNK_BYTES", chunk)  # every CR run and CRLF pair split somewhere
+    p = tmp_path / "x.csv"
+    p.write_bytes(b"a\r\r\nb\rc\nd\r\ne\r\rf")  # lines: a | b | c | d | e | (empty) | f
+    starts = {b"a": 1, b"b": 2, b"c": 3, b"d": 4, b"e": 5, b"f": 7}
+    data = p.read_bytes()
+    assert {k: encoding.line_of(p, data.index(k)) for k in starts} == starts
+    assert encoding.needs_newline_fix(p)
+    assert "".join(encoding._normalise_newlines(iter([data.decode()[i : i + chunk] for i in range(0, len(data), chunk)]))) == (
+        "a\nb\nc\nd\ne\n\nf"
+    )
+    p.write_bytes(b"a\r\nb\nc\r\n")
+    assert not encoding.needs_newline_fix(p)  # LF and CRLF: polars reads the file itself
+
+
+def test_a_partitioned_version_sums_short_rows_over_its_partitions(tmp_path: Path) -> None:
+    from pipelines.quality.results import RuleOutcome, make_measure
+    from pipelines.stages.publish_partitions import combine_outcomes
+
+    root = _project(tmp_path / "p", {"gauge.csv": b""}, {}, GAUGE)
+
+    def part(key: str, evaluated: int, failed: int) -> dict[str, Any]:
+        o = RuleOutcome(
+            rule_id="schema.fields", kind="field_count", severity="error", engine="pandera", columns=(), description="",
+            params="{}", evaluated=evaluated, failed=failed, measures=(make_measure("N-1", evaluated - failed, evaluated, None, None),),
+            samples=(f"line 4: 3 fields where 5 expected ({key})",), sample_rows=(f"raw/{key}.csv:3",),
+        )  # fmt: skip
+        return {"key": key, "rules": [o.as_dict()]}
+
+    (o,) = combine_outcomes(load_project(root).datasets["plant"], [part("2024-03-01", 9, 3), part("2024-03-02", 5, 1)])
+    assert (o.rule_id, o.evaluated, o.failed) == ("schema.fields", 14, 4)
+    assert (o.measures[0].a, o.measures[0].b) == (10, 14) and not o.passed
+    assert o.sample_rows == ("raw/2024-03-01.csv:3", "raw/2024-03-02.csv:3")
