@@ -8,13 +8,15 @@
   each further column is one record; `transposed` turns it back (`sheet_transposed` for `source.excel.transpose`). Without the option, `looks_transposed`
   tells a file whose first column holds the spec's names, so it is set aside with that reason and fix.
 
-Counting fields needs a real CSV parser (quoted fields hold delimiters and newlines), so it runs Python's
-`csv` over the file, and only when polars found a row whose last field is empty (a short row's is).
+Fields are counted only when polars found a row whose last field is empty (a short row's is): by counting
+delimiters per line in polars when the file has no quote character, else with Python's `csv` (quoted fields
+may hold delimiters and line breaks).
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,6 +69,61 @@ def records(path: Path, o: CsvOptions) -> Iterator[tuple[int, list[str]]]:
             yield state["line"], rec
 
 
+def _short_unquoted(path: Path, o: CsvOptions, width: int) -> tuple[list[tuple[int, int, int, int]], int] | None:
+    """`_short` by counting delimiters per line in polars; None when the file has the quote character (or comments).
+
+    Without quotes every line is one record and every delimiter separates two fields, so this is exact.
+    """
+    if o.comment_prefix:
+        return None
+    line = pl.col("line")
+    lf = pl.scan_lines(path).with_row_index("__line", offset=1).slice(o.skip_rows + (1 if o.header else 0))
+    quoted = line.str.contains(o.quote_char, literal=True).any() if o.quote_char else pl.lit(False)
+    has_quote, n = lf.select(quoted, pl.len()).collect().row(0)
+    if has_quote:
+        return None
+    fields = pl.when(line == "").then(0).otherwise(line.str.count_matches(o.delimiter, literal=True) + 1)
+    short = (
+        lf.with_row_index("__row", offset=1)
+        .with_columns(fields.alias("__fields"))
+        .filter(pl.col("__fields") < width)
+        .select("__row", "__fields", "__line")
+        .collect()
+    )
+    return [(int(r), int(f), width, int(ln)) for r, f, ln in short.iter_rows()], int(n)
+
+
+def _short(path: Path, o: CsvOptions, width: int, rows: int) -> tuple[list[tuple[int, int, int, int]], int]:
+    """(data row, fields, width, line) of each data record with fewer than `width` fields, and how many records."""
+    fast = _short_unquoted(path, o, width)
+    if fast is not None and fast[1] == rows:
+        return fast
+    if o.comment_prefix:  # comment lines are left out, so `records` numbers the lines
+        recs = records(path, o)
+        if o.header:
+            next(recs, None)
+        every = [(n, len(rec), width, line) for n, (line, rec) in enumerate(recs, start=1)]
+        return [r for r in every if r[1] < width], len(every)
+    with path.open(encoding="utf-8", errors="replace", newline="") as f:
+        for _ in range(o.skip_rows):
+            f.readline()
+        reader = csv.reader(
+            f,
+            delimiter=o.delimiter,
+            quotechar=o.quote_char,
+            quoting=csv.QUOTE_MINIMAL if o.quote_char else csv.QUOTE_NONE,
+            strict=False,
+        )
+        if o.header:
+            next(reader, None)
+        counter = itertools.count(1)
+        # `line_num` is the physical lines read so far: where the record just read ends.
+        found = [
+            (n, len(r), width, reader.line_num + o.skip_rows) for r, n in zip(reader, counter, strict=False) if len(r) < width
+        ]
+        return found, next(counter) - 1
+
+
 def short_rows(path: Path, o: CsvOptions, width: int, rows: int, display: str) -> pl.DataFrame | None:
     """The rows of a delimited file with fewer fields than `width`, by data row; None when there are none.
 
@@ -83,14 +140,7 @@ def short_rows(path: Path, o: CsvOptions, width: int, rows: int, display: str) -
     Raises:
         BadFileError: most rows are short (the file does not have the header's shape at all).
     """
-    recs = records(path, o)
-    if o.header:
-        next(recs, None)
-    found: list[tuple[int, int, int, int]] = []
-    n = 0
-    for n, (line, rec) in enumerate(recs, start=1):
-        if len(rec) < width:
-            found.append((n, len(rec), width, line))
+    found, n = _short(path, o, width, rows)
     if n != rows:  # polars and `csv` split the file differently: do not guess which row is which
         raise BadFileError(
             f"`{display}`: its rows cannot be told apart reliably ({n} records by the CSV rules, {rows} as read); "

@@ -357,3 +357,38 @@ def test_a_partitioned_version_sums_short_rows_over_its_partitions(tmp_path: Pat
     assert (o.rule_id, o.evaluated, o.failed) == ("schema.fields", 14, 4)
     assert (o.measures[0].a, o.measures[0].b) == (10, 14) and not o.passed
     assert o.sample_rows == ("raw/2024-03-01.csv:3", "raw/2024-03-02.csv:3")
+
+
+HEAD = b"Part,Gauge,Diameter [mm],Roundness [um],Operator\n"
+
+
+@pytest.mark.parametrize(
+    ("data", "csv_options", "expected"),
+    [
+        pytest.param(  # quotes: fields counted by the CSV rules, a quoted line break is no record of its own
+            HEAD + b'A-1,G1,25.0,3.0,"two\nlines"\nA-2,G1\nA-3,G1,25.0,3.0,Ma\nA-4,G1,25.1,3.0,Ma\n',
+            {},
+            [(2, 2, 5, 4)],
+            id="quoted",
+        ),
+        pytest.param(  # a title line skipped and a comment left out: lines still counted as in the file
+            b"export v2\n" + HEAD + b"# shift 2\nA-1,G1\nA-2,G1,25.0,3.0,Ma\nA-3,G1,25.0,3.0,Ma\n",
+            {"skip_rows": 1, "comment_prefix": "#"},
+            [(1, 2, 5, 4)],
+            id="skipped-and-comment",
+        ),
+        pytest.param(  # a skipped title line, no quotes: counted by delimiters
+            b"export v2\n" + HEAD + b"A-1,G1,25.0,3.0,Ma\nA-2,G1,25.0\nA-3,G1,25.0,3.0,Ma\n",
+            {"skip_rows": 1},
+            [(2, 3, 5, 4)],
+            id="skipped",
+        ),
+    ],
+)
+def test_short_rows_are_found_by_line_with_quotes_skipped_lines_and_comments(
+    tmp_path: Path, data: bytes, csv_options: dict[str, Any], expected: list[tuple[int, int, int, int]]
+) -> None:
+    ing = _ingest(tmp_path, {"g.csv": data}, {"csv": csv_options}, GAUGE)
+    df = pl.read_parquet(ing.staged) if ing.staged else pl.DataFrame()
+    short = df.filter(pl.col("__short_fields").is_not_null())
+    assert short.select("_source_row", "__short_fields", "__short_expected", "__short_line").rows() == expected
