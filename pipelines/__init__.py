@@ -12,6 +12,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "BadFileError": "pipelines.errors",
     "CatalogClient": "pipelines.catalog.client",
     "CatalogError": "pipelines.errors",
     "CountMismatchError": "pipelines.errors",

@@ -5,6 +5,8 @@ The tree::
     MoshuError                      base of everything below
     ├── SpecError                   a spec or rule file is wrong (raised before any data is read)
     ├── SourceError                 a raw file cannot be read as its spec says (missing, bad header, undecodable)
+    │   └── BadFileError            one file's structure does not fit the spec (empty, header only, undecodable,
+    │                               wrong field count, looks transposed): set aside under `source.on_bad_file`
     ├── QualityGateError            an error-severity dataset-level rule failed; nothing was published
     ├── IntegrityError              the pipeline broke one of its own invariants
     │   └── CountMismatchError      rows_in != rows_published + rows_quarantined
@@ -24,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 __all__ = [
+    "BadFileError",
     "CatalogError",
     "CountMismatchError",
     "FeedbackError",
@@ -81,6 +84,29 @@ class SpecError(MoshuError):
 
 class SourceError(MoshuError):
     """A raw source file is missing, unreadable, or does not match what its spec declares."""
+
+
+class BadFileError(SourceError):
+    """One raw file's structure does not fit the spec: empty, header only, undecodable, the wrong number of fields
+    throughout, or stored transposed. `source.on_bad_file: quarantine_file` sets such a file aside (the rest are read).
+
+    Attributes:
+        display: The file's path as shown in messages.
+        rows: The file's raw data rows, when they can be counted (None otherwise).
+    """
+
+    def __init__(self, message: str, display: str | None = None, rows: int | None = None) -> None:
+        super().__init__(message)
+        # Messages start with the file's path in backticks: that is the file when `display` is not given.
+        self.display = display if display is not None else message.split("`")[1] if message.startswith("`") else ""
+        self.rows = rows
+
+    @property
+    def reason(self) -> str:
+        """The message without the leading file name (for the manifest's `quarantined_files`)."""
+        text = str(self)
+        head = f"`{self.display}`"
+        return text[len(head) :].lstrip(",: ") if text.startswith(head) else text
 
 
 class QualityGateError(MoshuError):

@@ -140,6 +140,7 @@ def dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
         context.add_output_metadata(
             {
                 "files": len(ing.files),
+                "files_set_aside": len(ing.quarantined_files),
                 "rows_in": ing.rows_in,
                 "data_hash": ing.data_hash,
                 "unchanged_version": ing.unchanged_version or 0,

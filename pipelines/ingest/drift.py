@@ -27,7 +27,8 @@ from typing import Any
 
 import polars as pl
 
-from pipelines.errors import SourceError
+from pipelines.errors import BadFileError, SourceError
+from pipelines.ingest import bad_files, shape
 from pipelines.ingest.readers import MissingColumns, _scan_raw, scan_file, unread_columns
 from pipelines.spec.models import Column, DatasetSpec
 
@@ -143,8 +144,16 @@ def _retyped(schemas: list[dict[str, pl.DataType]], spec: DatasetSpec) -> list[l
     return out
 
 
+def _set_aside(bad: BadFileError, sha: str, spec: DatasetSpec) -> dict[str, Any]:
+    """A bad file's `quarantined_files` entry, or the error that stops the run under `on_bad_file: fail`."""
+    if spec.source.on_bad_file == "fail":
+        raise bad_files.refuse(bad, spec) from None
+    return bad_files.entry(bad, sha)
+
+
 def scan_files(spec: DatasetSpec, files: list[tuple[Path, str, str]]) -> Scanned:
-    """Scan every file, applying `source.drift` to files whose columns differ from what the spec reads.
+    """Scan every file, applying `source.drift` to files whose columns differ from what the spec reads,
+    and `source.on_bad_file` to files whose structure does not fit it (see `bad_files.py`).
 
     Args:
         spec: The dataset spec.
@@ -156,7 +165,7 @@ def scan_files(spec: DatasetSpec, files: list[tuple[Path, str, str]]) -> Scanned
 
     Raises:
         SourceError: a file drifts under `fail` (or is renamed/retyped under `allow_new_nullable`), a file
-            cannot be read for another reason, or every file was quarantined.
+            is bad under `on_bad_file: fail`, or every file was quarantined.
     """
     policy = spec.source.drift
     kept: list[tuple[Path, str, str, pl.LazyFrame, FileDrift]] = []
@@ -167,7 +176,13 @@ def scan_files(spec: DatasetSpec, files: list[tuple[Path, str, str]]) -> Scanned
             try:
                 lf = scan_file(path, spec, display)
                 d = FileDrift(display, new_columns=unread.get(display, []))
+            except BadFileError as e:
+                quarantined.append(_set_aside(bad_files.transposed_error(path, spec, display) or e, sha, spec))
+                continue
             except MissingColumns as e:
+                if (bad := bad_files.transposed_error(path, spec, display)) is not None:
+                    quarantined.append(_set_aside(bad, sha, spec))
+                    continue
                 d = FileDrift(display, missing=e.missing, renamed=_renamed(e.missing, e.header, spec))
                 d.new_columns = [h for h in e.header if h not in {new for _, new in d.renamed}]
                 read = {c.source_name.strip().casefold() for c in spec.columns}
@@ -197,10 +212,9 @@ def scan_files(spec: DatasetSpec, files: list[tuple[Path, str, str]]) -> Scanned
             continue
         frames.append((lf, schema))
     if not frames:
-        listed = "; ".join(f"`{q['path']}`: {q['reason']}" for q in quarantined)
-        raise SourceError(f"dataset `{spec.name}`: every file was quarantined ({listed}); nothing to ingest")
+        raise bad_files.nothing_left(spec, quarantined)
     drift = [d.report() for d in reports if d.new_columns or d.missing or d.retyped]
-    return Scanned(frames, quarantined, drift)
+    return Scanned(shape.align(frames), quarantined, drift)
 
 
 __all__ = ["FileDrift", "Scanned", "scan_files"]

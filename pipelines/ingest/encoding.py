@@ -1,8 +1,13 @@
 """Text encodings and line endings of raw files: detect them, and transcode to the UTF-8 polars reads.
 
-polars reads UTF-8 only, and splits lines on `\\n` only. A file in another encoding (GBK, GB18030, or
-whatever `auto` detects), or with old-Mac/PLC CR-only line endings, is therefore rewritten, streaming
-in 1 MiB chunks, to a temporary UTF-8 file with `\\n` line endings, and polars reads that copy.
+polars reads UTF-8 only, and splits lines on `\\n` (or `\\r\\n`) only. A file in another encoding (GBK,
+GB18030, or whatever `auto` detects), or with any other line ending anywhere in it (old-Mac/PLC CR-only,
+a Windows re-save of a CRLF file that wrote `\\r\\r\\n`, or a mix), is therefore rewritten, streaming in
+1 MiB chunks, to a temporary UTF-8 file with `\\n` line endings, and polars reads that copy.
+
+Line endings, as `line_of` counts them and the copy writes them: `\\n`, `\\r\\n` and `\\r\\r\\n` (any run
+of CRs before an LF) end one line each; a CR not followed by LF ends a line of its own. So a CRLF file
+re-saved as `\\r\\r\\n` has as many lines as before, and the copy has as many lines as the original.
 
 Readers return lazy frames that are only read when the ingest stage sinks them, so a temporary copy
 must outlive `scan_file`: every copy is registered for the current thread and deleted by
@@ -17,6 +22,7 @@ import atexit
 import codecs
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -25,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pipelines.errors import SourceError
+from pipelines.errors import BadFileError
 
 SAMPLE_BYTES = 64 * 1024
 CHUNK_BYTES = 1 << 20
@@ -35,6 +41,9 @@ DECLARED_CODECS = {"utf8": UTF8, "utf8-lossy": UTF8, "utf8-sig": UTF8, "gbk": "g
 ENCODING_CHOICES = "utf8, utf8-sig, gbk, gb18030"
 # A detected GBK/GB2312 is read as GB18030, its superset: the same bytes decode the same way.
 _SUPERSETS = {"gbk": "gb18030", "gb2312": "gb18030", "ascii": UTF8}
+# One line ending: CRs then LF (`\\n`, `\\r\\n`, `\\r\\r\\n`), or a CR that no LF follows.
+_EOL = re.compile(r"\r+\n|\r|\n")
+_EOL_BYTES = re.compile(rb"\r+\n|\r|\n")
 
 
 @dataclass(frozen=True)
@@ -190,9 +199,25 @@ def _head(path: Path) -> bytes:
 
 
 def has_lone_cr(sample: bytes) -> bool:
-    """Whether a sample has a CR that is not followed by LF (old Mac / PLC line endings)."""
+    """Whether a sample has a CR not followed by LF (old Mac / PLC endings, or the first CR of `\\r\\r\\n`)."""
     body = sample[:-1] if sample.endswith(b"\r") else sample  # its LF may be in the next chunk
     return body.count(b"\r") > body.count(b"\r\n")
+
+
+def needs_newline_fix(path: Path) -> bool:
+    """Whether any line of a file, anywhere in it, ends other than with LF or CRLF (so polars cannot split it).
+
+    Reads the whole file in 1 MiB chunks; a CRLF cut by a chunk boundary is not mistaken for a lone CR.
+    """
+    with path.open("rb") as f:
+        carry = b""
+        while chunk := f.read(CHUNK_BYTES):
+            if b"\r" not in chunk and not carry:  # LF-only text: one scan
+                continue
+            if has_lone_cr(carry + chunk):
+                return True
+            carry = b"\r" if chunk.endswith(b"\r") else b""
+    return bool(carry)  # the file ends with a lone CR
 
 
 def _sample_for_detection(sample: bytes) -> bytes:
@@ -235,14 +260,14 @@ def _choose(head: bytes, declared: str, display: str) -> tuple[str, str]:
             return UTF8, "utf-8 (byte-order mark, `auto`)"
         codec = detect_codec(head)
         if codec is None:
-            raise SourceError(
+            raise BadFileError(
                 f"`{display}`: `source.csv.encoding: auto` cannot tell the file's encoding from its first "
                 f"{SAMPLE_BYTES // 1024} KiB; declare it in `source.csv.encoding` ({ENCODING_CHOICES})"
             )
         return codec, f"{codec} (detected by `auto` from the first {SAMPLE_BYTES // 1024} KiB)"
     codec = DECLARED_CODECS[declared]
     if bom and codec != UTF8:
-        raise SourceError(
+        raise BadFileError(
             f"`{display}`: byte offset 0: the file starts with a UTF-8 byte-order mark, but `source.csv.encoding` is "
             f"`{declared}`; the file is UTF-8: declare `encoding: utf8-sig` (or `auto`)"
         )
@@ -295,37 +320,41 @@ def _iter_text(path: Path, codec: str, *, skip: int, lossy: bool) -> Iterator[st
 
 
 def _normalise_newlines(chunks: Iterator[str]) -> Iterator[str]:
-    """Turn CRLF and lone CR into LF, across chunk boundaries."""
+    """Turn every line ending (`\\r\\n`, `\\r\\r\\n`, a lone CR; see the module docstring) into LF, across chunks."""
     held = ""
     for chunk in chunks:
         text = held + chunk
-        held = "\r" if text.endswith("\r") else ""
-        text = text[:-1] if held else text
-        yield text.replace("\r\n", "\n").replace("\r", "\n")
+        body = text.rstrip("\r")  # a run of CRs at the end may be followed by an LF in the next chunk
+        held = text[len(body) :]
+        yield _EOL.sub("\n", body)
     if held:
-        yield "\n"
+        yield "\n" * len(held)
 
 
 def line_of(path: Path, offset: int) -> int:
-    """The 1-based line (LF, CRLF or lone CR endings) that byte `offset` of a file is on.
+    """The 1-based line that byte `offset` of a file is on (any line endings, see the module docstring).
 
     Valid for UTF-8, GBK and GB18030, in which CR and LF bytes never occur inside a character.
     """
-    n, prev_cr, left = 0, False, offset
+    n, left, held = 0, offset, b""
     with path.open("rb") as f:
         while left > 0:
             chunk = f.read(min(CHUNK_BYTES, left))
             if not chunk:
                 break
             left -= len(chunk)
-            n += chunk.count(b"\n") + chunk.count(b"\r") - chunk.count(b"\r\n")
-            if prev_cr and chunk.startswith(b"\n"):
-                n -= 1  # a CRLF split between two chunks was counted twice
-            prev_cr = chunk.endswith(b"\r")
+            text = held + chunk
+            body = text.rstrip(b"\r")  # CRs at the end may belong to a `\r\r\n` completed by the next chunk
+            held = text[len(body) :]
+            n += len(_EOL_BYTES.findall(body))
+    if held:  # CRs just before `offset`: they end a line unless an LF follows
+        with path.open("rb") as f:
+            f.seek(offset)
+            n += 0 if f.read(1) == b"\n" else len(held)
     return n + 1
 
 
-def _decode_error(path: Path, display: str, e: _BadBytes, codec: str, tried: str) -> SourceError:
+def _decode_error(path: Path, display: str, e: _BadBytes, codec: str, tried: str) -> BadFileError:
     bad = " ".join(f"{b:02x}" for b in e.data[:4]) or "?"
     if codec == UTF8:
         guess = detect_codec(_head(path))
@@ -339,7 +368,7 @@ def _decode_error(path: Path, display: str, e: _BadBytes, codec: str, tried: str
             f"if the file is in another encoding, declare it in `source.csv.encoding` ({ENCODING_CHOICES}) or set `auto`; "
             "if it is damaged, repair or remove the bytes at that offset"
         )
-    return SourceError(
+    return BadFileError(
         f"`{display}`: cannot decode byte offset {e.offset} (line {line_of(path, e.offset)}) as {tried}: "
         f"bytes `{bad}` are not valid {codec}; {fix}"
     )
@@ -349,7 +378,7 @@ def check_decodable(path: Path, declared: str, display: str) -> None:
     """Decode a whole file as its declared (or detected) encoding, streaming; raise at the first bad byte.
 
     Raises:
-        SourceError: naming the file, the byte offset and line of the first bad byte, the encoding tried and the fix.
+        BadFileError: naming the file, the byte offset and line of the first bad byte, the encoding tried and the fix.
     """
     head = _head(path)
     codec, tried = _choose(head, declared, display)
@@ -364,8 +393,8 @@ def check_decodable(path: Path, declared: str, display: str) -> None:
 def prepare_text(path: Path, declared: str, display: str, *, keep_bom: bool = True) -> Prepared:
     """Make a raw text file readable by polars: the file itself, or a temporary UTF-8 copy with LF endings.
 
-    A copy is made when the file is not UTF-8, when it has CR-only line endings, or when it starts with a
-    byte-order mark and `keep_bom` is false (polars' CSV reader drops a BOM itself, its JSON reader does not).
+    A copy is made when the file is not UTF-8, when any of its lines ends with something else than LF or
+    CRLF (a lone CR, `\\r\\r\\n`), or when it starts with a byte-order mark and `keep_bom` is false (polars' CSV reader drops a BOM itself, its JSON reader does not).
 
     Args:
         path: The raw file.
@@ -377,13 +406,13 @@ def prepare_text(path: Path, declared: str, display: str, *, keep_bom: bool = Tr
         What to read and how.
 
     Raises:
-        SourceError: the encoding cannot be detected, contradicts a byte-order mark, or a byte does not decode.
+        BadFileError: the encoding cannot be detected, contradicts a byte-order mark, or a byte does not decode.
     """
     head = _head(path)
     codec, tried = _choose(head, declared, display)
     bom = head.startswith(UTF8_BOM)
     lossy = declared == "utf8-lossy"
-    cr_only = has_lone_cr(head)
+    cr_only = has_lone_cr(head) or needs_newline_fix(path)
     if codec == UTF8 and not cr_only and (keep_bom or not bom):
         return Prepared(path, "utf8-lossy" if lossy else "utf8", codec, tried, transcoded=False)
     out = new_temp_file(path)

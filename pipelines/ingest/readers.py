@@ -16,7 +16,6 @@ sink in `with temp_files():`).
 
 from __future__ import annotations
 
-import csv
 import difflib
 import glob
 import json
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.errors import SourceError
+from pipelines.errors import BadFileError, SourceError
 from pipelines.ingest.encoding import (
     Prepared,
     check_decodable,
@@ -37,6 +36,7 @@ from pipelines.ingest.encoding import (
     release_temp_files,
     temp_files,
 )
+from pipelines.ingest.shape import SHORT_COLUMNS, records, sheet_transposed, short_rows, transposed, with_short_columns
 from pipelines.spec.models import Column, CsvOptions, DatasetSpec, ExcelOptions
 
 __all__ = [
@@ -230,13 +230,13 @@ def _first_record(path: Path, prepared: Prepared, o: CsvOptions, display: str) -
             infer_schema=False, truncate_ragged_lines=True,  # a longer row is reported by `_check_rows`
         )  # fmt: skip
     except pl.exceptions.NoDataError:
-        raise SourceError(f"`{display}` is empty: expected a header line or data; remove the file or fill it") from None
+        raise BadFileError(f"`{display}` is empty: expected a header line or data; remove the file or fill it", rows=0) from None
     except pl.exceptions.PolarsError as e:
         msg = str(e).splitlines()[0]
         _raise_if_undecodable(msg, path, o, display)
-        raise SourceError(f"`{display}`: cannot read the first line: {msg}; check the `source.csv` options") from None
+        raise BadFileError(f"`{display}`: cannot read the first line: {msg}; check the `source.csv` options") from None
     if df.height == 0:
-        raise SourceError(f"`{display}` is empty: expected a header line or data; remove the file or fill it")
+        raise BadFileError(f"`{display}` is empty: expected a header line or data; remove the file or fill it", rows=0)
     values = ["" if v is None else str(v) for v in df.row(0)]
     values[0] = values[0].lstrip("\ufeff")  # a byte-order mark never names a column
     return values
@@ -249,45 +249,22 @@ def _field_names(first: list[str], o: CsvOptions, display: str) -> list[str]:
     if len(first) != len(o.column_names):
         what = "the header has" if o.header else "the first row has"
         at = f", line {o.skip_rows + 1}" if not o.comment_prefix else ""
-        raise SourceError(
+        raise BadFileError(
             f"`{display}`{at}: {what} {len(first)} fields but `source.csv.column_names` names "
             f"{len(o.column_names)}; list every field of the file in order"
         )
     return list(o.column_names)
 
 
-def _records(path: Path, o: CsvOptions) -> Iterator[tuple[int, list[str]]]:
-    """(physical line number where it ends, fields) of each record after `skip_rows`, comments left out."""
-    state = {"line": 0}
-
-    def lines(f: Iterator[str]) -> Iterator[str]:
-        for line in f:
-            state["line"] += 1
-            if state["line"] <= o.skip_rows or (o.comment_prefix and line.startswith(o.comment_prefix)):
-                continue
-            yield line
-
-    with path.open(encoding="utf-8", errors="replace", newline="") as f:
-        reader = csv.reader(
-            lines(f),
-            delimiter=o.delimiter,
-            quotechar=o.quote_char,
-            quoting=csv.QUOTE_MINIMAL if o.quote_char else csv.QUOTE_NONE,
-            strict=False,
-        )
-        for rec in reader:
-            yield state["line"], rec
-
-
 def _ragged_error(prepared: Prepared, o: CsvOptions, width: int, display: str) -> SourceError | None:
     """The first row with more fields than the header, as an error naming its line (None if none is found)."""
-    records = _records(prepared.path, o)
+    recs = records(prepared.path, o)
     if o.header:
-        next(records, None)
-    for line, rec in records:
+        next(recs, None)
+    for line, rec in recs:
         if len(rec) > width:
             expected = "the header has" if o.header else "`source.csv.column_names` names"
-            return SourceError(
+            return BadFileError(
                 f"`{display}`, line {line}: {len(rec)} fields where {expected} {width}; a field containing "
                 f"`{o.delimiter}` must be quoted with `{o.quote_char}`: fix or remove the row (or check "
                 "`source.csv.delimiter` and `quote_char`)"
@@ -295,23 +272,39 @@ def _ragged_error(prepared: Prepared, o: CsvOptions, width: int, display: str) -
     return None
 
 
-def _check_rows(lf: pl.LazyFrame, prepared: Prepared, path: Path, o: CsvOptions, width: int, display: str) -> None:
-    """Parse every field of every row once, so a ragged row or a bad byte is reported here, by line or offset."""
+def _check_rows(lf: pl.LazyFrame, prepared: Prepared, path: Path, o: CsvOptions, width: int, display: str) -> tuple[int, int]:
+    """Parse every field of every row once, so a ragged row or a bad byte is reported here, by line or offset.
+
+    Returns:
+        The data rows, and how many of them have no value in the last field (a short row has none).
+    """
     try:
-        lf.select(pl.all().null_count()).collect()
+        counts = lf.select(pl.len().alias("__rows"), pl.all().null_count()).collect().row(0)
     except pl.exceptions.PolarsError as e:
         msg = str(e).splitlines()[0]
         if "more fields" in msg and (err := _ragged_error(prepared, o, width, display)):
             raise err from None
         _raise_if_undecodable(msg, path, o, display)
-        raise SourceError(
-            f"`{display}` cannot be read as delimited text: {msg}; check the file against the `source.csv` options"
+        raise BadFileError(
+            f"`{display}` cannot be read as delimited text: {msg}; check the file against the `source.csv` options",
+            display,
         ) from None
+    return int(counts[0]), int(counts[-1])
+
+
+def _scan_transposed(prepared: Prepared, spec: DatasetSpec, display: str) -> pl.LazyFrame:
+    """A file stored column-major (`source.csv.transpose`): see `shape.transposed`."""
+    o = spec.source.csv
+    names, df = transposed(prepared.path, o, display)
+    found = match_header(_field_names(names, o, display), spec, display, rename_option="source.csv.column_names")
+    return _pick(df.lazy(), df.columns, found).with_row_index(SOURCE_ROW, offset=1)
 
 
 def _scan_delimited(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFrame:
     o = spec.source.csv
     prepared = prepare_text(path, o.encoding, display)
+    if o.transpose:
+        return _scan_transposed(prepared, spec, display)
     first = _first_record(path, prepared, o, display)
     names = _field_names(first, o, display)
     found = match_header(names, spec, display, rename_option="source.csv.column_names")
@@ -321,8 +314,11 @@ def _scan_delimited(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFrame
         skip_rows=o.skip_rows, comment_prefix=o.comment_prefix, null_values=list(o.null_values),
         encoding=prepared.polars_encoding, infer_schema=False,
     )  # fmt: skip
-    _check_rows(lf, prepared, path, o, len(first), display)
-    return _pick(lf, internal, found).with_row_index(SOURCE_ROW, offset=1)
+    rows, last_empty = _check_rows(lf, prepared, path, o, len(first), display)
+    if rows == 0 and o.header:
+        raise BadFileError(f"`{display}` has a header but no data rows: remove the file or fill it", display, 0)
+    short = short_rows(prepared.path, o, len(first), rows, display) if last_empty else None
+    return with_short_columns(_pick(lf, internal, found).with_row_index(SOURCE_ROW, offset=1), short)
 
 
 def _scan_whitespace(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFrame:
@@ -343,10 +339,10 @@ def _scan_whitespace(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFram
     except pl.exceptions.PolarsError as e:
         msg = str(e).splitlines()[0]
         _raise_if_undecodable(msg, path, o, display)
-        raise SourceError(f"`{display}` cannot be read as text: {msg}; check the `source.csv` options") from None
+        raise BadFileError(f"`{display}` cannot be read as text: {msg}; check the `source.csv` options") from None
     if bad.height and bad.row(0)[0] is not None:
         line, n = bad.row(0)
-        raise SourceError(
+        raise BadFileError(
             f"`{display}`, data row {line}: {n} fields where `source.csv.column_names` names {len(names)}; "
             "list every field of the file in order"
         )
@@ -399,27 +395,31 @@ def _read_sheet(path: Path, x: ExcelOptions, display: str) -> pl.DataFrame:
         if "no matching sheet" in msg:
             sheets = _sheet_names(path)
             listed = ", ".join(f"{i}: `{s}`" for i, s in enumerate(sheets)) or "none readable"
-            raise SourceError(
+            raise BadFileError(
                 f"`{display}`: no sheet {x.sheet!r} (`source.excel.sheet`); the workbook's sheets are {listed}: "
                 "set `source.excel.sheet` to one of their names or 0-based positions"
             ) from None
-        raise SourceError(f"`{display}` is not a readable Excel (.xlsx) workbook: {msg}") from None
+        raise BadFileError(f"`{display}` is not a readable Excel (.xlsx) workbook: {msg}") from None
     return df
 
 
 def _scan_xlsx(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFrame:
     x = spec.source.excel or ExcelOptions()
     df = _read_sheet(path, x, display)
+    if x.transpose:  # field names down the first column, one record per column
+        names, sideways = sheet_transposed(df, x, display)
+        found = match_header(names, spec, display, where=f" (sheet {x.sheet!r})", rename_option="source.excel.column_names")
+        return sideways.lazy().select([*(pl.col(f"__f{pos}").alias(src) for src, pos in found.items()), SOURCE_ROW])
     h = x.header_row
     where = f" (sheet {x.sheet!r}, header in Excel row {h + 1})"
     if df.height <= h:
-        raise SourceError(
+        raise BadFileError(
             f"`{display}`{where}: the sheet has {df.height} rows, so no header in row {h + 1}; "
             "set `source.excel.header_row` to the 0-based row of the header (Excel row number minus 1)"
         )
     first = ["" if v is None else str(v) for v in df.row(h)]
     if x.column_names and len(x.column_names) != len(first):
-        raise SourceError(
+        raise BadFileError(
             f"`{display}`{where}: the header has {len(first)} cells but `source.excel.column_names` names "
             f"{len(x.column_names)}; list every column of the sheet in order"
         )
@@ -451,7 +451,7 @@ def _bad_json_line(path: Path, display: str) -> SourceError | None:
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                return SourceError(
+                return BadFileError(
                     f"`{display}`, line {n}: byte offset {start + e.start} is not valid UTF-8; JSON Lines must be UTF-8: "
                     "convert the file to UTF-8 or repair that byte"
                 )
@@ -460,18 +460,18 @@ def _bad_json_line(path: Path, display: str) -> SourceError | None:
             try:
                 value = json.loads(text)
             except json.JSONDecodeError as e:
-                return SourceError(
+                return BadFileError(
                     f"`{display}`, line {n}, column {e.colno}: not valid JSON ({e.msg}); each line must be one JSON "
                     'object such as {"tag": "FIC-101", "value": 12.5}: fix or remove the line'
                 )
             if not isinstance(value, dict):
-                return SourceError(
+                return BadFileError(
                     f"`{display}`, line {n}: a JSON {type(value).__name__} where a JSON object {{...}} is expected; "
                     "each line must be one object: fix or remove the line"
                 )
             objects += 1
     if objects == 0:
-        return SourceError(f"`{display}` holds no JSON object (it is empty or blank): remove the file or fill it")
+        return BadFileError(f"`{display}` holds no JSON object (it is empty or blank): remove the file or fill it")
     return None
 
 
@@ -480,7 +480,7 @@ def _scan_jsonl(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFrame:
     try:  # infers over every line, so a malformed line anywhere fails here rather than at the sink
         keys = pl.scan_ndjson(prepared.path, infer_schema_length=None).collect_schema().names()
     except pl.exceptions.PolarsError as e:
-        err = _bad_json_line(path, display) or SourceError(
+        err = _bad_json_line(path, display) or BadFileError(
             f"`{display}` cannot be read as JSON Lines: {str(e).splitlines()[0]}; each line must be one JSON object"
         )
         raise err from None
@@ -497,7 +497,7 @@ def _scan_parquet(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFrame:
     try:
         names = list(pl.read_parquet_schema(path))
     except Exception as e:
-        raise SourceError(f"`{display}` is not a readable Parquet file: {str(e).splitlines()[0]}") from None
+        raise BadFileError(f"`{display}` is not a readable Parquet file: {str(e).splitlines()[0]}") from None
     found = match_header(names, spec, display)
     return _pick(pl.scan_parquet(path), names, found).with_row_index(SOURCE_ROW, offset=1)
 
@@ -564,6 +564,7 @@ def scan_file(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFrame:
     wanted = [c.source_name for c in _source_columns(spec)]
     with discard_on_error():
         lf = _scan_raw(path, spec, display)
-        return lf.select([*wanted, SOURCE_ROW]).with_columns(
+        short = [c for c in SHORT_COLUMNS if c in lf.collect_schema().names()]  # rows shorter than the header
+        return lf.select([*wanted, SOURCE_ROW, *short]).with_columns(
             *_path_values(spec, display), pl.lit(display, dtype=pl.String).alias(SOURCE_FILE)
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pipelines.errors import SpecError, SpecIssue
 from pipelines.quality import dataset_kinds as dk
 from pipelines.quality import enrich_kind as ek
+from pipelines.quality import field_count as fc
 from pipelines.quality import kinds as rk
 from pipelines.quality import ts_kinds as tk
 from pipelines.spec.rules import RULE_KINDS, RuleBase
@@ -22,6 +23,7 @@ EXECUTORS: dict[str, rk.KindExecutor] = {
         tk.AttenuatedSignalExec(), dk.RowCountExec(), dk.TimeCoverageExec(), dk.FreshnessExec(), dk.ClassBalanceExec(),
         dk.LabelCoverageExec(), dk.ClassMinCountExec(), dk.InformativeFeaturesExec(), dk.UnitConsistencyExec(),
         ek.EnrichMatchExec(),
+        fc.FieldCountExec(),
     )
 }  # fmt: skip
 MODELS: dict[str, type[RuleBase]] = {m.model_fields["kind"].annotation.__args__[0]: m for m in RULE_KINDS}  # type: ignore[union-attr]

@@ -43,6 +43,7 @@ from pipelines.catalog.client import CatalogClient
 from pipelines.report.derivation import derivation_lines, lookup_rows
 from pipelines.report.level_reasons import reasons_markdown
 from pipelines.report.profile_section import profile_markdown
+from pipelines.report.set_aside import set_aside_lines
 from pipelines.spec.models import NUMERIC_DTYPES, TIME_DTYPES
 from pipelines.sql import ident, literal
 from pipelines.warehouse import Warehouse
@@ -590,6 +591,7 @@ def _provenance(data: CardData) -> list[str]:
         f"built by `{m.get('code_version', '')}` in run `{m.get('run_id', '')}`.",
         "",
         *_table(["source file", "sha256", "bytes", "rows"], files),
+        *set_aside_lines(m, _table),
         "",
         f"Spec data hash `{m.get('spec_data_hash', '')[:12]}`, rules hash `{m.get('rules_hash', '')[:12]}`.",
     ]

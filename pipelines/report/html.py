@@ -85,6 +85,10 @@ _TEMPLATE = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=
 {% if quarantine %}<table><tr><th>source</th><th>row</th><th>rules</th><th>why</th></tr>
 {% for q in quarantine %}<tr><td>{{ q._source_file }}</td><td>{{ q._source_row }}</td><td>{{ q._failed_rules|join(", ") }}</td><td>{{ q._reasons|join("; ") }}</td></tr>{% endfor %}
 </table>{% else %}<p>None.</p>{% endif %}
+{% if m.quarantined_files %}<h2>Files set aside ({{ m.quarantined_files|length }})</h2>
+<table><tr><th>file</th><th>rows</th><th>reason</th></tr>
+{% for f in m.quarantined_files %}<tr><td><code>{{ f.path }}</code></td><td>{{ "" if f.rows is none else f.rows }}</td><td>{{ f.reason }}</td></tr>{% endfor %}
+</table>{% endif %}
 <h2>Lineage and documents</h2>
 <ul>{% for f in m.source_files %}<li><code>{{ f.path }}</code> &middot; {{ "{:,}".format(f.rows) }} rows &middot; sha256 <code>{{ f.sha256[:16] }}</code></li>{% endfor %}
 {% for f in m.lookup_files or [] %}<li><code>{{ f.path }}</code> (enrich <code>{{ f.enrich }}</code>{% if f.paired_with %}, paired with <code>{{ f.paired_with }}</code>{% endif %}) &middot; {{ "{:,}".format(f.rows) }} rows &middot; sha256 <code>{{ f.sha256[:16] }}</code></li>{% endfor %}

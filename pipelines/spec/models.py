@@ -29,6 +29,7 @@ RESERVED_NAMES = frozenset(
         "rule_results",
         "source_files",
         "quarantine_summary",
+        "set_aside_files",
         "runs",
         "schema_migrations",
         "dataset",
@@ -118,7 +119,7 @@ class _Frozen(BaseModel):
 class CsvOptions(_Frozen):
     """How to read a delimited text file."""
 
-    ADDED_LATER = ("decimal_comma",)
+    ADDED_LATER = ("decimal_comma", "transpose")
 
     delimiter: str = Field(
         ",",
@@ -147,6 +148,11 @@ class CsvOptions(_Frozen):
         'usually with `delimiter: ";"`. A value with a `.` (e.g. a thousands separator) then fails conversion.',
     )
     quote_char: str | None = Field('"', description="Quote character, or null for none.")
+    transpose: bool = Field(
+        False,
+        description="The file is stored column-major: its first column holds the field names and each further column "
+        "is one record (a matrix exported sideways). Record n (`_source_row` n) is the file's column n + 1.",
+    )
     skip_rows: int = Field(0, ge=0, description="Lines to skip before the header (or the first row).")
     comment_prefix: str | None = Field(None, description="Lines starting with this are ignored.")
 
@@ -158,11 +164,15 @@ class CsvOptions(_Frozen):
             raise ValueError(f"`delimiter` must be one character or `whitespace`, not {self.delimiter!r}")
         if self.delimiter == "whitespace" and self.header:
             raise ValueError("`delimiter: whitespace` reads files without a header: set `header: false` and `column_names`")
+        if self.transpose and self.delimiter == "whitespace":
+            raise ValueError("`transpose` reads delimited files: set `delimiter` to the file's separator, not `whitespace`")
         return self
 
 
 class ExcelOptions(_Frozen):
     """How to read an Excel workbook (`.xlsx`): which sheet, and where its header is."""
+
+    ADDED_LATER = ("transpose",)
 
     sheet: str | int = Field(0, description="Sheet to read: its name, or its 0-based position in the workbook.")
     header_row: int = Field(
@@ -173,6 +183,11 @@ class ExcelOptions(_Frozen):
     )
     null_values: tuple[str, ...] = Field(
         ("",), description="Cell texts that mean 'no value' (matched exactly, before type conversion); empty cells are null."
+    )
+    transpose: bool = Field(
+        False,
+        description="The sheet is stored column-major: from `header_row` down, its first column holds the field names "
+        "and each further non-empty column is one record; `_source_row` is the record's Excel column number (B is 2).",
     )
 
 
@@ -241,7 +256,7 @@ class LandingOptions(_Frozen):
 class Source(_Frozen):
     """Where the raw files are and how to read them."""
 
-    ADDED_LATER = ("excel", "long", "drift", "landing")
+    ADDED_LATER = ("excel", "long", "drift", "landing", "on_bad_file")
 
     format: Literal["csv", "parquet", "xlsx", "jsonl"] = Field(
         description="File format of the raw files: csv (any delimited text), parquet, xlsx (Excel) or jsonl (JSON Lines)."
@@ -264,6 +279,13 @@ class Source(_Frozen):
         "file lacks as null (a column added to the spec after older files were written) but still fails on a rename. "
         "Columns the spec does not read are always allowed; new and retyped columns are listed in the drift report.",
     )
+    on_bad_file: Literal["quarantine_file", "fail"] = Field(
+        "quarantine_file",
+        description="What a file whose structure does not fit the spec does (empty, header only, undecodable, a row "
+        "with more fields than the header, most rows short, unreadable, or stored transposed): set it aside with its "
+        "reason and read the others (`quarantine_file`; the run fails, listing every file and its reason, when every "
+        "file is bad), or stop the run (`fail`). Missing or renamed columns follow `drift`.",
+    )
     landing: LandingOptions | None = Field(
         None,
         description="Watch a landing folder with a Dagster sensor (`<name>_landing_sensor`): new stable files are "
@@ -278,6 +300,8 @@ class Source(_Frozen):
             raise ValueError(f"`excel` options apply to `format: xlsx`, not `format: {self.format}`")
         if self.long is not None and self.format == "xlsx":
             raise ValueError("`long` applies to `format: csv`, `parquet` or `jsonl`, not `format: xlsx`")
+        if self.long is not None and self.csv.transpose:
+            raise ValueError("`csv.transpose` and `long` cannot be combined: a long-format file is read row by row")
         if self.landing is not None:
             folder = self.landing.path.strip("/")
             if "**" in self.path or not self.path.startswith(folder + "/") or "/" in self.path[len(folder) + 1 :]:

@@ -41,7 +41,8 @@ class Ingested:
     corrections: list[dict[str, Any]] = field(default_factory=list)  # accepted feedback as applied
     pseudonym_key_id: str | None = None  # id (not the key) of the pseudonymisation key, when there are personal columns
     timings: dict[str, float] = field(default_factory=dict)
-    # Files set aside by `source.drift: quarantine_file`: [{path, sha256, rows, reason}]; their rows are not in `rows_in`.
+    # Files set aside by `source.on_bad_file` or `source.drift: quarantine_file`: [{path, sha256, rows, reason}]; their
+    # rows are not in `rows_in`.
     quarantined_files: list[dict[str, Any]] = field(default_factory=list)
     drift: list[dict[str, Any]] = field(default_factory=list)  # per file: new / missing / renamed / retyped columns
     partition: str | None = None  # the partition key, for a partitioned dataset (one Ingested per partition)

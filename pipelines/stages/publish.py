@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from pipelines import __version__
 from pipelines.errors import CountMismatchError, IntegrityError, QualityGateError
 from pipelines.governance import pseudonym
+from pipelines.ingest.bad_files import file_counts
 from pipelines.ingest.cast import conversion_text
 from pipelines.ingest.enrich import column_origin
 from pipelines.ingest.fingerprint import sha256_file
@@ -315,9 +316,10 @@ def manifest_for(
         },
         "report": REPORT,
         "corrections": ing.corrections,
-        # Files set aside whole by `source.drift: quarantine_file` (their rows are not in rows_in),
-        # and every file's difference from the spec's columns.
+        # Files set aside whole by `source.on_bad_file` or `source.drift: quarantine_file` (their rows are not in
+        # rows_in; files in = files read + files set aside), and every file's difference from the spec's columns.
         "quarantined_files": ing.quarantined_files,
+        "file_counts": file_counts([f.path for f in ing.files], ing.quarantined_files),
         "drift": ing.drift,
         # The `enrich` files read, and how many values each `map` entry respelled (only when the spec has them).
         **({"lookup_files": ing.lookup_files} if ing.lookup_files else {}),

@@ -24,6 +24,7 @@ from pipelines.errors import IntegrityError
 from pipelines.ingest.enrich import merged_enrichment
 from pipelines.ingest.fingerprint import SourceFile
 from pipelines.partitions import WINDOW_RULE, file_tag
+from pipelines.quality.field_count import field_count_rule
 from pipelines.quality.profile_measures import baseline
 from pipelines.quality.registry import executor_for
 from pipelines.quality.results import Measure, RuleOutcome, make_measure
@@ -217,7 +218,7 @@ def combine_outcomes(loaded: LoadedDataset, parts: list[dict[str, Any]]) -> list
     a dataset-level rule's outcome is its worst partition's (failed, else lowest X), a time-dependent
     one's (freshness) its newest partition's."""
     ctx = context(loaded)
-    rules = {r.id: r for r in all_rules(loaded)}
+    rules = {r.id: r for r in [*all_rules(loaded), field_count_rule()]}  # `schema.fields`: partitions with short rows
     by_rule: dict[str, list[tuple[str, RuleOutcome]]] = {}
     for p in parts:
         for d in p["rules"]:

@@ -137,6 +137,20 @@ def register_version(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name:
         con.executemany(
             "INSERT INTO dimension_scores VALUES (?, ?, ?, ?)", [[name, version, d, v] for d, v in q["dimensions"].items()]
         )
+    _register_set_aside(con, name, version, m.get("quarantined_files", []))
+
+
+def _register_set_aside(con: duckdb.DuckDBPyConnection, name: str, version: int, files: list[dict[str, Any]]) -> None:
+    """The files the version's run set aside whole, with their reasons (table `set_aside_files`, migration 0009)."""
+    from pipelines.ingest.bad_files import BAD_FILE
+
+    con.execute("DELETE FROM set_aside_files WHERE name = ? AND version = ?", [name, version])
+    if files:
+        con.executemany(
+            "INSERT INTO set_aside_files VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [[name, version, f["path"], f["sha256"], f.get("rows"), "on_bad_file" if f["reason"].startswith(BAD_FILE)
+              else "drift", f["reason"]] for f in files],
+        )  # fmt: skip
 
 
 def refresh_latest_view(con: duckdb.DuckDBPyConnection, name: str) -> None:

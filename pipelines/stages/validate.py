@@ -10,8 +10,10 @@ import polars as pl
 
 from pipelines.ingest.cast import needs_raw
 from pipelines.ingest.readers import SOURCE_FILE, SOURCE_ROW
+from pipelines.ingest.shape import SHORT_FIELDS
 from pipelines.quality import ge_engine, pandera_engine
 from pipelines.quality.enrich_kind import enrich_rules
+from pipelines.quality.field_count import field_count_rule
 from pipelines.quality.kinds import FAIL, SUSPECT, Context, DType, describe
 from pipelines.quality.registry import executor_for
 from pipelines.quality.results import RuleOutcome
@@ -160,6 +162,8 @@ def validate(loaded: LoadedDataset, ingested: Ingested) -> Validated:
         return Validated(ingested=ingested)
     ctx = context(loaded)
     rules = all_rules(loaded, ingested.partition)
+    if SHORT_FIELDS in pl.read_parquet_schema(ingested.staged):  # a file had rows shorter than its header
+        rules = [field_count_rule(), *rules]
     row_rules = [r for r in rules if executor_for(r).engine == "pandera"]
     staged = pl.scan_parquet(ingested.staged)
     workdir = ingested.staged.parent

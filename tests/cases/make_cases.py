@@ -151,6 +151,87 @@ def ragged_row() -> bytes:
     return _csv(rows).encode("utf-8")
 
 
+SENSOR_HEADER = ["Time [s]", "Spindle [rpm]", "Vibration [mm/s]", "Temp [°C]"]
+
+
+def _sensor_run(run: int) -> list[list[str]]:
+    """One test-bench run: a header and 6 samples a second apart (values differ per run)."""
+    rows = [SENSOR_HEADER]
+    for i in range(6):
+        rows.append([f"{i:.1f}", str(1500 + 10 * run + 5 * i), f"{0.8 + 0.1 * run + 0.05 * i:.2f}", f"{30 + run + 0.5 * i:.1f}"])
+    return rows
+
+
+def sensor_run(run: int) -> Callable[[], bytes]:
+    """A test-bench run file of `sensor_runs/`; run 3 is stored transposed (one line per field, one column per sample)."""
+
+    def make() -> bytes:
+        rows = _sensor_run(run)
+        if run == 3:
+            rows = [list(col) for col in zip(*rows, strict=True)]
+        return _csv(rows, eol="\r\n").encode("utf-8")
+
+    return make
+
+
+def press_crcrlf() -> bytes:
+    """A press log saved with CRLF, then re-saved on Windows: every line ends `\\r\\r\\n`; one quoted note spans 2 lines."""
+    rows = [["Press", "Stroke", "Force [kN]", "Note"]]
+    rows += [
+        ["P-07", "1", "412.5", ""],
+        ["P-07", "2", "415.0", '"die change\r\r\nafter stroke 2"'],
+        ["P-07", "3", "409.8", "ok"],
+        ["P-08", "1", "398.1", ""],
+        ["P-08", "2", "401.7", ""],
+    ]
+    return _csv(rows, eol="\r\r\n").encode("utf-8")
+
+
+def mixed_endings() -> bytes:
+    """An oven log stitched from three sources: LF, CRLF and CR-only lines in one file, a quoted field with an LF."""
+    lines = [
+        ("Oven,Zone,Temp [°C],Remark", "\n"),
+        ("OV-1,A,181.5,", "\n"),
+        ("OV-1,B,179.0,", "\r\n"),
+        ('OV-1,C,183.2,"door opened\nclosed at 10:02"', "\r\n"),
+        ("OV-2,A,175.4,", "\r"),
+        ("OV-2,B,176.9,", "\r"),
+        ("OV-2,C,177.3,", "\n"),
+    ]
+    return "".join(text + eol for text, eol in lines).encode("utf-8")
+
+
+def short_rows() -> bytes:
+    """A gauge log where a tablet app dropped trailing fields on some rows (lines 4, 7 and 9), no quotes."""
+    rows = [["Part", "Gauge", "Diameter [mm]", "Roundness [um]", "Operator"]]
+    rows += [
+        ["A-100", "G1", "25.012", "3.1", "Sun"],
+        ["A-101", "G1", "25.009", "2.8", "Sun"],
+        ["A-102", "G1", "25.020"],
+        ["A-103", "G2", "24.998", "3.4", "Ma"],
+        ["A-104", "G2", "25.003", "2.9", "Ma"],
+        ["A-105", "G2"],
+        ["A-106", "G1", "25.015", "3.0", ""],
+        ["A-107", "G1", "25.011", "3.3"],
+        ["A-108", "G2", "25.004", "2.7", "Ma"],
+    ]
+    return _csv(rows).encode("utf-8")
+
+
+def shift_delivery(day: int) -> Callable[[], bytes]:
+    """A day of `shift_deliveries/`: days 1 and 4 are full, day 2 is empty (0 bytes), day 3 has only the header."""
+
+    def make() -> bytes:
+        if day == 2:
+            return b""
+        rows = [["Line", "Shift", "Good", "Scrap"]]
+        if day != 3:
+            rows += [[f"L{i}", s, str(400 + 7 * day + i), str(day + i)] for i in (1, 2) for s in ("early", "late")]
+        return _csv(rows).encode("utf-8")
+
+    return make
+
+
 def qc_report(path: Path) -> None:
     """An inspection workbook: a title row, a blank row, the header in Excel row 3, a spacer row, a 2nd sheet."""
     import xlsxwriter
@@ -280,6 +361,24 @@ def tightening_batches() -> bytes:
     return _csv(rows).encode("ascii")
 
 
+def bench_sideways(path: Path) -> None:
+    """A test-bench workbook stored sideways: a title in row 1, field names down column A from row 3, one run per
+    column (B, C, E) with an empty spacer column D, and a `-` for a missing reading."""
+    import xlsxwriter
+
+    wb = xlsxwriter.Workbook(str(path))
+    wb.set_properties({"title": "Bench runs", "author": "Test bench 2", "created": dt.datetime(2024, 3, 9, 12, 0)})
+    ws = wb.add_worksheet("Runs")
+    ws.write(0, 0, "Spindle bench, week 10")
+    ws.write_column(2, 0, SENSOR_HEADER)
+    for col, (t, rpm, vib, temp) in {1: (0.0, 1500, 0.85, 30.5), 2: (1.0, 1505, "-", 31.0), 4: (2.0, 1510, 0.95, 31.5)}.items():
+        ws.write_number(2, col, t)
+        ws.write_number(3, col, rpm)
+        ws.write(4, col, vib)
+        ws.write_number(5, col, temp)
+    wb.close()
+
+
 TEXT_CASES: dict[str, Callable[[], bytes]] = {
     "mes_gbk.csv": mes_gbk,
     "gbk_invalid_bytes.csv": gbk_invalid_bytes,
@@ -304,6 +403,11 @@ TEXT_CASES: dict[str, Callable[[], bytes]] = {
     "secom/secom_labels.data": secom_labels,
     "secom/secom_labels_short.data": secom_labels_short,
     "tightening_batches.csv": tightening_batches,
+    **{f"sensor_runs/run_{n:02d}.csv": sensor_run(n) for n in (1, 2, 3, 4)},
+    "press_crcrlf.csv": press_crcrlf,
+    "mixed_endings.csv": mixed_endings,
+    "short_rows.csv": short_rows,
+    **{f"shift_deliveries/2024-03-0{d}.csv": shift_delivery(d) for d in (1, 2, 3, 4)},
 }
 
 
@@ -317,9 +421,11 @@ def write_cases(out: Path) -> list[Path]:
         written.append(out / name)
     qc_report(out / "qc_report.xlsx")
     written.append(out / "qc_report.xlsx")
+    bench_sideways(out / "bench_sideways.xlsx")
+    written.append(out / "bench_sideways.xlsx")
     return written
 
 
 if __name__ == "__main__":
     for p in write_cases(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE):
-        print(f"wrote {p.name} ({p.stat().st_size} bytes)")
+        print(f"wrote {p} ({p.stat().st_size} bytes)")

@@ -95,7 +95,7 @@ MES_COLUMNS = [
 
 def test_committed_cases_are_what_the_generator_writes(tmp_path: Path) -> None:
     for p in _generator().write_cases(tmp_path):
-        rel = p.relative_to(tmp_path)
+        rel = p.relative_to(tmp_path).as_posix()
         assert p.read_bytes() == (CASES / rel).read_bytes(), f"tests/cases/{rel} is stale: run make_cases.py"
 
 

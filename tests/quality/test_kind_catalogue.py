@@ -20,8 +20,10 @@ import polars as pl
 import pytest
 from pydantic import TypeAdapter
 
+from pipelines.ingest.shape import SHORT_COLUMNS, SHORT_EXPECTED, SHORT_FIELDS, SHORT_LINE
 from pipelines.quality import guide, pandera_engine
 from pipelines.quality.enrich_kind import MATCHED_PREFIX, EnrichMatch
+from pipelines.quality.field_count import FieldCount
 from pipelines.quality.kinds import FAIL, POLARS_DTYPES, RAW_PREFIX, SUSPECT, Context, DType
 from pipelines.quality.registry import EXECUTORS, executor_for
 from pipelines.quality.results import RuleOutcome
@@ -53,6 +55,8 @@ def _rule(spec: dict[str, Any]) -> RuleBase:
         return DType.model_validate(body)
     if spec["kind"] == "enrich_match":  # internal kind, generated per keyed `enrich` file
         return EnrichMatch.model_validate(body)
+    if spec["kind"] == "field_count":  # internal kind, generated when a file has short rows
+        return FieldCount.model_validate(body)
     rule: RuleBase = TypeAdapter(Rule).validate_python(body)
     return rule
 
@@ -87,6 +91,7 @@ def _frame(data: dict[str, list[Any]]) -> pl.DataFrame:
     schema = {c.name: POLARS_DTYPES[c.dtype] for c in ROW_SPEC.columns}
     schema |= {k: pl.String() for k in data if k.startswith(RAW_PREFIX)}
     schema |= {k: pl.Boolean() for k in data if k.startswith(MATCHED_PREFIX)}
+    schema |= {k: pl.Int64() for k in data if k in SHORT_COLUMNS}
     full = {c: data.get(c, [None] * n) for c in schema}
     return pl.DataFrame(full, schema=schema).with_row_index("_row_id")  # type: ignore[arg-type]
 
@@ -129,6 +134,7 @@ ROW_PASS = [
         {"temp": [1.5, None, None], f"{RAW_PREFIX}temp": ["1.5", None, None]},
         id="dtype",
     ),
+    pytest.param({"kind": "field_count"}, {SHORT_FIELDS: [None, None], SHORT_EXPECTED: [None, None]}, id="field_count"),
     pytest.param(IN_RANGE, {"temp": [50.0, 10.0, 90.0, None]}, id="in_range"),
     pytest.param(
         {"kind": "in_set", "column": "status", "values": ["RUN", "IDLE"]}, {"status": ["RUN", "IDLE", None]}, id="in_set"
@@ -189,6 +195,12 @@ ROW_FAIL = [
         {"temp": [1.5, None, None], f"{RAW_PREFIX}temp": ["1.5", "n/a", None]},
         [(1, FAIL)],
         id="dtype",
+    ),
+    pytest.param(
+        {"kind": "field_count"},
+        {SHORT_FIELDS: [None, 3, None], SHORT_EXPECTED: [None, 5, None], SHORT_LINE: [None, 17, None]},
+        [(1, FAIL)],
+        id="field_count",
     ),
     pytest.param(
         IN_RANGE,
