@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal
+from functools import cached_property
+from typing import Annotated, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SerializerFunctionWrapHandler,
-    field_validator,
-    model_serializer,
-    model_validator,
-)
+from pydantic import Field, field_validator, model_validator
 
+from pipelines.spec.base import NAME_PATTERN, TIME_DTYPES, DType, Role, Sensitivity, _Frozen
+from pipelines.spec.base import NUMERIC_DTYPES as NUMERIC_DTYPES  # re-exported: importers use `models`
 from pipelines.spec.rules import Rule
 
 # Names a dataset may not take: they are catalog tables, views or macros.
@@ -56,30 +51,6 @@ RESERVED_NAMES = frozenset(
         "version_partitions",
     }
 )
-NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
-
-DType = Literal[
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-    "float32",
-    "float64",
-    "bool",
-    "string",
-    "date",
-    "datetime",
-]
-NUMERIC_DTYPES: frozenset[str] = frozenset(
-    {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64"}
-)
-TIME_DTYPES: frozenset[str] = frozenset({"datetime", "date"})
-Role = Literal["timestamp", "entity", "measurement", "label", "attribute"]
-Sensitivity = Literal["personal", "confidential", "public"]
 Grade = Literal["general", "important", "core"]
 GRADE_ORDER: tuple[str, ...] = ("general", "important", "core")
 Domain = Literal["r_and_d", "production", "operations_maintenance", "management", "external"]
@@ -91,21 +62,6 @@ ORIGINAL_SUFFIX = "_original"
 def original_name(name: str) -> str:
     """Name of the column that keeps a time column's raw text (`keep_original`)."""
     return name + ORIGINAL_SUFFIX
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    # Fields added after specs were first hashed: left out of a dump while at their default, so the
-    # data and metadata hashes of specs that do not use them stay as they were.
-    ADDED_LATER: ClassVar[tuple[str, ...]] = ()
-
-    @model_serializer(mode="wrap")
-    def _omit_new_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        out: dict[str, Any] = handler(self)
-        for key in self.ADDED_LATER:
-            if getattr(self, key) == type(self).model_fields[key].default:
-                out.pop(key, None)
-        return out
 
 
 class CsvOptions(_Frozen):
@@ -637,10 +593,12 @@ class DatasetSpec(_Frozen):
 
     def column(self, name: str) -> Column:
         """Return the published column called `name`."""
-        for c in self.published_columns:
-            if c.name == name:
-                return c
-        raise KeyError(name)
+        return self._by_name[name]
+
+    @cached_property
+    def _by_name(self) -> dict[str, Column]:
+        """Published columns by name, built once (a wide spec asks for hundreds of them)."""
+        return {c.name: c for c in self.published_columns}
 
     @property
     def column_names(self) -> list[str]:
