@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from pipelines.spec.base import NAME_PATTERN, TIME_DTYPES, DType, Role, Sensitivity, _Frozen
 from pipelines.spec.base import NUMERIC_DTYPES as NUMERIC_DTYPES  # re-exported: importers use `models`
+from pipelines.spec.groups import ColumnGroup
 from pipelines.spec.rules import Rule
 
 # Names a dataset may not take: they are catalog tables, views or macros.
@@ -101,8 +102,6 @@ class CsvOptions(_Frozen):
 
     @model_validator(mode="after")
     def _names_when_headerless(self) -> CsvOptions:
-        if not self.header and not self.column_names:
-            raise ValueError("`column_names` is required when `header` is false")
         if len(self.delimiter) != 1 and self.delimiter != "whitespace":
             raise ValueError(f"`delimiter` must be one character or `whitespace`, not {self.delimiter!r}")
         if self.delimiter == "whitespace" and self.header:
@@ -458,7 +457,7 @@ class Classification(_Frozen):
 class DatasetSpec(_Frozen):
     """A dataset: where its raw data comes from, what its columns are, which rules it must meet."""
 
-    ADDED_LATER = ("partitions",)
+    ADDED_LATER = ("partitions", "columns_from")
 
     name: str = Field(pattern=NAME_PATTERN, description="Dataset id: lowercase, digits and `_`; names the catalog view.")
     title: str = Field(description="Human title.")
@@ -471,7 +470,14 @@ class DatasetSpec(_Frozen):
         description="Grade, domain, CDO, retention and default column sensitivity; required for every dataset."
     )
     source: Source = Field(description="Where the raw files are and how to read them.")
-    columns: tuple[Column, ...] = Field(min_length=1, description="Columns of the published dataset, in order.")
+    columns: tuple[Column, ...] = Field(
+        (), description="Columns of the published dataset, in order (then the members of `columns_from`)."
+    )
+    columns_from: tuple[ColumnGroup, ...] = Field(
+        (),
+        description="Column groups: many raw columns declared at once by a regex over the header names or by "
+        "position, resolved into columns when the spec is loaded (see docs/ingest.md).",
+    )
     primary_key: tuple[str, ...] = Field(
         (), description="Columns that identify a row; generates a `unique` rule and `not_null` rules."
     )
@@ -511,7 +517,12 @@ class DatasetSpec(_Frozen):
 
     @model_validator(mode="after")
     def _columns_consistent(self) -> DatasetSpec:
+        from pipelines.spec.groups import shape_problem
+
+        if problem := shape_problem(self.columns, self.columns_from, self.source.csv):
+            raise ValueError(problem)
         names = [c.name for c in self.columns]
+        grouped = bool(self.columns_from)  # members are known once the groups are resolved (expand.py)
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"column names must be unique; repeated: {dupes}")
@@ -520,9 +531,9 @@ class DatasetSpec(_Frozen):
         if dup_src:
             raise ValueError(f"two columns read the same source column: {dup_src}")
         missing = [k for k in self.primary_key if k not in names]
-        if missing:
+        if missing and not grouped:
             raise ValueError(f"primary_key names unknown columns {missing}; columns are {names}")
-        if self.source.format == "csv" and not self.source.csv.header:
+        if self.source.format == "csv" and not self.source.csv.header and not grouped:
             given = self.source.csv.column_names or ()
             unknown = [s for s in sources if s not in given]
             if unknown:
@@ -540,6 +551,8 @@ class DatasetSpec(_Frozen):
                 raise ValueError(f"column `{c.name}`: `format` only applies to date/datetime columns")
         if self.partitions is not None:
             col = next((c for c in self.columns if c.name == self.partitions.column), None)
+            if col is None and grouped:
+                return self
             if col is None:
                 raise ValueError(f"`partitions.column` names unknown column `{self.partitions.column}`; columns are {names}")
             if col.dtype not in TIME_DTYPES:

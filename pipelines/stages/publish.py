@@ -34,6 +34,7 @@ from pipelines.models.feedback import EXCLUDE_RULE
 from pipelines.quality.kinds import FAIL, GOOD, POLARS_DTYPES, SUSPECT
 from pipelines.quality.results import Measure, make_measure
 from pipelines.quality.scoring import Scorecard, meets, score
+from pipelines.spec.expand import resolution_record
 from pipelines.spec.loader import LoadedDataset
 from pipelines.stages.ingest import ROW_ID, Ingested
 from pipelines.stages.validate import Validated, all_rules
@@ -313,6 +314,7 @@ def manifest_for(
         # and every file's difference from the spec's columns.
         "quarantined_files": ing.quarantined_files,
         "drift": ing.drift,
+        **resolution_record(loaded.groups, loaded.selections),
         **body,
     }
 
