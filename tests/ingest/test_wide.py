@@ -47,8 +47,10 @@ def test_wide_matrix_runs_to_a_published_version(tmp_path: Path) -> None:
     assert len(complete["columns"]) == 519 and "s007" not in complete["columns"]
     assert complete["failed"] > 0 and pub.rows_warned == complete["failed"]  # warn: rows with an empty sensor stay
     assert {s["where"] for s in m["column_selections"]} == {
-        "fab.sensors.complete.columns", "fab.no_repeats.columns", "fab_yield.features"
+        "fab.sensors.complete.columns", "fab.no_repeats.columns", "fab.sensors.informative.columns", "fab_yield.features"
     }  # fmt: skip
+    informative = by_rule["fab.sensors.informative"]  # 520 sensors compared by hash, not pair by pair
+    assert informative["passed"] and len(informative["columns"]) == 520
     (demand,) = m["demands"]
     assert (demand["demand"], demand["rows"]) == ("fab_yield", 200)
     assert demand["classes"] == {"-1": 185, "1": 15}

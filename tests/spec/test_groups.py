@@ -51,6 +51,7 @@ def test_selectors_resolve_to_plain_lists_in_rules_and_demands(tmp_path: Path) -
         ("fab.sensors.complete.columns", "{role: measurement, exclude: [s007]}", 519),
         ("fab.no_repeats.columns", "{group: sensors}", 520),
         ("fab_yield.features", "{group: sensors, exclude: [s007]}", 519),
+        ("fab.sensors.informative.columns", "{pattern: s*, dtype: float64}", 520),
     }
 
 

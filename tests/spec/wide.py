@@ -38,6 +38,9 @@ RULES = """rules:
   - id: fab.no_repeats
     kind: duplicate_records
     columns: {group: sensors}
+  - id: fab.sensors.informative
+    kind: informative_features
+    columns: {pattern: 's*', dtype: float64}
 """
 
 DEMAND = """name: fab_yield
