@@ -169,3 +169,14 @@ def test_groups_that_cannot_apply_to_the_source(tmp_path: Path) -> None:
     bad_name = SPEC.replace("name: 's{:03d}'", "name: 'Sensor {}'")
     (issue,) = _issues(wide_project(tmp_path / "t", spec=bad_name))
     assert issue.key_path == "columns_from[0].name" and "makes `Sensor 0` of raw column `0`" in issue.message
+
+
+def test_check_prints_what_groups_and_selectors_resolved_to(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    res = CliRunner().invoke(app, ["check", "--project", str(wide_project(tmp_path))])
+    assert res.exit_code == 0, res.output
+    assert r"fab: columns_from[0] (sensors) pattern `^\d+$` -> 520 columns: s000, s001, s002, ..., s518, s519" in res.output
+    assert "fab: fab_yield.features {group: sensors, exclude: [s007]} -> 519 columns" in res.output
