@@ -86,7 +86,10 @@ def select(sel: Selector, ctx: SelectionContext) -> tuple[str, ...]:
     names = [c.name for c in ctx.columns]
     if sel.group is not None and sel.group not in ctx.groups:
         known = ", ".join(f"`{k}`" for k in ctx.groups) or "none (the spec has no `columns_from`)"
-        raise ValueError(f"selector {sel.text()}: dataset `{ctx.dataset}` has no column group `{sel.group}`; groups: {known}")
+        raise ValueError(
+            f"selector {sel.text()}: dataset `{ctx.dataset}` has no column group `{sel.group}`; groups: {known} "
+            "(by index, or by the group's `id`)"
+        )
     members = set(ctx.groups[sel.group]) if sel.group is not None else None
     for ex in sel.exclude:
         if not fnmatch.filter(names, ex):
@@ -106,7 +109,8 @@ def select(sel: Selector, ctx: SelectionContext) -> tuple[str, ...]:
         roles = sorted({c.role for c in ctx.columns})
         raise ValueError(
             f"selector {sel.text()} selects no column of dataset `{ctx.dataset}`; its {len(names)} columns are "
-            f"{_shown(names)} (roles: {', '.join(roles)})"
+            f"{_shown(names)} (roles: {', '.join(roles)}); widen the selector, or fix the `role`/`dtype` of the columns "
+            "in the spec"
         )
     return picked
 
