@@ -180,3 +180,12 @@ def test_check_prints_what_groups_and_selectors_resolved_to(tmp_path: Path) -> N
     assert res.exit_code == 0, res.output
     assert r"fab: columns_from[0] (sensors) pattern `^\d+$` -> 520 columns: s000, s001, s002, ..., s518, s519" in res.output
     assert "fab: fab_yield.features {group: sensors, exclude: [s007]} -> 519 columns" in res.output
+
+
+def test_headerless_explicit_column_reads_a_field_by_position(tmp_path: Path) -> None:
+    path = headerless_project(tmp_path) / "dataset_specs" / "fab_raw.yaml"
+    text = path.read_text("utf-8").replace("positions: '1-520'", "positions: '2-520'")
+    path.write_text(text + "columns:\n  - {name: first_sensor, source: '1', dtype: float64, unit: mbar}\n", "utf-8")
+    spec = load_project(tmp_path).datasets["fab_raw"].spec
+    assert spec.column_names[:3] == ["first_sensor", "s002", "s003"] and len(spec.columns) == 520
+    assert spec.source.csv.column_names == tuple(str(i) for i in range(1, 521))
