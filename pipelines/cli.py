@@ -114,6 +114,11 @@ def check(project: ProjectOpt = None) -> None:
             ld.spec.schedule or "-",
         )
     out.print(t)
+    from pipelines.spec.expand import resolution_lines
+
+    for name, ld in sorted(proj.datasets.items()):
+        for line in resolution_lines(name, ld.groups, ld.selections):
+            out.print(line, markup=False, highlight=False)
 
 
 @app.command()

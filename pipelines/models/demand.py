@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from pipelines.spec.models import NAME_PATTERN
 from pipelines.spec.models import _Frozen as _SpecFrozen
+from pipelines.spec.selectors import ColumnList
 
 Task = Literal["classification", "regression", "forecasting", "anomaly_detection"]
 SPLITS = ("train", "validation", "test")
@@ -129,10 +130,13 @@ class Demand(_Frozen):
     description: str = Field("", description="What the model is for and why it needs this.")
     task: Task = Field(description="classification | regression | forecasting | anomaly_detection.")
     label: str | None = Field(None, description="Label (target) column.")
-    one_hot_labels: tuple[str, ...] = Field(
+    one_hot_labels: ColumnList = Field(
         (), description="Instead of `label`: one-hot label columns; a row's class is the column that holds 1."
     )
-    features: tuple[str, ...] = Field(min_length=1, description="Feature columns the model reads.")
+    features: ColumnList = Field(
+        min_length=1,
+        description="Feature columns the model reads: a list, or a selector such as `{role: measurement}` (docs/models.md).",
+    )
     strata: dict[str, tuple[Scalar, ...]] = Field(
         default_factory=dict,
         description="Target population: column -> the values the model must see; every combination is a required stratum.",

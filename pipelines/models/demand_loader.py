@@ -9,8 +9,8 @@ from typing import Any
 from pipelines.errors import SpecIssue
 from pipelines.models.demand import Demand
 from pipelines.paths import relative
-from pipelines.spec.issues import parse_file
 from pipelines.spec.models import NUMERIC_DTYPES, TIME_DTYPES, DatasetSpec
+from pipelines.spec.selectors import SelectionContext, lenient, selection_context
 from pipelines.spec.yaml_marks import Located
 
 DEMANDS_DIR = "demands"
@@ -82,17 +82,46 @@ def _column_issues(demand: Demand, spec: DatasetSpec, located: Located) -> list[
     return out
 
 
-def load_demands(spec_dir: Path, root: Path, specs: dict[str, DatasetSpec], issues: list[SpecIssue]) -> dict[str, list[Demand]]:
+def _parse(
+    path: Path, display: str, issues: list[SpecIssue], contexts: dict[str, SelectionContext]
+) -> tuple[Demand | None, Located | None]:
+    """Parse one demand file; its column selectors resolve against the dataset it names."""
+    from pipelines.errors import SpecError
+    from pipelines.spec.issues import validate_model
+
+    try:
+        located = Located(path, display)
+    except SpecError as e:
+        issues.extend(e.issues)
+        return None, None
+    dataset = located.data.get("dataset") if isinstance(located.data, dict) else None
+    ctx = contexts.get(dataset) if isinstance(dataset, str) else None
+    demand, errs = validate_model(Demand, located, ctx.context() if ctx else lenient())
+    issues.extend(errs)
+    return demand, located
+
+
+def load_demands(
+    spec_dir: Path,
+    root: Path,
+    specs: dict[str, DatasetSpec],
+    issues: list[SpecIssue],
+    contexts: dict[str, SelectionContext] | None = None,
+) -> dict[str, list[Demand]]:
     """Demands per dataset name; every problem goes to `issues` (file:line, key, message, hint).
 
     A demand on a dataset whose own spec failed to load is skipped: that spec's error is the one to fix.
+    Column selectors (`features: {role: measurement}`) resolve against the dataset's entry in `contexts`
+    (default: one built from `specs`, without column groups).
     """
+    if contexts is None:
+        contexts = {n: selection_context(s) for n, s in specs.items()}
     broken = {p.stem for p in [*spec_dir.glob("*.yaml"), *spec_dir.glob("*.yml")]} - set(specs)
     out: dict[str, list[Demand]] = {}
     seen: dict[str, str] = {}
     for path in demand_paths(spec_dir):
         display = relative(path, root)
-        demand, located = parse_file(Demand, path, display, issues)
+        demand, located = _parse(path, display, issues, contexts)
         if demand is None or located is None:
             continue
         if path.stem != demand.name:

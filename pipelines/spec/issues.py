@@ -142,7 +142,14 @@ def _issues_from_validation(e: ValidationError, located: Located, model: type[Ba
     return issues
 
 
-def validate_model(model: type[BaseModel], located: Located) -> tuple[Any, list[SpecIssue]]:
+def issues_from_validation(e: ValidationError, located: Located, model: type[BaseModel]) -> list[SpecIssue]:
+    """The problems of a pydantic validation error as `SpecIssue`s located in the YAML they came from."""
+    return _issues_from_validation(e, located, model)
+
+
+def validate_model(
+    model: type[BaseModel], located: Located, context: dict[str, Any] | None = None
+) -> tuple[Any, list[SpecIssue]]:
     if not isinstance(located.data, dict):
         return None, [
             SpecIssue(
@@ -155,13 +162,17 @@ def validate_model(model: type[BaseModel], located: Located) -> tuple[Any, list[
             )
         ]
     try:
-        return model.model_validate(located.data), []
+        return model.model_validate(located.data, context=context), []
     except ValidationError as e:
         return None, _issues_from_validation(e, located, model)
 
 
-def parse_file(model: type[BaseModel], path: Path, display: str, issues: list[SpecIssue]) -> tuple[Any, Located | None]:
+def parse_file(
+    model: type[BaseModel], path: Path, display: str, issues: list[SpecIssue], context: dict[str, Any] | None = None
+) -> tuple[Any, Located | None]:
     """Read a YAML file with positions and validate it as `model`; every problem goes to `issues`.
+
+    `context` is passed to pydantic's validators (column selectors read the dataset's columns from it).
 
     Returns (the model or None, the located YAML or None when the file is not readable YAML).
     """
@@ -172,6 +183,6 @@ def parse_file(model: type[BaseModel], path: Path, display: str, issues: list[Sp
     except SpecError as e:
         issues.extend(e.issues)
         return None, None
-    obj, errs = validate_model(model, located)
+    obj, errs = validate_model(model, located, context)
     issues.extend(errs)
     return obj, located

@@ -24,9 +24,11 @@ from pipelines.paths import relative
 from pipelines.spec.checks import check_rules_against_spec
 from pipelines.spec.column_checks import check_columns
 from pipelines.spec.derive import check_derived
+from pipelines.spec.expand import ResolvedGroup, expand_columns
 from pipelines.spec.issues import parse_file
 from pipelines.spec.models import Column, DatasetSpec, RuleFile
 from pipelines.spec.rules import RULE_KINDS, NotNull, Rule, RuleBase, Unique
+from pipelines.spec.selectors import Selection, lenient, selection_context
 from pipelines.spec.yaml_marks import Located
 
 SPECS_DIR = "dataset_specs"
@@ -45,6 +47,8 @@ class LoadedDataset:
     spec_metadata_hash: str
     rules_hash: str
     demands: tuple[Demand, ...] = ()
+    groups: tuple[ResolvedGroup, ...] = ()  # what each `columns_from` entry became (its members are in spec.columns)
+    selections: tuple[Selection, ...] = ()  # what each selector in its rules and demands selected
 
     @property
     def name(self) -> str:
@@ -173,13 +177,18 @@ def load_project_kinds(root: Path) -> list[SpecIssue]:
     return issues
 
 
-_RuleCache = dict[Path, tuple[BaseModel | None, Located | None]]
+_RuleCache = dict[tuple[Path, str], tuple[BaseModel | None, Located | None]]
 
 
-def _load_rule_file(path: Path, root: Path, cache: _RuleCache, issues: list[SpecIssue]) -> None:
-    """Parse a rule file once into `cache`, adding its problems to `issues`."""
-    if path not in cache:
-        cache[path] = parse_file(rule_file_model(), path, relative(path, root), issues)
+def _load_rule_file(
+    path: Path, root: Path, cache: _RuleCache, issues: list[SpecIssue], context: dict[str, Any] | None = None, key: str = ""
+) -> None:
+    """Parse a rule file once per dataset (`key`) into `cache`, adding its problems to `issues`.
+
+    The dataset's selection `context` resolves column selectors; a problem found for two datasets is reported once.
+    """
+    if (path, key) not in cache:
+        cache[path, key] = parse_file(rule_file_model(), path, relative(path, root), issues, context or lenient())
 
 
 def _check_derived_grades(specs: dict[str, DatasetSpec], spec_dir: Path, root: Path, issues: list[SpecIssue]) -> None:
@@ -232,13 +241,12 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
     spec_paths = sorted([*spec_dir.glob("*.yaml"), *spec_dir.glob("*.yml")])
     rule_cache: _RuleCache = {}
     all_specs: dict[str, DatasetSpec] = {}
+    all_groups: dict[str, tuple[ResolvedGroup, ...]] = {}
     for path in spec_paths:
         display = relative(path, root)
         spec, located = parse_file(DatasetSpec, path, display, issues)
         if located is None:
             continue
-        if spec is not None:
-            all_specs.setdefault(spec.name, spec)
         if spec is None:
             # Still check the rule files it names, so one `moshu check` reports every problem.
             declared = located.data.get("rules") if isinstance(located.data, dict) else None
@@ -247,6 +255,12 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
                 if rpath.is_file():
                     _load_rule_file(rpath, root, rule_cache, issues)
             continue
+        spec, groups = expand_columns(spec, located, root, issues)
+        if spec is None:
+            continue
+        all_specs.setdefault(spec.name, spec)
+        all_groups.setdefault(spec.name, groups)
+        selection = selection_context(spec, groups)
         if only and spec.name not in only:
             continue
         if path.stem != spec.name:
@@ -281,8 +295,8 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
                 )
                 continue
             rule_paths.append(rpath)
-            _load_rule_file(rpath, root, rule_cache, issues)
-            cached_rf, cached_loc = rule_cache[rpath]
+            _load_rule_file(rpath, root, rule_cache, issues, selection.context(), spec.name)
+            cached_rf, cached_loc = rule_cache[rpath, spec.name]
             if cached_rf is not None and cached_loc is not None:
                 rules.extend((r, cached_loc, j) for j, r in enumerate(getattr(cached_rf, "rules", ())))
         check_rules_against_spec(spec, rules, issues, root)
@@ -298,13 +312,17 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
             spec_data_hash=dh,
             spec_metadata_hash=mh,
             rules_hash=rules_hash(all_rules),
+            groups=groups,
+            selections=tuple(selection.resolved),
         )
     _check_derived_grades(all_specs, spec_dir, root, issues)
     from pipelines.models.demand_loader import load_demands
 
-    for ds, demands in load_demands(spec_dir, root, all_specs, issues).items():
+    contexts = {n: selection_context(s, all_groups[n]) for n, s in all_specs.items()}
+    for ds, demands in load_demands(spec_dir, root, all_specs, issues, contexts).items():
         if ds in project.datasets:
-            project.datasets[ds] = dataclasses.replace(project.datasets[ds], demands=tuple(demands))
+            picked = (*project.datasets[ds].selections, *contexts[ds].resolved)
+            project.datasets[ds] = dataclasses.replace(project.datasets[ds], demands=tuple(demands), selections=picked)
     if only:
         unknown = [n for n in only if n not in project.datasets]
         if unknown and not issues:
@@ -321,7 +339,7 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
                 )
             )
     if issues:
-        raise SpecError(issues)
+        raise SpecError(list(dict.fromkeys(issues)))  # a rule file shared by two datasets reports a problem once
     return project
 
 

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from functools import cached_property
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SerializerFunctionWrapHandler,
-    field_validator,
-    model_serializer,
-    model_validator,
-)
+from pydantic import Field, field_validator, model_validator
 
+from pipelines.spec.base import NAME_PATTERN, TIME_DTYPES, DType, Role, Sensitivity, _Frozen
+from pipelines.spec.base import NUMERIC_DTYPES as NUMERIC_DTYPES  # re-exported: importers use `models`
+from pipelines.spec.groups import ColumnGroup
 from pipelines.spec.rules import Rule
 
 if TYPE_CHECKING:  # `pipelines.spec` rebuilds DatasetSpec once `enrich.py` (which builds on Column) is loaded
@@ -64,30 +60,6 @@ RESERVED_NAMES = frozenset(
         "frozen_eval",
     }
 )
-NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
-
-DType = Literal[
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-    "float32",
-    "float64",
-    "bool",
-    "string",
-    "date",
-    "datetime",
-]
-NUMERIC_DTYPES: frozenset[str] = frozenset(
-    {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64"}
-)
-TIME_DTYPES: frozenset[str] = frozenset({"datetime", "date"})
-Role = Literal["timestamp", "entity", "measurement", "label", "attribute"]
-Sensitivity = Literal["personal", "confidential", "public"]
 Grade = Literal["general", "important", "core"]
 GRADE_ORDER: tuple[str, ...] = ("general", "important", "core")
 Domain = Literal["r_and_d", "production", "operations_maintenance", "management", "external"]
@@ -99,21 +71,6 @@ ORIGINAL_SUFFIX = "_original"
 def original_name(name: str) -> str:
     """Name of the column that keeps a time column's raw text (`keep_original`)."""
     return name + ORIGINAL_SUFFIX
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    # Fields added after specs were first hashed: left out of a dump while at their default, so the
-    # data and metadata hashes of specs that do not use them stay as they were.
-    ADDED_LATER: ClassVar[tuple[str, ...]] = ()
-
-    @model_serializer(mode="wrap")
-    def _omit_new_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        out: dict[str, Any] = handler(self)
-        for key in self.ADDED_LATER:
-            if getattr(self, key) == type(self).model_fields[key].default:
-                out.pop(key, None)
-        return out
 
 
 class CsvOptions(_Frozen):
@@ -158,8 +115,6 @@ class CsvOptions(_Frozen):
 
     @model_validator(mode="after")
     def _names_when_headerless(self) -> CsvOptions:
-        if not self.header and not self.column_names:
-            raise ValueError("`column_names` is required when `header` is false")
         if len(self.delimiter) != 1 and self.delimiter != "whitespace":
             raise ValueError(f"`delimiter` must be one character or `whitespace`, not {self.delimiter!r}")
         if self.delimiter == "whitespace" and self.header:
@@ -547,7 +502,7 @@ class Classification(_Frozen):
 class DatasetSpec(_Frozen):
     """A dataset: where its raw data comes from, what its columns are, which rules it must meet."""
 
-    ADDED_LATER = ("partitions", "enrich")
+    ADDED_LATER = ("partitions", "enrich", "columns_from")
 
     name: str = Field(pattern=NAME_PATTERN, description="Dataset id: lowercase, digits and `_`; names the catalog view.")
     title: str = Field(description="Human title.")
@@ -560,7 +515,14 @@ class DatasetSpec(_Frozen):
         description="Grade, domain, CDO, retention and default column sensitivity; required for every dataset."
     )
     source: Source = Field(description="Where the raw files are and how to read them.")
-    columns: tuple[Column, ...] = Field(min_length=1, description="Columns of the published dataset, in order.")
+    columns: tuple[Column, ...] = Field(
+        (), description="Columns of the published dataset, in order (then the members of `columns_from`)."
+    )
+    columns_from: tuple[ColumnGroup, ...] = Field(
+        (),
+        description="Column groups: many raw columns declared at once by a regex over the header names or by "
+        "position, resolved into columns when the spec is loaded (see docs/ingest.md).",
+    )
     primary_key: tuple[str, ...] = Field(
         (), description="Columns that identify a row; generates a `unique` rule and `not_null` rules."
     )
@@ -606,7 +568,12 @@ class DatasetSpec(_Frozen):
 
     @model_validator(mode="after")
     def _columns_consistent(self) -> DatasetSpec:
+        from pipelines.spec.groups import shape_problem
+
+        if problem := shape_problem(self.columns, self.columns_from, self.source.csv):
+            raise ValueError(problem)
         names = [c.name for c in self.declared_columns]
+        grouped = bool(self.columns_from)  # members are known once the groups are resolved (expand.py)
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"column names must be unique; repeated: {dupes}")
@@ -615,9 +582,9 @@ class DatasetSpec(_Frozen):
         if dup_src:
             raise ValueError(f"two columns read the same source column: {dup_src}")
         missing = [k for k in self.primary_key if k not in names]
-        if missing:
+        if missing and not grouped:
             raise ValueError(f"primary_key names unknown columns {missing}; columns are {names}")
-        if self.source.format == "csv" and not self.source.csv.header:
+        if self.source.format == "csv" and not self.source.csv.header and not grouped:
             given = self.source.csv.column_names or ()
             unknown = [s for s in sources if s not in given]
             if unknown:
@@ -635,6 +602,8 @@ class DatasetSpec(_Frozen):
                 raise ValueError(f"column `{c.name}`: `format` only applies to date/datetime columns")
         if self.partitions is not None:
             col = next((c for c in self.columns if c.name == self.partitions.column), None)
+            if col is None and grouped:
+                return self
             if col is None:
                 raise ValueError(f"`partitions.column` names unknown column `{self.partitions.column}`; columns are {names}")
             if col.dtype not in TIME_DTYPES:
@@ -693,10 +662,12 @@ class DatasetSpec(_Frozen):
 
     def column(self, name: str) -> Column:
         """Return the published column called `name`."""
-        for c in self.published_columns:
-            if c.name == name:
-                return c
-        raise KeyError(name)
+        return self._by_name[name]
+
+    @cached_property
+    def _by_name(self) -> dict[str, Column]:
+        """Published columns by name, built once (a wide spec asks for hundreds of them)."""
+        return {c.name: c for c in self.published_columns}
 
     @property
     def column_names(self) -> list[str]:

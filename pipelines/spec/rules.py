@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from pipelines.spec.selectors import ColumnList
+
 RULE_ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,127}$"
 
 
@@ -51,7 +53,7 @@ class _Series(RuleBase):
 
     column: str = Field(description="Measurement column.")
     timestamp: str = Field(description="Timestamp (or cycle counter) column that orders the series.")
-    entity: tuple[str, ...] = Field((), description="Columns naming the series (e.g. machine id); empty: one series.")
+    entity: ColumnList = Field((), description="Columns naming the series (e.g. machine id); empty: one series.")
 
     def columns_used(self) -> tuple[str, ...]:
         return (self.column, self.timestamp, *self.entity)
@@ -114,7 +116,7 @@ class Unique(RuleBase):
     """No two rows may share the same values in `columns`; every row of a repeated key fails. Clause K-1."""
 
     kind: Literal["unique"]
-    columns: tuple[str, ...] = Field(min_length=1, description="Columns that together must be unique.")
+    columns: ColumnList = Field(min_length=1, description="Columns that together must be unique.")
 
     def columns_used(self) -> tuple[str, ...]:
         return self.columns
@@ -124,7 +126,7 @@ class DuplicateRecords(RuleBase):
     """Exact repeats of an earlier record fail (the first copy is kept). Clause K-2."""
 
     kind: Literal["duplicate_records"]
-    columns: tuple[str, ...] = Field((), description="Columns that make a record; empty: every column of the spec.")
+    columns: ColumnList = Field((), description="Columns that make a record; empty: every column of the spec.")
 
     def columns_used(self) -> tuple[str, ...]:
         return self.columns
@@ -183,7 +185,7 @@ class RecordCompleteness(RuleBase):
     """Share of rows with no empty cell in `columns` (Com-ML-4). Clause C-2."""
 
     kind: Literal["record_completeness"]
-    columns: tuple[str, ...] = Field((), description="Columns that make a complete record; empty: every column.")
+    columns: ColumnList = Field((), description="Columns that make a complete record; empty: every column.")
 
     def columns_used(self) -> tuple[str, ...]:
         return self.columns
@@ -194,7 +196,7 @@ class OutlierShare(_Column):
 
     kind: Literal["outlier_share"]
     max_z: float = Field(3.5, gt=0, description="Robust z-score above which a value is an outlier (3.5: Iglewicz and Hoaglin).")
-    group_by: tuple[str, ...] = Field((), description="Compute median and MAD per group (e.g. per operating regime).")
+    group_by: ColumnList = Field((), description="Compute median and MAD per group (e.g. per operating regime).")
 
     def columns_used(self) -> tuple[str, ...]:
         return (self.column, *self.group_by)
@@ -225,7 +227,7 @@ class Increasing(RuleBase):
 
     kind: Literal["increasing"]
     timestamp: str = Field(description="Timestamp or cycle column.")
-    entity: tuple[str, ...] = Field((), description="Columns naming the series; empty: one series.")
+    entity: ColumnList = Field((), description="Columns naming the series; empty: one series.")
 
     def columns_used(self) -> tuple[str, ...]:
         return (self.timestamp, *self.entity)
@@ -236,7 +238,7 @@ class Gap(RuleBase):
 
     kind: Literal["gap"]
     timestamp: str = Field(description="Timestamp or cycle column.")
-    entity: tuple[str, ...] = Field((), description="Columns naming the series; empty: one series.")
+    entity: ColumnList = Field((), description="Columns naming the series; empty: one series.")
     period_s: float = Field(gt=0, description="Expected sampling period in seconds (or cycles).")
     suspect_factor: float = Field(1.5, gt=1, description="An interval above period x this is suspect.")
     fail_factor: float = Field(3.0, gt=1, description="An interval above period x this fails.")
@@ -317,7 +319,7 @@ class TimeCoverage(RuleBase):
 
     kind: Literal["time_coverage"]
     timestamp: str = Field(description="Timestamp column.")
-    entity: tuple[str, ...] = Field((), description="Columns naming the series.")
+    entity: ColumnList = Field((), description="Columns naming the series.")
     period_s: float = Field(gt=0, description="Expected sampling period in seconds.")
 
     def columns_used(self) -> tuple[str, ...]:
@@ -337,7 +339,7 @@ class Freshness(RuleBase):
 
 class _Labels(RuleBase):
     column: str | None = Field(None, description="Label column (one class per row).")
-    one_hot: tuple[str, ...] = Field((), description="One-hot label columns (the class is the column holding 1).")
+    one_hot: ColumnList = Field((), description="One-hot label columns (the class is the column holding 1).")
 
     @model_validator(mode="after")
     def _one_form(self) -> _Labels:
@@ -381,8 +383,8 @@ class InformativeFeatures(RuleBase):
     """Feature columns are neither constant nor exact copies of another feature. Clause D-3."""
 
     kind: Literal["informative_features"]
-    columns: tuple[str, ...] = Field(min_length=1, description="Feature columns to check.")
-    group_by: tuple[str, ...] = Field(
+    columns: ColumnList = Field(min_length=1, description="Feature columns to check.")
+    group_by: ColumnList = Field(
         (), description="Check within each group (e.g. per sub-dataset); A and B count (column, group) pairs."
     )
 
@@ -394,7 +396,7 @@ class UnitConsistency(RuleBase):
     """The listed columns declare units convertible to `unit` (checked with pint). Clause K-5."""
 
     kind: Literal["unit_consistency"]
-    columns: tuple[str, ...] = Field(min_length=1, description="Columns that must share the quantity of `unit`.")
+    columns: ColumnList = Field(min_length=1, description="Columns that must share the quantity of `unit`.")
     unit: str = Field(description="Unit the columns must be convertible to, e.g. `K` or `degC`.")
 
     def columns_used(self) -> tuple[str, ...]:

@@ -37,6 +37,7 @@ from pipelines.quality.kinds import FAIL, GOOD, POLARS_DTYPES, SUSPECT
 from pipelines.quality.profile_measures import baseline
 from pipelines.quality.results import Measure, make_measure
 from pipelines.quality.scoring import Scorecard, meets, score
+from pipelines.spec.expand import resolution_record
 from pipelines.spec.loader import LoadedDataset
 from pipelines.stages.ingest import ROW_ID, Ingested
 from pipelines.stages.validate import Validated, all_rules
@@ -324,6 +325,7 @@ def manifest_for(
         # The `enrich` files read, and how many values each `map` entry respelled (only when the spec has them).
         **({"lookup_files": ing.lookup_files} if ing.lookup_files else {}),
         **({"mapped_values": ing.mapped_values} if ing.mapped_values else {}),
+        **resolution_record(loaded.groups, loaded.selections),
         **body,
     }
 

@@ -379,6 +379,38 @@ def bench_sideways(path: Path) -> None:
     wb.close()
 
 
+# The anonymous sensor matrix: how many sensors, rows of the headed file and rows of the headerless one.
+WIDE_SENSORS, WIDE_ROWS, WIDE_HEADERLESS_ROWS = 520, 200, 60
+
+
+def _wide_value(row: int, sensor: int) -> str:
+    """One sensor reading: a level per sensor, a small wave per row; every 97th cell (and sensor 7 from row 150) empty."""
+    if (row * WIDE_SENSORS + sensor) % 97 == 0 or (sensor == 7 and row >= 150):
+        return ""
+    level = (sensor * 37) % 500 / 10
+    return f"{level + ((row * 13 + sensor * 7) % 21 - 10) / 100:.2f}"
+
+
+def wide_sensors() -> bytes:
+    """A fab-style sensor matrix (as SECOM publishes): a timestamp, 520 anonymous sensors named `0`..`519`, a pass/fail
+    label (-1 pass, 1 fail), 200 rows, empty cells scattered and sensor 7 dead from row 150."""
+    rows = [["timestamp", *(str(j) for j in range(WIDE_SENSORS)), "pass_fail"]]
+    start = dt.datetime(2024, 7, 19, 11, 55, 0)
+    for i in range(WIDE_ROWS):
+        ts = start + dt.timedelta(minutes=17 * i)
+        label = "1" if i % 14 == 3 else "-1"
+        rows.append([f"{ts:%Y-%m-%d %H:%M:%S}", *(_wide_value(i, j) for j in range(WIDE_SENSORS)), label])
+    return _csv(rows).encode("ascii")
+
+
+def wide_headerless() -> bytes:
+    """The same sensors as SECOM's `secom.data`: no header, fields separated by single spaces, `NaN` for a missing value."""
+    lines = []
+    for i in range(WIDE_HEADERLESS_ROWS):
+        lines.append(" ".join(_wide_value(i, j) or "NaN" for j in range(WIDE_SENSORS)))
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
 TEXT_CASES: dict[str, Callable[[], bytes]] = {
     "mes_gbk.csv": mes_gbk,
     "gbk_invalid_bytes.csv": gbk_invalid_bytes,
@@ -408,6 +440,8 @@ TEXT_CASES: dict[str, Callable[[], bytes]] = {
     "mixed_endings.csv": mixed_endings,
     "short_rows.csv": short_rows,
     **{f"shift_deliveries/2024-03-0{d}.csv": shift_delivery(d) for d in (1, 2, 3, 4)},
+    "wide_sensors.csv": wide_sensors,
+    "wide_headerless.txt": wide_headerless,
 }
 
 
