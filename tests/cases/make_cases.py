@@ -411,6 +411,16 @@ def wide_headerless() -> bytes:
     return ("\n".join(lines) + "\n").encode("ascii")
 
 
+def wide_headerless_labels() -> bytes:
+    """The labels of `wide_headerless.txt` in the same row order, as SECOM's `secom_labels.data`: -1 pass / 1 fail and a
+    quoted day-first timestamp, 60 rows."""
+    start = dt.datetime(2008, 7, 19, 11, 55, 0)
+    return "".join(
+        f'{"1" if i % 14 == 3 else "-1"} "{start + dt.timedelta(minutes=17 * i):%d/%m/%Y %H:%M:%S}"\n'
+        for i in range(WIDE_HEADERLESS_ROWS)
+    ).encode("ascii")
+
+
 TEXT_CASES: dict[str, Callable[[], bytes]] = {
     "mes_gbk.csv": mes_gbk,
     "gbk_invalid_bytes.csv": gbk_invalid_bytes,
@@ -442,6 +452,7 @@ TEXT_CASES: dict[str, Callable[[], bytes]] = {
     **{f"shift_deliveries/2024-03-0{d}.csv": shift_delivery(d) for d in (1, 2, 3, 4)},
     "wide_sensors.csv": wide_sensors,
     "wide_headerless.txt": wide_headerless,
+    "wide_headerless_labels.data": wide_headerless_labels,
 }
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from pipelines.errors import SourceError
 from pipelines.ingest.readers import scan_file, temp_files
 from pipelines.runner import run_dataset
 from pipelines.spec.loader import load_project
+from pipelines.stages.ingest import ingest
 from pipelines.warehouse import Warehouse
 from tests.spec.wide import CASES, headerless_project, wide_project
 
@@ -54,3 +58,36 @@ def test_wide_matrix_runs_to_a_published_version(tmp_path: Path) -> None:
     (demand,) = m["demands"]
     assert (demand["demand"], demand["rows"]) == ("fab_yield", 200)
     assert demand["classes"] == {"-1": 185, "1": 15}
+
+
+def test_headerless_matrix_paired_with_its_label_file_by_position(tmp_path: Path) -> None:
+    """A 520-sensor matrix with no header and its labels in another file of the same row order (SECOM's layout)."""
+    root = headerless_project(tmp_path / "p")
+    (root / "labels").mkdir()
+    shutil.copy(CASES / "wide_headerless_labels.data", root / "labels" / "wide_headerless_labels.data")
+    spec = (root / "dataset_specs" / "fab_raw.yaml").read_text(encoding="utf-8")
+    pairing = """enrich:
+  - path: labels/{stem}_labels.data
+    by: position
+    csv: {delimiter: " ", header: false, column_names: [verdict, stamp]}
+    columns:
+      - {name: verdict, dtype: int8, role: label}
+      - {name: ts, source: stamp, dtype: datetime, format: "%d/%m/%Y %H:%M:%S", role: timestamp}
+"""
+    (root / "dataset_specs" / "fab_raw.yaml").write_text(spec + pairing, encoding="utf-8")
+    ld = load_project(root).datasets["fab_raw"]
+    assert len(ld.spec.columns) == 520 and [c.name for c in ld.spec.declared_columns][-2:] == ["verdict", "ts"]
+    ing = ingest(ld, root, Warehouse(tmp_path / "wh"))
+    assert ing.staged is not None
+    df = pl.read_parquet(ing.staged)
+    assert df.height == 60 and df["verdict"].to_list() == [1 if i % 14 == 3 else -1 for i in range(60)]
+    assert df["ts"][1] == datetime(2008, 7, 19, 12, 12)
+    assert df["s001"][0] is None and df["s520"].null_count() < 60  # `NaN` is null; the last sensor is read
+    assert [(f["path"], f["rows"], f["paired_with"]) for f in ing.lookup_files] == [
+        ("labels/wide_headerless_labels.data", 60, "raw/wide_headerless.txt")
+    ]
+
+    short = b"".join((CASES / "wide_headerless_labels.data").read_bytes().splitlines(keepends=True)[:59])
+    (root / "labels" / "wide_headerless_labels.data").write_bytes(short)
+    with pytest.raises(SourceError, match=r"`raw/wide_headerless.txt` has 60 rows but its paired file"):
+        ingest(load_project(root).datasets["fab_raw"], root, Warehouse(tmp_path / "wh2"))
