@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,9 +175,41 @@ def profile(root: Path, name: str, pattern: str, options: InitOptions) -> Draft:
     st.features_seen(cols, frame, s)
     s.duplicate_rows = frame.height - frame.drop(PATH).n_unique()
     s.groups = st.find_groups(sample.raw_names, cols)
-    draft = Draft(name, rel, sample, cols, s, suggest(name, cols, s, frame.height, sample.complete))
-    draft.grouped = bool(s.groups) and options.groups and groups_supported()
+    grouped = bool(s.groups) and options.groups and groups_supported()
+    members = _name_members(s.groups, cols) if grouped else {}
+    draft = Draft(name, rel, sample, cols, s, suggest(name, cols, s, frame.height, sample.complete, members))
+    draft.grouped = grouped
     return draft
+
+
+def group_template(i: int, pattern: str) -> tuple[str, str, str]:
+    """(pattern with one capture group, name template, group id) of the `i`-th wide group.
+
+    The template is filled by the spec's own resolver (`pipelines.spec.groups.member_name`), so the
+    names the suggested rules use are the names the loaded spec gives the members.
+    """
+    if pattern == r"^\d+$":
+        return pattern, "s{:03d}", "sensors"
+    stem = re.sub(r"[^a-z0-9]+", "_", pattern.split("\\d+")[0].lstrip("^").replace("\\", "").lower()).strip("_")
+    captured = pattern.replace("\\d+", "(\\d+)", 1)
+    return captured, f"{stem or f'g{i}'}_{{1}}", stem or f"group_{i}"
+
+
+def _name_members(groups: list[tuple[str, str, list[str]]], cols: list[ColumnProfile]) -> dict[str, str]:
+    """Give each wide-group member its published name (in place); returns member name -> group id."""
+    from pipelines.spec.groups import member_name
+
+    by_raw = {c.raw: c for c in cols}
+    out: dict[str, str] = {}
+    for i, (pattern, _dtype, raws) in enumerate(groups):
+        captured, template, gid = group_template(i, pattern)
+        for raw in raws:
+            match = re.search(captured, raw)
+            c = by_raw[raw]
+            c.name = member_name(template, raw, match)
+            c.role = "measurement"
+            out[c.name] = gid
+    return out
 
 
 def _csv_options(sample: Sample) -> dict[str, Any]:
@@ -200,10 +233,10 @@ def _group_entries(draft: Draft) -> tuple[list[tuple[dict[str, Any], str]], set[
         return [], set()
     items, covered = [], set()
     for i, (pattern, dtype, members) in enumerate(draft.structure.groups):
-        stem = "s" if pattern == r"^\d+$" else (pattern.split("\\d+")[0].lstrip("^").replace("\\", "").lower() or f"g{i}_")
+        captured, template, gid = group_template(i, pattern)
         items.append(
             (
-                {"pattern": pattern, "name": stem + "{:03d}", "dtype": dtype, "role": "measurement"},
+                {"id": gid, "pattern": captured, "name": template, "dtype": dtype, "role": "measurement"},
                 f"seen: {len(members)} {dtype} columns named like `{members[0]}`",
             )
         )
@@ -299,7 +332,8 @@ def validate(draft: Draft) -> None:
 
     for text, model, path in ((draft.spec_text, DatasetSpec, draft.spec_path), (draft.rules_text, RuleFile, draft.rules_path)):
         try:
-            model.model_validate(yaml.safe_load(text))
+            # selectors (`{role: measurement}`) resolve against the spec when the project loads: check their shape only
+            model.model_validate(yaml.safe_load(text), context={"lenient": True})
         except ValidationError as e:
             raise InitError(f"the drafted `{path}` does not load: {e}; please report this with the file") from None
 

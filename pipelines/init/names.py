@@ -28,7 +28,9 @@ _UNIT_IN_HEADER = re.compile(r"^(?P<name>.*?)\s*[\[(（](?P<unit>[^\])）]{1,20}
 PERSON = re.compile(
     r"(^|_)(operator|operators|worker|employee|staff|inspector|technician|person|user|name|op_name)(_|$)|操作员|操作工|工人|员工|姓名|作业员|检验员"
 )
-LABEL = re.compile(r"(^|_)(label|labels|fault|faults|failure|failures|class|target|quality|defect|defects|anomaly|y)(_|$)")
+LABEL = re.compile(
+    r"(^|_)(label|labels|fault|faults|failure|failures|class|target|quality|defect|defects|anomaly|verdict|pass_fail|passfail|ok_nok|y)(_|$)"
+)
 ENTITY = re.compile(
     r"^(machine|unit|engine|device|asset|equipment|station|press|robot|spindle|sensor|tool|line|cell)(_?(id|no|number|name|code))?$"
     r"|^(machine|engine|device|asset|equipment|station|press|robot|sensor)_"

@@ -203,11 +203,13 @@ def label_rules(dataset: str, cols: list[ColumnProfile], s: Structure) -> list[S
     return out
 
 
-def feature_rules(dataset: str, cols: list[ColumnProfile], s: Structure) -> list[Suggestion]:
-    """`informative_features` over the measurements, noting constant and duplicated columns seen."""
-    feats = [c.name for c in cols if c.role == "measurement"]
-    if len(feats) < 2:
+def feature_rules(dataset: str, cols: list[ColumnProfile], s: Structure, *, selector: bool = False) -> list[Suggestion]:
+    """`informative_features` over the measurements (listed, or `{role: measurement}` with wide groups), noting constant
+    and duplicated columns seen."""
+    names = [c.name for c in cols if c.role == "measurement"]
+    if len(names) < 2:
         return []
+    feats: list[str] | dict[str, str] = {"role": "measurement"} if selector else names
     seen = f"{len(s.constant)} constant ({', '.join(s.constant[:8]) or 'none'}), {len(s.duplicated)} duplicated"
     if s.duplicated:
         seen += f" ({', '.join(f'{a} = {b}' for a, b in s.duplicated[:5])})"
@@ -246,7 +248,9 @@ def unit_rules(dataset: str, cols: list[ColumnProfile]) -> list[Suggestion]:
     return out
 
 
-def suggest(dataset: str, cols: list[ColumnProfile], s: Structure, rows: int, complete: bool) -> list[Suggestion]:
+def suggest(
+    dataset: str, cols: list[ColumnProfile], s: Structure, rows: int, complete: bool, members: dict[str, str] | None = None
+) -> list[Suggestion]:
     """Every suggested rule, in the order they are written.
 
     Args:
@@ -255,18 +259,22 @@ def suggest(dataset: str, cols: list[ColumnProfile], s: Structure, rows: int, co
         s: The dataset-level inference.
         rows: Rows sampled.
         complete: Whether the sample holds every row.
+        members: Columns of wide groups (`columns_from`) -> group id: they get no rule of their own (hundreds of
+            per-column rules would bury the rest); multi-column rules select them with `{role: measurement}`.
     """
+    members = members or {}
+    single = [c for c in cols if c.name not in members]
     out: list[Suggestion] = []
-    for c in cols:
+    for c in single:
         rule = set_rule(dataset, c, rows, complete)
         if rule:
             out.append(rule)
-    for c in cols:
+    for c in single:
         if c.role == "measurement" and c.numeric and not c.personal:
             out += span_rules(dataset, c)
     out += time_rules(dataset, s, rows)
     out += label_rules(dataset, cols, s)
-    out += feature_rules(dataset, cols, s)
+    out += feature_rules(dataset, cols, s, selector=bool(members))
     out += unit_rules(dataset, cols)
     out.append(
         Suggestion(

@@ -14,6 +14,7 @@ from pipelines.init.profile import infer_text
 from pipelines.init.sample import match_files
 from pipelines.init.structure import path_column
 from pipelines.init.text import sniff_delimiter, sniff_header
+from pipelines.spec.loader import load_project
 
 
 def _project(tmp_path: Path) -> Path:
@@ -102,23 +103,29 @@ def test_one_hot_labels_and_binary_indicators(tmp_path: Path) -> None:
     assert "label_coverage" in kinds
 
 
-def test_wide_files_group_columns_or_list_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wide_files_group_columns_or_list_them(tmp_path: Path) -> None:
     root = _project(tmp_path)
     header = "ts," + ",".join(str(i) for i in range(60))
     body = [f"2026-03-02 06:00:{i:02d}," + ",".join(f"{(i * j) % 17 / 3:.3f}" for j in range(60)) for i in range(30)]
     (root / "raw" / "spectrum.csv").write_text("\n".join([header, *body]) + "\n")
-    listed = init_dataset(root, "spectrum", "raw/spectrum.csv")
-    assert not listed.grouped  # `columns_from` is not a spec field yet: every column is listed, and the spec loads
-    assert len(yaml.safe_load(listed.spec_text)["columns"]) == 61
-    monkeypatch.setattr("pipelines.init.draft.groups_supported", lambda: True)
-    draft = profile(root, "spectrum", "raw/spectrum.csv", InitOptions())
+    draft = init_dataset(root, "spectrum", "raw/spectrum.csv")
     assert draft.grouped
-    render(draft, InitOptions())
     spec = yaml.safe_load(draft.spec_text)
-    assert spec["columns_from"] == [{"pattern": r"^\d+$", "name": "s{:03d}", "dtype": "float64", "role": "measurement"}]
+    assert spec["columns_from"] == [
+        {"id": "sensors", "pattern": r"^\d+$", "name": "s{:03d}", "dtype": "float64", "role": "measurement"}
+    ]
     assert [c["name"] for c in spec["columns"]] == ["ts"]
+    rules = yaml.safe_load(draft.rules_text)["rules"]
+    assert not [r for r in rules if str(r.get("column", "")).startswith("s0")]  # no rule per member
+    (informative,) = [r for r in rules if r["kind"] == "informative_features"]
+    assert informative["columns"] == {"role": "measurement"}
+    write(root, draft)  # loads as `moshu check` does: the group resolves to the names the rules were drafted with
+    loaded = load_project(root).datasets["spectrum"]
+    assert [c.name for c in loaded.spec.columns][1:4] == ["s000", "s001", "s002"] and len(loaded.spec.columns) == 61
     nogroups = profile(root, "spectrum", "raw/spectrum.csv", InitOptions(groups=False))
     assert not nogroups.grouped
+    render(nogroups, InitOptions(groups=False))
+    assert len(yaml.safe_load(nogroups.spec_text)["columns"]) == 61
 
 
 def test_paths_must_be_inside_the_project_and_match(tmp_path: Path) -> None:
