@@ -6,58 +6,23 @@ import json
 import subprocess
 import sys
 from dataclasses import replace
-from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
-import yaml
 
-from pipelines.models.demand import Demand, SplitSpec
+from pipelines.models.demand import Demand
 from pipelines.models.trial_fit import CV_FOLDS, TrialResult, better, trial_train
-
-REPO = Path(__file__).resolve().parents[2]
-AI4I_FEATURES = (
-    "Type",
-    "Air temperature [K]",
-    "Process temperature [K]",
-    "Rotational speed [rpm]",
-    "Torque [Nm]",
-    "Tool wear [min]",
-)
-STEEL_CLASSES = ("Pastry", "Z_Scratch", "K_Scatch", "Stains", "Dirtiness", "Bumps", "Other_Faults")
-
-
-def demand(**fields: object) -> Demand:
-    base: dict[str, object] = {
-        "name": "test_demand",
-        "dataset": "ai4i2020",
-        "title": "Test demand",
-        "team": "tests",
-        "split": SplitSpec(method="random", seed=7),
-    }
-    return Demand.model_validate(base | fields)
+from tests.models.raw_seeds import AI4I_FEATURES, REPO, STEEL_CLASSES, demand, failure_demand, read_ai4i, read_steel, split
 
 
 @pytest.fixture(scope="module")
 def ai4i() -> pl.DataFrame:
-    return pl.read_csv(REPO / "seeds/ai4i2020/ai4i2020.csv")
+    return read_ai4i()
 
 
 @pytest.fixture(scope="module")
 def steel() -> pl.DataFrame:
-    spec = yaml.safe_load((REPO / "dataset_specs/steel_plates_faults.yaml").read_text())
-    names = spec["source"]["csv"]["column_names"]
-    return pl.read_csv(REPO / "seeds/steel_plates_faults/Faults.NNA", separator="\t", has_header=False, new_columns=names)
-
-
-def split(df: pl.DataFrame, seed: int, test_share: float = 0.2) -> tuple[pl.DataFrame, pl.DataFrame]:
-    is_test = np.random.default_rng(seed).random(df.height) < test_share
-    return df.filter(~pl.Series(is_test)), df.filter(pl.Series(is_test))
-
-
-def failure_demand() -> Demand:
-    return demand(task="classification", label="Machine failure", features=AI4I_FEATURES)
+    return read_steel()
 
 
 def test_trial_train_steel_one_hot_classification(steel: pl.DataFrame) -> None:
