@@ -431,8 +431,10 @@ def show(
             [name, v],
         )
         rules = c.rows(
-            "SELECT rule_id, kind, severity, engine, evaluated, failed, passed, coalesce(samples[1], observed, '') FROM rule_results "
-            "WHERE name = ? AND version = ? ORDER BY passed, failed DESC, rule_id",
+            "SELECT rule_id, kind, severity, engine, evaluated, failed, passed, coalesce(samples[1], observed, ''), suspect, "
+            "(SELECT string_agg(printf('%.4g = %.4g / %.4g', m.x, m.a, m.b), '; ') FROM measures m "
+            "WHERE m.name = r.name AND m.version = r.version AND m.rule_id = r.rule_id) "
+            "FROM rule_results r WHERE name = ? AND version = ? ORDER BY passed, failed DESC, suspect DESC, rule_id",
             [name, v],
         )
         files = c.rows(
@@ -454,10 +456,12 @@ def show(
     for r in cols:
         t.add_row(r[0], r[1], r[2] or "", "yes" if r[3] else "no", r[4] or "", r[5] or "")
     out.print(t)
-    rt = Table("rule", "kind", "severity", "engine", "failed / evaluated", "result", "example", title="rule results")
+    rt = Table("rule", "kind", "severity", "engine", "failed + suspect / evaluated (X = A / B)", "result", "example",
+               title="rule results")  # fmt: skip
     for r in rules:
         mark = "[green]pass[/]" if r[6] else ("[red]FAIL[/]" if r[2] == "error" else "[yellow]warn[/]")
-        rt.add_row(r[0], r[1], r[2], r[3], f"{r[5]:,} / {r[4]:,}", mark, r[7])
+        counted = f"{r[5]:,} + {r[8] or 0:,} suspect / {r[4]:,}" if r[3] == "pandera" else (r[9] or f"{r[5]:,} / {r[4]:,}")
+        rt.add_row(r[0], r[1], r[2], r[3], counted, mark, r[7])
     out.print(rt)
     ft = Table("source file", "rows", "bytes", "sha256", title="lineage")
     for f in files:

@@ -208,7 +208,7 @@ def _assets(loaded: LoadedDataset) -> list[Any]:
 
     @dg.multi_asset_check(
         name=f"{name}__rule_checks",
-        specs=check_specs(rules, validated_key, blocking=False),
+        specs=check_specs(rules, validated_key),
         ins={"vals": dg.AssetIn(validated_key)},
     )
     def rule_checks(moshu: MoshuResource, vals: list[Any]) -> Any:

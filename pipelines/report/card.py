@@ -40,6 +40,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from pipelines.catalog.client import CatalogClient
+from pipelines.quality.explain import blocking_failures, explain
 from pipelines.spec.models import NUMERIC_DTYPES, TIME_DTYPES
 from pipelines.sql import ident, literal
 from pipelines.warehouse import Warehouse
@@ -692,7 +693,9 @@ def _limitations(data: CardData) -> list[str]:
         if not r.get("met"):
             keys = "; ".join(f"{g['key']} (short by {g['shortfall']})" for g in r.get("gaps") or [])
             items.append(f"Demand `{r['demand']}` is not met on this version: {keys}.")
-    if m.get("status") == "rejected":
+    blocked = blocking_failures(m.get("rules", []))
+    items += [f"This version is a **rejected candidate**: blocking rule {explain(o)}." for o in blocked]
+    if m.get("status") == "rejected" and not blocked:
         items.append(f"This version is a **rejected candidate**: its level is below the publish gate "
                      f"`{m.get('quality', {}).get('min_level')}`; it never becomes the latest version.")  # fmt: skip
     if c.get("rows_warned"):

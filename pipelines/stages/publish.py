@@ -31,6 +31,7 @@ from pipelines.ingest.readers import SOURCE_FILE, SOURCE_ROW
 from pipelines.models.changelog import changelog, mark_new_corrections
 from pipelines.models.corrections import EXCLUDED
 from pipelines.models.feedback import EXCLUDE_RULE
+from pipelines.quality.explain import blocking_failures, gate_message
 from pipelines.quality.kinds import FAIL, GOOD, POLARS_DTYPES, SUSPECT
 from pipelines.quality.results import Measure, make_measure
 from pipelines.quality.scoring import Scorecard, meets, score
@@ -67,6 +68,7 @@ class Published:
     level: str = "uncertified"
     score: float | None = None
     failed_gates: tuple[str, ...] = ()
+    blocked: str | None = None  # why failed dataset-level error rules rejected the version (see quality.explain)
 
 
 def _per_row(failures: pl.LazyFrame, rules: list[Any]) -> pl.LazyFrame:
@@ -355,15 +357,10 @@ def _file_list(tmp: Path, known: list[dict[str, Any]] = ()) -> list[dict[str, An
 
 
 def gate_check(spec_name: str, v: Validated) -> None:
-    """Refuse to publish when an error-severity dataset-level rule failed."""
-    blocking = [o for o in v.outcomes if o.engine != "pandera" and o.severity == "error" and not o.passed]
-    if blocking:
-        details = "; ".join(f"`{o.rule_id}` failed (observed: {o.observed}, rule: {o.params})" for o in blocking)
-        where = f" partition `{v.ingested.partition}`:" if v.ingested.partition else ""
-        raise QualityGateError(
-            f"dataset `{spec_name}`:{where} {details}. A dataset-level error rule cannot quarantine rows, so nothing was "
-            "published; fix the data or relax the rule (or make it `severity: warn`)"
-        )
+    """Refuse to publish when an error-severity dataset-level rule failed (partitions: a version is not written)."""
+    message = gate_message(spec_name, [o.as_dict() for o in v.outcomes], None, v.ingested.partition)
+    if message:
+        raise QualityGateError(message)
 
 
 def unchanged_result(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Published:
@@ -380,21 +377,23 @@ def published_of(warehouse: Warehouse, name: str, n: int, run_id: str, *, create
         name, run_id, n, created, c["rows_in"], c["rows_published"], c["rows_quarantined"], c.get("rows_warned", 0),
         sum(r["passed"] for r in rs), sum(not r["passed"] for r in rs), warehouse.version_dir(name, n),
         m.get("status", "published"), qual.get("level", "uncertified"), qual.get("overall"), tuple(qual.get("failed_gates", [])),
+        gate_message(name, rs, n) if m.get("status") == "rejected" else None,
     )  # fmt: skip
 
 
 def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Published:
     """Publish a new version (or rejected candidate), or report the unchanged latest one.
 
+    A failed error-severity dataset-level rule cannot quarantine rows: the version is written as a rejected
+    candidate, with its report, and `Published.blocked` says why (the runner then fails the run with it).
+
     Raises:
-        QualityGateError: an error-severity dataset-level rule failed (nothing is written).
         CountMismatchError: rows were lost or duplicated (nothing is written).
     """
     spec = loaded.spec
     ing = v.ingested
     if ing.unchanged:
         return unchanged_result(loaded, v, warehouse)
-    gate_check(spec.name, v)
     if ing.staged is None or not ing.staged.is_file():
         raise IntegrityError(
             f"dataset `{spec.name}`: the staged data of run `{ing.run_id}` is gone; materialize the whole dataset (raw -> catalog) in one run"
@@ -402,7 +401,8 @@ def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Publis
 
     def build(tmp: Path, version: int, parent: int | None, last: int | None) -> tuple[dict[str, Any], Scorecard]:
         body, card = _write_version(loaded, v, tmp)
-        status = "published" if meets(card.level, spec.min_level) else "rejected"
+        blocked = blocking_failures([o.as_dict() for o in v.outcomes])
+        status = "published" if meets(card.level, spec.min_level) and not blocked else "rejected"
         return manifest_for(loaded, ing, v, card, body, version=version, status=status, parent=parent), card
 
     return write_new_version(loaded, warehouse, ing.data_hash, ing.run_id, build)
@@ -485,6 +485,7 @@ def write_new_version(
         spec.name, run_id, version, True, c["rows_in"], c["rows_published"], c["rows_quarantined"], c["rows_warned"],
         sum(r["passed"] for r in rules), sum(not r["passed"] for r in rules), final, manifest["status"], card.level,
         card.overall, tuple(card.failed_gates),
+        gate_message(spec.name, rules, version) if manifest["status"] == "rejected" else None,
     )  # fmt: skip
 
 

@@ -201,7 +201,8 @@ def register(
             _audit_publish(con, warehouse, name, published)
         _insert_run(
             con, published.run_id, name, started_at, status, published.version, published.rows_in,
-            f"v{published.version} {(published.status if published.created else 'unchanged')}, level {published.level}",
+            published.blocked
+            or f"v{published.version} {(published.status if published.created else 'unchanged')}, level {published.level}",
             orchestrator,
         )  # fmt: skip
         con.execute("COMMIT")
@@ -236,4 +237,7 @@ def _record_failure(
     warehouse: Warehouse, name: str, run_id: str, started_at: str | None, message: str, orchestrator: str
 ) -> None:
     with writer(warehouse) as con:
+        rejected = con.execute("SELECT 1 FROM runs WHERE run_id = ? AND status = 'rejected'", [run_id]).fetchall()
+        if rejected:  # the run wrote a rejected candidate and registered it with its reason: keep that record
+            return
         _insert_run(con, run_id, name, started_at, "failed", None, None, message[:2000], orchestrator)
