@@ -23,16 +23,20 @@ def migrations_dir() -> Path:
 
 
 def available() -> list[tuple[int, str, Path]]:
-    """(number, name, path) of every migration, in order; numbers must run 1, 2, 3 ... without gaps."""
+    """(number, name, path) of every migration, in order; each number is used once.
+
+    Numbers are handed out ahead to changes made side by side, so a gap is allowed: the missing
+    migration is applied when it arrives, as every applied number is recorded in `schema_migrations`.
+    """
     out = []
     for p in sorted(migrations_dir().glob("*.sql")):
         m = _FILE.match(p.name)
         if not m:
             raise CatalogError(f"`{p.name}` is not a migration name; use `NNNN_snake_case.sql`")
         out.append((int(m.group(1)), m.group(2), p))
-    for i, (n, _, p) in enumerate(out, start=1):
-        if n != i:
-            raise CatalogError(f"migration numbers must run 1, 2, 3 ...; `{p.name}` should be {i:04d}")
+    for (n, _, p), (before, _, q) in zip(out[1:], out, strict=False):
+        if n == before:
+            raise CatalogError(f"migrations `{q.name}` and `{p.name}` share the number {n:04d}; renumber the newer one")
     return out
 
 

@@ -5,6 +5,7 @@ from typing import Any
 
 import dagster as dg
 
+from pipelines.defs.anomaly_checks import anomaly_check_result, anomaly_check_specs
 from pipelines.defs.progress import report
 from pipelines.defs.run_ids import staging_run_id
 from pipelines.spec.loader import LoadedDataset
@@ -187,6 +188,7 @@ def dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
         group_name=group,
         kinds={"parquet"},
         ins={"val": dg.AssetIn(validated_key)},
+        check_specs=anomaly_check_specs(spec, published_key),
         description=f"Immutable versions of `{name}`: passing rows published, failing rows quarantined with reasons.",
     )
     def published(context: dg.AssetExecutionContext, moshu: MoshuResource, val: Any) -> Any:
@@ -194,8 +196,9 @@ def dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
 
         report(name, "publish")
         pub = publish(loaded, val, moshu.wh())
-        context.add_output_metadata(published_metadata(pub))
-        return pub
+        yield dg.Output(pub, metadata=published_metadata(pub))
+        if spec.anomalies is not None:
+            yield anomaly_check_result(pub, published_key)
 
     @dg.asset(
         key=catalog_key,

@@ -40,6 +40,8 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from pipelines.catalog.client import CatalogClient
+from pipelines.quality.anomalies import anomalies_of
+from pipelines.quality.anomalies import describe as describe_anomaly
 from pipelines.quality.explain import blocking_failures, explain
 from pipelines.spec.models import NUMERIC_DTYPES, TIME_DTYPES
 from pipelines.sql import ident, literal
@@ -693,6 +695,7 @@ def _limitations(data: CardData) -> list[str]:
         if not r.get("met"):
             keys = "; ".join(f"{g['key']} (short by {g['shortfall']})" for g in r.get("gaps") or [])
             items.append(f"Demand `{r['demand']}` is not met on this version: {keys}.")
+    items += [f"Anomaly against earlier data (K-6): {describe_anomaly(f)}." for f in anomalies_of(m.get("anomalies") or [])]
     blocked = blocking_failures(m.get("rules", []))
     items += [f"This version is a **rejected candidate**: blocking rule {explain(o)}." for o in blocked]
     if m.get("status") == "rejected" and not blocked:

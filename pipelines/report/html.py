@@ -6,6 +6,7 @@ from typing import Any
 
 import jinja2
 
+from pipelines.quality.anomalies import anomalies_of
 from pipelines.quality.explain import blocking_failures, explain
 from pipelines.quality.guide import BY_ID, DIMENSIONS, LEVELS
 from pipelines.report import charts
@@ -63,6 +64,13 @@ _TEMPLATE = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=
 <td class="{{ 'na' if not r.applicable else ('ok' if r.passed else 'fail') }}">{{ "n/a" if not r.applicable else ("pass" if r.passed else "below") }}{% if r.gate %}<br><small>gate {{ "holds" if r.gate_passed else "FAILS" }}</small>{% endif %}</td>
 <td>{{ r.failed }} / {{ r.suspect }}</td><td>{{ r.example or "" }}</td></tr>{% endfor %}
 </table>
+{% if m.anomalies is defined %}<h2>Anomalies against earlier versions</h2>
+{% if not m.anomalies %}<p class="na">Not enough history yet: nothing compared (clause K-6 is n/a).</p>
+{% else %}<p>{{ m.anomalies|length }} comparisons with {{ m.anomalies[0].reference }}; <span class="{{ 'fail' if flagged else 'ok' }}">{{ flagged|length }} anomalies</span> (K-6).</p>
+{% if flagged %}<table><tr><th>measure</th><th>column</th><th>partition</th><th>history</th><th>baseline</th><th>observed</th><th>change</th><th>threshold</th></tr>
+{% for f in flagged %}<tr><td>{{ f.metric }}</td><td>{{ f.column or "" }}</td><td>{{ f.partition or "" }}</td><td>{{ f.reference }}</td>
+<td>{{ fmt(f.baseline) }}</td><td>{{ fmt(f.observed) }}</td><td class="fail">{{ fmt(f.score) }}</td><td>{{ f.threshold }}</td></tr>{% endfor %}
+</table>{% endif %}{% endif %}{% endif %}
 <h2>What models need (demands)</h2>
 {% if m.demands %}<table><tr><th>demand</th><th>rows</th><th>strata covered</th><th>class balance</th><th>time covered</th><th>verdict</th><th>gaps (kind: key, observed / required)</th></tr>
 {% for d in m.demands %}<tr><td>{{ d.demand }}</td><td>{{ "{:,}".format(d.rows) }}</td>
@@ -141,7 +149,7 @@ def render(
     blocked = [explain(o) for o in blocking_failures(manifest["rules"])]
     bronze = dict(LEVELS)["bronze"]
     return _TEMPLATE.render(
-        m=manifest, q=q, c=manifest["counts"], title=title, rules=measures, gates=gates, held=held, blocked=blocked, quarantine=quarantine,
+        m=manifest, q=q, c=manifest["counts"], title=title, rules=measures, gates=gates, held=held, blocked=blocked, flagged=anomalies_of(manifest.get("anomalies") or []), quarantine=quarantine,
         clauses=BY_ID, dims=DIMENSIONS, levels=dict(LEVELS), fmt=_fmt,
         dim_chart=charts.dimension_bars(q["dimensions"], bronze), trend_chart=charts.score_trend(history),
         fail_chart=charts.failures_per_rule([(r["rule_id"], r["failed"], r.get("suspect", 0)) for r in manifest["rules"]]),

@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from pipelines.spec.anomalies import Anomalies, did_you_mean
 from pipelines.spec.rules import Rule
 
 # Names a dataset may not take: they are catalog tables, views or macros.
@@ -27,6 +28,7 @@ RESERVED_NAMES = frozenset(
         "source_files",
         "quarantine_summary",
         "runs",
+        "anomalies",
         "schema_migrations",
         "dataset",
         "quarantine",
@@ -502,7 +504,7 @@ class Classification(_Frozen):
 class DatasetSpec(_Frozen):
     """A dataset: where its raw data comes from, what its columns are, which rules it must meet."""
 
-    ADDED_LATER = ("partitions",)
+    ADDED_LATER = ("partitions", "anomalies")
 
     name: str = Field(pattern=NAME_PATTERN, description="Dataset id: lowercase, digits and `_`; names the catalog view.")
     title: str = Field(description="Human title.")
@@ -531,6 +533,11 @@ class DatasetSpec(_Frozen):
         None,
         description="Time partitions (daily or hourly) for a stream delivered as one file per day or hour: runs and "
         "backfills then build only the partitions asked for, and each version records the partitions it holds.",
+    )
+    anomalies: Anomalies | None = Field(
+        None,
+        description="Flag changes against the previous versions (or the last partitions): row count, null shares, "
+        "distinct counts and distributions; each flagged measure lowers the consistency score (clause K-6).",
     )
 
     @field_validator("name")
@@ -582,6 +589,8 @@ class DatasetSpec(_Frozen):
                 )
             if c.format and c.dtype not in ("date", "datetime"):
                 raise ValueError(f"column `{c.name}`: `format` only applies to date/datetime columns")
+        if self.anomalies is not None and (unknown := self.anomalies.unknown_columns(names)):
+            raise ValueError(f"`anomalies.columns` names unknown columns {unknown}{did_you_mean(unknown[0], names)}")
         if self.partitions is not None:
             col = next((c for c in self.columns if c.name == self.partitions.column), None)
             if col is None:

@@ -31,11 +31,14 @@ from pipelines.ingest.readers import SOURCE_FILE, SOURCE_ROW
 from pipelines.models.changelog import changelog, mark_new_corrections
 from pipelines.models.corrections import EXCLUDED
 from pipelines.models.feedback import EXCLUDE_RULE
+from pipelines.quality.anomalies import RULE_ID as ANOMALY_RULE
+from pipelines.quality.anomalies import measure as anomaly_measure
 from pipelines.quality.explain import blocking_failures, gate_message
 from pipelines.quality.kinds import FAIL, GOOD, POLARS_DTYPES, SUSPECT
 from pipelines.quality.results import Measure, make_measure
 from pipelines.quality.scoring import Scorecard, meets, score
 from pipelines.spec.loader import LoadedDataset
+from pipelines.stages.history import version_findings
 from pipelines.stages.ingest import ROW_ID, Ingested
 from pipelines.stages.validate import Validated, all_rules
 from pipelines.warehouse import DATA_DIR, MANIFEST, QUALITY_DIR, QUARANTINE_FILE, QUARANTINE_GLOB, Warehouse
@@ -220,7 +223,7 @@ def write_rows(loaded: LoadedDataset, v: Validated, data_file: Path, quarantine_
     return Rows(ing.rows_in, rows_published, rows_quarantined, rows_warned, summary)
 
 
-def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> tuple[dict[str, Any], Scorecard]:
+def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path, warehouse: Warehouse) -> tuple[dict[str, Any], Scorecard]:
     spec = loaded.spec
     data_file = tmp / DATA_DIR / "part-00000.parquet"
     rows = write_rows(loaded, v, data_file, tmp / QUARANTINE_FILE)
@@ -236,6 +239,9 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> tuple[dict
     ]
     if spec.personal_columns:
         extra.append(("moshu.identifiability", identifiability([data_file, tmp / QUARANTINE_FILE], spec.personal_columns)))
+    findings = version_findings(loaded, warehouse, data_file)  # None unless the spec has `anomalies`
+    if findings is not None:
+        extra.append((ANOMALY_RULE, anomaly_measure(findings)))
     card = score(v.outcomes, extra)
     from pipelines.report import data_docs
 
@@ -245,6 +251,7 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> tuple[dict
         "counts": rows.counts,
         "quarantine_summary": rows.quarantine_summary,
         "files": files,
+        **({"anomalies": findings} if findings is not None else {}),
     }
     return body, card
 
@@ -400,7 +407,7 @@ def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Publis
         )
 
     def build(tmp: Path, version: int, parent: int | None, last: int | None) -> tuple[dict[str, Any], Scorecard]:
-        body, card = _write_version(loaded, v, tmp)
+        body, card = _write_version(loaded, v, tmp, warehouse)
         blocked = blocking_failures([o.as_dict() for o in v.outcomes])
         status = "published" if meets(card.level, spec.min_level) and not blocked else "rejected"
         return manifest_for(loaded, ing, v, card, body, version=version, status=status, parent=parent), card

@@ -61,6 +61,7 @@ def register_version(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name:
     for table in ("corrections", "changelog"):
         con.execute(f"DELETE FROM {table} WHERE dataset = ? AND version = ?", [name, version])
     con.execute("DELETE FROM version_partitions WHERE name = ? AND version = ?", [name, version])
+    con.execute("DELETE FROM anomalies WHERE name = ? AND version = ?", [name, version])
     c, rules, q, ge = m["counts"], m.get("rules", []), m.get("quality", {}), m.get("ge", {})
     row = {
         "name": name, "version": version, "parent_version": m.get("parent_version"), "data_hash": m["data_hash"],
@@ -124,6 +125,12 @@ def register_version(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name:
             [[name, version, p["key"], p["built_in_version"], p["run_id"], p["data_hash"], p["counts"]["rows_in"],
               p["counts"]["rows_published"], p["counts"]["rows_quarantined"], p["counts"]["rows_warned"],
               sum(not r["passed"] for r in p["rules"]), f"{rel}/{p['files'][0]['path']}"] for p in m["partitions"]],
+        )  # fmt: skip
+    if m.get("anomalies"):
+        con.executemany(
+            "INSERT INTO anomalies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [[name, version, f.get("partition"), f["metric"], f["column"], f["baseline"], f["observed"], f["score"],
+              f["threshold"], f["flagged"], f["reference"]] for f in m["anomalies"]],
         )  # fmt: skip
     from pipelines.models.stage import write_result
 
