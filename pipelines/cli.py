@@ -155,16 +155,26 @@ def run(
         status = Console(file=tty, stderr=True).status("starting Dagster ...")
         status.start()
         set_listener(lambda ds, stage: status.update(f"[bold]{ds}[/]: {stage}"))
+    from pipelines import cancel
+    from pipelines.errors import RunCancelled
+
     try:
         from pipelines.defs.orchestrate import materialize
 
-        run_id, outcomes = materialize(proj, settings, names, partition or None)
+        with cancel.stop_on_signals():
+            try:
+                run_id, outcomes = materialize(proj, settings, names, partition or None)
+            except (RunCancelled, KeyboardInterrupt):
+                if cancel.requested() is None:
+                    raise
     finally:
         set_listener(None)
         if status is not None:
             status.stop()
         if tty is not None:
             tty.close()
+    if (signum := cancel.requested()) is not None:
+        _cancelled(signum)
     t = Table(
         "dataset",
         "version",
@@ -206,6 +216,17 @@ def run(
         err.print(f"[bold red]error:[/] dataset [bold]{o.dataset}[/]: {escape(o.error or '')}", highlight=False)
     if failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _cancelled(signum: int) -> NoReturn:
+    """End a run stopped by a signal: staging folders removed, runs recorded `cancelled`, exit 128 + signal."""
+    import signal
+
+    from pipelines.cancel import stop_runs
+
+    stop_runs(signum)
+    name = signal.Signals(signum).name
+    _fail(f"stopped by {name}: the run's staging folders were removed and its runs recorded as `cancelled`", 128 + signum)
 
 
 def _print_models_summary(settings: Any, names: list[str]) -> None:

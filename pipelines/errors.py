@@ -11,7 +11,8 @@ The tree::
     ├── CatalogError                the catalog cannot be opened, migrated or queried
     ├── FeedbackError               submitted feedback or a model run is malformed; nothing was written
     ├── PolicyError                 a query was refused by the access policy of its role
-    └── NotFoundError               a dataset or version asked for does not exist
+    ├── NotFoundError               a dataset or version asked for does not exist
+    └── RunCancelled                a run was stopped by SIGTERM or SIGINT; nothing of it was published
 
 "The author's file is wrong" (`SpecError`) is kept apart from "the data is wrong": bad data never
 raises, it becomes rule results and quarantined rows. Every message names the offending object in
@@ -31,6 +32,7 @@ __all__ = [
     "NotFoundError",
     "PolicyError",
     "QualityGateError",
+    "RunCancelled",
     "SourceError",
     "SpecError",
     "SpecIssue",
@@ -107,3 +109,7 @@ class PolicyError(MoshuError):
 
 class NotFoundError(MoshuError):
     """A dataset or dataset version that was asked for does not exist in the warehouse."""
+
+
+class RunCancelled(MoshuError):
+    """A run was stopped by SIGTERM or SIGINT; its staging folder is removed and it is recorded as `cancelled`."""

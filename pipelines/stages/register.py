@@ -248,3 +248,15 @@ def _record_failure(
         if rejected:  # the run wrote a rejected candidate and registered it with its reason: keep that record
             return
         _insert_run(con, run_id, name, started_at, "failed", None, None, message[:2000], orchestrator)
+
+
+def record_cancelled(
+    warehouse: Warehouse, name: str, run_id: str, started_at: str | None, signal_name: str, orchestrator: str = "direct"
+) -> None:
+    """Record a run stopped by a signal as `cancelled` (best effort, like `record_failure`)."""
+    message = f"stopped by {signal_name}; its staging folder was removed and nothing of it was published"
+    try:
+        with writer(warehouse) as con:
+            _insert_run(con, run_id, name, started_at, "cancelled", None, None, message, orchestrator)
+    except Exception as e:  # the catalog may be locked by the stopped step itself
+        logging.getLogger(__name__).warning("could not record the cancelled run of `%s` in the catalog: %s", name, e)
