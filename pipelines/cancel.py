@@ -82,17 +82,12 @@ def interruptible(con: Any) -> Iterator[Any]:
             _connections.discard(con)
 
 
-def stop_runs(signum: int) -> None:
-    """Remove the staging folders of the runs in progress and record them `cancelled` (best effort)."""
-    from pipelines.runner import cleanup_staging
-    from pipelines.stages.register import record_cancelled
-
+def take_runs() -> list[Run]:
+    """The runs in progress, forgotten here (the caller removes their staging folders and records them)."""
     with _lock:
         runs = list(_runs)
         _runs.clear()
-    for r in runs:
-        cleanup_staging(r.warehouse, r.dataset, r.run_id)
-        record_cancelled(r.warehouse, r.dataset, r.run_id, r.started_at, signal.Signals(signum).name, r.orchestrator)
+    return runs
 
 
 def _watch(read_fd: int, done: threading.Event, grace_s: float, hard_stop: Callable[[int], None]) -> None:
@@ -128,8 +123,11 @@ def _raise(signum: int, frame: Any) -> None:
 
 
 @contextmanager
-def stop_on_signals(grace_s: float = GRACE_S, hard_stop: Callable[[int], None] = stop_runs) -> Iterator[None]:
+def stop_on_signals(hard_stop: Callable[[int], None], grace_s: float = GRACE_S) -> Iterator[None]:
     """Within the block (entered on the main thread), SIGTERM and SIGINT stop the run (see the module docstring).
+
+    `hard_stop(signum)` is what the watcher does before ending the process when the main thread does
+    not return within `grace_s` (`pipelines.runner.stop_runs`: remove staging folders, record `cancelled`).
 
     The caller checks `requested()` after the block: a stopped run may end with `RunCancelled`, with
     Dagster's own interruption error, or with its steps failed.

@@ -157,11 +157,12 @@ def run(
         set_listener(lambda ds, stage: status.update(f"[bold]{ds}[/]: {stage}"))
     from pipelines import cancel
     from pipelines.errors import RunCancelled
+    from pipelines.runner import stop_runs
 
     try:
         from pipelines.defs.orchestrate import materialize
 
-        with cancel.stop_on_signals():
+        with cancel.stop_on_signals(hard_stop=stop_runs):
             try:
                 run_id, outcomes = materialize(proj, settings, names, partition or None)
             except (RunCancelled, KeyboardInterrupt):
@@ -222,7 +223,7 @@ def _cancelled(signum: int) -> NoReturn:
     """End a run stopped by a signal: staging folders removed, runs recorded `cancelled`, exit 128 + signal."""
     import signal
 
-    from pipelines.cancel import stop_runs
+    from pipelines.runner import stop_runs
 
     stop_runs(signum)
     name = signal.Signals(signum).name

@@ -129,3 +129,15 @@ def cleanup_staging(warehouse: Warehouse, name: str, run_id: str) -> None:
             parent.rmdir()
         except OSError:
             break
+
+
+def stop_runs(signum: int) -> None:
+    """Remove the staging folders of the runs in progress (`pipelines.cancel`) and record them `cancelled`."""
+    import signal
+
+    from pipelines.cancel import take_runs
+    from pipelines.stages.register import record_cancelled
+
+    for r in take_runs():
+        cleanup_staging(r.warehouse, r.dataset, r.run_id)
+        record_cancelled(r.warehouse, r.dataset, r.run_id, r.started_at, signal.Signals(signum).name, r.orchestrator)

@@ -109,7 +109,7 @@ def register_with_cards(loaded: LoadedDataset, pub: Any, wh: Warehouse, started_
     from pipelines.stages import register
 
     register(loaded, pub, wh, started_at=started_at, orchestrator=f"dagster:{run_id}")
-    if not model_stages(loaded):
+    if not model_stages(loaded) or pub.blocked:  # a blocked version stops the run: no trial will write them
         from pipelines.report.card import write_cards
 
         write_cards(wh, loaded.name)  # after the writer closed: cards read the catalog
