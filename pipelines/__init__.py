@@ -25,6 +25,7 @@ _EXPORTS = {
     "MoshuError": "pipelines.errors",
     "NotFoundError": "pipelines.errors",
     "QualityGateError": "pipelines.errors",
+    "RunCancelled": "pipelines.errors",
     "Settings": "pipelines.settings",
     "SourceError": "pipelines.errors",
     "SpecError": "pipelines.errors",

@@ -164,16 +164,27 @@ def run(
         status = Console(file=tty, stderr=True).status("starting Dagster ...")
         status.start()
         set_listener(lambda ds, stage: status.update(f"[bold]{ds}[/]: {stage}"))
+    from pipelines import cancel
+    from pipelines.errors import RunCancelled
+    from pipelines.runner import stop_runs
+
     try:
         from pipelines.defs.orchestrate import materialize
 
-        run_id, outcomes = materialize(proj, settings, names, partition or None)
+        with cancel.stop_on_signals(hard_stop=stop_runs):
+            try:
+                run_id, outcomes = materialize(proj, settings, names, partition or None)
+            except (RunCancelled, KeyboardInterrupt):
+                if cancel.requested() is None:
+                    raise
     finally:
         set_listener(None)
         if status is not None:
             status.stop()
         if tty is not None:
             tty.close()
+    if (signum := cancel.requested()) is not None:
+        _cancelled(signum)
     t = Table(
         "dataset",
         "version",
@@ -218,6 +229,17 @@ def run(
         err.print(f"[bold red]error:[/] dataset [bold]{o.dataset}[/]: {escape(o.error or '')}", highlight=False)
     if failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _cancelled(signum: int) -> NoReturn:
+    """End a run stopped by a signal: staging folders removed, runs recorded `cancelled`, exit 128 + signal."""
+    import signal
+
+    from pipelines.runner import stop_runs
+
+    stop_runs(signum)
+    name = signal.Signals(signum).name
+    _fail(f"stopped by {name}: the run's staging folders were removed and its runs recorded as `cancelled`", 128 + signum)
 
 
 def _print_models_summary(settings: Any, names: list[str]) -> None:
@@ -443,8 +465,10 @@ def show(
             [name, v],
         )
         rules = c.rows(
-            "SELECT rule_id, kind, severity, engine, evaluated, failed, passed, coalesce(samples[1], observed, '') FROM rule_results "
-            "WHERE name = ? AND version = ? ORDER BY passed, failed DESC, rule_id",
+            "SELECT rule_id, kind, severity, engine, evaluated, failed, passed, coalesce(samples[1], observed, ''), suspect, "
+            "(SELECT string_agg(printf('%.4g = %.4g / %.4g', m.x, m.a, m.b), '; ') FROM measures m "
+            "WHERE m.name = r.name AND m.version = r.version AND m.rule_id = r.rule_id) "
+            "FROM rule_results r WHERE name = ? AND version = ? ORDER BY passed, failed DESC, suspect DESC, rule_id",
             [name, v],
         )
         files = c.rows(
@@ -466,10 +490,12 @@ def show(
     for r in cols:
         t.add_row(r[0], r[1], r[2] or "", "yes" if r[3] else "no", r[4] or "", r[5] or "")
     out.print(t)
-    rt = Table("rule", "kind", "severity", "engine", "failed / evaluated", "result", "example", title="rule results")
+    rt = Table("rule", "kind", "severity", "engine", "failed + suspect / evaluated (X = A / B)", "result", "example",
+               title="rule results")  # fmt: skip
     for r in rules:
         mark = "[green]pass[/]" if r[6] else ("[red]FAIL[/]" if r[2] == "error" else "[yellow]warn[/]")
-        rt.add_row(r[0], r[1], r[2], r[3], f"{r[5]:,} / {r[4]:,}", mark, r[7])
+        counted = f"{r[5]:,} + {r[8] or 0:,} suspect / {r[4]:,}" if r[3] == "pandera" else (r[9] or f"{r[5]:,} / {r[4]:,}")
+        rt.add_row(r[0], r[1], r[2], r[3], counted, mark, r[7])
     out.print(rt)
     ft = Table("source file", "rows", "bytes", "sha256", title="lineage")
     for f in files:

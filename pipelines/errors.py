@@ -14,7 +14,8 @@ The tree::
     ├── FeedbackError               submitted feedback or a model run is malformed; nothing was written
     ├── PolicyError                 a query was refused by the access policy of its role
     ├── InitError                   `moshu init` cannot draft or write a spec (bad name or option, file exists)
-    └── NotFoundError               a dataset or version asked for does not exist
+    ├── NotFoundError               a dataset or version asked for does not exist
+    └── RunCancelled                a run was stopped by SIGTERM or SIGINT; nothing of it was published
 
 "The author's file is wrong" (`SpecError`) is kept apart from "the data is wrong": bad data never
 raises, it becomes rule results and quarantined rows. Every message names the offending object in
@@ -36,6 +37,7 @@ __all__ = [
     "NotFoundError",
     "PolicyError",
     "QualityGateError",
+    "RunCancelled",
     "SourceError",
     "SpecError",
     "SpecIssue",
@@ -139,3 +141,7 @@ class InitError(MoshuError):
 
 class NotFoundError(MoshuError):
     """A dataset or dataset version that was asked for does not exist in the warehouse."""
+
+
+class RunCancelled(MoshuError):
+    """A run was stopped by SIGTERM or SIGINT; its staging folder is removed and it is recorded as `cancelled`."""

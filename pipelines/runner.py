@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.errors import MoshuError, SourceError
+from pipelines.errors import MoshuError, QualityGateError, SourceError
 from pipelines.spec.loader import LoadedDataset
 from pipelines.stages import Published, ingest, publish, register, validate
 from pipelines.stages.ingest import new_run_id
@@ -33,6 +33,7 @@ def run_dataset(
         val = validate(loaded, ing)
         pub = publish(loaded, val, warehouse)
         register(loaded, pub, warehouse, started_at=ing.started_at, orchestrator=orchestrator)
+        raise_if_blocked(pub)
     return pub
 
 
@@ -56,7 +57,19 @@ def run_partitions(
         vals = [validate(loaded, i) for i in ings]
         pub = publish_partitions(loaded, vals, warehouse)
         register(loaded, pub, warehouse, started_at=started, orchestrator=orchestrator)
+        raise_if_blocked(pub)
     return pub
+
+
+def raise_if_blocked(pub: Published) -> None:
+    """Fail the run of a version that failed dataset-level error rules (it was written and registered as a rejected
+    candidate, so its report says why).
+
+    Raises:
+        QualityGateError: with the rules as written, what they measured and their thresholds.
+    """
+    if pub.blocked:
+        raise QualityGateError(pub.blocked)
 
 
 @contextmanager
@@ -116,3 +129,15 @@ def cleanup_staging(warehouse: Warehouse, name: str, run_id: str) -> None:
             parent.rmdir()
         except OSError:
             break
+
+
+def stop_runs(signum: int) -> None:
+    """Remove the staging folders of the runs in progress (`pipelines.cancel`) and record them `cancelled`."""
+    import signal
+
+    from pipelines.cancel import take_runs
+    from pipelines.stages.register import record_cancelled
+
+    for r in take_runs():
+        cleanup_staging(r.warehouse, r.dataset, r.run_id)
+        record_cancelled(r.warehouse, r.dataset, r.run_id, r.started_at, signal.Signals(signum).name, r.orchestrator)

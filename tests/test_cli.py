@@ -76,6 +76,8 @@ def test_versions_and_show(built: Built) -> None:
         "cnc.counts.balance",
         "FAIL",
         "seeds/cnc_line/cnc_line_sample.csv",
+        "failed + suspect / evaluated",
+        "6 + 15 suspect / 2,382",  # cnc.coolant_temp.flat_line: failed and suspect rows side by side
     ):
         assert text in res.stdout
     res = runner.invoke(app, ["show", "cnc_line@9", *_wh(built)])
@@ -127,18 +129,25 @@ def test_help(cmd: list[str]) -> None:
     assert runner.invoke(app, cmd).exit_code == 0
 
 
-def test_a_failing_dataset_level_error_rule_blocks_publishing_in_dagster(project_dir: Path, tmp_path: Path) -> None:
+def test_a_failing_dataset_level_error_rule_writes_a_rejected_candidate_in_dagster(project_dir: Path, tmp_path: Path) -> None:
     rules = project_dir / "quality_rules" / "cnc_line.yaml"
     rules.write_text(rules.read_text().replace("    min: 100\n", "    min: 100000\n"))
     wh = tmp_path / "wh"
     res = runner.invoke(app, ["run", "cnc_line", "--project", str(project_dir), "--warehouse", str(wh)])
-    assert res.exit_code == 1 and "cnc__row_count" in res.stderr
-    assert not (wh / "datasets" / "cnc_line").exists() or not any((wh / "datasets" / "cnc_line").glob("v*"))
+    assert res.exit_code == 1
+    err = " ".join(res.stderr.split())  # rich wraps long lines
+    assert "`cnc.row_count`" in err and "cnc__row_count" not in err, "the rule id as written, not Dagster's check name"
+    assert "X = A / B = 0 / 1" in err and "threshold 1" in err and "observed: 2355" in err
+    assert [p.name for p in (wh / "datasets" / "cnc_line").glob("v*")] == ["v1"]
     instance = dg.DagsterInstance.from_config(str(wh / ".dagster"))
     published = instance.get_latest_materialization_event(dg.AssetKey(["cnc_line", "published"]))
-    assert published is None, "the blocking check stopped the published asset"
-    validated = instance.get_latest_materialization_event(dg.AssetKey(["cnc_line", "validated"]))
-    assert validated is not None, "row-level error rules do not block: validation itself completed"
+    assert published is not None and published.asset_materialization.metadata["status"].value == "rejected"  # type: ignore[union-attr]
+    con = duckdb.connect(str(wh / "catalog.duckdb"), read_only=True)
+    status, message = con.execute("select status, message from runs where name = 'cnc_line'").fetchall()[0]
+    assert status == "rejected" and "`cnc.row_count`" in message and "below its threshold" in message
+    assert con.execute("select status from versions where name = 'cnc_line'").fetchall() == [("rejected",)]
+    show = runner.invoke(app, ["show", "cnc_line@1", "--project", str(project_dir), "--warehouse", str(wh)])
+    assert show.exit_code == 0 and "rejected" in show.stdout
 
 
 def test_report_command(built: Built) -> None:

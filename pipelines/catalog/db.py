@@ -7,6 +7,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import duckdb
 
+from pipelines.cancel import interruptible
 from pipelines.catalog.lock_wait import while_locked
 from pipelines.catalog.migrations import migrate
 from pipelines.errors import CatalogError
@@ -43,7 +44,8 @@ def writer(warehouse: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
             while_locked(lambda: con.execute(attach))  # a reader in another process holds DuckDB's file lock
             con.execute(f"USE {ALIAS}")
             migrate(con)
-            yield con
+            with interruptible(con):  # a stop request interrupts a long catalog write
+                yield con
             con.execute("CHECKPOINT")
         except duckdb.Error as e:
             raise CatalogError(f"catalog `{path}`: {e}") from e

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,16 +23,20 @@ def migrations_dir() -> Path:
 
 
 def available() -> list[tuple[int, str, Path]]:
-    """(number, name, path) of every migration, in order; each number once (a gap is a number kept for another branch)."""
+    """(number, name, path) of every migration, in order; each number is used once.
+
+    Numbers are handed out ahead to changes made side by side, so a gap is allowed: the missing
+    migration is applied when it arrives, as every applied number is recorded in `schema_migrations`.
+    """
     out = []
     for p in sorted(migrations_dir().glob("*.sql")):
         m = _FILE.match(p.name)
         if not m:
             raise CatalogError(f"`{p.name}` is not a migration name; use `NNNN_snake_case.sql`")
         out.append((int(m.group(1)), m.group(2), p))
-    for (a, _, first), (b, _, p) in itertools.pairwise(out):
-        if a == b:
-            raise CatalogError(f"`{first.name}` and `{p.name}` have the same migration number; renumber the newer one")
+    for (n, _, p), (before, _, q) in zip(out[1:], out, strict=False):
+        if n == before:
+            raise CatalogError(f"migrations `{q.name}` and `{p.name}` share the number {n:04d}; renumber the newer one")
     return out
 
 

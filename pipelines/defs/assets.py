@@ -5,9 +5,9 @@ from typing import Any
 
 import dagster as dg
 
+from pipelines.defs.anomaly_checks import anomaly_check_result, anomaly_check_specs
 from pipelines.defs.progress import report
 from pipelines.defs.run_ids import staging_run_id
-from pipelines.quality.registry import executor_for
 from pipelines.spec.loader import LoadedDataset
 from pipelines.stages.validate import all_rules
 from pipelines.warehouse import Warehouse
@@ -36,6 +36,16 @@ def _check_severity(severity: str) -> dg.AssetCheckSeverity:
     return dg.AssetCheckSeverity.ERROR if severity == "error" else dg.AssetCheckSeverity.WARN
 
 
+def counted(o: dict[str, Any]) -> str:
+    """What a rule counted, for a check's description: failed and suspect rows of those evaluated, or for a
+    dataset-level rule what it measured (X = A / B against its threshold)."""
+    from pipelines.quality.explain import explain, measured
+
+    if o["engine"] != "pandera":
+        return measured(o) if o["passed"] else explain(o)
+    return f"{int(o['failed']):,} failed + {int(o.get('suspect', 0)):,} suspect of {int(o['evaluated']):,} rows"
+
+
 def check_results(rules: list[Any], outcomes: dict[str, dict[str, Any]], key: dg.AssetKey) -> list[dg.AssetCheckResult]:
     """One asset check result per rule that has an outcome (outcomes as in the manifest, by rule id)."""
     out = []
@@ -49,6 +59,7 @@ def check_results(rules: list[Any], outcomes: dict[str, dict[str, Any]], key: dg
                 asset_key=key,
                 passed=bool(o["passed"]),
                 severity=_check_severity(r.severity),
+                description=counted(o),
                 metadata={
                     "rule_id": r.id,
                     "kind": o["kind"],
@@ -70,20 +81,11 @@ def check_results(rules: list[Any], outcomes: dict[str, dict[str, Any]], key: dg
     return out
 
 
-def check_specs(rules: list[Any], key: dg.AssetKey, *, blocking: bool = True) -> list[dg.AssetCheckSpec]:
-    """One asset check per rule; with `blocking`, a failing dataset-level error rule blocks the release
-    (checks evaluated apart from the asset cannot block: there the publish stage refuses instead)."""
-    return [
-        dg.AssetCheckSpec(
-            name=check_name(r.id),
-            asset=key,
-            description=r.description or r.id,
-            # A failing dataset-level error rule cannot be quarantined: it stops the release.
-            # Row-level error rules divert their failing rows to quarantine instead of blocking.
-            blocking=blocking and r.severity == "error" and executor_for(r).engine != "pandera",
-        )
-        for r in rules
-    ]
+def check_specs(rules: list[Any], key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    """One asset check per rule. None blocks the run in Dagster: a failing dataset-level error rule makes the
+    publish stage write a rejected candidate (with its report) and the catalog stage then fails the run with
+    the rule's explanation (`pipelines.quality.explain`), so the reason is never lost in a stopped run."""
+    return [dg.AssetCheckSpec(name=check_name(r.id), asset=key, description=r.description or r.id) for r in rules]
 
 
 def published_metadata(pub: Any) -> dict[str, Any]:
@@ -108,7 +110,7 @@ def register_with_cards(loaded: LoadedDataset, pub: Any, wh: Warehouse, started_
     from pipelines.stages import register
 
     register(loaded, pub, wh, started_at=started_at, orchestrator=f"dagster:{run_id}")
-    if not model_stages(loaded):
+    if not model_stages(loaded) or pub.blocked:  # a blocked version stops the run: no trial will write them
         from pipelines.report.card import write_cards
 
         write_cards(wh, loaded.name)  # after the writer closed: cards read the catalog
@@ -188,6 +190,7 @@ def dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
         group_name=group,
         kinds={"parquet"},
         ins={"val": dg.AssetIn(validated_key)},
+        check_specs=anomaly_check_specs(spec, published_key),
         description=f"Immutable versions of `{name}`: passing rows published, failing rows quarantined with reasons.",
     )
     def published(context: dg.AssetExecutionContext, moshu: MoshuResource, val: Any) -> Any:
@@ -195,8 +198,9 @@ def dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
 
         report(name, "publish")
         pub = publish(loaded, val, moshu.wh())
-        context.add_output_metadata(published_metadata(pub))
-        return pub
+        yield dg.Output(pub, metadata=published_metadata(pub))
+        if spec.anomalies is not None:
+            yield anomaly_check_result(pub, published_key)
 
     @dg.asset(
         key=catalog_key,
@@ -208,6 +212,9 @@ def dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
     def catalog(context: dg.AssetExecutionContext, moshu: MoshuResource, pub: Any, ing: Any) -> Any:
         report(name, "register")
         register_with_cards(loaded, pub, moshu.wh(), ing.started_at, context.run.run_id)
+        from pipelines.runner import raise_if_blocked
+
+        raise_if_blocked(pub)  # after registering: the rejected candidate and its report are in the catalog
         report(name, "done")
         return {"dataset": name, "version": pub.version, "created": pub.created}
 

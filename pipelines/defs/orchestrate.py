@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,14 +77,27 @@ def materialize(
     return (run_ids[0] if run_ids else ""), [outcomes[n] for n in names]
 
 
-def _execute(job: dg.JobDefinition, settings: Settings, keys: list[dg.AssetKey], tags: dict[str, str]) -> Any:
-    return job.execute_in_process(
+def _execute(job: dg.JobDefinition, settings: Settings, names: list[str], keys: list[dg.AssetKey], tags: dict[str, str]) -> Any:
+    """Run the job; its datasets' runs are noted as in progress meanwhile (`pipelines.cancel`: a stop removes their
+    staging folders and records them `cancelled`)."""
+    from pipelines import cancel
+
+    cancel.check()  # asked to stop between two runs
+    run_id = str(uuid.uuid4())  # known before the run starts, so a stop can find its staging folders
+    for n in names:
+        cancel.started(settings.warehouse, n, staging_run_id(run_id, n), f"dagster:{run_id}")
+    result = job.execute_in_process(
         instance=instance_for(settings),
         raise_on_error=False,
         asset_selection=keys,
         run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
         tags={"moshu/trigger": "cli", **tags},
+        run_id=run_id,
     )
+    if cancel.requested() is None:  # else the stop handler removes and records them
+        for n in names:
+            cancel.finished(staging_run_id(run_id, n))
+    return result
 
 
 def _asset_keys(project: Project, name: str) -> list[dg.AssetKey]:
@@ -109,7 +123,7 @@ def _run_flat(
     from pipelines.stages.register import record_failure
 
     job = defs.resolve_job_def(ALL_JOB)
-    result = _execute(job, settings, [k for n in names for k in _asset_keys(project, n)], {})
+    result = _execute(job, settings, names, [k for n in names for k in _asset_keys(project, n)], {})
     failures = _failures(result)
     outcomes = {}
     for n in names:
@@ -146,7 +160,7 @@ def _run_partitioned(
         "dagster/asset_partition_range_end": keys[-1],
         PARTITIONS_TAG: ",".join(keys),
     }
-    result = _execute(defs.resolve_job_def(job_name(name)), settings, _asset_keys(project, name), tags)
+    result = _execute(defs.resolve_job_def(job_name(name)), settings, [name], _asset_keys(project, name), tags)
     cleanup_staging(settings.warehouse, name, staging_run_id(result.run_id, name))
     failures = _failures(result)  # the run builds this one dataset: any failed step is its failure
     if failures:

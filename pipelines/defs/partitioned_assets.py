@@ -18,6 +18,7 @@ from typing import Any
 
 import dagster as dg
 
+from pipelines.defs.anomaly_checks import anomaly_check_result, anomaly_check_specs
 from pipelines.defs.assets import (
     GROUP_PREFIX,
     MoshuResource,
@@ -208,7 +209,7 @@ def _assets(loaded: LoadedDataset) -> list[Any]:
 
     @dg.multi_asset_check(
         name=f"{name}__rule_checks",
-        specs=check_specs(rules, validated_key, blocking=False),
+        specs=check_specs(rules, validated_key),
         ins={"vals": dg.AssetIn(validated_key)},
     )
     def rule_checks(moshu: MoshuResource, vals: list[Any]) -> Any:
@@ -219,6 +220,7 @@ def _assets(loaded: LoadedDataset) -> list[Any]:
         key=published_key,
         kinds={"parquet"},
         ins={"vals": dg.AssetIn(validated_key)},
+        check_specs=anomaly_check_specs(spec, published_key),
         description=f"Immutable versions of `{name}`: the run's partitions rebuilt, every other partition linked unchanged.",
         **every,
     )
@@ -227,8 +229,9 @@ def _assets(loaded: LoadedDataset) -> list[Any]:
 
         report(name, "publish")
         pub = publish_partitions(loaded, vals, moshu.wh())
-        context.add_output_metadata(published_metadata(pub))
-        return pub
+        yield dg.Output(pub, metadata=published_metadata(pub))
+        if spec.anomalies is not None:
+            yield anomaly_check_result(pub, published_key)
 
     @dg.asset(
         key=catalog_key,

@@ -14,6 +14,13 @@ def set_listener(fn: Callable[[str, str], None] | None) -> None:
 
 
 def report(dataset: str, stage: str) -> None:
-    """Tell the listener, if any, that `dataset` entered `stage`."""
+    """Tell the listener, if any, that `dataset` entered `stage`; stop here if the run was asked to stop.
+
+    Raises:
+        RunCancelled: SIGTERM or SIGINT asked the run to stop (see `pipelines.cancel`).
+    """
+    from pipelines.cancel import check
+
+    check()
     if _listener is not None:
         _listener(dataset, stage)

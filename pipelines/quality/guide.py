@@ -174,6 +174,15 @@ CLAUSES: tuple[Clause, ...] = (
         True,
     ),
     Clause(
+        "K-6",
+        "consistency",
+        "The data is consistent with its history",
+        None,
+        "comparisons with the previous versions or partitions within their band / comparisons made",
+        1.0,
+        False,
+    ),
+    Clause(
         "T-1", "timeliness", "Data is fresh", "Cur-ML-1", "1 if the newest timestamp is within the maximum age else 0", 1.0, False
     ),
     Clause(

@@ -40,6 +40,9 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from pipelines.catalog.client import CatalogClient
+from pipelines.quality.anomalies import anomalies_of
+from pipelines.quality.anomalies import describe as describe_anomaly
+from pipelines.quality.explain import blocking_failures, explain
 from pipelines.report.derivation import derivation_lines, lookup_rows
 from pipelines.report.level_reasons import reasons_markdown
 from pipelines.report.profile_section import profile_markdown
@@ -699,7 +702,10 @@ def _limitations(data: CardData) -> list[str]:
         if not r.get("met"):
             keys = "; ".join(f"{g['key']} (short by {g['shortfall']})" for g in r.get("gaps") or [])
             items.append(f"Demand `{r['demand']}` is not met on this version: {keys}.")
-    if m.get("status") == "rejected":
+    items += [f"Anomaly against earlier data (K-6): {describe_anomaly(f)}." for f in anomalies_of(m.get("anomalies") or [])]
+    blocked = blocking_failures(m.get("rules", []))
+    items += [f"This version is a **rejected candidate**: blocking rule {explain(o)}." for o in blocked]
+    if m.get("status") == "rejected" and not blocked:
         items.append(f"This version is a **rejected candidate**: its level is below the publish gate "
                      f"`{m.get('quality', {}).get('min_level')}`; it never becomes the latest version.")  # fmt: skip
     if c.get("rows_warned"):

@@ -6,6 +6,8 @@ from typing import Any
 
 import jinja2
 
+from pipelines.quality.anomalies import anomalies_of
+from pipelines.quality.explain import blocking_failures, explain
 from pipelines.quality.guide import BY_ID, DIMENSIONS, LEVELS
 from pipelines.report import charts
 from pipelines.report.level_reasons import reasons_html
@@ -41,12 +43,16 @@ _TEMPLATE = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=
  <div><div class="kpi">{{ "{:,}".format(c.rows_published) }} / {{ "{:,}".format(c.rows_in) }}</div>rows published
   ({{ "{:,}".format(c.rows_quarantined) }} quarantined, {{ "{:,}".format(c.rows_warned) }} flagged)</div>
 </div>
+{% if blocked %}<h2>Why this version was rejected</h2>
+<p class="fail">Failed dataset-level error rules cannot quarantine rows, so this candidate never becomes latest:</p>
+<ul>{% for b in blocked %}<li>{{ b }}</li>{% endfor %}</ul>{% endif %}
 <h2>Hard gates</h2>
 {% if q.failed_gates %}<p class="fail">Failed: {{ q.failed_gates|join(", ") }} &mdash; the version cannot be certified.</p>
 {% else %}<p class="ok">All {{ gates|length }} hard gates hold for the release.</p>{% endif %}
 <table><tr><th>rule</th><th>clause</th><th>measure</th><th>X (input)</th><th>threshold</th><th>release</th></tr>
 {% for g in gates %}<tr><td>{{ g.rule_id }}</td><td>{{ g.clause }} {{ clauses[g.clause].title }}</td><td>{{ g.measure_id or "" }}</td>
 <td>{{ fmt(g.x) }}</td><td>{{ g.threshold }}</td><td class="{{ 'ok' if g.gate_passed else 'fail' }}">{{ "holds" if g.gate_passed else "FAILS" }}</td></tr>{% endfor %}
+{% for kind, n in held %}<tr><td colspan="5">{{ "{:,}".format(n) }} <code>{{ kind }}</code> gates hold</td><td class="ok">holds</td></tr>{% endfor %}
 </table>
 <div class="grid">
  <div><h2>Score per dimension</h2>{{ dim_chart|safe }}</div>
@@ -62,6 +68,13 @@ _TEMPLATE = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=
 <td>{{ r.failed }} / {{ r.suspect }}</td><td>{{ r.example or "" }}</td></tr>{% endfor %}
 </table>
 {{ profile|safe }}
+{% if m.anomalies is defined %}<h2>Anomalies against earlier versions</h2>
+{% if not m.anomalies %}<p class="na">Not enough history yet: nothing compared (clause K-6 is n/a).</p>
+{% else %}<p>{{ m.anomalies|length }} comparisons with {{ m.anomalies[0].reference }}; <span class="{{ 'fail' if flagged else 'ok' }}">{{ flagged|length }} anomalies</span> (K-6).</p>
+{% if flagged %}<table><tr><th>measure</th><th>column</th><th>partition</th><th>history</th><th>baseline</th><th>observed</th><th>change</th><th>threshold</th></tr>
+{% for f in flagged %}<tr><td>{{ f.metric }}</td><td>{{ f.column or "" }}</td><td>{{ f.partition or "" }}</td><td>{{ f.reference }}</td>
+<td>{{ fmt(f.baseline) }}</td><td>{{ fmt(f.observed) }}</td><td class="fail">{{ fmt(f.score) }}</td><td>{{ f.threshold }}</td></tr>{% endfor %}
+</table>{% endif %}{% endif %}{% endif %}
 <h2>What models need (demands)</h2>
 {% if m.demands %}<table><tr><th>demand</th><th>rows</th><th>strata covered</th><th>class balance</th><th>time covered</th><th>verdict</th><th>gaps (kind: key, observed / required)</th></tr>
 {% for d in m.demands %}<tr><td>{{ d.demand }}</td><td>{{ "{:,}".format(d.rows) }}</td>
@@ -107,6 +120,21 @@ def _fmt(v: Any) -> str:
     return f"{v:,}" if isinstance(v, int) else str(v)
 
 
+COLLAPSE_AT = 10  # passing gates of one kind beyond this many are shown as one line
+
+
+def collapse_gates(gates: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[tuple[str, int]]]:
+    """Gates to list one by one (failing ones, and kinds with few gates) and `(kind, count)` of the passing
+    gates collapsed by kind (wide data has hundreds of dtype gates: "590 `dtype` gates hold")."""
+    by_kind: dict[str, int] = {}
+    for g in gates:
+        if g.get("gate_passed"):
+            by_kind[g["kind"]] = by_kind.get(g["kind"], 0) + 1
+    many = {k for k, n in by_kind.items() if n > COLLAPSE_AT}
+    shown = [g for g in gates if not (g.get("gate_passed") and g["kind"] in many)]
+    return shown, sorted((k, by_kind[k]) for k in many)
+
+
 def render(
     manifest: dict[str, Any], title: str, history: list[tuple[int, float | None, str]], quarantine: list[dict[str, Any]]
 ) -> str:
@@ -126,10 +154,11 @@ def render(
         measures.append({**mm, "kind": r.get("kind", "moshu"), "severity": r.get("severity", "error"), "failed": r.get("failed", 0),
                          "suspect": r.get("suspect", 0), "example": (r.get("samples") or [r.get("observed")])[0] if r else mm.get("detail")})  # fmt: skip
     measures.sort(key=lambda r: (not r["applicable"], (r["x"] - r["threshold"]) if r["x"] is not None else 0, -r["failed"]))
-    gates = [r for r in measures if r["gate"]]
+    gates, held = collapse_gates([r for r in measures if r["gate"]])
+    blocked = [explain(o) for o in blocking_failures(manifest["rules"])]
     bronze = dict(LEVELS)["bronze"]
     return _TEMPLATE.render(
-        m=manifest, q=q, c=manifest["counts"], title=title, rules=measures, gates=gates, quarantine=quarantine,
+        m=manifest, q=q, c=manifest["counts"], title=title, rules=measures, gates=gates, held=held, blocked=blocked, flagged=anomalies_of(manifest.get("anomalies") or []), quarantine=quarantine,
         clauses=BY_ID, dims=DIMENSIONS, levels=dict(LEVELS), fmt=_fmt,
         reasons=reasons_html(q), profile=profile_html(manifest.get("profile")),
         dim_chart=charts.dimension_bars(q["dimensions"], bronze), trend_chart=charts.score_trend(history),

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from pipelines.spec.anomalies import Anomalies, did_you_mean
 from pipelines.spec.base import NAME_PATTERN, TIME_DTYPES, DType, Role, Sensitivity, _Frozen
 from pipelines.spec.base import NUMERIC_DTYPES as NUMERIC_DTYPES  # re-exported: importers use `models`
 from pipelines.spec.groups import ColumnGroup
@@ -27,6 +28,7 @@ RESERVED_NAMES = frozenset(
         "quarantine_summary",
         "set_aside_files",
         "runs",
+        "anomalies",
         "schema_migrations",
         "dataset",
         "quarantine",
@@ -502,7 +504,7 @@ class Classification(_Frozen):
 class DatasetSpec(_Frozen):
     """A dataset: where its raw data comes from, what its columns are, which rules it must meet."""
 
-    ADDED_LATER = ("partitions", "enrich", "columns_from")
+    ADDED_LATER = ("partitions", "enrich", "columns_from", "anomalies")
 
     name: str = Field(pattern=NAME_PATTERN, description="Dataset id: lowercase, digits and `_`; names the catalog view.")
     title: str = Field(description="Human title.")
@@ -544,6 +546,11 @@ class DatasetSpec(_Frozen):
         description="Lookup or paired files whose columns are joined onto the rows by key columns (`by: key`, e.g. "
         "one label row per experiment) or by row position (`by: position`, a labels file beside each features "
         "file). Their columns are published after `columns`, and their files are part of the data hash.",
+    )
+    anomalies: Anomalies | None = Field(
+        None,
+        description="Flag changes against the previous versions (or the last partitions): row count, null shares, "
+        "distinct counts and distributions; each flagged measure lowers the consistency score (clause K-6).",
     )
 
     @field_validator("name")
@@ -600,6 +607,8 @@ class DatasetSpec(_Frozen):
                 )
             if c.format and c.dtype not in ("date", "datetime"):
                 raise ValueError(f"column `{c.name}`: `format` only applies to date/datetime columns")
+        if self.anomalies is not None and not grouped and (unknown := self.anomalies.unknown_columns(names)):
+            raise ValueError(f"`anomalies.columns` names unknown columns {unknown}{did_you_mean(unknown[0], names)}")
         if self.partitions is not None:
             col = next((c for c in self.columns if c.name == self.partitions.column), None)
             if col is None and grouped:

@@ -33,12 +33,16 @@ from pipelines.ingest.readers import SOURCE_FILE, SOURCE_ROW
 from pipelines.models.changelog import changelog, mark_new_corrections
 from pipelines.models.corrections import EXCLUDED
 from pipelines.models.feedback import EXCLUDE_RULE
+from pipelines.quality.anomalies import RULE_ID as ANOMALY_RULE
+from pipelines.quality.anomalies import measure as anomaly_measure
+from pipelines.quality.explain import blocking_failures, gate_message
 from pipelines.quality.kinds import FAIL, GOOD, POLARS_DTYPES, SUSPECT
 from pipelines.quality.profile_measures import baseline
 from pipelines.quality.results import Measure, make_measure
 from pipelines.quality.scoring import Scorecard, meets, score
 from pipelines.spec.expand import resolution_record
 from pipelines.spec.loader import LoadedDataset
+from pipelines.stages.history import version_findings
 from pipelines.stages.ingest import ROW_ID, Ingested
 from pipelines.stages.validate import Validated, all_rules
 from pipelines.warehouse import DATA_DIR, MANIFEST, QUALITY_DIR, QUARANTINE_FILE, QUARANTINE_GLOB, Warehouse
@@ -72,6 +76,7 @@ class Published:
     score: float | None = None
     failed_gates: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()  # why the version has its level: the verdict, then each failed gate or measure
+    blocked: str | None = None  # why failed dataset-level error rules rejected the version (see quality.explain)
 
 
 def _per_row(failures: pl.LazyFrame, rules: list[Any]) -> pl.LazyFrame:
@@ -223,7 +228,7 @@ def write_rows(loaded: LoadedDataset, v: Validated, data_file: Path, quarantine_
     return Rows(ing.rows_in, rows_published, rows_quarantined, rows_warned, summary)
 
 
-def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> tuple[dict[str, Any], Scorecard]:
+def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path, warehouse: Warehouse) -> tuple[dict[str, Any], Scorecard]:
     spec = loaded.spec
     data_file = tmp / DATA_DIR / "part-00000.parquet"
     rows = write_rows(loaded, v, data_file, tmp / QUARANTINE_FILE)
@@ -239,6 +244,9 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> tuple[dict
     ]
     if spec.personal_columns:
         extra.append(("moshu.identifiability", identifiability([data_file, tmp / QUARANTINE_FILE], spec.personal_columns)))
+    findings = version_findings(loaded, warehouse, data_file)  # None unless the spec has `anomalies`
+    if findings is not None:
+        extra.append((ANOMALY_RULE, anomaly_measure(findings)))
     prof, measured, details = baseline(spec, data_file, v.outcomes)
     card = score(v.outcomes, extra + measured, details)
     from pipelines.report import data_docs
@@ -250,6 +258,7 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path) -> tuple[dict
         "quarantine_summary": rows.quarantine_summary,
         "files": files,
         "profile": prof,
+        **({"anomalies": findings} if findings is not None else {}),
     }
     return body, card
 
@@ -368,15 +377,10 @@ def _file_list(tmp: Path, known: list[dict[str, Any]] = ()) -> list[dict[str, An
 
 
 def gate_check(spec_name: str, v: Validated) -> None:
-    """Refuse to publish when an error-severity dataset-level rule failed."""
-    blocking = [o for o in v.outcomes if o.engine != "pandera" and o.severity == "error" and not o.passed]
-    if blocking:
-        details = "; ".join(f"`{o.rule_id}` failed (observed: {o.observed}, rule: {o.params})" for o in blocking)
-        where = f" partition `{v.ingested.partition}`:" if v.ingested.partition else ""
-        raise QualityGateError(
-            f"dataset `{spec_name}`:{where} {details}. A dataset-level error rule cannot quarantine rows, so nothing was "
-            "published; fix the data or relax the rule (or make it `severity: warn`)"
-        )
+    """Refuse to publish when an error-severity dataset-level rule failed (partitions: a version is not written)."""
+    message = gate_message(spec_name, [o.as_dict() for o in v.outcomes], None, v.ingested.partition)
+    if message:
+        raise QualityGateError(message)
 
 
 def unchanged_result(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Published:
@@ -394,29 +398,32 @@ def published_of(warehouse: Warehouse, name: str, n: int, run_id: str, *, create
         sum(r["passed"] for r in rs), sum(not r["passed"] for r in rs), warehouse.version_dir(name, n),
         m.get("status", "published"), qual.get("level", "uncertified"), qual.get("overall"), tuple(qual.get("failed_gates", [])),
         tuple(qual.get("reasons", [])),
+        gate_message(name, rs, n) if m.get("status") == "rejected" else None,
     )  # fmt: skip
 
 
 def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Published:
     """Publish a new version (or rejected candidate), or report the unchanged latest one.
 
+    A failed error-severity dataset-level rule cannot quarantine rows: the version is written as a rejected
+    candidate, with its report, and `Published.blocked` says why (the runner then fails the run with it).
+
     Raises:
-        QualityGateError: an error-severity dataset-level rule failed (nothing is written).
         CountMismatchError: rows were lost or duplicated (nothing is written).
     """
     spec = loaded.spec
     ing = v.ingested
     if ing.unchanged:
         return unchanged_result(loaded, v, warehouse)
-    gate_check(spec.name, v)
     if ing.staged is None or not ing.staged.is_file():
         raise IntegrityError(
             f"dataset `{spec.name}`: the staged data of run `{ing.run_id}` is gone; materialize the whole dataset (raw -> catalog) in one run"
         )
 
     def build(tmp: Path, version: int, parent: int | None, last: int | None) -> tuple[dict[str, Any], Scorecard]:
-        body, card = _write_version(loaded, v, tmp)
-        status = "published" if meets(card.level, spec.min_level) else "rejected"
+        body, card = _write_version(loaded, v, tmp, warehouse)
+        blocked = blocking_failures([o.as_dict() for o in v.outcomes])
+        status = "published" if meets(card.level, spec.min_level) and not blocked else "rejected"
         return manifest_for(loaded, ing, v, card, body, version=version, status=status, parent=parent), card
 
     return write_new_version(loaded, warehouse, ing.data_hash, ing.run_id, build)
@@ -499,6 +506,7 @@ def write_new_version(
         spec.name, run_id, version, True, c["rows_in"], c["rows_published"], c["rows_quarantined"], c["rows_warned"],
         sum(r["passed"] for r in rules), sum(not r["passed"] for r in rules), final, manifest["status"], card.level,
         card.overall, tuple(card.failed_gates), tuple(card.reasons),
+        gate_message(spec.name, rules, version) if manifest["status"] == "rejected" else None,
     )  # fmt: skip
 
 

@@ -24,12 +24,15 @@ from pipelines.errors import IntegrityError
 from pipelines.ingest.enrich import merged_enrichment
 from pipelines.ingest.fingerprint import SourceFile
 from pipelines.partitions import WINDOW_RULE, file_tag
+from pipelines.quality.anomalies import RULE_ID as ANOMALY_RULE
+from pipelines.quality.anomalies import measure as anomaly_measure
 from pipelines.quality.field_count import field_count_rule
 from pipelines.quality.profile_measures import baseline
 from pipelines.quality.registry import executor_for
 from pipelines.quality.results import Measure, RuleOutcome, make_measure
 from pipelines.quality.scoring import Scorecard, meets, score
 from pipelines.spec.loader import LoadedDataset
+from pipelines.stages.history import partition_findings
 from pipelines.stages.ingest import Ingested
 from pipelines.stages.publish import (
     Published,
@@ -286,8 +289,11 @@ def _version_manifest(
     (tmp / QUALITY_DIR).mkdir(parents=True, exist_ok=True)
     shutil.copyfile(changed[0].ge_suite, tmp / QUALITY_DIR / "ge_suite.json")
     outcomes = combine_outcomes(loaded, parts)
+    data = {p["key"]: tmp / p["files"][0]["path"] for p in parts}  # None below unless the spec has `anomalies`
+    findings = partition_findings(loaded, data, [v.ingested.partition for v in changed if v.ingested.partition])
     prof, measured, details = baseline(spec, str(tmp / DATA_DIR / "*.parquet"), outcomes)
-    card = score(outcomes, _sum_measures(parts) + measured, details)
+    anomaly = [(ANOMALY_RULE, anomaly_measure(findings))] if findings is not None else []
+    card = score(outcomes, _sum_measures(parts) + measured + anomaly, details)
     counts = {k: sum(p["counts"][k] for p in parts) for k in ("rows_in", "rows_published", "rows_quarantined", "rows_warned")}
     summary: dict[tuple[str, str], int] = {}
     for p in parts:
@@ -302,6 +308,7 @@ def _version_manifest(
     ge_success = all(p["ge_success"] for p in parts)
     body = {
         "demands": measure_demands(loaded, str(tmp / DATA_DIR / "*.parquet")),
+        **({"anomalies": findings} if findings is not None else {}),
         "counts": counts,
         "quarantine_summary": [
             {"rule_id": r, "rows": n, "severity": s} for (r, s), n in sorted(summary.items(), key=lambda kv: (kv[0][1], kv[0][0]))

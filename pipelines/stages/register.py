@@ -62,6 +62,7 @@ def register_version(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name:
     for table in ("corrections", "changelog"):
         con.execute(f"DELETE FROM {table} WHERE dataset = ? AND version = ?", [name, version])
     con.execute("DELETE FROM version_partitions WHERE name = ? AND version = ?", [name, version])
+    con.execute("DELETE FROM anomalies WHERE name = ? AND version = ?", [name, version])
     c, rules, q, ge = m["counts"], m.get("rules", []), m.get("quality", {}), m.get("ge", {})
     row = {
         "name": name, "version": version, "parent_version": m.get("parent_version"), "data_hash": m["data_hash"],
@@ -127,6 +128,12 @@ def register_version(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name:
             [[name, version, p["key"], p["built_in_version"], p["run_id"], p["data_hash"], p["counts"]["rows_in"],
               p["counts"]["rows_published"], p["counts"]["rows_quarantined"], p["counts"]["rows_warned"],
               sum(not r["passed"] for r in p["rules"]), f"{rel}/{p['files'][0]['path']}"] for p in m["partitions"]],
+        )  # fmt: skip
+    if m.get("anomalies"):
+        con.executemany(
+            "INSERT INTO anomalies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [[name, version, f.get("partition"), f["metric"], f["column"], f["baseline"], f["observed"], f["score"],
+              f["threshold"], f["flagged"], f["reference"]] for f in m["anomalies"]],
         )  # fmt: skip
     from pipelines.models.stage import write_result
 
@@ -219,7 +226,8 @@ def register(
             _audit_publish(con, warehouse, name, published)
         _insert_run(
             con, published.run_id, name, started_at, status, published.version, published.rows_in,
-            f"v{published.version} {(published.status if published.created else 'unchanged')}, level {published.level}",
+            published.blocked
+            or f"v{published.version} {(published.status if published.created else 'unchanged')}, level {published.level}",
             orchestrator,
         )  # fmt: skip
         con.execute("COMMIT")
@@ -254,4 +262,19 @@ def _record_failure(
     warehouse: Warehouse, name: str, run_id: str, started_at: str | None, message: str, orchestrator: str
 ) -> None:
     with writer(warehouse) as con:
+        rejected = con.execute("SELECT 1 FROM runs WHERE run_id = ? AND status = 'rejected'", [run_id]).fetchall()
+        if rejected:  # the run wrote a rejected candidate and registered it with its reason: keep that record
+            return
         _insert_run(con, run_id, name, started_at, "failed", None, None, message[:2000], orchestrator)
+
+
+def record_cancelled(
+    warehouse: Warehouse, name: str, run_id: str, started_at: str | None, signal_name: str, orchestrator: str = "direct"
+) -> None:
+    """Record a run stopped by a signal as `cancelled` (best effort, like `record_failure`)."""
+    message = f"stopped by {signal_name}; its staging folder was removed and nothing of it was published"
+    try:
+        with writer(warehouse) as con:
+            _insert_run(con, run_id, name, started_at, "cancelled", None, None, message, orchestrator)
+    except Exception as e:  # the catalog may be locked by the stopped step itself
+        logging.getLogger(__name__).warning("could not record the cancelled run of `%s` in the catalog: %s", name, e)

@@ -55,3 +55,11 @@ def test_each_dataset_job_carries_the_dataset_tag_a_deployment_limits_runs_by(tm
     for name in proj.datasets:
         assert defs.resolve_job_def(job_name(name)).tags[DATASET_TAG] == name
     assert defs.resources["moshu"].remote == "s3://bucket/warehouse"  # type: ignore[union-attr]
+
+
+def test_a_spec_with_anomalies_gets_an_anomalies_check_on_published(project_dir: Path, tmp_path: Path) -> None:
+    spec = project_dir / "dataset_specs" / "ai4i2020.yaml"
+    spec.write_text(spec.read_text() + "anomalies: {sensitivity: high}\n")
+    graph = _graph(build_definitions(load_project(project_dir), Settings.resolve(project_dir, tmp_path / "wh")))
+    checks = [c for c in graph["checks"] if c.endswith(":anomalies")]  # type: ignore[union-attr]
+    assert checks == ["ai4i2020/published:anomalies"]

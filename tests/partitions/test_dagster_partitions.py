@@ -145,3 +145,17 @@ def test_an_unchanged_partition_run_measures_freshness_again(settings: Settings,
     assert settings.warehouse.versions(NAME) == [1]  # nothing changed: no new version ...
     (check,) = [e for e in again.get_asset_check_evaluations() if e.check_name == "cnc__fresh"]
     assert not check.passed  # ... but the check says the data is stale now
+
+
+def test_a_partitioned_spec_with_anomalies_gets_its_check_per_run(settings: Settings) -> None:
+    spec = settings.project / "dataset_specs" / f"{NAME}.yaml"
+    spec.write_text(spec.read_text() + "anomalies: {sensitivity: medium}\n")
+    proj = load_project(settings.project)
+    _, [out] = materialize(proj, settings, [NAME], DAYS)
+    assert out.ok, out.error
+    instance = instance_for(settings)
+    key = dg.AssetCheckKey(dg.AssetKey([NAME, "published"]), "anomalies")
+    done = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])  # type: ignore[attr-defined]
+    assert key in done
+    found = settings.warehouse.manifest(NAME, 1)["anomalies"]
+    assert {f["partition"] for f in found} == set(DAYS[1:]), "each day after the first is compared with the days before"

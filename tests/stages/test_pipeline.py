@@ -163,15 +163,31 @@ def test_crash_before_rename_leaves_no_half_version(
     assert list(warehouse.dataset_dir("cnc_line").iterdir()) == []
 
 
-def test_failed_dataset_level_error_rule_blocks_the_version(project_dir: Path, warehouse: Warehouse) -> None:
+def test_failed_dataset_level_error_rule_writes_a_rejected_candidate_that_says_why(
+    project_dir: Path, warehouse: Warehouse
+) -> None:
     rules = project_dir / "quality_rules" / "cnc_line.yaml"
     rules.write_text(rules.read_text().replace("    min: 100\n", "    min: 100000\n"))
-    with pytest.raises(QualityGateError, match=r"`cnc\.row_count` failed \(observed: 2355"):
+    with pytest.raises(QualityGateError, match=r"blocking rule `cnc\.row_count` \(row_count\) failed: X = A / B = 0 / 1") as e:
         build(project_dir, warehouse, ["cnc_line"])
-    assert warehouse.versions("cnc_line") == []
+    assert "below its threshold 1" in str(e.value) and "observed: 2355" in str(e.value)
+    assert "v1 is kept as a rejected candidate" in str(e.value)
+    # the candidate is written, with its report, and never becomes latest
+    assert warehouse.versions("cnc_line") == [1] and warehouse.latest("cnc_line") is None
+    m = warehouse.manifest("cnc_line", 1)
+    assert m["status"] == "rejected"
+    report = (warehouse.version_dir("cnc_line", 1) / "quality" / "report.html").read_text()
+    assert "Why this version was rejected" in report and "cnc.row_count" in report and "below its threshold 1" in report
     assert not (warehouse.root / "_staging").exists(), "staging is cleaned up after a failed run"
     con = duckdb.connect(str(warehouse.catalog_path), read_only=True)
-    assert con.execute("select status from runs where name = 'cnc_line'").fetchall() == [("failed",)]
+    status, message = con.execute("select status, message from runs where name = 'cnc_line'").fetchall()[0]
+    assert status == "rejected" and "`cnc.row_count`" in message and "X = A / B" in message
+    assert con.execute("select status from versions where name = 'cnc_line'").fetchall() == [("rejected",)]
+    con.close()
+    # the same inputs again: the candidate is not redone, and the run still fails with the reason
+    with pytest.raises(QualityGateError, match=r"`cnc\.row_count`"):
+        build(project_dir, warehouse, ["cnc_line"])
+    assert warehouse.versions("cnc_line") == [1]
 
 
 def test_changed_master_data_or_renamed_file_makes_a_new_version(project_dir: Path, warehouse: Warehouse) -> None:
