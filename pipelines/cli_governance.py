@@ -7,7 +7,19 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipelines.cli import EXIT_FAILED, ProjectOpt, WarehouseOpt, _client, _fail, _print_table, _resolved, _settings, app, err, out
+from pipelines.cli_common import (
+    EXIT_FAILED,
+    ProjectOpt,
+    WarehouseOpt,
+    _client,
+    _fail,
+    _print_table,
+    _resolved,
+    _settings,
+    app,
+    err,
+    out,
+)
 
 
 @app.command()

@@ -9,7 +9,19 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from pipelines.cli import EXIT_USAGE, ProjectOpt, WarehouseOpt, _client, _fail, _print_rows, _resolved, _settings, app, err, out
+from pipelines.cli_common import (
+    EXIT_USAGE,
+    ProjectOpt,
+    WarehouseOpt,
+    _client,
+    _fail,
+    _print_rows,
+    _resolved,
+    _settings,
+    app,
+    err,
+    out,
+)
 
 feedback_app = typer.Typer(help="Findings sent back by models: submit, list, review.", no_args_is_help=True)
 model_app = typer.Typer(help="Model runs: which models were trained on which version, and how they scored.", no_args_is_help=True)

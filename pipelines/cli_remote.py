@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from pipelines.cli import ProjectOpt, RemoteOpt, WarehouseOpt, _fail, _settings, app, out
+from pipelines.cli_common import ProjectOpt, RemoteOpt, WarehouseOpt, _fail, _settings, app, out
 
 remote_app = typer.Typer(help="Inspect the remote warehouse; free a claim or the catalog lease a crashed run left behind.")
 app.add_typer(remote_app, name="remote")
