@@ -17,10 +17,10 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-slow test-all lint format check dagster schema clean bench bench-100m
+.PHONY: help setup run test test-slow test-all lint format check dagster schema clean bench bench-quality bench-100m
 
 help: ## list the targets
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -71,8 +71,14 @@ dagster: setup ## open the Dagster UI on the warehouse's instance (runs of `make
 clean: ## remove the environment and the local warehouse
 	rm -rf $(VENV) $(TOOLS) $(WAREHOUSE) .pytest_cache .mypy_cache .ruff_cache
 
-bench: setup ## benchmark moshu against DuckDB, polars and GE on pandas at 1M and 10M rows (bench/README.md)
+bench: setup bench-quality ## benchmark moshu against DuckDB, polars and GE on pandas at 1M and 10M rows, then bench-quality (bench/README.md)
 	$(BIN)/python bench/run.py --rows 1000000 10000000
+
+bench-quality: setup ## the wide profile (1,000 x 100,000), trial training and the label-issue detector (30,000 x 50), anomaly false alarms
+	$(BIN)/python bench/profile_wide.py --columns 1000 --rows 100000
+	$(BIN)/python bench/loop.py --rows 30000 --cols 50 --repeat 3
+	$(BIN)/python bench/detector.py
+	$(BIN)/python bench/anomalies.py --days 30
 
 bench-100m: setup ## the benchmark at 100M rows without the GE-on-pandas baseline (8.3 GB of CSV, about 12 minutes)
 	$(BIN)/python bench/run.py --rows 100000000 --only duckdb polars moshu moshu_sql --timeout 0
