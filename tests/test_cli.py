@@ -111,6 +111,7 @@ def test_run_through_dagster_records_runs_and_is_idempotent(project_dir: Path, t
     assert statuses == ["published", "unchanged"] and orch == {"dagster"}
 
 
+@pytest.mark.slow
 def test_run_failure_is_reported_per_dataset(project_dir: Path, tmp_path: Path) -> None:
     seed = project_dir / "seeds" / "ai4i2020" / "ai4i2020.csv"
     seed.write_text(seed.read_text().replace("Torque [Nm]", "Torque", 1))

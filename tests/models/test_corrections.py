@@ -83,6 +83,7 @@ def test_a_lost_catalog_stops_the_run_instead_of_dropping_corrections(project_di
     assert wh.versions("ai4i2020") == [1, 2]
 
 
+@pytest.mark.slow
 def test_a_lineage_key_is_not_applied_once_its_file_changed(project_dir: Path, tmp_path: Path) -> None:
     wh = Warehouse(tmp_path / "wh")
     _run(project_dir, wh, "steel_plates_faults")

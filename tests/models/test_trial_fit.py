@@ -98,6 +98,7 @@ def test_a_single_row_class_is_named_in_the_error() -> None:
         trial_train(df, df, demand(task="classification", label="y", features=("x",)))
 
 
+@pytest.mark.slow
 def test_frozen_labels_are_the_yardstick_and_current_labels_are_reported_apart(steel: pl.DataFrame) -> None:
     features = tuple(c for c in steel.columns if c not in STEEL_CLASSES)
     d = demand(dataset="steel_plates_faults", task="classification", one_hot_labels=STEEL_CLASSES, features=features)

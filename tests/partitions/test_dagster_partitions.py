@@ -47,6 +47,7 @@ def test_definitions_partition_the_dataset_and_schedule_it_per_day(settings: Set
     assert all(k.path[0] != NAME for k in every.asset_layer.selected_asset_keys)
 
 
+@pytest.mark.slow
 def test_backfill_is_one_run_and_one_version_and_one_day_reruns_alone(settings: Settings) -> None:
     defs = _defs(settings)
     job = defs.resolve_job_def(job_name(NAME))
@@ -147,6 +148,7 @@ def test_an_unchanged_partition_run_measures_freshness_again(settings: Settings,
     assert not check.passed  # ... but the check says the data is stale now
 
 
+@pytest.mark.slow
 def test_a_partitioned_spec_with_anomalies_gets_its_check_per_run(settings: Settings) -> None:
     spec = settings.project / "dataset_specs" / f"{NAME}.yaml"
     spec.write_text(spec.read_text() + "anomalies: {sensitivity: medium}\n")

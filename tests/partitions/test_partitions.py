@@ -174,6 +174,7 @@ def test_files_of_days_outside_the_partitions_or_not_over_are_refused(root: Path
         _run(root, wh, ["2099-01-01"])
 
 
+@pytest.mark.slow
 def test_accepted_feedback_on_a_partitioned_dataset_is_recorded_once_with_the_rows_values(root: Path, tmp_path: Path) -> None:
     from pipelines.models.feedback import review, submit
 

@@ -140,6 +140,7 @@ def test_two_machines_publishing_the_same_number_the_second_is_refused_and_nothi
     assert r.versions(NAME) == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_a_number_claimed_by_a_run_in_progress_blocks_others_until_released(tmp_path: Path, remote_url: str) -> None:
     root_a, wh_a = _machine(tmp_path, "a", remote_url)
     _run(root_a, wh_a)
@@ -192,6 +193,7 @@ def test_an_upload_whose_claim_was_taken_over_commits_nothing(tmp_path: Path, re
     assert r.versions(NAME) == []
 
 
+@pytest.mark.slow
 def test_a_failed_upload_is_finished_by_the_next_run(tmp_path: Path, remote_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     root_a, wh_a = _machine(tmp_path, "a", remote_url)
     _run(root_a, wh_a)
