@@ -7,7 +7,7 @@ The tree::
     ├── SourceError                 a raw file cannot be read as its spec says (missing, bad header, undecodable)
     │   └── BadFileError            one file's structure does not fit the spec (empty, header only, undecodable,
     │                               wrong field count, looks transposed): set aside under `source.on_bad_file`
-    ├── QualityGateError            an error-severity dataset-level rule failed; nothing was published
+    ├── QualityGateError            an error-severity dataset-level rule failed; the version is a rejected candidate
     ├── IntegrityError              the pipeline broke one of its own invariants
     │   └── CountMismatchError      rows_in != rows_published + rows_quarantined
     ├── CatalogError                the catalog cannot be opened, migrated or queried
@@ -112,7 +112,7 @@ class BadFileError(SourceError):
 
 
 class QualityGateError(MoshuError):
-    """An error-severity dataset-level rule failed (rows cannot be quarantined for it); nothing was published."""
+    """An error-severity dataset-level rule failed (it cannot quarantine rows): the version is a rejected candidate, never latest."""
 
 
 class IntegrityError(MoshuError):

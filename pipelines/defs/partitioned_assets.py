@@ -213,7 +213,7 @@ def _assets(loaded: LoadedDataset) -> list[Any]:
         ins={"vals": dg.AssetIn(validated_key)},
     )
     def rule_checks(moshu: MoshuResource, vals: list[Any]) -> Any:
-        """One check per rule over the run's partitions (the publish step refuses a failing dataset-level error rule)."""
+        """One check per rule over the run's partitions (a failing dataset-level error rule makes a rejected candidate)."""
         yield from check_results(rules, _outcomes(loaded, moshu.wh(), vals), validated_key)
 
     @dg.asset(
@@ -247,6 +247,9 @@ def _assets(loaded: LoadedDataset) -> list[Any]:
         wh = moshu.wh()
         register_with_cards(loaded, pub, wh, ings[0].started_at if ings else None, context.run.run_id)
         cleanup_staging(wh, name, staging_run_id(context.run.run_id, name))  # staged data and step outputs of the run
+        from pipelines.runner import raise_if_blocked
+
+        raise_if_blocked(pub)  # after registering: the rejected candidate and its report are in the catalog
         report(name, "done")
         return dg.MaterializeResult(metadata={"version": pub.version, "created": pub.created})
 

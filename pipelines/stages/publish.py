@@ -23,7 +23,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from pipelines import __version__
-from pipelines.errors import CountMismatchError, IntegrityError, QualityGateError
+from pipelines.errors import CountMismatchError, IntegrityError
 from pipelines.governance import pseudonym
 from pipelines.ingest.bad_files import file_counts
 from pipelines.ingest.cast import conversion_text
@@ -374,13 +374,6 @@ def _file_list(tmp: Path, known: list[dict[str, Any]] = ()) -> list[dict[str, An
         rel = p.relative_to(tmp).as_posix()
         out.append(done.get(rel) or file_entry(tmp, rel))
     return out
-
-
-def gate_check(spec_name: str, v: Validated) -> None:
-    """Refuse to publish when an error-severity dataset-level rule failed (partitions: a version is not written)."""
-    message = gate_message(spec_name, [o.as_dict() for o in v.outcomes], None, v.ingested.partition)
-    if message:
-        raise QualityGateError(message)
 
 
 def unchanged_result(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Published:

@@ -26,6 +26,7 @@ from pipelines.ingest.fingerprint import SourceFile
 from pipelines.partitions import WINDOW_RULE, file_tag
 from pipelines.quality.anomalies import RULE_ID as ANOMALY_RULE
 from pipelines.quality.anomalies import measure as anomaly_measure
+from pipelines.quality.explain import blocking_failures
 from pipelines.quality.field_count import field_count_rule
 from pipelines.quality.profile_measures import baseline
 from pipelines.quality.registry import executor_for
@@ -39,7 +40,6 @@ from pipelines.stages.publish import (
     accessibility,
     auditability,
     file_entry,
-    gate_check,
     identifiability,
     manifest_for,
     measure_demands,
@@ -57,8 +57,11 @@ PARTITIONS_DIR = f"{QUALITY_DIR}/partitions"
 def publish_partitions(loaded: LoadedDataset, vals: list[Validated], warehouse: Warehouse) -> Published:
     """Publish the partitions of one run as a new version, or report the latest one when none changed.
 
+    A version whose partitions fail an error-severity dataset-level rule is written as a rejected candidate
+    (`Published.blocked` says why; the caller fails the run after registering it), as for a dataset without
+    partitions.
+
     Raises:
-        QualityGateError: an error-severity dataset-level rule failed on a rebuilt partition.
         IntegrityError: a kept partition was built another way (spec, rules, master data, key: rebuild them
             all), or a concurrent run rebuilt one of this run's partitions after this run read its files.
         CountMismatchError: a partition's rows were lost or duplicated.
@@ -68,7 +71,6 @@ def publish_partitions(loaded: LoadedDataset, vals: list[Validated], warehouse: 
     if not changed:
         return unchanged_result(loaded, vals[0], warehouse)
     for v in changed:
-        gate_check(spec.name, v)
         if v.ingested.staged is None or not v.ingested.staged.is_file():
             raise IntegrityError(
                 f"dataset `{spec.name}`: the staged data of partition `{v.ingested.partition}` is gone; run it again"
@@ -316,7 +318,9 @@ def _version_manifest(
         "files": [f for p in parts for f in p["files"]],
         "profile": prof,
     }
-    status = "published" if meets(card.level, spec.min_level) else "rejected"
+    # A failed dataset-level error rule (on a rebuilt or a kept partition) cannot quarantine rows: a rejected candidate.
+    blocked = blocking_failures([o.as_dict() for o in outcomes])
+    status = "published" if meets(card.level, spec.min_level) and not blocked else "rejected"
     v = Validated(ingested=ing, outcomes=outcomes, ge_success=ge_success)
     manifest = manifest_for(loaded, ing, v, card, body, version=version, status=status, parent=parent)
     manifest["ge"] = {

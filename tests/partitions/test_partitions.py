@@ -9,7 +9,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipelines.errors import IntegrityError, SourceError
+from pipelines.errors import IntegrityError, QualityGateError, SourceError
 from pipelines.ingest.fingerprint import sha256_file
 from pipelines.partitions import key_for, parse_key, window
 from pipelines.runner import run_dataset
@@ -228,3 +228,33 @@ def test_concurrent_runs_of_one_partition_agree_or_the_older_read_is_refused(roo
     with pytest.raises(IntegrityError, match=r"partition `2026-03-03` was rebuilt by a concurrent run \(v3\)"):
         publish_partitions(loaded, old, wh)
     assert wh.versions(NAME) == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_a_partition_failing_a_blocking_rule_makes_a_rejected_candidate_that_says_why(root: Path, tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path / "wh")
+    _run(root, wh, DAYS[:2])
+    f = day_file(root, DAYS[1])
+    good = f.read_text(encoding="utf-8")
+    f.write_text("\n".join(good.splitlines()[:51]) + "\n", encoding="utf-8")  # a truncated delivery: 50 rows
+    with pytest.raises(QualityGateError, match=r"blocking rule `cnc\.row_count` \(row_count\) failed") as e:
+        _run(root, wh, [DAYS[1]])
+    assert "v2 is kept as a rejected candidate" in str(e.value) and DAYS[1] in str(e.value)
+    assert wh.versions(NAME) == [1, 2] and wh.latest(NAME) == 1  # model teams keep getting v1
+    m = wh.manifest(NAME, 2)
+    assert m["status"] == "rejected" and [p["key"] for p in m["partitions"]] == DAYS[:2]
+    report = (wh.version_dir(NAME, 2) / "quality" / "report.html").read_text(encoding="utf-8")
+    assert "Why this version was rejected" in report and "cnc.row_count" in report
+    con = duckdb.connect(str(wh.catalog_path), read_only=True)
+    try:
+        assert con.execute(f"select version, status from versions where name = '{NAME}' order by 1").fetchall() == [
+            (1, "published"),
+            (2, "rejected"),
+        ]
+        (message,) = con.execute(f"select message from runs where name = '{NAME}' and status = 'rejected'").fetchone()  # type: ignore[misc]
+        assert "`cnc.row_count`" in message and "X = A / B" in message
+    finally:
+        con.close()
+    f.write_text(good, encoding="utf-8")  # the full delivery again: a new version, published
+    v3 = _run(root, wh, [DAYS[1]])
+    assert v3.version == 3 and v3.status == "published" and wh.latest(NAME) == 3  # type: ignore[attr-defined]
