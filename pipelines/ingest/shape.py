@@ -16,7 +16,6 @@ may hold delimiters and line breaks).
 from __future__ import annotations
 
 import csv
-import itertools
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,30 +97,15 @@ def _short(path: Path, o: CsvOptions, width: int, rows: int) -> tuple[list[tuple
     fast = _short_unquoted(path, o, width)
     if fast is not None and fast[1] == rows:
         return fast
-    if o.comment_prefix:  # comment lines are left out, so `records` numbers the lines
-        recs = records(path, o)
-        if o.header:
-            next(recs, None)
-        every = [(n, len(rec), width, line) for n, (line, rec) in enumerate(recs, start=1)]
-        return [r for r in every if r[1] < width], len(every)
-    with path.open(encoding="utf-8", errors="replace", newline="") as f:
-        for _ in range(o.skip_rows):
-            f.readline()
-        reader = csv.reader(
-            f,
-            delimiter=o.delimiter,
-            quotechar=o.quote_char,
-            quoting=csv.QUOTE_MINIMAL if o.quote_char else csv.QUOTE_NONE,
-            strict=False,
-        )
-        if o.header:
-            next(reader, None)
-        counter = itertools.count(1)
-        # `line_num` is the physical lines read so far: where the record just read ends.
-        found = [
-            (n, len(r), width, reader.line_num + o.skip_rows) for r, n in zip(reader, counter, strict=False) if len(r) < width
-        ]
-        return found, next(counter) - 1
+    recs = records(path, o)  # numbers physical lines, comments and quoted line breaks included
+    if o.header:
+        next(recs, None)
+    found: list[tuple[int, int, int, int]] = []
+    n = 0
+    for n, (line, rec) in enumerate(recs, start=1):
+        if len(rec) < width:
+            found.append((n, len(rec), width, line))
+    return found, n
 
 
 def short_rows(path: Path, o: CsvOptions, width: int, rows: int, display: str) -> pl.DataFrame | None:

@@ -96,11 +96,6 @@ def read_sample(root: Path, files: list[Path], names_path: Path | None = None) -
     return sample_typed(root, files, fmt)
 
 
-def groups_supported() -> bool:
-    """Whether specs can declare wide column groups (`columns_from`); until they can, groups are written as columns."""
-    return "columns_from" in DatasetSpec.model_fields
-
-
 def _check_choice(option: str, value: str | None, allowed: tuple[str, ...]) -> None:
     if value is not None and value not in allowed:
         close = difflib.get_close_matches(value, allowed, n=1)
@@ -175,7 +170,7 @@ def profile(root: Path, name: str, pattern: str, options: InitOptions) -> Draft:
     st.features_seen(cols, frame, s)
     s.duplicate_rows = frame.height - frame.drop(PATH).n_unique()
     s.groups = st.find_groups(sample.raw_names, cols)
-    grouped = bool(s.groups) and options.groups and groups_supported()
+    grouped = bool(s.groups) and options.groups
     members = _name_members(s.groups, cols) if grouped else {}
     draft = Draft(name, rel, sample, cols, s, suggest(name, cols, s, frame.height, sample.complete, members))
     draft.grouped = grouped

@@ -183,17 +183,18 @@ def _stage(
 
     spec = loaded.spec
     read = reading_spec(spec)  # derived columns are computed below, not read
+    reshaped = bool(spec.enrich) or read is not spec  # row positions, paired files, lookups, derived columns
     with temp_files():  # transcoded copies of non-UTF-8 files live until the sink has read them
         scanned = scan_files(read, [(p, f.path, f.sha256) for p, f in zip(paths, files, strict=True)])
         frames = [typed(raw, read, schema) for raw, schema in scanned.frames]  # each file converted from its own types
-        if spec.enrich or read is not spec:  # row positions, paired files, lookups, derived columns
+        if reshaped:
             frames = [pair_by_position(with_file_row(f), spec, root, lookups) for f in frames]
         try:
             current = {f.path: f.sha256 for f in files}
             if spec.partitions is not None:  # a finding on a lineage key (`file#row`) belongs to its file's partition
                 corrections = [c for c in corrections if not c.source_sha256 or c.row_key.rsplit("#", 1)[0] in current]
             rows = pl.concat(frames, how="vertical_relaxed")
-            if spec.enrich or read is not spec or any(c.map for c in spec.declared_columns):
+            if reshaped or any(c.map for c in spec.declared_columns):
                 rows = derive(join_keyed(rows, spec, root, lookups), spec)
             rows = (
                 pseudonymise(rows, spec.personal_columns, key) if key else rows
