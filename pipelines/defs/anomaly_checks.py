@@ -7,7 +7,7 @@ from typing import Any
 
 import dagster as dg
 
-from pipelines.quality.anomalies import anomalies_of, describe
+from pipelines.quality.anomaly_findings import anomalies_of, describe
 from pipelines.spec.models import DatasetSpec
 from pipelines.warehouse import MANIFEST
 

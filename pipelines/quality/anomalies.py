@@ -21,12 +21,10 @@ from typing import Any
 
 import polars as pl
 
-from pipelines.quality.results import Measure, make_measure
+from pipelines.quality.anomaly_findings import CLAUSE, RULE_ID, anomalies_of, describe, measure
 from pipelines.spec.anomalies import Anomalies
 from pipelines.spec.models import NUMERIC_DTYPES
 
-CLAUSE = "K-6"
-RULE_ID = "moshu.anomalies"
 BINS = 10
 MAX_CATEGORIES = 100  # text columns with more distinct values in the history are not compared by share
 LOW_CARDINALITY = 0.5  # distinct counts are compared only where distinct / rows is at most this
@@ -144,6 +142,14 @@ def detect(
     pooled_rows = sum(p["__rows"] for p in past)
     if not rows or not pooled_rows:
         return out
+    numeric = [c for c in cols if columns[c] == "numeric"]  # every column's decile edges in one pass over the history
+    deciles = (
+        pooled.select(pl.col(c).quantile(q / BINS, "linear").alias(f"{c}\x00{q}") for c in numeric for q in range(1, BINS))
+        .collect()
+        .row(0, named=True)
+        if numeric
+        else {}
+    )
     for i, c in enumerate(cols):
         base_null = sum(p[f"n{i}"] for p in past) / pooled_rows
         null = now[f"n{i}"] / rows
@@ -152,8 +158,7 @@ def detect(
         if columns[c] != "nulls" and base_d and base_d <= LOW_CARDINALITY * base_rows:
             add("distinct", c, base_d, now[f"d{i}"], abs(now[f"d{i}"] / base_d - 1), t.distinct)
         if columns[c] == "numeric":
-            qs = pooled.select(pl.col(c).quantile(q / BINS, "linear").alias(str(q)) for q in range(1, BINS)).collect()
-            edges = sorted({float(v) for v in qs.row(0) if v is not None})
+            edges = sorted({float(v) for q in range(1, BINS) if (v := deciles[f"{c}\x00{q}"]) is not None})
             if edges:
                 s = psi(_shares(pooled.filter(pl.col(c).is_not_null()), _bin(c, edges)),
                         _shares(batch.filter(pl.col(c).is_not_null()), _bin(c, edges)))  # fmt: skip
@@ -164,22 +169,4 @@ def detect(
     return out
 
 
-def measure(findings: list[dict[str, Any]]) -> Measure:
-    """K-6: X = comparisons within their band / comparisons made (n/a when there was no history to compare with)."""
-    return make_measure(CLAUSE, sum(not f["flagged"] for f in findings), len(findings), None, None)
-
-
-def anomalies_of(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The flagged findings."""
-    return [f for f in findings if f["flagged"]]
-
-
-def describe(f: dict[str, Any]) -> str:
-    """One finding in words, e.g. `volume: 1,200 rows against a median of 2,400 (v1..v3); change 0.50 > 0.25`."""
-    where = f" partition {f['partition']}" if f.get("partition") else ""
-    what = f"`{f['column']}` {f['metric']}" if f.get("column") else f["metric"]
-    if f["metric"] in ("psi", "share_shift"):
-        body = f"{f['observed']:.3g} against {f['reference']}"
-    else:
-        body = f"{f['observed']:,.4g} against {f['baseline']:,.4g} in {f['reference']}"
-    return f"{what}{where}: {body}; change {f['score']:.3g} {'>' if f['flagged'] else '<='} {f['threshold']:.3g}"
+__all__ = ["CLAUSE", "RULE_ID", "anomalies_of", "describe", "detect", "measure", "psi", "total_variation", "watched_columns"]

@@ -24,10 +24,6 @@ EXACT_DISTINCT_ROWS = 1_000_000  # above this, distinct counts are HyperLogLog e
 SEED = 0x6D6F736875  # fixed, so a profile is reproducible
 
 
-def _numeric(dtype: pl.DataType) -> bool:
-    return dtype.is_numeric()
-
-
 def family(dtype: pl.DataType) -> str:
     """Columns compare equal across dtypes of one family (an int column equals a float column of the same values)."""
     return "number" if dtype.is_numeric() or dtype == pl.Boolean else str(dtype)
@@ -72,7 +68,7 @@ def _column_stats(
         if dtype.is_nested():
             continue
         aggs += [e.min().alias(f"{i}.min"), e.max().alias(f"{i}.max")]
-        if _numeric(dtype):  # one sort per column serves every quantile (`quantile` would sort once per quantile)
+        if dtype.is_numeric():  # one sort per column serves every quantile (`quantile` would sort once per quantile)
             aggs.append(e.drop_nulls().sort().cast(pl.Float64).implode().alias(f"{i}.sorted"))
     frame = lf.select(aggs).collect(engine="in-memory")
     row_hash = frame.get_column(_ROW_HASH)[0]
@@ -187,13 +183,10 @@ def profile(
             both = pl.DataFrame({"a": row_hash, "b": chunk_hash})
             row_hash = both.select(pl.struct("a", "b").hash(SEED)).to_series()
     _mark_copies(lf, schema, stats)
+    label_counts = _labels(lf, [c for c in labels if c in schema], rows)
+    classes = {x["column"]: x["classes"] for x in label_counts}  # a text label's top values are its first classes
     for s in stats:
         if schema[s["name"]] in (pl.String, pl.Categorical) and s["name"] not in hidden:
-            s["top"] = _top_values(lf, s["name"])
+            s["top"] = classes[s["name"]][:TOP] if s["name"] in classes else _top_values(lf, s["name"])
     duplicate_rows = rows - row_hash.n_unique() if row_hash is not None and rows else 0
-    return {
-        "rows": rows,
-        "duplicate_rows": duplicate_rows,
-        "columns": stats,
-        "labels": _labels(lf, [c for c in labels if c in schema], rows),
-    }
+    return {"rows": rows, "duplicate_rows": duplicate_rows, "columns": stats, "labels": label_counts}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.quality.anomalies import anomalies_of
-from pipelines.quality.anomalies import describe as describe_anomaly
+from pipelines.quality.anomaly_findings import anomalies_of
+from pipelines.quality.anomaly_findings import describe as describe_anomaly
 from pipelines.quality.explain import blocking_failures, explain
 from pipelines.report.card_data import CONTINUOUS_TASKS, CardData, _json
 from pipelines.report.card_format import _fmt, _num, _one_line, _table

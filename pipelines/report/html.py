@@ -6,7 +6,7 @@ from typing import Any
 
 import jinja2
 
-from pipelines.quality.anomalies import anomalies_of
+from pipelines.quality.anomaly_findings import anomalies_of
 from pipelines.quality.explain import blocking_failures, explain
 from pipelines.quality.guide import BY_ID, DIMENSIONS, LEVELS
 from pipelines.report import charts

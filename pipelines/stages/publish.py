@@ -33,8 +33,8 @@ from pipelines.ingest.readers import SOURCE_FILE, SOURCE_ROW
 from pipelines.models.changelog import changelog, mark_new_corrections
 from pipelines.models.corrections import EXCLUDED
 from pipelines.models.feedback import EXCLUDE_RULE
-from pipelines.quality.anomalies import RULE_ID as ANOMALY_RULE
-from pipelines.quality.anomalies import measure as anomaly_measure
+from pipelines.quality.anomaly_findings import RULE_ID as ANOMALY_RULE
+from pipelines.quality.anomaly_findings import measure as anomaly_measure
 from pipelines.quality.explain import blocking_failures, gate_message
 from pipelines.quality.kinds import FAIL, GOOD, POLARS_DTYPES, SUSPECT
 from pipelines.quality.profile_measures import baseline

@@ -24,8 +24,8 @@ from pipelines.errors import IntegrityError
 from pipelines.ingest.enrich import merged_enrichment
 from pipelines.ingest.fingerprint import SourceFile
 from pipelines.partitions import WINDOW_RULE, file_tag
-from pipelines.quality.anomalies import RULE_ID as ANOMALY_RULE
-from pipelines.quality.anomalies import measure as anomaly_measure
+from pipelines.quality.anomaly_findings import RULE_ID as ANOMALY_RULE
+from pipelines.quality.anomaly_findings import measure as anomaly_measure
 from pipelines.quality.explain import blocking_failures
 from pipelines.quality.field_count import field_count_rule
 from pipelines.quality.profile_measures import baseline
