@@ -27,11 +27,15 @@ def shortfall(row: dict[str, Any]) -> float:
     return float(t - x)
 
 
+def _clipped(detail: str, limit: int = _DETAIL) -> str:
+    return detail if len(detail) <= limit else detail[: limit - 3] + "..."
+
+
 def _named(row: dict[str, Any]) -> str:
     text = f"{row['clause']} {row['rule_id']} X = {row['x']:.4f} < {row['threshold']:g}"
     detail = row.get("detail")
     if detail:
-        text += f" ({detail if len(detail) <= _DETAIL else detail[: _DETAIL - 3] + '...'})"
+        text += f" ({_clipped(detail)})"
     return text
 
 
@@ -48,7 +52,11 @@ def certify(overall: float | None, rows: list[dict[str, Any]], failed_gates: lis
     failed = [r for r in scored if shortfall(r) > 0]
     named = [_named(r) for r in sorted(failed, key=shortfall, reverse=True)]
     if failed_gates:
-        return UNCERTIFIED, [f"uncertified: {len(failed_gates)} hard gate(s) fail", *(f"gate {g} fails" for g in failed_gates)]
+        found = {f"{r['rule_id']} ({r['clause']})": r.get("detail") for r in rows}
+        return UNCERTIFIED, [
+            f"uncertified: {len(failed_gates)} hard gate(s) fail",
+            *(f"gate {g} fails" + (f": {_clipped(found[g], 400)}" if found.get(g) else "") for g in failed_gates),
+        ]
     if overall is None:
         return UNCERTIFIED, ["uncertified: no applicable scored measure"]
     s = f"score {overall:.4f}"
