@@ -84,6 +84,10 @@ def written_entry(folder: Path, rel: str, tally: Tally) -> dict[str, Any]:
     }
 
 
+def _said(e: Exception) -> str:
+    return f"{type(e).__name__}: {' '.join(str(e).split())}"
+
+
 def read_back(path: Path, entry: dict[str, Any]) -> str | None:
     """What is wrong with a written Parquet file against its record (None when it reads back as written).
 
@@ -99,12 +103,12 @@ def read_back(path: Path, entry: dict[str, Any]) -> str | None:
             try:
                 df = pl.from_arrow(pf.read_row_group(i))
             except Exception as e:  # a damaged page: say which row group
-                return f"{rel}: row group {i} of {pf.num_row_groups} does not decode ({type(e).__name__}: {e})"
+                return f"{rel}: row group {i} of {pf.num_row_groups} does not decode ({_said(e)})"
             assert isinstance(df, pl.DataFrame)
             h, lw = _halves(df.cast(schema) if df.schema != schema else df)
             rows, hi, lo = rows + df.height, hi + h, lo + lw
     except Exception as e:  # truncated, not Parquet, unreadable
-        return f"{rel}: does not open as Parquet ({type(e).__name__}: {e})"
+        return f"{rel}: does not open as Parquet ({_said(e)})"
     problems = []
     if "rows" in entry and rows != entry["rows"]:
         problems.append(f"{rows:,} rows decoded, {entry['rows']:,} written")
