@@ -100,6 +100,8 @@ def test_a_damaged_file_fails_x1_and_is_never_published(
     assert warehouse.latest("cnc_line") is None and warehouse.latest_candidate("cnc_line") == 1
     with CatalogClient(warehouse.root) as c:
         assert c.rows("select status, level from versions where name = 'cnc_line'") == [("rejected", "uncertified")]
+        (detail,) = c.rows("select detail from measures where name = 'cnc_line' and rule_id = 'moshu.accessibility'")
+    assert detail[0].startswith(found)  # the catalog's record of the measure says what X-1 found
 
 
 @pytest.mark.slow
