@@ -130,3 +130,37 @@ def test_rows_without_lineage_fail_u1(project_dir: Path, warehouse: Warehouse, m
     (x1,) = [r for r in m["quality"]["measures"] if r["clause"] == "X-1"]
     assert (u1["a"], u1["b"], u1["gate_passed"]) == (1_937, 1_941, False) and x1["gate_passed"] is True
     assert m["profile"]["rows"] == 1_941  # the files read back, so the version is still profiled
+
+
+@pytest.mark.slow
+def test_a_damaged_partition_fails_x1_for_the_whole_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.runner import run_dataset
+    from pipelines.spec.loader import load_project
+    from tests.partitions.daily import NAME, daily_project
+
+    partitions_module = importlib.import_module("pipelines.stages.publish_partitions")
+    real = partitions_module.write_rows
+
+    def write_rows(loaded: Any, v: Any, folder: Path, data: str, quarantine: str) -> Any:
+        rows = real(loaded, v, folder, data, quarantine)
+        if v.ingested.partition == "2026-03-03":
+            _other_rows(folder / data)
+        return rows
+
+    monkeypatch.setattr(partitions_module, "write_rows", write_rows)
+    root = daily_project(tmp_path / "project", days=2)
+    wh = Warehouse(tmp_path / "wh")
+    pub = run_dataset(load_project(root).datasets[NAME], root, wh, partitions=["2026-03-02", "2026-03-03"])
+    assert (pub.status, pub.level, pub.failed_gates) == ("rejected", "uncertified", ("moshu.accessibility (X-1)",))
+    m = wh.manifest(NAME, 1)
+    (x1,) = [r for r in m["quality"]["measures"] if r["clause"] == "X-1"]
+    assert (x1["a"], x1["b"]) == (3, 4)  # two partitions, a data and a quarantine file each; one does not read back
+    (data,) = [
+        f["path"] for p in m["partitions"] if p["key"] == "2026-03-03" for f in p["files"] if f["path"].startswith("data/")
+    ]
+    assert x1["detail"] == (
+        f"2026-03-03: {data}: content digest of the decoded rows differs from the one taken at write; "
+        "sha256 differs from the one recorded at write"
+    )
+    assert pub.reasons[1] == f"gate moshu.accessibility (X-1) fails: {x1['detail']}"
+    assert wh.latest(NAME) is None
