@@ -28,14 +28,16 @@ def test_run_is_quiet_outside_a_terminal_and_the_catalog_answers(tmp_path: Path)
     assert first.returncode == 0, first.stderr
     assert first.stderr == "", "no logs or third-party progress bars leak into a non-terminal run"
     assert "ai4i2020" in first.stdout and "cnc_line" in first.stdout
-    q = _moshu(
-        "sql", "select name, version, rows_published, rows_quarantined from versions order by name", "-f", "json", cwd=project
+    sql = (
+        "select name, version, status, level, rows_in, rows_published, rows_quarantined, rows_warned from versions order by name"
     )
-    assert json.loads(q.stdout) == [
-        {"name": "ai4i2020", "version": 1, "rows_published": 10000, "rows_quarantined": 0},
-        {"name": "cmapss", "version": 1, "rows_published": 160359, "rows_quarantined": 0},
-        {"name": "cnc_line", "version": 1, "rows_published": 2355, "rows_quarantined": 30},
-        {"name": "steel_plates_faults", "version": 1, "rows_published": 1941, "rows_quarantined": 0},
+    q = _moshu("sql", sql, "-f", "json", cwd=project)
+    keys = ("name", "version", "status", "level", "rows_in", "rows_published", "rows_quarantined", "rows_warned")
+    assert [tuple(r[k] for k in keys) for r in json.loads(q.stdout)] == [  # the README's summary of `make run`
+        ("ai4i2020", 1, "published", "silver", 10_000, 10_000, 0, 27),
+        ("cmapss", 1, "published", "bronze", 160_359, 160_359, 0, 0),
+        ("cnc_line", 1, "published", "silver", 2_385, 2_355, 30, 39),
+        ("steel_plates_faults", 1, "published", "gold", 1_941, 1_941, 0, 7),
     ]
     again = _moshu("run", cwd=project)
     assert again.returncode == 0 and again.stdout.count("unchanged") == 4

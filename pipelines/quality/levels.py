@@ -15,6 +15,7 @@ from pipelines.quality.guide import LEVELS, UNCERTIFIED, clause
 SILVER_MARGIN = 0.05
 _MINIMUM = dict(LEVELS)
 _DETAIL = 160  # characters of a measure's detail kept in a reason
+_GATE_DETAIL = 400  # ... of a failed gate's (which file of a version does not read back, and why)
 
 
 def shortfall(row: dict[str, Any]) -> float:
@@ -27,11 +28,15 @@ def shortfall(row: dict[str, Any]) -> float:
     return float(t - x)
 
 
+def _clipped(detail: str, limit: int = _DETAIL) -> str:
+    return detail if len(detail) <= limit else detail[: limit - 3] + "..."
+
+
 def _named(row: dict[str, Any]) -> str:
     text = f"{row['clause']} {row['rule_id']} X = {row['x']:.4f} < {row['threshold']:g}"
     detail = row.get("detail")
     if detail:
-        text += f" ({detail if len(detail) <= _DETAIL else detail[: _DETAIL - 3] + '...'})"
+        text += f" ({_clipped(detail)})"
     return text
 
 
@@ -41,14 +46,18 @@ def certify(overall: float | None, rows: list[dict[str, Any]], failed_gates: lis
     Args:
         overall: The overall score (None when nothing was scored).
         rows: The scorecard's measure rows (`gate`, `applicable`, `x`, `threshold`, `clause`, `rule_id`, `detail`).
-        failed_gates: `rule (clause)` of every gate that does not hold.
+        failed_gates: `rule (clause)` of every gate that does not hold; its reason carries the measure's `detail`.
     """
     gates = [r for r in rows if r["gate"] and r["applicable"]]
     scored = [r for r in rows if not r["gate"] and r["applicable"]]
     failed = [r for r in scored if shortfall(r) > 0]
     named = [_named(r) for r in sorted(failed, key=shortfall, reverse=True)]
     if failed_gates:
-        return UNCERTIFIED, [f"uncertified: {len(failed_gates)} hard gate(s) fail", *(f"gate {g} fails" for g in failed_gates)]
+        found: dict[str, str] = {f"{r['rule_id']} ({r['clause']})": r["detail"] for r in rows if r.get("detail")}
+        return UNCERTIFIED, [
+            f"uncertified: {len(failed_gates)} hard gate(s) fail",
+            *(f"gate {g} fails" + (f": {_clipped(found[g], _GATE_DETAIL)}" if g in found else "") for g in failed_gates),
+        ]
     if overall is None:
         return UNCERTIFIED, ["uncertified: no applicable scored measure"]
     s = f"score {overall:.4f}"

@@ -28,6 +28,7 @@ from pipelines.quality.anomaly_findings import RULE_ID as ANOMALY_RULE
 from pipelines.quality.anomaly_findings import measure as anomaly_measure
 from pipelines.quality.explain import blocking_failures
 from pipelines.quality.field_count import field_count_rule
+from pipelines.quality.integrity import file_measures, unreadable
 from pipelines.quality.profile_measures import baseline
 from pipelines.quality.registry import executor_for
 from pipelines.quality.results import Measure, RuleOutcome, make_measure
@@ -37,8 +38,6 @@ from pipelines.stages.history import partition_findings
 from pipelines.stages.ingest import Ingested
 from pipelines.stages.publish import (
     Published,
-    accessibility,
-    auditability,
     file_entry,
     identifiability,
     manifest_for,
@@ -179,17 +178,15 @@ def _write_partition(loaded: LoadedDataset, v: Validated, tmp: Path, version: in
     assert ing.partition is not None and v.ge_result is not None
     tag = file_tag(ing.partition)
     data, quarantine, qdir = f"{DATA_DIR}/part-{tag}.parquet", f"quarantine-{tag}.parquet", f"{PARTITIONS_DIR}/{tag}"
-    rows = write_rows(loaded, v, tmp / data, tmp / quarantine)
+    rows = write_rows(loaded, v, tmp, data, quarantine)
     (tmp / qdir).mkdir(parents=True)
     shutil.copyfile(v.ge_result, tmp / qdir / "ge_validation.json")
     data_docs.render(tmp / qdir / "ge_validation.json", tmp / qdir / "data_docs.html")
-    files = [file_entry(tmp, rel) for rel in (data, quarantine, f"{qdir}/ge_validation.json", f"{qdir}/data_docs.html")]
-    measures = [
-        ("moshu.auditability", auditability(tmp / data, rows.rows_published)),
-        ("moshu.accessibility", accessibility(tmp, files)),
-    ]
-    if loaded.spec.personal_columns:
-        measures.append(("moshu.identifiability", identifiability([tmp / data, tmp / quarantine], loaded.spec.personal_columns)))
+    files = [*rows.files, *(file_entry(tmp, rel) for rel in (f"{qdir}/ge_validation.json", f"{qdir}/data_docs.html"))]
+    measures, details = file_measures(tmp, files, data, rows.rows_published)
+    personal = loaded.spec.personal_columns
+    if personal and "moshu.accessibility" not in details:  # I-1 reads the files: only when they read back
+        measures.append(("moshu.identifiability", identifiability([tmp / data, tmp / quarantine], personal)))
     return {
         "key": ing.partition,
         "data_hash": ing.data_hash,
@@ -205,6 +202,7 @@ def _write_partition(loaded: LoadedDataset, v: Validated, tmp: Path, version: in
         "rules": [o.as_dict() for o in v.outcomes],
         "ge_success": v.ge_success,
         "measures": {rid: [m.clause, m.a, m.b] for rid, m in measures},
+        **({"measure_details": details} if details else {}),  # what a failing X-1 or U-1 found
         "corrections": ing.corrections,
         "quarantined_files": ing.quarantined_files,
         "drift": ing.drift,
@@ -264,6 +262,15 @@ def _sum_measures(parts: list[dict[str, Any]]) -> list[tuple[str, Measure]]:
     return [(rid, make_measure(clause, a, b, None, None)) for rid, (clause, a, b) in sums.items()]
 
 
+def _measure_details(parts: list[dict[str, Any]]) -> dict[str, str]:
+    """What each failing measure of X-1, U-1 found, per partition (`<key>: <detail>`, joined)."""
+    out: dict[str, list[str]] = {}
+    for p in parts:
+        for rid, detail in p.get("measure_details", {}).items():
+            out.setdefault(rid, []).append(f"{p['key']}: {detail}")
+    return {rid: " | ".join(found) for rid, found in out.items()}
+
+
 def _merged_corrections(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Corrections as applied across partitions: one record per finding, rows affected summed.
 
@@ -291,9 +298,15 @@ def _version_manifest(
     (tmp / QUALITY_DIR).mkdir(parents=True, exist_ok=True)
     shutil.copyfile(changed[0].ge_suite, tmp / QUALITY_DIR / "ge_suite.json")
     outcomes = combine_outcomes(loaded, parts)
-    data = {p["key"]: tmp / p["files"][0]["path"] for p in parts}  # None below unless the spec has `anomalies`
-    findings = partition_findings(loaded, data, [v.ingested.partition for v in changed if v.ingested.partition])
-    prof, measured, details = baseline(spec, str(tmp / DATA_DIR / "*.parquet"), outcomes)
+    failing = _measure_details(parts)
+    measured: list[tuple[str, Measure]] = []
+    prof, details, findings, demands = None, failing, None, []
+    if "moshu.accessibility" not in failing:  # the measures below read the published files: only when they read back
+        data = {p["key"]: tmp / p["files"][0]["path"] for p in parts}  # None below unless the spec has `anomalies`
+        findings = partition_findings(loaded, data, [v.ingested.partition for v in changed if v.ingested.partition])
+        prof, measured, found = baseline(spec, str(tmp / DATA_DIR / "*.parquet"), outcomes)
+        details = {**failing, **found}
+        demands = measure_demands(loaded, str(tmp / DATA_DIR / "*.parquet"))
     anomaly = [(ANOMALY_RULE, anomaly_measure(findings))] if findings is not None else []
     card = score(outcomes, _sum_measures(parts) + measured + anomaly, details)
     counts = {k: sum(p["counts"][k] for p in parts) for k in ("rows_in", "rows_published", "rows_quarantined", "rows_warned")}
@@ -309,7 +322,7 @@ def _version_manifest(
     )  # fmt: skip
     ge_success = all(p["ge_success"] for p in parts)
     body = {
-        "demands": measure_demands(loaded, str(tmp / DATA_DIR / "*.parquet")),
+        "demands": demands,
         **({"anomalies": findings} if findings is not None else {}),
         "counts": counts,
         "quarantine_summary": [
@@ -320,7 +333,9 @@ def _version_manifest(
     }
     # A failed dataset-level error rule (on a rebuilt or a kept partition) cannot quarantine rows: a rejected candidate.
     blocked = blocking_failures([o.as_dict() for o in outcomes])
-    status = "published" if meets(card.level, spec.min_level) and not blocked else "rejected"
+    status = (
+        "published" if meets(card.level, spec.min_level) and not blocked and not unreadable(card.failed_gates) else "rejected"
+    )
     v = Validated(ingested=ing, outcomes=outcomes, ge_success=ge_success)
     manifest = manifest_for(loaded, ing, v, card, body, version=version, status=status, parent=parent)
     manifest["ge"] = {

@@ -126,7 +126,9 @@ def test_a_failed_scored_rule_caps_the_level_below_gold_and_says_why() -> None:
     assert card.overall is not None and card.overall >= 0.95  # the average alone would say gold
     assert card.level == "silver"
     assert card.reasons[1] == "A-1 plant.humidity.physical X = 0.9870 < 0.999"
-    assert "not gold: 1 of 2 scored measures fail" in card.reasons[0]
+    # completeness (weight 1.5) at 1.0 and accuracy (weight 2.0) at 0.987
+    assert card.overall == pytest.approx((1.5 * 1.0 + 2.0 * 0.987) / 3.5)
+    assert card.reasons[0] == "silver: all 0 gates hold, score 0.9926; not gold: 1 of 2 scored measures fail"
 
 
 @pytest.mark.parametrize(

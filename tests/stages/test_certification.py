@@ -19,6 +19,28 @@ def _set(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
+# What `make run` shows for each seed, as README.md states it: (rows in, published, quarantined, warned, rules
+# passed, rules failed), and the verdict, first of the reasons.
+SEED_FIGURES = {
+    "ai4i2020": (
+        (10_000, 10_000, 0, 27, 25, 1),
+        "silver: all 16 gates hold, score 0.9999; not gold: 1 of 21 scored measures fail",
+    ),
+    "cmapss": (
+        (160_359, 160_359, 0, 0, 41, 1),
+        "bronze: all 31 gates hold, score 0.9896; not silver: 1 scored measures miss their threshold by more than 0.05",
+    ),
+    "cnc_line": (
+        (2_385, 2_355, 30, 39, 23, 9),
+        "silver: all 15 gates hold, score 0.9984; not gold: 7 of 24 scored measures fail",
+    ),
+    "steel_plates_faults": (
+        (1_941, 1_941, 0, 7, 83, 0),
+        "gold: all 38 gates hold, all 47 scored measures pass, score 0.9998",
+    ),
+}
+README = Path(__file__).resolve().parents[2] / "README.md"
+
 # The honest level of each seed: gold only when every gate holds and every scored measure passes.
 SEED_LEVELS = {
     "ai4i2020": ("silver", "K-3 ai4i.labels.consistent X = 0.9973 < 0.999"),  # 27 failures without a failure mode
@@ -43,6 +65,25 @@ def test_every_version_has_scores_a_level_and_reports(built: Built) -> None:
         assert "<h2>Baseline profile</h2>" in report and f"<b>Why this level:</b> {level}: " in report
         docs = (vdir / m["ge"]["data_docs"]).read_text()
         assert "<html" in docs.lower() and m["ge"]["data_docs"] in {f["path"] for f in m["files"]}
+
+
+def test_each_seed_reaches_the_level_and_counts_the_readme_states(built: Built) -> None:
+    assert sorted(built.results) == sorted(SEED_FIGURES)
+    for name, (counts, verdict) in SEED_FIGURES.items():
+        p = built.results[name]
+        got = (p.rows_in, p.rows_published, p.rows_quarantined, p.rows_warned, p.rules_passed, p.rules_failed)
+        assert (got, p.reasons[0], p.level, p.status) == (counts, verdict, SEED_LEVELS[name][0], "published"), name
+
+
+def test_the_readme_summary_is_the_one_pinned_here() -> None:
+    """The README's `make run` table and verdicts say what SEED_FIGURES pins (so a changed figure changes both)."""
+    text = README.read_text(encoding="utf-8")
+    for name, (counts, verdict) in SEED_FIGURES.items():
+        tables = [[c.strip() for c in line.strip("│").split("│")] for line in text.splitlines() if line.startswith(f"│ {name} ")]
+        (cells,) = [t for t in tables if t[1:3] == ["v1", "new"]]  # the run summary, not the model table
+        assert cells[3] == SEED_LEVELS[name][0], cells
+        assert tuple(int(c.replace(",", "")) for c in cells[5:]) == counts, cells
+        assert f"\n{name} v1 {verdict}\n" in text, name
 
 
 def test_known_quirks_are_measured_by_their_rules(built: Built) -> None:

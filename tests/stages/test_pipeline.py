@@ -176,6 +176,8 @@ def test_failed_dataset_level_error_rule_writes_a_rejected_candidate_that_says_w
     assert warehouse.versions("cnc_line") == [1] and warehouse.latest("cnc_line") is None
     m = warehouse.manifest("cnc_line", 1)
     assert m["status"] == "rejected"
+    row_count = next(r for r in m["rules"] if r["rule_id"] == "cnc.row_count")
+    assert (row_count["observed"], row_count["passed"]) == ("2355", False)  # every released row, below the minimum
     report = (warehouse.version_dir("cnc_line", 1) / "quality" / "report.html").read_text()
     assert "Why this version was rejected" in report and "cnc.row_count" in report and "below its threshold 1" in report
     assert not (warehouse.root / "_staging").exists(), "staging is cleaned up after a failed run"
