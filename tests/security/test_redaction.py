@@ -130,3 +130,40 @@ def test_moshu_run_with_an_unclosed_quote_stores_no_raw_value(project_dir: Path)
     messages = _messages(wh.root / "catalog.duckdb")
     assert any(f"line {line}, field 4" in m for m in messages)
     assert not any("OP-1001" in m for m in messages)
+
+
+LANDING_SPEC = """\
+name: press
+title: Press readings
+description: Readings delivered to a landing folder.
+owner: test
+classification: {grade: general, domain: production, cdo: c, retention: P1Y, default_sensitivity: public}
+source:
+  format: csv
+  path: landing/press/*.csv
+  landing: {path: landing/press, stable_seconds: 5}
+columns:
+  - {name: id, dtype: int64, nullable: false, description: Reading id.}
+  - {name: operator, dtype: string, sensitivity: personal, description: Operator.}
+  - {name: force_kn, dtype: float64, description: Press force.}
+primary_key: [id]
+"""
+
+
+def test_a_landing_file_rejected_by_the_sensor_leaves_no_raw_value(tmp_path: Path) -> None:
+    """The sensor's reason (ledger in the warehouse, `.reason.txt`, Dagster's sensor log) quotes no raw line."""
+    from pipelines.landing import check_landing
+
+    root = tmp_path / "project"
+    (root / "dataset_specs").mkdir(parents=True)
+    (root / "dataset_specs/press.yaml").write_text(LANDING_SPEC, encoding="utf-8")
+    landing = root / "landing/press"
+    landing.mkdir(parents=True)
+    (landing / "a.csv").write_text('id,operator,force_kn\n1,"OP-1001,10.5\n2,OP-1001,11.0\n', encoding="utf-8")
+    spec = load_project(root).datasets["press"].spec
+    ledger = tmp_path / "wh/landing/press.json"
+    tick = check_landing(spec, root, ledger, {}, now=2e9)  # written long before `now`: complete
+    (why,) = tick.rejected.values()
+    assert "a.csv" in why and "line 2, field 2 (`operator`)" in why and "OP-1001" not in why
+    holding = _files_holding(tmp_path, SECRET)
+    assert holding and all(name.endswith(".csv") for name in holding)  # only the raw file itself, set aside
