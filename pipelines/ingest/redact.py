@@ -129,6 +129,23 @@ def _source_paths(spec: DatasetSpec, root: Path) -> list[Path]:
         return []
 
 
+def _enrich_values(spec: DatasetSpec, root: Path, sources: list[Path]) -> set[str]:
+    """The raw values of personal columns that `enrich` files bring in (read like the files themselves)."""
+    from pipelines.paths import relative
+    from pipelines.spec.containment import inside
+    from pipelines.spec.source import Source
+
+    out: set[str] = set()
+    for e in spec.enrich:
+        if not any(spec.sensitivity(c.name) == "personal" for c in e.columns):
+            continue
+        rels = {e.partner(relative(s, root)) for s in sources} if e.templated else {e.path}
+        paths = [root / r for r in sorted(rels) if (root / r).is_file() and inside(root / r, root)]
+        source = Source(format=e.format, path=e.path, csv=e.csv, excel=e.excel)
+        out |= personal_values(spec.model_copy(update={"source": source, "columns": e.columns, "enrich": ()}), paths)
+    return out
+
+
 def redact_text(text: str, spec: DatasetSpec, root: Path) -> str:
     """`text` without the raw values of `spec`'s personal columns found in its source files under `root`.
 
@@ -139,7 +156,8 @@ def redact_text(text: str, spec: DatasetSpec, root: Path) -> str:
     """
     if not spec.personal_columns:
         return text
-    return redact(text, personal_values(spec, _source_paths(spec, root)))
+    sources = _source_paths(spec, root)
+    return redact(text, personal_values(spec, sources) | _enrich_values(spec, root, sources))
 
 
 def redact_error(error: MoshuError, spec: DatasetSpec, root: Path) -> MoshuError:

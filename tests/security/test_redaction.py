@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from pipelines.errors import SourceError
-from pipelines.ingest.redact import REDACTED, parser_message, redact
+from pipelines.ingest.redact import REDACTED, parser_message, redact, redact_text
 from pipelines.runner import run_dataset
 from pipelines.spec.loader import load_project
 from pipelines.warehouse import Warehouse
@@ -59,6 +59,20 @@ def test_parser_message_keeps_no_quoted_text() -> None:
 def test_redact_replaces_whole_tokens_only() -> None:
     text = "operator OP-1001, not XOP-10012 nor OP-1001-B; `OP-1001`"
     assert redact(text, {"OP-1001", ""}) == f"operator {REDACTED}, not XOP-10012 nor OP-1001-B; `{REDACTED}`"
+
+
+def test_stored_messages_lose_personal_values_of_sources_and_enrich_files(project_dir: Path) -> None:
+    (project_dir / "seeds/master/supervisors.csv").write_text(
+        "machine_id,supervisor\n" + "".join(f"CNC-0{i},SUP-{i}\n" for i in range(1, 7)), encoding="utf-8"
+    )
+    with (project_dir / "dataset_specs/cnc_line.yaml").open("a", encoding="utf-8") as f:
+        f.write(
+            "enrich:\n  - path: seeds/master/supervisors.csv\n    on: [machine_id]\n    columns:\n"
+            "      - {name: supervisor, dtype: string, sensitivity: personal}\n"
+        )
+    spec = load_project(project_dir).datasets["cnc_line"].spec
+    text = "row of OP-1001 (supervisor SUP-3) on CNC-01"
+    assert redact_text(text, spec, project_dir) == f"row of {REDACTED} (supervisor {REDACTED}) on CNC-01"
 
 
 def test_unclosed_quote_is_located_without_quoting_the_row(project_dir: Path, warehouse: Warehouse) -> None:
