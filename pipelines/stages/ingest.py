@@ -99,8 +99,12 @@ def ingest(
     Raises:
         SourceError: no file matches, a file lacks a declared column, or a file cannot be decoded.
     """
+    from pipelines.governance.pseudonym import PseudonymKeyError
+
     try:
         return _ingest(loaded, root, warehouse, run_id, partition)
+    except PseudonymKeyError:
+        raise  # raised before any file is opened: nothing to redact, and no file is read to look
     except MoshuError as e:
         raise redact_error(e, loaded.spec, root) from None
 

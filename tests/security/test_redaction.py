@@ -16,6 +16,7 @@ from pipelines.errors import SourceError
 from pipelines.ingest.redact import REDACTED, parser_message, redact, redact_text
 from pipelines.runner import run_dataset
 from pipelines.spec.loader import load_project
+from pipelines.stages import ingest
 from pipelines.warehouse import Warehouse
 
 MOSHU = str(Path(sys.executable).parent / "moshu")
@@ -94,6 +95,18 @@ def test_a_file_without_its_header_does_not_show_its_first_row(project_dir: Path
         run_dataset(proj.datasets["cnc_line"], proj.root, warehouse)
     assert "OP-1001" not in str(e.value) and "CNC-01" not in str(e.value)
     assert "no column `operator_id`" in str(e.value) and "is not shown" in str(e.value)
+
+
+def test_a_headerless_file_set_aside_as_drift_records_no_raw_value(project_dir: Path, warehouse: Warehouse) -> None:
+    """Under `source.drift: quarantine_file` the manifest's drift record lists the file's 'new columns': not its row."""
+    seed = (project_dir / SEED).read_text(encoding="utf-8")
+    (project_dir / SEED).with_name("headless.csv").write_text(seed.split("\n", 1)[1], encoding="utf-8")
+    spec = project_dir / "dataset_specs/cnc_line.yaml"
+    spec.write_text(spec.read_text(encoding="utf-8").replace("  format: csv\n", "  format: csv\n  drift: quarantine_file\n"))
+    ing = ingest(load_project(project_dir).datasets["cnc_line"], project_dir, warehouse)
+    assert [q["path"] for q in ing.quarantined_files] == ["seeds/cnc_line/headless.csv"]
+    assert ing.drift[0]["new_columns"] == [REDACTED] * 14
+    assert "OP-1001" not in repr(ing.quarantined_files) + repr(ing.drift)
 
 
 @pytest.mark.slow
