@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines.errors import MoshuError
 from pipelines.ingest.derive import reading_spec
 from pipelines.ingest.encoding import temp_files
 from pipelines.ingest.fingerprint import sha256_file
@@ -102,8 +103,10 @@ def _now_iso(now: float) -> str:
 
 
 def _candidates(spec: DatasetSpec, root: Path) -> list[Path]:
+    from pipelines.spec.containment import inside
+
     try:
-        return resolve_files(spec, root)
+        return [p for p in resolve_files(spec, root) if inside(p, root)]  # a link out of the project is never read
     except Exception:  # no files yet
         return []
 
@@ -126,7 +129,11 @@ def _parse_error(path: Path, spec: DatasetSpec, display: str) -> str | None:
             lf.collect_schema()
             lf.head(PREVIEW_ROWS).collect()
         except Exception as e:  # any read failure rejects the file, whatever raised it
-            return f"{type(e).__name__}: {e}"
+            from pipelines.ingest.redact import parser_message, personal_values, redact
+
+            # a parser quotes raw lines; moshu's own messages may hold a personal value (ledger, sensor log)
+            text = str(e) if isinstance(e, MoshuError) else parser_message(e)
+            return f"{type(e).__name__}: {redact(text, personal_values(spec, [path]))}"
     return None
 
 

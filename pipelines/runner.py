@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipelines.errors import MoshuError, QualityGateError, SourceError
+from pipelines.ingest.redact import redact_error
 from pipelines.spec.loader import LoadedDataset
 from pipelines.stages import Published, ingest, publish, register, validate
 from pipelines.stages.ingest import new_run_id
@@ -29,7 +30,7 @@ def run_dataset(
     if partitions:
         raise ValueError(f"dataset `{loaded.name}` has no `partitions` in its spec")
     ing = ingest(loaded, root, warehouse)
-    with _recorded(warehouse, loaded.name, ing.run_id, ing.started_at, orchestrator):
+    with _recorded(warehouse, loaded, root, ing.run_id, ing.started_at, orchestrator):
         val = validate(loaded, ing)
         pub = publish(loaded, val, warehouse)
         register(loaded, pub, warehouse, started_at=ing.started_at, orchestrator=orchestrator)
@@ -52,7 +53,7 @@ def run_partitions(
     run_id = run_id or new_run_id()
     started = datetime.now(UTC).isoformat(timespec="seconds")
     todo = partitions_to_build(loaded, root, keys)
-    with _recorded(warehouse, loaded.name, run_id, started, orchestrator):
+    with _recorded(warehouse, loaded, root, run_id, started, orchestrator):
         ings = [ingest(loaded, root, warehouse, run_id=run_id, partition=k) for k in todo]
         vals = [validate(loaded, i) for i in ings]
         pub = publish_partitions(loaded, vals, warehouse)
@@ -73,15 +74,19 @@ def raise_if_blocked(pub: Published) -> None:
 
 
 @contextmanager
-def _recorded(warehouse: Warehouse, name: str, run_id: str, started: str, orchestrator: str) -> Iterator[None]:
-    """A failure inside is recorded in the catalog and re-raised; the run's staging folder is removed either way."""
+def _recorded(
+    warehouse: Warehouse, loaded: LoadedDataset, root: Path, run_id: str, started: str, orchestrator: str
+) -> Iterator[None]:
+    """A failure inside is recorded in the catalog and re-raised, without personal values; the run's staging folder
+    is removed either way."""
     try:
         yield
     except MoshuError as e:
-        record_failure(warehouse, name, run_id, started, str(e), orchestrator)
+        redact_error(e, loaded.spec, root)
+        record_failure(warehouse, loaded.name, run_id, started, str(e), orchestrator)
         raise
     finally:
-        cleanup_staging(warehouse, name, run_id)
+        cleanup_staging(warehouse, loaded.name, run_id)
 
 
 def partitions_to_build(loaded: LoadedDataset, root: Path, keys: list[str] | None, *, skip_empty: bool = False) -> list[str]:

@@ -12,6 +12,7 @@ import dagster as dg
 
 from pipelines.defs.build import ALL_JOB, build_definitions
 from pipelines.defs.run_ids import PARTITIONS_TAG, staging_run_id
+from pipelines.ingest.redact import redact_text
 from pipelines.settings import Settings
 from pipelines.spec.loader import Project
 
@@ -124,7 +125,7 @@ def _run_flat(
 
     job = defs.resolve_job_def(ALL_JOB)
     result = _execute(job, settings, names, [k for n in names for k in _asset_keys(project, n)], {})
-    failures = _failures(result)
+    failures = {n: redact_text(m, project.datasets[n].spec, settings.project) for n, m in _failures(result).items()}
     outcomes = {}
     for n in names:
         cleanup_staging(settings.warehouse, n, staging_run_id(result.run_id, n))
@@ -154,7 +155,7 @@ def _run_partitioned(
     try:
         keys = partitions_to_build(project.datasets[name], settings.project, partitions)
     except MoshuError as e:
-        return "", DatasetOutcome(name, False, error=str(e))
+        return "", DatasetOutcome(name, False, error=redact_text(str(e), project.datasets[name].spec, settings.project))
     tags = {
         "dagster/asset_partition_range_start": keys[0],
         "dagster/asset_partition_range_end": keys[-1],
@@ -164,7 +165,7 @@ def _run_partitioned(
     cleanup_staging(settings.warehouse, name, staging_run_id(result.run_id, name))
     failures = _failures(result)  # the run builds this one dataset: any failed step is its failure
     if failures:
-        error = next(iter(failures.values()))
+        error = redact_text(next(iter(failures.values())), project.datasets[name].spec, settings.project)
         record_failure(settings.warehouse, name, staging_run_id(result.run_id, name), None, error, f"dagster:{result.run_id}")
         return result.run_id, DatasetOutcome(name, False, error=error)
     events = result.asset_materializations_for_node(f"{name}__published")

@@ -55,6 +55,23 @@ def entry(bad: BadFileError, sha256: str) -> dict[str, Any]:
     return {"path": bad.display, "sha256": sha256, "rows": bad.rows, "reason": BAD_FILE + reason}
 
 
+def outside_entry(path: Path, root: Path) -> dict[str, Any]:
+    """The `quarantined_files` entry of a matched file that resolves outside the project (a symbolic link): not read."""
+    from pipelines.spec.containment import ENV_ALLOWED_ROOTS
+
+    try:
+        shown = path.absolute().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        shown = str(path)
+    return {
+        "path": shown,
+        "sha256": "",
+        "rows": None,
+        "reason": f"{BAD_FILE}the file resolves to `{path.resolve()}`, outside the project, and was not read: "
+        f"replace the link by the file, or allow that folder with `{ENV_ALLOWED_ROOTS}`",
+    }
+
+
 def refuse(bad: BadFileError, spec: DatasetSpec) -> SourceError:
     """The error that stops a run on a bad file under `source.on_bad_file: fail`."""
     return BadFileError(
@@ -87,4 +104,4 @@ def file_counts(files: list[str], quarantined: list[dict[str, Any]]) -> dict[str
     return {"files_in": len(files), "files_read": len(files) - len(aside), "files_set_aside": len(aside)}
 
 
-__all__ = ["BAD_FILE", "entry", "file_counts", "nothing_left", "refuse", "transposed_error"]
+__all__ = ["BAD_FILE", "entry", "file_counts", "nothing_left", "outside_entry", "refuse", "transposed_error"]

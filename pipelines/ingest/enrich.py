@@ -48,7 +48,14 @@ class LookupFile:
 
 
 def _check_exists(e: Enrich, rel: str, root: Path, spec: DatasetSpec) -> Path:
+    from pipelines.spec.containment import ENV_ALLOWED_ROOTS, inside, outside_note
+
     path = root / rel
+    if not inside(path, root):  # a link made after the spec was loaded: never read
+        raise SourceError(
+            f"dataset `{spec.name}`: `enrich` file {outside_note(path, root, rel)}, outside the project, and was not "
+            f"read; keep it inside the project or allow its folder with `{ENV_ALLOWED_ROOTS}`"
+        )
     if path.is_file():
         return path
     folder = path.parent

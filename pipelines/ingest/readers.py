@@ -36,7 +36,16 @@ from pipelines.ingest.encoding import (
     release_temp_files,
     temp_files,
 )
-from pipelines.ingest.shape import SHORT_COLUMNS, records, sheet_transposed, short_rows, transposed, with_short_columns
+from pipelines.ingest.redact import REDACTED, parser_message
+from pipelines.ingest.shape import (
+    SHORT_COLUMNS,
+    records,
+    sheet_transposed,
+    short_rows,
+    transposed,
+    unparsed_record,
+    with_short_columns,
+)
 from pipelines.spec.models import Column, CsvOptions, DatasetSpec, ExcelOptions
 
 __all__ = [
@@ -192,6 +201,15 @@ def match_header(
         else:
             found[c.source_name] = pos
     if missing:
+        if personal := [c.name for c in missing if c.name in spec.personal_columns]:
+            # Without a personal column's name the "header" may be a data row: its fields are never shown.
+            err = _missing(missing, [REDACTED] * len(header), spec, display, where)
+            err.args = (
+                str(err).rsplit("\n", 1)[0] + f"\n  the file's first line is not shown: it lacks personal column "
+                f"`{personal[0]}`, so it may be a data row (if the file has no header, set `source.csv.header: false` "
+                "and `column_names`)",
+            )
+            raise err
         raise _missing(missing, header, spec, display, where)
     by_pos: dict[int, str] = {}
     for name, pos in found.items():
@@ -232,7 +250,7 @@ def _first_record(path: Path, prepared: Prepared, o: CsvOptions, display: str) -
     except pl.exceptions.NoDataError:
         raise BadFileError(f"`{display}` is empty: expected a header line or data; remove the file or fill it", rows=0) from None
     except pl.exceptions.PolarsError as e:
-        msg = str(e).splitlines()[0]
+        msg = parser_message(e)
         _raise_if_undecodable(msg, path, o, display)
         raise BadFileError(f"`{display}`: cannot read the first line: {msg}; check the `source.csv` options") from None
     if df.height == 0:
@@ -281,10 +299,12 @@ def _check_rows(lf: pl.LazyFrame, prepared: Prepared, path: Path, o: CsvOptions,
     try:
         counts = lf.select(pl.len().alias("__rows"), pl.all().null_count()).collect().row(0)
     except pl.exceptions.PolarsError as e:
-        msg = str(e).splitlines()[0]
+        msg = parser_message(e)  # polars quotes the raw line: never shown
         if "more fields" in msg and (err := _ragged_error(prepared, o, width, display)):
             raise err from None
         _raise_if_undecodable(msg, path, o, display)
+        if err := unparsed_record(prepared.path, o, width, display):
+            raise err from None
         raise BadFileError(
             f"`{display}` cannot be read as delimited text: {msg}; check the file against the `source.csv` options",
             display,
@@ -337,7 +357,7 @@ def _scan_whitespace(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFram
             fields.list.len().filter(fields.list.len() != len(names)).first(),
         ).collect()
     except pl.exceptions.PolarsError as e:
-        msg = str(e).splitlines()[0]
+        msg = parser_message(e)
         _raise_if_undecodable(msg, path, o, display)
         raise BadFileError(f"`{display}` cannot be read as text: {msg}; check the `source.csv` options") from None
     if bad.height and bad.row(0)[0] is not None:
@@ -391,7 +411,7 @@ def _read_sheet(path: Path, x: ExcelOptions, display: str) -> pl.DataFrame:
                 drop_empty_rows=False, drop_empty_cols=False, raise_if_empty=False,
             )  # fmt: skip
     except Exception as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        msg = parser_message(e)
         if "no matching sheet" in msg:
             sheets = _sheet_names(path)
             listed = ", ".join(f"{i}: `{s}`" for i, s in enumerate(sheets)) or "none readable"
@@ -481,7 +501,7 @@ def _scan_jsonl(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFrame:
         keys = pl.scan_ndjson(prepared.path, infer_schema_length=None).collect_schema().names()
     except pl.exceptions.PolarsError as e:
         err = _bad_json_line(path, display) or BadFileError(
-            f"`{display}` cannot be read as JSON Lines: {str(e).splitlines()[0]}; each line must be one JSON object"
+            f"`{display}` cannot be read as JSON Lines: {parser_message(e)}; each line must be one JSON object"
         )
         raise err from None
     found = match_header(keys, spec, display)
@@ -497,7 +517,7 @@ def _scan_parquet(path: Path, spec: DatasetSpec, display: str) -> pl.LazyFrame:
     try:
         names = list(pl.read_parquet_schema(path))
     except Exception as e:
-        raise BadFileError(f"`{display}` is not a readable Parquet file: {str(e).splitlines()[0]}") from None
+        raise BadFileError(f"`{display}` is not a readable Parquet file: {parser_message(e)}") from None
     found = match_header(names, spec, display)
     return _pick(pl.scan_parquet(path), names, found).with_row_index(SOURCE_ROW, offset=1)
 

@@ -16,6 +16,7 @@ may hold delimiters and line breaks).
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,6 +107,60 @@ def _short(path: Path, o: CsvOptions, width: int, rows: int) -> tuple[list[tuple
         if len(rec) < width:
             found.append((n, len(rec), width, line))
     return found, n
+
+
+def _alone(path: Path, line: int, o: CsvOptions) -> list[str]:
+    """The fields of physical line `line` (1-based) parsed on its own: a quote it leaves open ends its last field."""
+    with path.open(encoding="utf-8", errors="replace", newline="") as f:
+        text = next(itertools.islice(f, line - 1, None), "")
+    reader = csv.reader(
+        [text],
+        delimiter=o.delimiter,
+        quotechar=o.quote_char,
+        quoting=csv.QUOTE_MINIMAL if o.quote_char else csv.QUOTE_NONE,
+        strict=False,
+    )
+    return next(reader, [])
+
+
+def unparsed_record(path: Path, o: CsvOptions, width: int, display: str) -> BadFileError | None:
+    """The first record a parser could not take (a quote left open, or not `width` fields), as an error that
+    names its line and field but quotes none of its text (it may hold personal values); None if none is found.
+
+    Args:
+        path: The file polars read (the prepared copy).
+        o: The spec's CSV options.
+        width: The fields the header (or `column_names`) has.
+        display: The file's path as shown in messages.
+    """
+    recs = records(path, o)
+    header = list(o.column_names) if o.column_names else []
+    prev = o.skip_rows
+    if o.header:
+        line, first = next(recs, (prev, []))
+        header, prev = header or first, line
+    for end, rec in recs:
+        start, prev = prev + 1, end
+        if not rec or len(rec) == width:
+            continue
+        field = len(rec)
+        if end > start and o.quote_char:  # a quoted field ran over line ends: where did it open?
+            field = len(_alone(path, start, o))
+        named = f" (`{header[field - 1]}`)" if 0 < field <= len(header) else ""
+        if end > start and o.quote_char and field < width:
+            return BadFileError(
+                f"`{display}`, line {start}, field {field}{named}: the quote `{o.quote_char}` that opens this field "
+                f"is not closed on that line, so the field runs on to line {end}; close the quote (a `{o.quote_char}` inside "
+                f"a quoted field is written twice) or remove it, or set `source.csv.quote_char` if the file quotes "
+                "otherwise",
+                display,
+            )
+        return BadFileError(
+            f"`{display}`, line {start}: {field} fields where {width} expected; fix or remove the row (or check "
+            "`source.csv.delimiter` and `quote_char`)",
+            display,
+        )
+    return None
 
 
 def short_rows(path: Path, o: CsvOptions, width: int, rows: int, display: str) -> pl.DataFrame | None:

@@ -23,6 +23,7 @@ from pipelines.models.demand import Demand
 from pipelines.paths import relative
 from pipelines.spec.checks import check_rules_against_spec
 from pipelines.spec.column_checks import check_columns
+from pipelines.spec.containment import inside, master_issues, spec_path_issues
 from pipelines.spec.derive import check_derived
 from pipelines.spec.expand import ResolvedGroup, expand_columns
 from pipelines.spec.issues import parse_file
@@ -252,8 +253,12 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
             declared = located.data.get("rules") if isinstance(located.data, dict) else None
             for rel in declared if isinstance(declared, list) else []:
                 rpath = (root / str(rel)).resolve()
-                if rpath.is_file():
+                if inside(rpath, root) and rpath.is_file():
                     _load_rule_file(rpath, root, rule_cache, issues)
+            continue
+        outside = spec_path_issues(spec, located, display, root)  # before any file it names is opened
+        if outside:
+            issues.extend(outside)
             continue
         spec, groups = expand_columns(spec, located, root, issues)
         if spec is None:
@@ -299,6 +304,7 @@ def load_project(root: Path, only: list[str] | None = None) -> Project:
             cached_rf, cached_loc = rule_cache[rpath, spec.name]
             if cached_rf is not None and cached_loc is not None:
                 rules.extend((r, cached_loc, j) for j, r in enumerate(getattr(cached_rf, "rules", ())))
+        issues.extend(master_issues(rules, root))  # not read: `check_rules_against_spec` only asks if it exists
         check_rules_against_spec(spec, rules, issues, root)
         check_columns(spec, located, issues)
         check_derived(spec, located, issues)

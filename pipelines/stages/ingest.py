@@ -10,15 +10,18 @@ from typing import Any
 
 import polars as pl
 
-from pipelines.errors import CatalogError, SourceError
+from pipelines.errors import CatalogError, MoshuError, SourceError
+from pipelines.ingest.bad_files import BAD_FILE, nothing_left, outside_entry
 from pipelines.ingest.cast import typed
 from pipelines.ingest.derive import derive, mapped_counts, reading_spec, with_file_row
 from pipelines.ingest.drift import scan_files
 from pipelines.ingest.enrich import LookupFile, join_keyed, lookup_files, lookups_record, pair_by_position
 from pipelines.ingest.fingerprint import SourceFile, sha256_file
 from pipelines.ingest.readers import SOURCE_FILE, resolve_files, temp_files
+from pipelines.ingest.redact import parser_message, redact_error
 from pipelines.paths import relative
 from pipelines.publish.fingerprint import data_hash
+from pipelines.spec.containment import inside
 from pipelines.spec.loader import LoadedDataset
 from pipelines.warehouse import Warehouse
 
@@ -89,11 +92,24 @@ def ingest(
     """Fingerprint raw files; stage them as typed Parquet unless the latest version already has them.
 
     For a partitioned dataset, `partition` (a key) is required and only that partition's files are
-    read; it is unchanged when the latest version holds a build of it from the same inputs.
+    read; it is unchanged when the latest version holds a build of it from the same inputs. A matched
+    file that resolves outside the project (a symbolic link) is set aside unread. No error leaves with a
+    raw value of a personal column in its message (`pipelines.ingest.redact`).
 
     Raises:
         SourceError: no file matches, a file lacks a declared column, or a file cannot be decoded.
     """
+    from pipelines.governance.pseudonym import PseudonymKeyError
+
+    try:
+        return _ingest(loaded, root, warehouse, run_id, partition)
+    except PseudonymKeyError:
+        raise  # raised before any file is opened: nothing to redact, and no file is read to look
+    except MoshuError as e:
+        raise redact_error(e, loaded.spec, root) from None
+
+
+def _ingest(loaded: LoadedDataset, root: Path, warehouse: Warehouse, run_id: str | None, partition: str | None) -> Ingested:
     spec = loaded.spec
     if (partition is None) != (spec.partitions is None):
         raise ValueError(f"dataset `{spec.name}`: a partition key is " + ("required" if partition is None else "not allowed"))
@@ -104,7 +120,16 @@ def ingest(
     personal = spec.personal_columns
     key = load_key(spec.name, personal) if personal else None  # before anything is read or written
     paths = _partition_files(spec, root, partition) if partition else resolve_files(spec, root)
+    outside = [p for p in paths if not inside(p, root)]  # links out of the project: set aside, never read
+    paths = [p for p in paths if p not in outside]
     files = [SourceFile(relative(p, root), sha256_file(p), p.stat().st_size) for p in paths]
+    if outside and spec.source.on_bad_file == "fail":
+        raise SourceError(
+            f"dataset `{spec.name}`: `{outside_entry(outside[0], root)['path']}`: {outside_entry(outside[0], root)['reason'][len(BAD_FILE) :]}"
+        )
+    if outside and not paths:
+        raise nothing_left(spec, [outside_entry(p, root) for p in outside])
+    aside = [SourceFile(outside_entry(p, root)["path"], "", 0) for p in outside]  # in the hash: a new link reruns
     lookups = lookup_files(spec, root, [f.path for f in files])
     from pipelines.models.feedback import accepted_corrections, corrections_hash
 
@@ -118,7 +143,7 @@ def ingest(
     m = warehouse.manifest(spec.name, latest) if latest is not None else None
     _check_feedback_kept(spec.name, latest, m, known_ids, warehouse)
     dh = data_hash(
-        loaded, files, corrections_hash(corrections), key.key_id if key else None, partition,
+        loaded, [*files, *aside], corrections_hash(corrections), key.key_id if key else None, partition,
         lookups=[(f.path, f.sha256) for f in lookups],
     )  # fmt: skip
     held = _held(m, partition)
@@ -139,6 +164,8 @@ def ingest(
     staged, files, applied, quarantined, drift = _stage(
         loaded, paths, files, corrections, key, staging / STAGED_FILE, root, lookups
     )
+    files += aside
+    quarantined = [*quarantined, *(outside_entry(p, root) for p in outside)]
     return Ingested(
         spec.name, run_id, started, files, dh, rows_in=sum(f.rows for f in files), staged=staged, corrections=applied,
         pseudonym_key_id=key.key_id if key else None, quarantined_files=quarantined, drift=drift, partition=partition,
@@ -202,7 +229,7 @@ def _stage(
             lf, applied = fix.apply(rows, corrections, spec, current)
             lf.with_row_index(ROW_ID).sink_parquet(staged)
         except pl.exceptions.ComputeError as e:
-            msg = str(e).splitlines()[0]
+            msg = parser_message(e)  # polars quotes the raw values it could not convert
             which = ", ".join(f"`{f.path}`" for f in files)
             hint = (
                 "declare the file's `encoding` (`gb18030`, `utf8-sig`, ...), or `auto` to detect it"
