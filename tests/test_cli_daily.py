@@ -130,3 +130,28 @@ def test_dagster_finds_the_definitions_from_the_repository_root(tmp_path: Path) 
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Validation successful for code location pipelines.definitions" in done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_a_cli_run_is_a_run_of_the_dataset_job(project_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dagster as dg
+
+    monkeypatch.setenv("MOSHU_PSEUDONYM_KEY", "k" * 40)
+    wh = tmp_path / "wh"
+    res = runner.invoke(app, ["run", "ai4i2020", "--project", str(project_dir), "--warehouse", str(wh)])
+    assert res.exit_code == 0, res.output
+    instance = dg.DagsterInstance.from_config(str(Warehouse(wh).dagster_home))
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name="ai4i2020_job"))
+    assert len(runs) == 1
+    assert runs[0].status == dg.DagsterRunStatus.SUCCESS
+    assert runs[0].tags["moshu/dataset"] == "ai4i2020" and runs[0].tags["moshu/trigger"] == "cli"
+    assert runs[0].run_id[:8] in res.stdout  # the summary names the run
+    assert not instance.get_runs(filters=dg.RunsFilter(job_name="moshu_all"))
+    event = instance.get_latest_materialization_event(dg.AssetKey(["ai4i2020", "published"]))
+    assert event is not None and event.asset_materialization is not None
+    meta = {k: v.value for k, v in event.asset_materialization.metadata.items()}
+    assert meta["level"] == "silver" and meta["level_rank"] == 2  # numbers, so Dagster plots them
+    assert isinstance(meta["score"], float) and 0.9 <= meta["score"] <= 1.0
+    assert {k for k in meta if k.startswith("dimension/")} >= {"dimension/completeness", "dimension/accuracy"}
+    assert Path(meta["version_folder"]) == Warehouse(wh).version_dir("ai4i2020", 1)
+    assert Path(meta["report"].removeprefix("file://")).is_file()
