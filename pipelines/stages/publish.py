@@ -251,7 +251,7 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path, warehouse: Wa
     card = score(v.outcomes, extra + measured, details)
     from pipelines.report import data_docs
 
-    data_docs.render(quality / v.ge_result.name, quality / "data_docs.html")
+    data_docs.render(quality / v.ge_result.name, quality / "data_docs.html", v.ingested.run_id)
     body = {
         "demands": measure_demands(loaded, data_file),
         "counts": rows.counts,
