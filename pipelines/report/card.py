@@ -184,9 +184,7 @@ def _header(data: CardData) -> dict[str, Any]:
     meta |= {
         # Paths relative to the dataset folder (`datasets/<name>/`, the card's repository root on the Hub):
         # `datasets.load_dataset("parquet", data_files=...)` reads the version's published rows.
-        "configs": [
-            {"config_name": "default", "data_files": [{"split": "train", "path": f"v{data.version}/{DATA_GLOB}"}]}
-        ],
+        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": f"v{data.version}/{DATA_GLOB}"}]}],
         "tags": tags,
         "task_categories": tasks,
         "size_categories": [size_category(int(m.get("counts", {}).get("rows_published", 0)))],

@@ -182,7 +182,9 @@ def _write_partition(loaded: LoadedDataset, v: Validated, tmp: Path, version: in
     rows = write_rows(loaded, v, tmp / data, tmp / quarantine)
     (tmp / qdir).mkdir(parents=True)
     shutil.copyfile(v.ge_result, tmp / qdir / "ge_validation.json")
-    data_docs.render(tmp / qdir / "ge_validation.json", tmp / qdir / "data_docs.html", ing.run_id, "../../")  # quality/partitions/<tag>/ -> quality/
+    data_docs.render(
+        tmp / qdir / "ge_validation.json", tmp / qdir / "data_docs.html", ing.run_id, "../../"
+    )  # quality/partitions/<tag>/ -> quality/
     files = [file_entry(tmp, rel) for rel in (data, quarantine, f"{qdir}/ge_validation.json", f"{qdir}/data_docs.html")]
     measures = [
         ("moshu.auditability", auditability(tmp / data, rows.rows_published)),
