@@ -7,9 +7,34 @@ imported lazily, so `import pipelines` stays light (the catalog client needs onl
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # what type checkers see of the lazily imported names (`py.typed` ships with the package)
+    from pipelines.catalog.client import CatalogClient
+    from pipelines.errors import (
+        BadFileError,
+        CatalogError,
+        CountMismatchError,
+        FeedbackError,
+        InitError,
+        IntegrityError,
+        MoshuError,
+        NotFoundError,
+        PolicyError,
+        QualityGateError,
+        RunCancelled,
+        SourceError,
+        SpecError,
+    )
+    from pipelines.governance.guard import GuardedClient
+    from pipelines.governance.policy import load_policy
+    from pipelines.models.feedback import register_model_run, review_feedback, submit_feedback
+    from pipelines.runner import run_dataset
+    from pipelines.settings import Settings
+    from pipelines.spec.loader import load_project
+    from pipelines.warehouse import Warehouse
 
 _EXPORTS = {
     "BadFileError": "pipelines.errors",
@@ -37,7 +62,32 @@ _EXPORTS = {
     "run_dataset": "pipelines.runner",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [  # literal, so type checkers and linters read it; tests keep it equal to the lazy table above
+    "BadFileError",
+    "CatalogClient",
+    "CatalogError",
+    "CountMismatchError",
+    "FeedbackError",
+    "GuardedClient",
+    "InitError",
+    "IntegrityError",
+    "MoshuError",
+    "NotFoundError",
+    "PolicyError",
+    "QualityGateError",
+    "RunCancelled",
+    "Settings",
+    "SourceError",
+    "SpecError",
+    "Warehouse",
+    "__version__",
+    "load_policy",
+    "load_project",
+    "register_model_run",
+    "review_feedback",
+    "run_dataset",
+    "submit_feedback",
+]
 
 
 def __getattr__(name: str) -> Any:

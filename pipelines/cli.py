@@ -14,7 +14,7 @@ from rich.table import Table
 
 from pipelines.cli_common import EXIT_FAILED, ProjectOpt, RemoteOpt, WarehouseOpt, _fail, _load, _settings, app, err, out
 from pipelines.cli_init import init as _init  # imports nothing from the command modules
-from pipelines.cli_query import report, show, sql, versions
+from pipelines.cli_query import list_datasets, report, show, sql, versions
 
 
 @app.command()
@@ -45,7 +45,6 @@ def run(
         list[str] | None,
         typer.Option(
             "--partition",
-            "-p",
             help="Partition key to (re)build, e.g. `2026-03-02` (repeatable; partitioned datasets only). "
             "Default: every partition with raw files; unchanged ones are kept as they are.",
         ),
@@ -70,6 +69,7 @@ def run(
         os.environ["MOSHU_REMOTE"] = settings.warehouse.remote  # for step processes that load the definitions again
     proj = _load(project, only=datasets or None)
     names = sorted(proj.datasets) if not datasets else list(dict.fromkeys(datasets))
+    _check_keys(proj, names)
     from pipelines.defs.progress import set_listener
 
     status = None
@@ -148,6 +148,18 @@ def run(
         raise typer.Exit(EXIT_FAILED)
 
 
+def _check_keys(proj: Any, names: list[str]) -> None:
+    """Fail before any data is read when a dataset to build has personal columns and no pseudonymisation key is usable."""
+    from pipelines.governance.pseudonym import PseudonymKeyError, load_key
+
+    for name in names:
+        if (ld := proj.datasets.get(name)) is not None and ld.spec.personal_columns:
+            try:
+                load_key(name, ld.spec.personal_columns)
+            except PseudonymKeyError as e:
+                _fail(str(e))
+
+
 def _cancelled(signum: int) -> NoReturn:
     """End a run stopped by a signal: staging folders removed, runs recorded `cancelled`, exit 128 + signal."""
     import signal
@@ -190,6 +202,7 @@ def _print_models_summary(settings: Any, names: list[str]) -> None:
 
 # Registered here, between `run` and `schema`, so `moshu --help` lists the commands in the same order.
 app.command()(sql)
+app.command(name="list")(list_datasets)
 app.command()(versions)
 app.command()(show)
 app.command()(report)

@@ -23,6 +23,25 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from pipelines import __version__
+
+        typer.echo(f"moshu {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print moshu's version and exit.")
+    ] = False,
+) -> None:
+    """Curate raw factory data into certified, versioned datasets you can query with SQL."""
+
+
 # Outside a terminal (logs, CI) rich would wrap tables at 80 columns; give them room instead.
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
@@ -101,15 +120,19 @@ def _load(project: Path | None, only: list[str] | None = None) -> Any:
         raise typer.Exit(EXIT_USAGE) from None
 
 
-def _print_table(rel: Any, max_rows: int) -> None:
-    _print_rows(rel.columns, rel.limit(max_rows + 1).fetchall(), max_rows)
+SQL_MORE = "use --max-rows, or --format csv/json/parquet for all"
+LIMIT_MORE = "use --limit N for more"
 
 
-def _print_rows(columns: list[str], rows: list[tuple[Any, ...]], max_rows: int) -> None:
-    """A table of at most `max_rows` rows, saying so on stderr when there are more."""
+def _print_table(rel: Any, max_rows: int, more: str = SQL_MORE) -> None:
+    _print_rows(rel.columns, rel.limit(max_rows + 1).fetchall(), max_rows, more)
+
+
+def _print_rows(columns: list[str], rows: list[tuple[Any, ...]], max_rows: int, more: str = SQL_MORE) -> None:
+    """A table of at most `max_rows` rows, saying so on stderr when there are more (`more`: the command's own way to see them)."""
     t = Table(*columns, show_lines=False)
     for r in rows[:max_rows]:
         t.add_row(*("NULL" if v is None else str(v) for v in r))
     out.print(t)
     if len(rows) > max_rows:
-        err.print(f"(only the first {max_rows} rows are shown; use --max-rows, or --format csv/json/parquet for all)")
+        err.print(f"(only the first {max_rows} rows are shown; {more})")

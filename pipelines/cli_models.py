@@ -11,6 +11,7 @@ from rich.table import Table
 
 from pipelines.cli_common import (
     EXIT_USAGE,
+    LIMIT_MORE,
     ProjectOpt,
     WarehouseOpt,
     _client,
@@ -35,19 +36,21 @@ def _wh(project: Path | None, warehouse: Path | None) -> Any:
     return _settings(project, warehouse).warehouse
 
 
-def _query(c: Any, sql: str, params: list[Any], max_rows: int = 200) -> int:
+def _query(c: Any, sql: str, params: list[Any], max_rows: int = 200, more: str = LIMIT_MORE) -> int:
     """Print a query's rows (if any) and return how many there are; the query runs once."""
     rel = c.sql(sql, params)
     rows = rel.fetchall()
     if rows:
-        _print_rows(rel.columns, rows, max_rows)
+        _print_rows(rel.columns, rows, max_rows, more)
     return len(rows)
 
 
-def _show(sql: str, params: list[Any], project: Path | None, warehouse: Path | None, max_rows: int = 200) -> int:
+def _show(
+    sql: str, params: list[Any], project: Path | None, warehouse: Path | None, max_rows: int = 200, more: str = LIMIT_MORE
+) -> int:
     """`_query` on a client of its own."""
     with _client(project, warehouse) as c:
-        return _query(c, sql, params, max_rows)
+        return _query(c, sql, params, max_rows, more)
 
 
 def _scope(name: str, version: int, demand: str | None) -> tuple[str, list[Any]]:
@@ -256,7 +259,7 @@ def feedback_list(
             out.print(f"no detector candidates held back on `{dataset}`")
         else:
             rows = rows.with_columns(pl.col("neighbours").list.join(", ")).drop("run_id", "column_name")
-            _print_rows(rows.columns, rows.rows(), limit)
+            _print_rows(rows.columns, rows.rows(), limit, LIMIT_MORE)
         return
     where = "dataset = $1" + (" AND status = $2" if status else "")
     if not _show(

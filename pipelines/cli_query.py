@@ -31,13 +31,16 @@ class Format(StrEnum):
     """Output formats of `moshu sql`."""
 
     table = "table"
+    vertical = "vertical"
     csv = "csv"
     json = "json"
     parquet = "parquet"
 
 
 def sql(
-    query: Annotated[str, typer.Argument(help='A SQL query against the catalog, e.g. "select * from ai4i2020 limit 5".')],
+    query: Annotated[
+        str | None, typer.Argument(help='A SQL query against the catalog, e.g. "select * from ai4i2020 limit 5".')
+    ] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file (csv, json; required for parquet).")
@@ -49,11 +52,25 @@ def sql(
     policy: Annotated[
         Path | None, typer.Option("--policy", help="Access policy file (default: catalog/access_policy.yaml).")
     ] = None,
+    print_init: Annotated[
+        bool,
+        typer.Option(
+            "--print-init",
+            help="Print the SQL that opens this catalog in a stock DuckDB client from any folder "
+            "(`moshu sql --print-init > init.sql; duckdb -init init.sql`), then exit.",
+        ),
+    ] = False,
     project: ProjectOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Query the catalog read-only: any dataset version, rule results, lineage (with --role: as that role)."""
     from pipelines.errors import MoshuError
+
+    if print_init:
+        typer.echo(init_sql(_settings(project, warehouse).warehouse.root))  # plain text: no wrapping, no markup
+        return
+    if query is None:
+        _fail('give a query, e.g. moshu sql "select * from latest_versions" (or --print-init)', EXIT_USAGE)
 
     if role is not None:
         rel = _guarded_query(project, warehouse, role, policy, query)
@@ -68,6 +85,21 @@ def sql(
         client.close()
 
 
+def init_sql(root: Path) -> str:
+    """SQL for a stock DuckDB client: attach the catalog read-only, make it the default, resolve its Parquet paths."""
+    from pipelines.sql import literal
+
+    root = root.resolve()
+    return "\n".join(
+        [
+            f"-- moshu catalog of {root.name}: the catalog's tables, views and macros, read-only",
+            f"ATTACH {literal(str(root / 'catalog.duckdb'))} AS moshu (READ_ONLY);",
+            "USE moshu;",
+            f"SET file_search_path = {literal(str(root))};",
+        ]
+    )
+
+
 def _output(rel: Any, fmt: Format, output: Path | None, max_rows: int) -> None:
     """Print or write a result (a DuckDB relation, or a guarded client's materialised result)."""
     import duckdb
@@ -80,10 +112,25 @@ def _output(rel: Any, fmt: Format, output: Path | None, max_rows: int) -> None:
             err.print(f"wrote {output}")
         elif fmt is Format.table:
             _print_table(rel, max_rows)
+            if len(rel.columns) * 10 > (out.width or 200):
+                err.print("(a wide result: `--format vertical` shows each row as a column: value list)")
+        elif fmt is Format.vertical:
+            _print_vertical(list(rel.columns), rel.limit(max_rows + 1).fetchall(), max_rows)
         else:
             _write_text(rel, fmt, output)
     except duckdb.Error as e:  # raised while rows are computed (a failed cast, error())
         _fail(str(e).splitlines()[0])
+
+
+def _print_vertical(columns: list[str], rows: list[tuple[Any, ...]], max_rows: int) -> None:
+    """Each row as a block of `column: value` lines, for results too wide for the terminal."""
+    width = max((len(c) for c in columns), default=0)
+    for i, r in enumerate(rows[:max_rows], 1):
+        out.print(f"[bold]-- row {i}[/]", highlight=False)
+        for c, v in zip(columns, r, strict=True):
+            out.print(f"{c.rjust(width)} : {'NULL' if v is None else v}", markup=False, highlight=False)
+    if len(rows) > max_rows:
+        err.print(f"(only the first {max_rows} rows are shown; use --max-rows, or --format csv/json/parquet for all)")
 
 
 def _guarded_query(project: Path | None, warehouse: Path | None, role: str, policy: Path | None, query: str) -> Any:
@@ -131,6 +178,46 @@ def _write_text(rel: Any, fmt: Format, output: Path | None) -> None:
 def _csv_cell(v: Any) -> Any:
     """Lists and structs as JSON, so a CSV cell can be parsed back."""
     return json.dumps(v, default=str, ensure_ascii=False) if isinstance(v, list | dict) else v
+
+
+def list_datasets(
+    project: ProjectOpt = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """List every dataset: its latest version with level, score and rows, and the specs not built yet."""
+    from pipelines.errors import SpecError
+    from pipelines.spec.loader import load_project
+
+    rows: list[tuple[Any, ...]] = []
+    settings = _settings(project, warehouse)
+    if settings.warehouse.catalog_path.is_file():
+        with _client(project, warehouse) as c:
+            rows = c.rows(
+                "SELECT d.name, d.owner, v.version, v.status, v.level, v.score, v.rows_published, "
+                "v.rows_quarantined, strftime(v.created_at, '%Y-%m-%d %H:%M'), "
+                "(SELECT count(*) FROM versions a WHERE a.name = d.name AND a.status = 'published') "
+                "FROM datasets d LEFT JOIN latest_versions v ON v.name = d.name ORDER BY d.name"
+            )
+    try:  # specs in the project that have no version yet
+        specs = load_project(settings.project).datasets
+    except SpecError:
+        specs = {}
+    built = {r[0] for r in rows}
+    t = Table("dataset", "owner", "latest", "status", "level", "score", "published", "quarantined",
+              "created (UTC)", "versions", title=f"datasets in {settings.warehouse.root}")  # fmt: skip
+    for name, owner, v, status, level, score, pub, quar, created, n in rows:
+        t.add_row(
+            name, owner or "-", f"v{v}" if v is not None else "-",
+            "[red]rejected[/]" if status == "rejected" else str(status or "-"), str(level or "-"),
+            f"{score:.3f}" if score is not None else "n/a", f"{pub:,}" if pub is not None else "-",
+            f"{quar:,}" if quar is not None else "-", created or "-", str(n),
+        )  # fmt: skip
+    for name in sorted(set(specs) - built):
+        spec = specs[name].spec
+        t.add_row(name, spec.owner or "-", "-", "[yellow]not built[/]", *["-"] * 5, "0")
+    if not rows and not specs:
+        _fail(f"no datasets: no catalog in {settings.warehouse.root} and no specs in {settings.project}/dataset_specs")
+    out.print(t)
 
 
 def versions(

@@ -31,3 +31,14 @@ def test_catalog_client_path_imports_no_heavy_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_all_lists_exactly_the_lazy_names() -> None:
+    assert set(pipelines.__all__) == {"__version__", *pipelines._EXPORTS}
+    assert len(pipelines.__all__) == len(set(pipelines.__all__))
+
+
+def test_the_package_is_typed_for_its_users() -> None:
+    from pathlib import Path
+
+    assert (Path(pipelines.__file__).parent / "py.typed").is_file()

@@ -8,6 +8,7 @@ from typing import Any
 import duckdb
 
 from pipelines.catalog.lock_wait import while_locked
+from pipelines.catalog.missing import explain
 from pipelines.errors import CatalogError, NotFoundError
 from pipelines.sql import literal
 
@@ -94,7 +95,7 @@ class CatalogClient:
         try:
             rel = self.con.sql(query, params=params)
         except duckdb.Error as e:
-            raise CatalogError(str(e)) from e
+            raise CatalogError(explain(self.con, str(e)) or str(e)) from e
         if rel is None:
             raise CatalogError("the statement returned no rows to show (moshu sql is for queries)")
         return rel
@@ -104,7 +105,7 @@ class CatalogClient:
         try:
             return self.con.execute(query, params or []).fetchall()
         except duckdb.Error as e:
-            raise CatalogError(str(e)) from e
+            raise CatalogError(explain(self.con, str(e)) or str(e)) from e
 
     def datasets(self) -> list[str]:
         """Names of the registered datasets."""

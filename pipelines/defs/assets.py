@@ -89,18 +89,36 @@ def check_specs(rules: list[Any], key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
 
 
 def published_metadata(pub: Any) -> dict[str, Any]:
-    """Materialization metadata of a `published` asset (a `Published`)."""
+    """Materialization metadata of a `published` asset (a `Published`).
+
+    Numbers are numbers, so Dagster plots them over the asset's materializations: `score`, `level_rank`
+    (0 uncertified .. 3 gold) and one `dimension/<name>` per quality dimension. The version folder and its
+    quality report are `version_folder` and `report` (Dagster's IO manager writes its own `path`).
+    """
+    import json
+
+    from pipelines.quality.guide import LEVEL_ORDER
+    from pipelines.stages.publish import REPORT
+
+    dims: dict[str, float] = {}
+    manifest = Path(pub.path) / "manifest.json"
+    if manifest.is_file():
+        quality = json.loads(manifest.read_text(encoding="utf-8")).get("quality") or {}
+        dims = {f"dimension/{k}": float(v) for k, v in sorted((quality.get("dimensions") or {}).items()) if v is not None}
     return {
         "version": pub.version,
         "new_version": pub.created,
         "status": pub.status,
         "level": pub.level,
+        "level_rank": LEVEL_ORDER.index(pub.level) if pub.level in LEVEL_ORDER else 0,
         "score": float(pub.score) if pub.score is not None else float("nan"),
+        **dims,
         "level_reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in pub.reasons) or "-"),
         "rows_in": pub.rows_in,
         "rows_published": pub.rows_published,
         "rows_quarantined": pub.rows_quarantined,
-        "path": dg.MetadataValue.path(str(pub.path)),
+        "version_folder": dg.MetadataValue.path(str(pub.path)),
+        "report": dg.MetadataValue.url(Path(pub.path, REPORT).resolve().as_uri()),
     }
 
 

@@ -6,6 +6,7 @@ import dagster as dg
 
 from pipelines.defs.assets import GROUP_PREFIX, MoshuResource, dataset_assets
 from pipelines.defs.model_assets import model_assets
+from pipelines.defs.ownership import with_ownership
 from pipelines.defs.partitioned_assets import IO_MANAGER, RunStagingIOManager, partitioned_dataset_assets
 from pipelines.defs.sensors import landing_sensors
 from pipelines.settings import Settings
@@ -36,8 +37,8 @@ def build_definitions(project: Project, settings: Settings) -> dg.Definitions:
             if isinstance(d, dg.AssetChecksDefinition):
                 checks.append(d)
             else:
-                assets.append(d)
-        assets.extend(model_assets(loaded))
+                assets.append(with_ownership(d, loaded))
+        assets.extend(with_ownership(d, loaded) for d in model_assets(loaded))
         job = dg.define_asset_job(
             job_name(name),
             selection=dg.AssetSelection.groups(GROUP_PREFIX + name),

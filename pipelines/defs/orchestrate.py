@@ -10,7 +10,7 @@ from typing import Any
 
 import dagster as dg
 
-from pipelines.defs.build import ALL_JOB, build_definitions
+from pipelines.defs.build import build_definitions
 from pipelines.defs.run_ids import PARTITIONS_TAG, staging_run_id
 from pipelines.ingest.redact import redact_text
 from pipelines.settings import Settings
@@ -54,10 +54,11 @@ def _deepest_message(error: Any) -> str:
 def materialize(
     project: Project, settings: Settings, names: list[str], partitions: list[str] | None = None
 ) -> tuple[str, list[DatasetOutcome]]:
-    """Run the named datasets' assets; return the (first) run id and an outcome per dataset.
+    """Run the named datasets' assets; return the first run id and an outcome per dataset.
 
-    Datasets without partitions run together in one Dagster run. A partitioned dataset runs on its own:
-    one run over `partitions` (default: every partition that has raw files), which makes one version.
+    Each dataset runs as a run of its own job (`<name>_job`, tagged `moshu/dataset`), one after the other,
+    so its runs show on the job's page, the timeline and the asset history as scheduled runs do. A
+    partitioned dataset's run covers `partitions` (default: every partition that has raw files) and makes one version.
     """
     for name in ("dagster", "great_expectations"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
@@ -120,15 +121,18 @@ def _failures(result: Any) -> dict[str, str]:
 def _run_flat(
     defs: dg.Definitions, project: Project, settings: Settings, names: list[str]
 ) -> tuple[str, dict[str, DatasetOutcome]]:
+    """One run per dataset, of the dataset's own job, tagged with its name: each shows on its job's page in Dagster."""
+    from pipelines.defs.build import DATASET_TAG, job_name
     from pipelines.runner import cleanup_staging
     from pipelines.stages.register import record_failure
 
-    job = defs.resolve_job_def(ALL_JOB)
-    result = _execute(job, settings, names, [k for n in names for k in _asset_keys(project, n)], {})
-    failures = {n: redact_text(m, project.datasets[n].spec, settings.project) for n, m in _failures(result).items()}
+    first = ""
     outcomes = {}
     for n in names:
+        result = _execute(defs.resolve_job_def(job_name(n)), settings, [n], _asset_keys(project, n), {DATASET_TAG: n})
+        first = first or result.run_id
         cleanup_staging(settings.warehouse, n, staging_run_id(result.run_id, n))
+        failures = {k: redact_text(m, project.datasets[n].spec, settings.project) for k, m in _failures(result).items()}
         if n in failures:
             outcomes[n] = DatasetOutcome(n, False, error=failures[n])
             record_failure(settings.warehouse, n, staging_run_id(result.run_id, n), None, failures[n], f"dagster:{result.run_id}")
@@ -139,7 +143,7 @@ def _run_flat(
             outcomes[n] = DatasetOutcome(n, False, error=f"not built: {e}")
             continue
         outcomes[n] = DatasetOutcome(n, True, published=pub)
-    return result.run_id, outcomes
+    return first, outcomes
 
 
 def _run_partitioned(

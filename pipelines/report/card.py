@@ -116,6 +116,9 @@ SIZE_BUCKETS: tuple[tuple[int, str], ...] = (
 )
 
 
+DATA_GLOB = "data/*.parquet"  # a version's published files, inside its folder
+
+
 # --- Hugging Face vocabulary ----------------------------------------------------------------------
 
 
@@ -179,6 +182,9 @@ def _header(data: CardData) -> dict[str, Any]:
         meta["license_name"] = license_name
     q = m.get("quality", {})
     meta |= {
+        # Paths relative to the dataset folder (`datasets/<name>/`, the card's repository root on the Hub):
+        # `datasets.load_dataset("parquet", data_files=...)` reads the version's published rows.
+        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": f"v{data.version}/{DATA_GLOB}"}]}],
         "tags": tags,
         "task_categories": tasks,
         "size_categories": [size_category(int(m.get("counts", {}).get("rows_published", 0)))],
@@ -204,8 +210,10 @@ def _header(data: CardData) -> dict[str, Any]:
 
 
 def _render(data: CardData) -> str:
-    """The whole card: YAML header and Markdown body."""
-    head = yaml.safe_dump(_header(data), sort_keys=False, allow_unicode=True, default_flow_style=False)
+    """The whole card: YAML header (`huggingface_hub.DatasetCardData`) and Markdown body, as a `DatasetCard`."""
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    head = DatasetCardData(**_header(data)).to_yaml()
     title = data.dataset.get("title") or data.name
     sections = [
         [f"# {title} (`{data.name}` v{data.version})", "", _one_line(data.dataset.get("description"))],
@@ -214,7 +222,7 @@ def _render(data: CardData) -> str:
         _limitations(data), _loading(data),
     ]  # fmt: skip
     body = "\n\n".join("\n".join(s) for s in sections)
-    return f"---\n{head}---\n\n{body}\n"
+    return str(DatasetCard(f"---\n{head}\n---\n\n{body}\n"))
 
 
 # --- public API -----------------------------------------------------------------------------------
@@ -274,7 +282,7 @@ _HTML = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True
     """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
 <style>
- body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;padding:0 1rem;color:#222;line-height:1.45}
+ body{font-family:system-ui,"Noto Sans CJK SC","Source Han Sans SC","WenQuanYi Micro Hei","Microsoft YaHei","PingFang SC",sans-serif;margin:2rem auto;max-width:1100px;padding:0 1rem;color:#222;line-height:1.45}
  table{border-collapse:collapse;width:100%;font-size:.85rem;margin:.5rem 0 1.2rem}
  th,td{border-bottom:1px solid #ddd;padding:.3rem .4rem;text-align:left;vertical-align:top}
  th{background:#f5f5f5} code{background:#f3f3f3;padding:0 .2rem}

@@ -326,5 +326,12 @@ def _loading(data: CardData) -> list[str]:
         f'    df = cat.sql("select * from dataset(?, ?)", ["{n}", {v}]).pl()',
         "```",
         "",
-        f"Or read the Parquet files directly: `datasets/{n}/v{v}/data/*.parquet` in the warehouse.",
+        f"Or read the Parquet files directly: `datasets/{n}/v{v}/data/*.parquet` in the warehouse, e.g. with",
+        "Hugging Face `datasets` (the card's `configs` name the same files, relative to `datasets/" + n + "/`):",
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        "",
+        f'ds = load_dataset("parquet", data_files={{"train": "warehouse/datasets/{n}/v{v}/data/*.parquet"}})',
+        "```",
     ]

@@ -18,14 +18,14 @@ _TEMPLATE = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=
 <html lang="en"><head><meta charset="utf-8">
 <title>{{ title }} ({{ m.dataset }} v{{ m.version }}) quality report</title>
 <style>
- body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}
+ body{font-family:system-ui,"Noto Sans CJK SC","Source Han Sans SC","WenQuanYi Micro Hei","Microsoft YaHei","PingFang SC",sans-serif;margin:2rem;max-width:1100px;color:#222}
  h1{margin-bottom:.2rem} .sub{color:#555;margin-top:0}
  .badge{display:inline-block;padding:.2rem .7rem;border-radius:1rem;color:#fff;font-weight:600;text-transform:uppercase}
  .gold{background:#b8860b}.silver{background:#708090}.bronze{background:#a0522d}.uncertified{background:#c62828}
  .rejected{background:#c62828}.published{background:#2e7d32}
  table{border-collapse:collapse;width:100%;font-size:.85rem;margin:.5rem 0 1.5rem}
  th,td{border-bottom:1px solid #ddd;padding:.3rem .4rem;text-align:left;vertical-align:top}
- th{background:#f5f5f5} .fail{color:#c62828;font-weight:600} .ok{color:#2e7d32} .na{color:#888}
+ th{background:#f5f5f5} .fail{color:#c62828;font-weight:600} .warn{color:#b26a00;font-weight:600} .ok{color:#2e7d32} .na{color:#888}
  .grid{display:grid;grid-template-columns:1fr 1fr;gap:1.5rem} .kpi{font-size:1.6rem;font-weight:600}
  code{background:#f3f3f3;padding:0 .2rem}
 </style></head><body>
@@ -64,8 +64,8 @@ _TEMPLATE = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=
 {% for r in rules %}<tr><td>{{ r.rule_id }}</td><td>{{ r.kind }}</td><td>{{ r.severity }}</td>
 <td>{{ r.clause }} {{ dims.get(r.dimension, r.dimension) }}{% if r.measure_id %} &middot; {{ r.measure_id }}{% endif %}</td>
 <td>{{ fmt(r.a) }}</td><td>{{ fmt(r.b) }}</td><td>{{ fmt(r.x) }}</td><td>{{ r.threshold }}</td>
-<td class="{{ 'na' if not r.applicable else ('ok' if r.passed else 'fail') }}">{{ "n/a" if not r.applicable else ("pass" if r.passed else "below") }}{% if r.gate %}<br><small>gate {{ "holds" if r.gate_passed else "FAILS" }}</small>{% endif %}</td>
-<td>{{ r.failed }} / {{ r.suspect }}</td><td>{{ r.example or "" }}</td></tr>{% endfor %}
+<td class="{{ 'na' if not r.applicable else ('ok' if r.passed else ('fail' if r.severity == 'error' else 'warn')) }}">{{ "n/a" if not r.applicable else ("pass" if r.passed else "below") }}{% if r.gate %}<br><small>gate {{ "holds" if r.gate_passed else "FAILS" }}</small>{% endif %}</td>
+<td>{{ r.failed }} / {{ r.suspect }}</td><td>{{ example(r.example) }}</td></tr>{% endfor %}
 </table>
 {{ profile|safe }}
 {% if m.anomalies is defined %}<h2>Anomalies against earlier versions</h2>
@@ -120,6 +120,35 @@ def _fmt(v: Any) -> str:
     return f"{v:,}" if isinstance(v, int) else str(v)
 
 
+def example_text(v: Any, limit: int = 160) -> str:
+    """An example value as a person reads it: a mapping as `key=value`, a list joined by `; `, no Python reprs.
+
+    Details stored as the text of a Python list or dict (older manifests) are read back first.
+    """
+    if isinstance(v, str) and v[:1] in "[{" and len(v) < 20_000:
+        import ast
+
+        try:
+            v = ast.literal_eval(v)
+        except (ValueError, SyntaxError):  # a repr cut off with "...": drop its brackets and quotes
+            import re
+
+            v = re.sub(r"[{}\[\]']", "", v).replace(": ", "=").replace(", ...", " \u2026")
+    if v is None:
+        return ""
+    if isinstance(v, dict):
+        text = ", ".join(f"{k}={example_text(x, limit)}" for k, x in v.items())
+    elif isinstance(v, list | tuple):
+        text = "; ".join(example_text(x, limit) for x in v)
+    elif isinstance(v, bool):
+        text = "yes" if v else "no"
+    elif isinstance(v, float):
+        text = _fmt(int(v)) if v.is_integer() else _fmt(v)
+    else:
+        text = str(v)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
 COLLAPSE_AT = 10  # passing gates of one kind beyond this many are shown as one line
 
 
@@ -159,8 +188,10 @@ def render(
     bronze = dict(LEVELS)["bronze"]
     return _TEMPLATE.render(
         m=manifest, q=q, c=manifest["counts"], title=title, rules=measures, gates=gates, held=held, blocked=blocked, flagged=anomalies_of(manifest.get("anomalies") or []), quarantine=quarantine,
-        clauses=BY_ID, dims=DIMENSIONS, levels=dict(LEVELS), fmt=_fmt,
+        clauses=BY_ID, dims=DIMENSIONS, levels=dict(LEVELS), fmt=_fmt, example=example_text,
         reasons=reasons_html(q), profile=profile_html(manifest.get("profile")),
         dim_chart=charts.dimension_bars(q["dimensions"], bronze), trend_chart=charts.score_trend(history),
-        fail_chart=charts.failures_per_rule([(r["rule_id"], r["failed"], r.get("suspect", 0)) for r in manifest["rules"]]),
+        fail_chart=charts.failures_per_rule(
+            [(r["rule_id"], r["failed"], r.get("suspect", 0), r.get("severity", "error")) for r in manifest["rules"]]
+        ),
     )  # fmt: skip

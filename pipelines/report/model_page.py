@@ -19,7 +19,7 @@ _TEMPLATE = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=
     """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ name }} v{{ version }}: models and data</title>
 <style>
- body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}
+ body{font-family:system-ui,"Noto Sans CJK SC","Source Han Sans SC","WenQuanYi Micro Hei","Microsoft YaHei","PingFang SC",sans-serif;margin:2rem;max-width:1100px;color:#222}
  table{border-collapse:collapse;width:100%;font-size:.85rem;margin:.5rem 0 1.5rem}
  th,td{border-bottom:1px solid #ddd;padding:.3rem .4rem;text-align:left;vertical-align:top}
  th{background:#f5f5f5} .fail{color:#c62828;font-weight:600} .ok{color:#2e7d32} code{background:#f3f3f3;padding:0 .2rem}
@@ -28,7 +28,7 @@ _TEMPLATE = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=
 <p><a href="../v{{ version }}/quality/report.html">quality report</a> &middot; status {{ v.status }}, level {{ v.level }}</p>
 {% for title, cols, rows in sections %}
 <h2>{{ title }}</h2>
-{% if rows %}<table><tr>{% for c in cols %}<th>{{ c }}</th>{% endfor %}</tr>
+{% if rows %}<table><tr>{% for c in cols %}<th>{{ header(c) }}</th>{% endfor %}</tr>
 {% for r in rows %}<tr>{% for x in r %}<td>{{ fmt(x) }}</td>{% endfor %}</tr>{% endfor %}</table>
 {% else %}<p>None.</p>{% endif %}
 {% endfor %}
@@ -61,7 +61,7 @@ _SECTIONS: list[tuple[str, str]] = [
     ),
     (
         "Models trained on this version",
-        "SELECT model, kind, demand, metric, split, round(value, 4), registered_by, registered_at FROM model_scores "
+        "SELECT model, kind, demand, metric, split, round(value, 4) AS value, registered_by, registered_at FROM model_scores "
         "WHERE dataset = $1 AND version = $2 ORDER BY kind, model, metric, split",
     ),
     (
@@ -78,13 +78,49 @@ _SECTIONS: list[tuple[str, str]] = [
     (
         "Diff to the parent version",
         "SELECT from_version, to_version, rows_added, rows_removed, rows_changed, labels_changed, quarantine_added, "
-        "quarantine_removed, round(score_delta, 4) FROM version_diffs WHERE dataset = $1 AND to_version = $2",
+        "quarantine_removed, round(score_delta, 4) AS score_delta FROM version_diffs WHERE dataset = $1 AND to_version = $2",
     ),
 ]
 
 
 def _fmt(v: Any) -> str:
-    return "" if v is None else str(v)
+    """A cell as a person reads it: yes/no, whole numbers without `.0`, timestamps to the second, JSON as `key=value`."""
+    import datetime as dt
+    import json
+
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return (
+            f"{int(v):,}"
+            if v.is_integer() and abs(v) >= 1
+            else f"{v:.4g}"
+            if abs(v) < 1e-3 and v
+            else f"{v:,.4f}".rstrip("0").rstrip(".")
+        )
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, dt.datetime):
+        return v.strftime("%Y-%m-%d %H:%M:%S") + (
+            " UTC" if v.tzinfo is None or v.utcoffset() == dt.timedelta(0) else v.strftime(" %z")
+        )
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={_fmt(x)}" for k, x in v.items())
+    if isinstance(v, list | tuple):
+        return ", ".join(_fmt(x) for x in v)
+    if isinstance(v, str) and v[:1] in "{[":
+        try:
+            return _fmt(json.loads(v))
+        except ValueError:
+            return v
+    return str(v)
+
+
+def _header(column: str) -> str:
+    """A column name as a heading: words, not identifiers."""
+    return column.replace("_", " ")
 
 
 def write_model_pages(warehouse: Warehouse, name: str) -> list[str]:
@@ -99,7 +135,9 @@ def write_model_pages(warehouse: Warehouse, name: str) -> list[str]:
             for title, query in _SECTIONS:
                 rel = cat.sql(query, [name, version])
                 sections.append((title, rel.columns, rel.fetchall()))
-            html = _TEMPLATE.render(name=name, version=version, v={"status": status, "level": level}, sections=sections, fmt=_fmt)
+            html = _TEMPLATE.render(
+                name=name, version=version, v={"status": status, "level": level}, sections=sections, fmt=_fmt, header=_header
+            )
             path = warehouse.dataset_dir(name) / MODELS_DIR / f"v{version}.html"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(html, encoding="utf-8")

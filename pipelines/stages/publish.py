@@ -245,7 +245,7 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path, warehouse: Wa
     card = score(v.outcomes, extra, details)
     from pipelines.report import data_docs
 
-    data_docs.render(quality / v.ge_result.name, quality / "data_docs.html")
+    data_docs.render(quality / v.ge_result.name, quality / "data_docs.html", v.ingested.run_id)
     body = {
         "demands": demands,
         "counts": rows.counts,

@@ -181,7 +181,8 @@ def _write_partition(loaded: LoadedDataset, v: Validated, tmp: Path, version: in
     rows = write_rows(loaded, v, tmp, data, quarantine)
     (tmp / qdir).mkdir(parents=True)
     shutil.copyfile(v.ge_result, tmp / qdir / "ge_validation.json")
-    data_docs.render(tmp / qdir / "ge_validation.json", tmp / qdir / "data_docs.html")
+    # the page sits in quality/partitions/<tag>/: its links reach quality/ as ../../
+    data_docs.render(tmp / qdir / "ge_validation.json", tmp / qdir / "data_docs.html", ing.run_id, "../../")
     files = [*rows.files, *(file_entry(tmp, rel) for rel in (f"{qdir}/ge_validation.json", f"{qdir}/data_docs.html"))]
     measures, details = file_measures(tmp, files, data, rows.rows_published)
     personal = loaded.spec.personal_columns

@@ -63,3 +63,19 @@ def test_a_spec_with_anomalies_gets_an_anomalies_check_on_published(project_dir:
     graph = _graph(build_definitions(load_project(project_dir), Settings.resolve(project_dir, tmp_path / "wh")))
     checks = [c for c in graph["checks"] if c.endswith(":anomalies")]  # type: ignore[union-attr]
     assert checks == ["ai4i2020/published:anomalies"]
+
+
+def test_every_asset_carries_its_dataset_owners_and_tags(tmp_path: Path) -> None:
+    from pipelines.defs.build import build_definitions
+    from pipelines.settings import Settings
+    from pipelines.spec.loader import load_project
+
+    settings = Settings.resolve(None, tmp_path / "wh")
+    project = load_project(settings.project)
+    graph = build_definitions(project, settings).resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        loaded = project.datasets[key.path[0]]
+        assert node.owners == ["team:" + loaded.spec.owner, "team:Li-Wei-CDO-plant-data-office"], key
+        assert node.tags["moshu/dataset"] == loaded.name and node.tags["moshu/grade"] == loaded.spec.classification.grade
+        assert set(loaded.spec.tags) <= set(node.tags)

@@ -324,3 +324,20 @@ def test_license_and_size_mappings() -> None:
     assert [size_category(n) for n in (0, 999, 1000, 9999, 10_000, 160_359, 10**6, 10**13)] == [
         "n<1K", "n<1K", "1K<n<10K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M", "n>1T",
     ]  # fmt: skip
+
+
+def test_hugging_face_datasets_reads_the_version_the_card_names(cards: Cards) -> None:
+    import datasets
+    from huggingface_hub import DatasetCard
+
+    md = cards.md(STEEL)
+    card = DatasetCard(md)  # the Hub's own parser accepts the header
+    configs = card.data.to_dict()["configs"]
+    assert [c["config_name"] for c in configs] == ["default"]
+    files = {f["split"]: str(cards.warehouse.dataset_dir(STEEL) / f["path"]) for f in configs[0]["data_files"]}
+    version = int(_header(md)["moshu"]["version"])
+    assert files == {"train": str(cards.warehouse.version_dir(STEEL, version) / "data" / "*.parquet")}
+    ds = datasets.load_dataset("parquet", data_files=files, cache_dir=str(cards.warehouse.root / ".hf-cache"))
+    manifest = cards.warehouse.manifest(STEEL, version)
+    assert ds["train"].num_rows == manifest["counts"]["rows_published"]
+    assert set(ds["train"].column_names) >= {c["name"] for c in manifest["schema"]}

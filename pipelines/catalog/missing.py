@@ -1,0 +1,88 @@
+"""What a query's "No files found" error means in the catalog's words: an unknown dataset, version, split or diff.
+
+The catalog's table macros (`dataset`, `quarantine`, `split`, `diff_rows`, `frozen_eval`) read Parquet by
+path, so DuckDB reports a version that does not exist as a missing file. `explain` turns that message into
+one that names what is missing and what exists, reading the catalog on the same connection.
+"""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+
+_NO_FILES = re.compile(r"No files found that match the pattern \"([^\"]+)\"")
+_DATA = re.compile(r"^datasets/(?P<name>[^/]+)/v(?P<version>\d+)/(?P<what>data/\*|quarantine\*?)\.parquet$")
+_SPLIT = re.compile(r"^datasets/(?P<name>[^/]+)/splits/v(?P<version>\d+)/(?P<demand>[^/]+)\.parquet$")
+_FROZEN = re.compile(r"^datasets/(?P<name>[^/]+)/splits/frozen/(?P<demand>[^/]+)\.parquet$")
+_DIFF = re.compile(r"^datasets/(?P<name>[^/]+)/diffs/v(?P<a>\d+)-v(?P<b>\d+)\.parquet$")
+
+
+def _published(con: duckdb.DuckDBPyConnection, name: str) -> list[int] | None:
+    """Published versions of `name`, or None when the catalog has no such dataset."""
+    if not con.execute("SELECT count(*) FROM datasets WHERE name = ?", [name]).fetchone()[0]:  # type: ignore[index]
+        return None
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT version FROM versions WHERE name = ? AND status = 'published' ORDER BY version", [name]
+        ).fetchall()
+    ]
+
+
+def _unknown_dataset(con: duckdb.DuckDBPyConnection, name: str) -> str:
+    known = [r[0] for r in con.execute("SELECT name FROM datasets ORDER BY name").fetchall()]
+    return f"no dataset `{name}` in the catalog (datasets: {', '.join(known) or 'none yet'})"
+
+
+def _versions(vs: list[int]) -> str:
+    return ", ".join(f"v{v}" for v in vs) if vs else "none published yet"
+
+
+def explain(con: duckdb.DuckDBPyConnection, message: str) -> str | None:
+    """The catalog's reading of a DuckDB "No files found" message, or None when it is about another path.
+
+    Args:
+        con: A connection with the catalog's tables.
+        message: The text of the DuckDB error.
+
+    Returns:
+        E.g. "dataset `cnc_line` has no published version 5 (versions: v1, v2, v3, v4)".
+    """
+    m = _NO_FILES.search(message)
+    if m is None:
+        return None
+    path = m.group(1)
+    try:
+        return _explain_path(con, path)
+    except duckdb.Error:  # a connection without the catalog's tables
+        return None
+
+
+def _explain_path(con: duckdb.DuckDBPyConnection, path: str) -> str | None:
+    for pattern in (_DATA, _SPLIT, _FROZEN, _DIFF):
+        if (m := pattern.match(path)) is None:
+            continue
+        name = m.group("name")
+        vs = _published(con, name)
+        if vs is None:
+            return _unknown_dataset(con, name)
+        if pattern is _DIFF:
+            a, b = int(m.group("a")), int(m.group("b"))
+            return (
+                f"no row diff of dataset `{name}` from v{a} to v{b}: diffs exist between consecutive published versions "
+                f"(versions: {_versions(vs)}); query `SELECT * FROM version_diffs WHERE dataset = '{name}'`"
+            )
+        demands = [r[0] for r in con.execute("SELECT demand FROM demands WHERE dataset = ? ORDER BY demand", [name]).fetchall()]
+        if pattern is _FROZEN:
+            return f"dataset `{name}` has no frozen evaluation set for demand `{m.group('demand')}` (demands: {', '.join(demands) or 'none'})"
+        v = int(m.group("version"))
+        if v not in vs:
+            return f"dataset `{name}` has no published version {v} (versions: {_versions(vs)})"
+        if pattern is _SPLIT:
+            demand = m.group("demand")
+            if demand not in demands:
+                return f"dataset `{name}` has no demand `{demand}` (demands: {', '.join(demands) or 'none'})"
+            return f"demand `{demand}` has no split of `{name}` v{v} (see `SELECT * FROM splits WHERE dataset = '{name}'`)"
+        return f"dataset `{name}` v{v} has no such files (`{path}`); run `moshu verify` to check the warehouse"
+    return None
