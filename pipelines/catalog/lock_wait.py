@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
 import duckdb
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 T = TypeVar("T")
 LOCK_WAIT_S = 30.0
 
 
+def _locked(e: BaseException) -> bool:
+    """DuckDB's error for a file another process holds."""
+    return isinstance(e, duckdb.IOException) and "lock" in str(e).lower()
+
+
 def while_locked(open_catalog: Callable[[], T], wait_s: float = LOCK_WAIT_S) -> T:
-    """Call `open_catalog` until it stops failing on DuckDB's file lock (backing off up to 1 s), at most `wait_s`.
+    """Call `open_catalog` until it stops failing on DuckDB's file lock (backing off from 0.05 s up to 1 s), at most `wait_s`.
 
     Any other error, or a lock still held after `wait_s`, is raised as it is.
     """
-    delay, waited = 0.05, 0.0
-    while True:
-        try:
-            return open_catalog()
-        except duckdb.IOException as e:
-            if "lock" not in str(e).lower() or waited >= wait_s:
-                raise
-            time.sleep(delay)
-            waited += delay
-            delay = min(delay * 2, 1.0)
+    retrying = Retrying(
+        retry=retry_if_exception(_locked),
+        wait=wait_exponential(multiplier=0.05, min=0.05, max=1.0),
+        stop=stop_after_delay(wait_s),
+        reraise=True,
+    )
+    return retrying(open_catalog)
