@@ -271,38 +271,58 @@ def feedback_list(
         out.print(f"no findings on `{dataset}`" + (f" with status {status}" if status else ""))
 
 
-def _ids(spec: list[str]) -> list[int]:
-    """`3 5 7-9` -> [3, 5, 7, 8, 9]."""
+def _ids(spec: list[str]) -> tuple[list[int], str | None]:
+    """`3 5 7-9` -> [3, 5, 7, 8, 9]; `cnc_line#3 cnc_line#7-9` -> the ids and the dataset they must be on."""
     ids: list[int] = []
+    datasets: set[str] = set()
     for part in ",".join(spec).replace(" ", ",").split(","):
         if not part:
             continue
+        if "#" in part:
+            name, _, part = part.rpartition("#")
+            datasets.add(name)
         a, _, b = part.partition("-")
         try:
             ids.extend(range(int(a), int(b or a) + 1))
         except ValueError:
-            _fail(f"`{part}` is not a feedback id or range (e.g. 12 or 12-15)", EXIT_USAGE)
-    return ids
+            _fail(f"`{part}` is not a feedback id or range (e.g. 12, 12-15 or cnc_line#12)", EXIT_USAGE)
+    if len(datasets) > 1:
+        _fail(f"review one dataset's findings at a time (ids name {', '.join(sorted(datasets))})", EXIT_USAGE)
+    return ids, next(iter(datasets), None)
 
 
 @feedback_app.command("review")
 def feedback_review(
-    ids: Annotated[list[str], typer.Argument(help="Feedback ids or ranges, e.g. 3 5 7-9.")],
+    ids: Annotated[
+        list[str], typer.Argument(help="Feedback ids or ranges, e.g. 3 5 7-9, or qualified by dataset: cnc_line#3 cnc_line#7-9.")
+    ],
     accept: Annotated[bool, typer.Option("--accept", help="Accept: the next run applies them.")] = False,
     reject: Annotated[bool, typer.Option("--reject", help="Reject: nothing changes.")] = False,
     by: Annotated[str, typer.Option("--by", help="Reviewer.")] = "",
     reason: Annotated[str, typer.Option("--reason", help="Why.")] = "",
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", "-d", help="Refuse ids that are not findings on this dataset.")
+    ] = None,
     project: ProjectOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Accept or reject findings; the next `moshu run` makes a new version with the accepted corrections."""
+    """Accept or reject findings; the next `moshu run` makes a new version with the accepted corrections.
+
+    Ids are numbered across datasets: qualify them (`cnc_line#12`) or pass `--dataset` so that an id of
+    another dataset is refused instead of decided.
+    """
     from pipelines.errors import MoshuError
     from pipelines.models.feedback import review
 
     if accept == reject:
         _fail("say --accept or --reject", EXIT_USAGE)
     try:
-        n = review(_wh(project, warehouse), _ids(ids), "accepted" if accept else "rejected", by=by, reason=reason)
+        numbers, named = _ids(ids)
+        if dataset and named and dataset != named:
+            _fail(f"--dataset {dataset} and ids qualified with {named}#: say one dataset", EXIT_USAGE)
+        n = review(
+            _wh(project, warehouse), numbers, "accepted" if accept else "rejected", by=by, reason=reason, dataset=dataset or named
+        )
     except MoshuError as e:
         _fail(str(e))
     out.print(f"{'accepted' if accept else 'rejected'} {n} finding{'s' if n != 1 else ''}")

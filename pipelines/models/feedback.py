@@ -291,11 +291,14 @@ def _insert(
 # ---------------------------------------------------------------- reviewing
 
 
-def review(warehouse: Warehouse, ids: list[int], decision: str, *, by: str, reason: str) -> int:
+def review(warehouse: Warehouse, ids: list[int], decision: str, *, by: str, reason: str, dataset: str | None = None) -> int:
     """Accept or reject findings (appended as decisions; the latest one counts). Returns how many were decided.
 
+    With `dataset`, every id must be a finding on that dataset (ids are numbered across datasets, so a
+    reviewer of one dataset cannot decide another's findings by a mistyped id).
+
     Raises:
-        FeedbackError: unknown ids, a missing reviewer or reason, or an accepted correction that
+        FeedbackError: unknown ids, ids on another dataset than `dataset`, a missing reviewer or reason, or an accepted correction that
             contradicts another accepted one on the same row and column that was accepted after it was
             submitted (a finding submitted after the other's acceptance supersedes it: the other is rejected).
     """
@@ -317,6 +320,13 @@ def review(warehouse: Warehouse, ids: list[int], decision: str, *, by: str, reas
         missing = sorted(set(ids) - set(found))
         if missing:
             raise FeedbackError(f"no feedback with id {', '.join(map(str, missing))}; nothing was recorded")
+        other = sorted(fid for fid in ids if dataset is not None and found[fid][0] != dataset)
+        if other:
+            where = sorted({str(found[fid][0]) for fid in other})
+            raise FeedbackError(
+                f"feedback {', '.join(map(str, other))} {'is' if len(other) == 1 else 'are'} on {', '.join(f'`{w}`' for w in where)}, "
+                f"not `{dataset}`; nothing was recorded (see `moshu feedback list {dataset}`)"
+            )
         superseded = _check_conflicts(con, ids, found) if decision == "accepted" else []
         con.execute("BEGIN TRANSACTION")
         first = con.execute("SELECT coalesce(max(review_id), 0) + 1 FROM feedback_reviews").fetchone()[0]  # type: ignore[index]

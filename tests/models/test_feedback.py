@@ -128,3 +128,29 @@ def test_the_python_client_for_model_teams_does_not_import_dagster(wh: Warehouse
         "assert 'dagster' not in sys.modules and 'great_expectations' not in sys.modules, sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_a_review_scoped_to_a_dataset_refuses_another_datasets_ids(wh: Warehouse) -> None:
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    (steel,) = submit(wh, "steel_plates_faults", [{"row_key": "seeds/steel_plates_faults/Faults.NNA#9", "kind": "outlier"}],
+                      by="vision", source="sql")  # fmt: skip
+    (ai4i,) = submit(wh, "ai4i2020@1", [{"row_key": "31", "kind": "outlier"}], by="t", source="t")
+    with pytest.raises(
+        FeedbackError, match=f"feedback {steel} is on `steel_plates_faults`, not `ai4i2020`; nothing was recorded"
+    ):
+        review(wh, [ai4i, steel], "rejected", by="qa", reason="x", dataset="ai4i2020")
+    runner = CliRunner()
+    args = ["--reject", "--by", "qa", "--reason", "not an outlier", "--warehouse", str(wh.root)]
+    res = runner.invoke(app, ["feedback", "review", f"ai4i2020#{steel}", *args])
+    assert res.exit_code == 1 and "is on `steel_plates_faults`, not `ai4i2020`" in res.stderr
+    res = runner.invoke(app, ["feedback", "review", f"ai4i2020#{ai4i}", f"steel_plates_faults#{steel}", *args])
+    assert res.exit_code == 2 and "one dataset's findings at a time" in res.stderr
+    res = runner.invoke(app, ["feedback", "review", str(ai4i), "--dataset", "ai4i2020", *args])
+    assert res.exit_code == 0, res.output
+    with CatalogClient(wh.root) as c:
+        assert c.rows(
+            "SELECT feedback_id, status FROM feedback_status WHERE feedback_id IN (?, ?) ORDER BY 1", [ai4i, steel]
+        ) == sorted([(ai4i, "rejected"), (steel, "proposed")])
