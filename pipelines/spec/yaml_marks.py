@@ -1,4 +1,6 @@
-"""YAML loading that remembers where every key and value stands (file:line:column)."""
+"""YAML loading that remembers where every key and value stands (file:line:column) and refuses
+what a hand-written spec never needs: duplicate keys, bytes that are not UTF-8, nesting deeper than
+`MAX_DEPTH` and aliases that expand past `MAX_NODES` values (a "billion laughs" file)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,12 @@ from typing import Any
 import yaml
 
 from pipelines.errors import SpecError, SpecIssue
+
+MAX_DEPTH = 64
+"""Deepest nesting of mappings and lists a spec, rule or policy file may have."""
+
+MAX_NODES = 200_000
+"""Most values a file may hold once its aliases are expanded."""
 
 
 class Loader(yaml.SafeLoader):
@@ -21,16 +29,102 @@ Loader.yaml_implicit_resolvers = {
 Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
-class Located:
-    """A parsed YAML document plus its node tree, to turn a key path into a line and column."""
+def _issue(display: str, line: int | None, column: int | None, message: str, hint: str) -> SpecIssue:
+    return SpecIssue(file=display, line=line, column=column, key_path="", message=message, hint=hint)
 
-    def __init__(self, path: Path, display: str) -> None:
+
+def _decode(data: bytes, display: str) -> str:
+    """The file's text (a UTF-8 byte order mark is dropped); bytes that are not UTF-8 are a `SpecError`."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise SpecError(
+            [_issue(display, line, column, f"not UTF-8 text: byte 0x{data[e.start]:02x} at offset {e.start} cannot be decoded",
+                    "save the file as UTF-8, e.g. with `iconv -f latin1 -t utf-8`")]  # fmt: skip
+        ) from None
+
+
+def _structure_issues(root: yaml.Node, display: str) -> list[SpecIssue]:
+    """Duplicate keys, nesting deeper than MAX_DEPTH and alias bombs, found without recursion."""
+    issues: list[SpecIssue] = []
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    seen: set[int] = set()
+    while stack:
+        node, depth = stack.pop()
+        if id(node) in seen:  # an alias: its target is checked once
+            continue
+        seen.add(id(node))
+        mark = node.start_mark
+        if depth > MAX_DEPTH:
+            return [_issue(display, mark.line + 1, mark.column + 1, f"nested deeper than {MAX_DEPTH} levels",
+                           "flatten the structure; no spec, rule or policy field nests this deep")]  # fmt: skip
+        if isinstance(node, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    if key.value in first:
+                        issues.append(
+                            _issue(display, key.start_mark.line + 1, key.start_mark.column + 1,
+                                   f"duplicate key `{key.value}` (first at line {first[key.value]}): YAML would keep only the last",
+                                   "remove one of them or merge their values")  # fmt: skip
+                        )
+                    else:
+                        first[key.value] = key.start_mark.line + 1
+                stack.append((key, depth + 1))
+                stack.append((value, depth + 1))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((child, depth + 1) for child in node.value)
+    if not issues and _expanded_size(root, {}) > MAX_NODES:
+        issues.append(
+            _issue(display, None, None, f"aliases expand to more than {MAX_NODES:,} values (a YAML alias bomb)",
+                   "write the values out or use fewer nested aliases (`*name`)")  # fmt: skip
+        )
+    return issues
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """How many values the node holds with every alias expanded (depth is bounded by MAX_DEPTH here)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(c, memo) for c in node.value)
+    memo[id(node)] = min(size, MAX_NODES + 1)
+    return memo[id(node)]
+
+
+class Located:
+    """A parsed YAML document plus its node tree, to turn a key path into a line and column.
+
+    Args:
+        path: The file.
+        display: How messages name it.
+        text: The file's text when it is already in memory (the file is not read then).
+
+    Raises:
+        SpecError: the file is not UTF-8, not YAML, has duplicate keys, nests too deep or is an alias bomb.
+    """
+
+    def __init__(self, path: Path, display: str, text: str | None = None) -> None:
         self.path = path
         self.display = display
-        text = path.read_text(encoding="utf-8")
+        if text is None:
+            text = _decode(path.read_bytes(), display)
         try:
             self.node = yaml.compose(text, Loader=Loader)
+            issues = [] if self.node is None else _structure_issues(self.node, display)
+            if issues:
+                raise SpecError(issues)
             self.data: Any = yaml.load(text, Loader=Loader)
+        except RecursionError:  # the parser itself recurses: refuse before the structure check could run
+            raise SpecError(
+                [_issue(display, None, None, f"nested deeper than {MAX_DEPTH} levels",
+                        "flatten the structure; no spec, rule or policy field nests this deep")]  # fmt: skip
+            ) from None
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             problem = getattr(e, "problem", None) or str(e)
