@@ -4,8 +4,9 @@
 appends a row to the catalog table `access_policies` (migration 0011) and an audit row
 (`policy_apply`, role `cdo`, with the hash). The latest row is the policy in force; `moshu sql --role`
 enforces it and records its hash in every audit row. Before any policy is installed, the policy of
-the project that holds the warehouse (`<warehouse>/../catalog/access_policy.yaml`) is in force: it is
-found from the warehouse's place, never from `--project` or `--policy`, so a caller cannot swap it.
+the project that holds the warehouse (`<warehouse>/../catalog/access_policy.yaml`) is in force, else
+the example policy of the moshu source checkout that runs (`source: built-in`): both are found from
+where the warehouse and moshu are, never from `--project` or `--policy`, so a caller cannot swap them.
 
 Example:
     >>> installed = apply_policy(Warehouse(Path("warehouse")), Path("catalog/access_policy.yaml"))  # doctest: +SKIP
@@ -31,6 +32,8 @@ POLICY_DIR = Path("governance") / "policies"
 
 INSTALLED = "installed"
 PROJECT = "project"
+BUILT_IN = "built-in"
+_MOSHU_ROOT = Path(__file__).resolve().parents[2]  # a source checkout of moshu: its catalog/access_policy.yaml
 
 
 @dataclass(frozen=True)
@@ -40,8 +43,8 @@ class PolicyInForce:
     Attributes:
         policy: The parsed policy.
         sha256: sha256 of the policy file's bytes.
-        source: `installed` (applied with `moshu policy apply`) or `project` (none applied yet: the
-            policy file of the project that holds the warehouse).
+        source: `installed` (applied with `moshu policy apply`), `project` (none applied yet: the
+            policy file of the project that holds the warehouse) or `built-in` (neither: moshu's own).
         path: The file it was read from.
         applied_at: When it was applied (None for `project`).
         actor: Who applied it (None for `project`).
@@ -118,13 +121,14 @@ def policy_in_force(warehouse: Warehouse) -> PolicyInForce:
     installed = installed_policy(warehouse)
     if installed is not None:
         return installed
-    path = warehouse.root.resolve().parent / DEFAULT_POLICY
-    if not path.is_file():
-        raise NotFoundError(
-            f"no access policy is in force for `{warehouse.root}`: none was applied and `{path}` does not exist; "
-            "a cdo installs one with `moshu policy apply FILE`"
-        )
-    return PolicyInForce(load_policy(path), file_sha256(path), PROJECT, path)
+    candidates = (warehouse.root.resolve().parent / DEFAULT_POLICY, _MOSHU_ROOT / DEFAULT_POLICY)
+    for path, source in zip(candidates, (PROJECT, BUILT_IN), strict=True):
+        if path.is_file():
+            return PolicyInForce(load_policy(path), file_sha256(path), source, path)
+    raise NotFoundError(
+        f"no access policy is in force for `{warehouse.root}`: none was applied and `{candidates[0]}` does not exist; "
+        "a cdo installs one with `moshu policy apply FILE`"
+    )
 
 
 def apply_policy(warehouse: Warehouse, path: Path, actor: str | None = None) -> tuple[PolicyInForce, bool]:

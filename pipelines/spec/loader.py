@@ -199,6 +199,11 @@ def _check_derived_grades(specs: dict[str, DatasetSpec], spec_dir: Path, root: P
         c = spec.classification
         display = relative(spec_dir / f"{spec.name}.yaml", root)
         for i, src in enumerate(c.derived_from):
+            if src == spec.name:
+                message = f"`{spec.name}` names itself in `derived_from`: a dataset cannot be derived from itself"
+                hint = "list the datasets it is built from, or remove `derived_from`"
+                issues.append(SpecIssue(display, None, None, f"classification.derived_from[{i}]", message, hint))
+                continue
             if src not in specs:
                 close = difflib.get_close_matches(src, list(specs), n=1)
                 hint = f"did you mean `{close[0]}`?" if close else f"datasets: {', '.join(sorted(specs))}"
