@@ -7,6 +7,7 @@ candidate: it gets a version folder with `status: rejected` and never becomes `l
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -416,10 +417,25 @@ def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Publis
     def build(tmp: Path, version: int, parent: int | None, last: int | None) -> tuple[dict[str, Any], Scorecard]:
         body, card = _write_version(loaded, v, tmp, warehouse)
         blocked = blocking_failures([o.as_dict() for o in v.outcomes])
-        status = "published" if meets(card.level, spec.min_level) and not blocked else "rejected"
+        empty = _rows_published(tmp) == 0  # an empty version never becomes latest
+        status = "published" if meets(card.level, spec.min_level) and not blocked and not empty else "rejected"
         return manifest_for(loaded, ing, v, card, body, version=version, status=status, parent=parent), card
 
-    return write_new_version(loaded, warehouse, ing.data_hash, ing.run_id, build)
+    pub = write_new_version(loaded, warehouse, ing.data_hash, ing.run_id, build)
+    if pub.created and pub.rows_published == 0 and pub.blocked is None:
+        files = ", ".join(f"`{f.path}`" for f in ing.files) if ing.files else "its files"
+        blocked = (
+            f"dataset `{spec.name}`: no row of {files} can be published ({pub.rows_in:,} rows in, "
+            f"{pub.rows_quarantined:,} quarantined), so v{pub.version} is kept as a rejected candidate and nothing "
+            f"became latest; `moshu report {spec.name}@{pub.version}` shows the rules the rows failed"
+        )
+        pub = dataclasses.replace(pub, blocked=blocked)
+    return pub
+
+
+def _rows_published(tmp: Path) -> int:
+    """Rows in the version's data file being written."""
+    return int(pq.ParquetFile(tmp / DATA_DIR / "part-00000.parquet").metadata.num_rows)
 
 
 def _release(remote: Any, name: str, version: int, run_id: str) -> None:
