@@ -25,7 +25,7 @@ from pipelines.spec.checks import check_rules_against_spec
 from pipelines.spec.column_checks import check_columns
 from pipelines.spec.derive import check_derived
 from pipelines.spec.expand import ResolvedGroup, expand_columns
-from pipelines.spec.issues import parse_file
+from pipelines.spec.issues import parse_file, validate_model
 from pipelines.spec.models import Column, DatasetSpec, RuleFile
 from pipelines.spec.rules import RULE_KINDS, NotNull, Rule, RuleBase, Unique
 from pipelines.spec.selectors import Selection, lenient, selection_context
@@ -187,8 +187,15 @@ def _load_rule_file(
 
     The dataset's selection `context` resolves column selectors; a problem found for two datasets is reported once.
     """
-    if (path, key) not in cache:
+    if (path, key) in cache:
+        return
+    parsed = next((loc for (p, _), (_, loc) in cache.items() if p == path and loc is not None), None)
+    if parsed is None:
         cache[path, key] = parse_file(rule_file_model(), path, relative(path, root), issues, context or lenient())
+        return
+    obj, errs = validate_model(rule_file_model(), parsed, context or lenient())  # the YAML is parsed once per file
+    issues.extend(errs)
+    cache[path, key] = (obj, parsed)
 
 
 def _check_derived_grades(specs: dict[str, DatasetSpec], spec_dir: Path, root: Path, issues: list[SpecIssue]) -> None:
