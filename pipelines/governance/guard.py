@@ -36,6 +36,9 @@ Three layers refuse everything else:
    catalog stays reachable by its qualified name, so layer 1 is what stops `COPY ... TO` a
    published file and `moshu_ro.main.<table>`; layers 2 and 3 are the defense in depth.
 
+Every query is recorded in the audit log before its rows are returned, with the policy's sha256 and
+source (`moshu sql --role` passes the policy in force, see `pipelines.governance.policy_store`).
+
 The guard checks SQL text. Python code that holds a `GuardedClient` is trusted like any code that
 can open the warehouse's files: the relations `sql` returns are ordinary DuckDB relations.
 
