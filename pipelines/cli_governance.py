@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -116,3 +117,49 @@ def card(
         import webbrowser
 
         webbrowser.open(next(p for p in paths if p.suffix == ".html").as_uri())
+
+
+policy_app = typer.Typer(
+    help="The access policy that `moshu sql --role` enforces: apply one, show the one in force.", no_args_is_help=True
+)
+app.add_typer(policy_app, name="policy")
+
+
+@policy_app.command("apply")
+def policy_apply(
+    file: Annotated[Path, typer.Argument(help="The policy YAML file to put in force (see catalog/access_policy.yaml).")],
+    project: ProjectOpt = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Validate a policy file and install it in the warehouse as the policy in force (a cdo's act, audited with its sha256)."""
+    from pipelines.errors import MoshuError
+    from pipelines.governance.policy_store import apply_policy
+
+    try:
+        installed, changed = apply_policy(_settings(project, warehouse).warehouse, file)
+    except MoshuError as e:
+        _fail(str(e))
+    if not changed:
+        out.print(f"already in force: sha256 {installed.sha256} (applied {installed.applied_at} UTC by {installed.actor})")
+        return
+    out.print(f"in force: sha256 {installed.sha256}, roles {', '.join(sorted(installed.policy.roles))}; copy at {installed.path}")
+
+
+@policy_app.command("show")
+def policy_show(project: ProjectOpt = None, warehouse: WarehouseOpt = None) -> None:
+    """The access policy in force: its sha256, where it comes from, who applied it, and its roles."""
+    from pipelines.errors import MoshuError
+    from pipelines.governance.policy_store import policy_in_force
+
+    try:
+        p = policy_in_force(_settings(project, warehouse).warehouse)
+    except MoshuError as e:
+        _fail(str(e))
+    how = f"applied {p.applied_at} UTC by {p.actor}" if p.source == "installed" else "none applied yet: the project's file"
+    out.print(f"sha256 {p.sha256}  ({p.source}; {how})\nfile: {p.path}")
+    t = Table("role", "grades", "sensitivities", "datasets", "catalog tables")
+    for name, r in sorted(p.policy.roles.items()):
+        datasets = r.datasets if isinstance(r.datasets, str) else ", ".join(r.datasets)
+        tables = r.catalog_tables if isinstance(r.catalog_tables, str) else f"{len(r.catalog_tables)} tables"
+        t.add_row(name, ", ".join(r.grades), ", ".join(r.sensitivities), datasets, tables)
+    out.print(t)

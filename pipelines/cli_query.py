@@ -50,7 +50,11 @@ def sql(
         str | None, typer.Option("--role", help="Query as this role of the access policy: only what it may read.")
     ] = None,
     policy: Annotated[
-        Path | None, typer.Option("--policy", help="Access policy file (default: catalog/access_policy.yaml).")
+        Path | None,
+        typer.Option(
+            "--policy",
+            help="With --role: refused unless this file is the access policy in force (see `moshu policy show`).",
+        ),
     ] = None,
     print_init: Annotated[
         bool,
@@ -63,7 +67,11 @@ def sql(
     project: ProjectOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Query the catalog read-only: any dataset version, rule results, lineage (with --role: as that role)."""
+    """Query the catalog read-only: any dataset version, rule results, lineage (with --role: as that role).
+
+    Without --role this is the warehouse owner's access (everything the files allow); with --role the
+    query is checked against the access policy in force and recorded in the audit log with its hash.
+    """
     from pipelines.errors import MoshuError
 
     if print_init:
@@ -72,6 +80,8 @@ def sql(
     if query is None:
         _fail('give a query, e.g. moshu sql "select * from latest_versions" (or --print-init)', EXIT_USAGE)
 
+    if role is None and policy is not None:
+        _fail("--policy only applies with --role", EXIT_USAGE)
     if role is not None:
         rel = _guarded_query(project, warehouse, role, policy, query)
         _output(rel, fmt, output, max_rows)
@@ -134,21 +144,45 @@ def _print_vertical(columns: list[str], rows: list[tuple[Any, ...]], max_rows: i
 
 
 def _guarded_query(project: Path | None, warehouse: Path | None, role: str, policy: Path | None, query: str) -> Any:
-    """Run a query as a role; the guarded client writes the audit record before any row is shown."""
+    """Run a query as a role under the policy in force; the guarded client writes the audit record before any row is shown.
+
+    `--policy FILE` is refused unless FILE is the policy in force (same sha256): a role query is always
+    checked against the policy a cdo applied (`moshu policy apply`), never against one the caller brings.
+    """
     from pipelines.errors import MoshuError, NotFoundError, SpecError
     from pipelines.governance.audit import record_query
     from pipelines.governance.guard import GuardedClient
-    from pipelines.governance.policy import default_policy_path, load_policy
+    from pipelines.governance.policy_store import file_sha256, policy_in_force
 
-    settings = _settings(project, warehouse)
-    try:
-        client = GuardedClient(settings.warehouse.root, role, load_policy(policy or default_policy_path(settings.project)))
-    except (SpecError, NotFoundError) as e:  # an unknown role or an unreadable policy: refused, and audited
+    wh = _settings(project, warehouse).warehouse
+
+    def refuse(message: str, audit: dict[str, Any] | None) -> None:
         try:
-            record_query(settings.warehouse, role, query, "refused", "unknown role or unreadable policy")
+            record_query(wh, role, query, "refused", message, audit)
         except MoshuError as audit_error:
             _fail(str(audit_error))
-        _fail(str(e), EXIT_USAGE)
+        _fail(message, EXIT_USAGE)
+
+    try:
+        in_force = policy_in_force(wh)
+    except (SpecError, NotFoundError) as e:  # no policy, or an unreadable one: refused, and audited
+        refuse(str(e), None)
+    except MoshuError as e:  # a tampered policy copy, or a catalog that cannot be read
+        _fail(str(e))
+    audit = {"sha256": in_force.sha256, "source": in_force.source}
+    if policy is not None:
+        given = file_sha256(policy) if policy.is_file() else "missing"
+        if given != in_force.sha256:
+            refuse(
+                f"--policy `{policy}` (sha256 {given[:12]}) is not the access policy in force (sha256 "
+                f"{in_force.sha256[:12]}, {in_force.source}): role queries use the policy a cdo applied; "
+                "drop --policy, or have a cdo run `moshu policy apply FILE`",
+                {**audit, "refused_sha256": given},
+            )
+    try:
+        client = GuardedClient(wh.root, role, in_force.policy, policy_sha256=in_force.sha256, policy_source=in_force.source)
+    except NotFoundError as e:  # an unknown role: refused, and audited
+        refuse(str(e), audit)
     except MoshuError as e:  # no catalog, or one that cannot be read: nothing to audit into
         _fail(str(e))
     try:

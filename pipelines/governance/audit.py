@@ -26,7 +26,7 @@ from pipelines.warehouse import Warehouse
 
 __all__ = ["ACTIONS", "chain_problems", "current_actor", "record", "row_hash"]
 
-ACTIONS = ("publish", "gate", "feedback_submit", "feedback_review", "model_register", "query", "verify")
+ACTIONS = ("publish", "gate", "feedback_submit", "feedback_review", "model_register", "query", "verify", "policy_apply")
 
 # The hashed columns, in table order (`logged_at`: `at` is a reserved word in DuckDB's grammar).
 _HASHED = ("seq", "logged_at", "actor", "role", "action", "object", "decision", "detail", "prev_hash")
@@ -108,8 +108,13 @@ def record(
     return seq
 
 
-def record_query(warehouse: Warehouse, role: str, query: str, decision: str, problem: str | None) -> None:
+def record_query(
+    warehouse: Warehouse, role: str, query: str, decision: str, problem: str | None, policy: dict[str, Any] | None = None
+) -> None:
     """Record one policy-checked query in its own transaction (the guarded client and `moshu sql --role`).
+
+    `policy` (the policy's `sha256` and `source`) goes into the row's detail, so every role query names
+    the policy it was checked against.
 
     Raises:
         CatalogError: the record could not be written; the caller must not answer the query.
@@ -117,6 +122,8 @@ def record_query(warehouse: Warehouse, role: str, query: str, decision: str, pro
     from pipelines.catalog.db import writer
 
     detail: dict[str, Any] = {"query": query[:2000], **({"reason": problem[:500]} if problem else {})}
+    if policy is not None:
+        detail["policy"] = policy
     try:
         with writer(warehouse) as con:
             record(con, actor=current_actor(), role=role, action="query", decision=decision, detail=detail)

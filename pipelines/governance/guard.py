@@ -36,6 +36,9 @@ Three layers refuse everything else:
    catalog stays reachable by its qualified name, so layer 1 is what stops `COPY ... TO` a
    published file and `moshu_ro.main.<table>`; layers 2 and 3 are the defense in depth.
 
+Every query is recorded in the audit log before its rows are returned, with the policy's sha256 and
+source (`moshu sql --role` passes the policy in force, see `pipelines.governance.policy_store`).
+
 The guard checks SQL text. Python code that holds a `GuardedClient` is trusted like any code that
 can open the warehouse's files: the relations `sql` returns are ordinary DuckDB relations.
 
@@ -48,47 +51,21 @@ Example:
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
 from pipelines.catalog.lock_wait import while_locked
 from pipelines.errors import CatalogError, MoshuError, PolicyError
-from pipelines.governance.policy import LINEAGE_COLUMNS, Policy, Role
+from pipelines.governance.policy import LINEAGE_COLUMNS, Policy, Role, policy_digest
+from pipelines.governance.statement import CATALOG_ALIAS, COLUMN_IN_ERROR, Findings, Result, first_line, quoted, walk
 from pipelines.sql import ident, literal
 
-__all__ = ["CATALOG_ALIAS", "GuardedClient", "PolicyError"]
-
-CATALOG_ALIAS = "moshu_ro"
+__all__ = ["CATALOG_ALIAS", "GuardedClient", "PolicyError", "Result"]
 _HIDDEN = "_moshu_hidden"  # internal temp table: (dataset, column) pairs the role may not read
 
-# Query nodes a SELECT may contain; anything else (INSERT/UPDATE/DELETE nodes inside a CTE) writes.
-_QUERY_NODES = frozenset({"SELECT_NODE", "SET_OPERATION_NODE", "RECURSIVE_CTE_NODE", "CTE_NODE"})
-# FROM items that read nothing by themselves (their children are checked).
-_FROM_ITEMS = frozenset({"BASE_TABLE", "JOIN", "SUBQUERY", "EXPRESSION_LIST", "EMPTY", "PIVOT", "SHOW_REF", "TABLE_FUNCTION"})
-# Table functions that generate values and read nothing.
-_GENERATORS = frozenset({"range", "generate_series", "unnest"})
-# Scalar functions refused: they read files, settings, the environment, or run SQL of their own.
-_DENIED_FUNCTIONS = frozenset(
-    {
-        "getenv",
-        "current_setting",
-        "sniff_csv",
-        "query",
-        "query_table",
-        "json_execute_serialized_sql",
-        "nextval",
-        "setval",
-        "currval",
-        "which_secret",
-    }
-)
-_DENIED_PREFIXES = ("read_", "parquet_", "duckdb_", "pragma_")
-_COLUMN_IN_ERROR = re.compile(r'column (?:named )?"([^"]+)"', re.IGNORECASE)
 
 # Masks of catalog values that can quote a hidden column's data: table -> (column, condition on alias `t`).
 _RULE_TOUCHES_HIDDEN = (
@@ -119,70 +96,6 @@ _GLOBAL_TABLES = frozenset({"schema_migrations"})  # no dataset rows: readable a
 
 
 @dataclass(frozen=True)
-class Result:
-    """The rows of a guarded query. Materialised on purpose: a live DuckDB relation would let its holder
-    run further SQL on the guarded connection without the policy check. Held as Python rows, so
-    printing a result needs neither pyarrow nor polars (the `moshu sql --role` start-up path)."""
-
-    columns: list[str]
-    rows: list[tuple[Any, ...]]
-    types: list[str]  # DuckDB types, so conversions keep them (TINYINT stays int8)
-
-    def fetchall(self) -> list[tuple[Any, ...]]:
-        """The rows as tuples."""
-        return list(self.rows)
-
-    def limit(self, n: int) -> Result:
-        """The first `n` rows (named as on a DuckDB relation, so the CLI prints either)."""
-        return Result(self.columns, self.rows[:n], self.types)
-
-    def _into(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation:
-        """The rows as table `result` of `con` (a private database with nothing in it but these rows)."""
-        cols = ", ".join(f"{ident(c)} {t}" for c, t in zip(self.columns, self.types, strict=True))
-        con.execute(f"CREATE TABLE result ({cols})")
-        if self.rows:
-            con.executemany(f"INSERT INTO result VALUES ({', '.join('?' * len(self.columns))})", self.rows)
-        return con.table("result")
-
-    def to_arrow_table(self) -> Any:
-        """The rows as a pyarrow Table (named as on a DuckDB relation)."""
-        con = duckdb.connect()
-        try:
-            return self._into(con).to_arrow_table()
-        finally:
-            con.close()
-
-    def write_parquet(self, file_name: str) -> None:
-        """Write the rows to a Parquet file (named as on a DuckDB relation; needs no pyarrow)."""
-        con = duckdb.connect()
-        try:
-            self._into(con).write_parquet(file_name)
-        finally:
-            con.close()
-
-    def pl(self) -> Any:
-        """The rows as a polars DataFrame."""
-        import polars as pl
-
-        return pl.from_arrow(self.to_arrow_table())
-
-    def df(self) -> Any:
-        """The rows as a pandas DataFrame."""
-        return self.to_arrow_table().to_pandas()
-
-
-@dataclass
-class _Findings:
-    """What the statement guard found in a query's syntax tree."""
-
-    tables: list[str] = field(default_factory=list)  # names that are not visible relations
-    qualified: list[str] = field(default_factory=list)  # schema- or catalog-qualified table names
-    table_functions: list[str] = field(default_factory=list)
-    functions: list[str] = field(default_factory=list)  # refused scalar functions
-    unsupported: list[str] = field(default_factory=list)  # node types that write or are unknown
-
-
-@dataclass(frozen=True)
 class _Version:
     """One published version as the role sees it."""
 
@@ -199,15 +112,29 @@ class GuardedClient:
         warehouse: The warehouse folder (the one holding `catalog.duckdb`).
         role: The role's name in the policy.
         policy: The access policy.
+        policy_sha256: The hash recorded with every query: the policy file's sha256 (`moshu sql --role`
+            passes the one of the policy in force); default: `policy_digest(policy)`.
+        policy_source: Recorded beside the hash: `installed`, `project`, or `caller` (the default: a
+            policy handed over in code).
 
     Raises:
         CatalogError: there is no catalog, or it cannot be opened read-only.
         NotFoundError: the policy has no such role.
     """
 
-    def __init__(self, warehouse: Path | str, role: str, policy: Policy) -> None:
+    def __init__(
+        self,
+        warehouse: Path | str,
+        role: str,
+        policy: Policy,
+        *,
+        policy_sha256: str | None = None,
+        policy_source: str = "caller",
+    ) -> None:
         self.root = Path(warehouse).resolve()
         self.role_name = role
+        self.policy_sha256 = policy_sha256 or policy_digest(policy)
+        self.policy_source = policy_source
         self.role: Role = policy.role(role)
         path = self.root / "catalog.duckdb"
         if not path.is_file():
@@ -271,7 +198,7 @@ class GuardedClient:
         except duckdb.BinderException as e:
             raise self._binder_error(e) from e
         except duckdb.PermissionException as e:
-            raise PolicyError(f"role `{self.role_name}` may not access that file: {_first_line(e)}") from e
+            raise PolicyError(f"role `{self.role_name}` may not access that file: {first_line(e)}") from e
         except duckdb.Error as e:
             raise CatalogError(str(e)) from e
         if rel is None:
@@ -279,14 +206,15 @@ class GuardedClient:
         try:
             return Result(list(rel.columns), rel.fetchall(), [str(t) for t in rel.types])
         except duckdb.Error as e:  # raised while the rows are computed (a failed cast, error())
-            raise CatalogError(_first_line(e)) from e
+            raise CatalogError(first_line(e)) from e
 
     def _record(self, query: str, decision: str, problem: str | None) -> None:
         """The query in the audit log; a query that cannot be recorded is not answered."""
         from pipelines.governance.audit import record_query
         from pipelines.warehouse import Warehouse
 
-        record_query(Warehouse(self.root), self.role_name, query, decision, problem)
+        policy = {"sha256": self.policy_sha256, "source": self.policy_source}
+        record_query(Warehouse(self.root), self.role_name, query, decision, problem, policy)
 
     # -- building the role's view of the warehouse -------------------------------------------------
 
@@ -453,8 +381,8 @@ class GuardedClient:
             raise PolicyError(
                 f"{len(statements)} statements: role `{self.role_name}` may run one SELECT at a time; remove the `;` between them"
             )
-        found = _Findings()
-        _walk(statements[0], frozenset(), frozenset(n.lower() for n in self._visible), found)
+        found = Findings()
+        walk(statements[0], frozenset(), frozenset(n.lower() for n in self._visible), found)
         self._refuse(found)
 
     def _not_select(self, message: str) -> str:
@@ -467,32 +395,32 @@ class GuardedClient:
             )
         return f"the query does not parse ({message}); only SELECT queries are allowed with role `{self.role_name}`"
 
-    def _refuse(self, found: _Findings) -> None:
+    def _refuse(self, found: Findings) -> None:
         """Raise a `PolicyError` for the first kind of problem found, naming every instance of it."""
         views = self._names()
         if found.unsupported:
             raise PolicyError(
-                f"{_quoted(found.unsupported)} cannot be used with role `{self.role_name}`: "
+                f"{quoted(found.unsupported)} cannot be used with role `{self.role_name}`: "
                 f"only SELECT queries that read views are allowed; query the views {views}"
             )
         if found.qualified:
             raise PolicyError(
-                f"qualified names such as {_quoted(found.qualified)} cannot be used with role `{self.role_name}`; "
+                f"qualified names such as {quoted(found.qualified)} cannot be used with role `{self.role_name}`; "
                 f"use the unqualified views {views}"
             )
         if found.table_functions:
             raise PolicyError(
-                f"table functions cannot be used with role `{self.role_name}` ({_quoted(found.table_functions)}); "
+                f"table functions cannot be used with role `{self.role_name}` ({quoted(found.table_functions)}); "
                 f"query the views {views}"
             )
         if found.functions:
             raise PolicyError(
-                f"{_quoted(found.functions)} cannot be used with role `{self.role_name}`: "
+                f"{quoted(found.functions)} cannot be used with role `{self.role_name}`: "
                 "it reads files, settings or the environment"
             )
         if found.tables:
             raise PolicyError(
-                f"role `{self.role_name}` cannot query {_quoted(found.tables)}: not one of its views; it can query {views}"
+                f"role `{self.role_name}` cannot query {quoted(found.tables)}: not one of its views; it can query {views}"
             )
 
     def _names(self) -> str:
@@ -508,7 +436,7 @@ class GuardedClient:
 
     def _binder_error(self, e: duckdb.BinderException) -> MoshuError:
         """A `PolicyError` when the unknown column exists but is hidden from the role, else a `CatalogError`."""
-        for col in _COLUMN_IN_ERROR.findall(str(e)):
+        for col in COLUMN_IN_ERROR.findall(str(e)):
             where = sorted((name, sens) for (name, c), sens in self._hidden.items() if c.lower() == col.lower())
             if where:
                 datasets = ", ".join(f"`{n}`" for n, _ in where)
@@ -521,77 +449,3 @@ class GuardedClient:
                     f"Columns it can read in `{where[0][0]}`: {', '.join(example)}"
                 )
         return CatalogError(str(e))
-
-
-def _walk(node: Any, ctes: frozenset[str], visible: frozenset[str], found: _Findings) -> None:
-    """Walk a serialised syntax tree, recording what the role may not use in `found`.
-
-    Args:
-        node: A part of `json_serialize_sql`'s output.
-        ctes: CTE names in scope (lower case).
-        visible: Relation names the role may read (lower case).
-        found: Where problems are recorded.
-    """
-    if isinstance(node, list):
-        for item in node:
-            _walk(item, ctes, visible, found)
-        return
-    if not isinstance(node, dict):
-        return
-    if "cte_map" in node:
-        # A CTE's body sees only the CTEs defined before it, never its own name: `WITH duckdb_tables AS
-        # (SELECT * FROM duckdb_tables)` must not reach the system view through the CTE's name.
-        for entry in node["cte_map"].get("map", []):
-            _walk(entry.get("value"), ctes, visible, found)
-            ctes = ctes | {str(entry.get("key", "")).lower()}
-        if node.get("type") not in _QUERY_NODES:
-            found.unsupported.append(str(node.get("type")))
-    elif "class" in node:
-        _check_function(node, found)
-    elif isinstance(node.get("type"), str) and (node["type"] in _FROM_ITEMS or "sample" in node):
-        _check_from_item(node, ctes, visible, found)
-    for key, value in node.items():
-        if key != "cte_map":
-            _walk(value, ctes, visible, found)
-
-
-def _check_function(node: dict[str, Any], found: _Findings) -> None:
-    """Record a scalar function call that reads files, settings or the environment."""
-    if node.get("class") != "FUNCTION":
-        return
-    name = str(node.get("function_name", "")).lower()
-    qualified = [str(p) for p in node.get("qualified_name", {}).get("path", [])]
-    if CATALOG_ALIAS in (str(node.get("catalog", "")).lower(), str(node.get("schema", "")).lower()):
-        found.qualified.append(".".join(qualified) or name)
-    if name in _DENIED_FUNCTIONS or name.startswith(_DENIED_PREFIXES) or "glob" in name:
-        found.functions.append(f"{name}()")
-
-
-def _check_from_item(node: dict[str, Any], ctes: frozenset[str], visible: frozenset[str], found: _Findings) -> None:
-    """Record a FROM item the role may not read: an unknown or qualified table, a table function."""
-    kind = str(node.get("type"))
-    if kind not in _FROM_ITEMS:
-        found.unsupported.append(kind)
-    elif kind == "BASE_TABLE":
-        name = str(node.get("table_name", ""))
-        if node.get("schema_name") or node.get("catalog_name"):
-            found.qualified.append(".".join(p for p in (node.get("catalog_name"), node.get("schema_name"), name) if p))
-        elif name.lower() not in ctes and name.lower() not in visible:
-            found.tables.append(name)
-    elif kind == "TABLE_FUNCTION":
-        function = node.get("function") or {}
-        name = str(function.get("function_name", "?")).lower()
-        if name not in _GENERATORS or function.get("schema") or function.get("catalog"):
-            found.table_functions.append(f"{name}(...)")
-    elif kind == "SHOW_REF" and node.get("query") is None:
-        found.unsupported.append(f"SHOW {node.get('table_name', '')}".strip())
-
-
-def _quoted(items: list[str]) -> str:
-    """`a`, `b` without repeats, in order of appearance."""
-    return ", ".join(f"`{i}`" for i in dict.fromkeys(items))
-
-
-def _first_line(e: BaseException) -> str:
-    """The first line of an exception's message."""
-    return str(e).splitlines()[0] if str(e) else type(e).__name__

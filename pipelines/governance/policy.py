@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -43,6 +44,8 @@ __all__ = [
     "Role",
     "default_policy_path",
     "load_policy",
+    "parse_policy_text",
+    "policy_digest",
 ]
 
 DEFAULT_POLICY = Path("catalog") / "access_policy.yaml"
@@ -213,7 +216,38 @@ def load_policy(path: Path) -> Policy:
             display, None, None, "", "access policy file does not exist", "write one; see pipelines/governance/policy.py"
         )
         raise SpecError([issue])
-    located = Located(path, display)
+    return _validated(Located(path, display))
+
+
+def parse_policy_text(text: str, display: str) -> Policy:
+    """Parse and validate a policy held in memory (the copy stored in the catalog).
+
+    Args:
+        text: The policy's YAML text.
+        display: How messages name it (its file).
+
+    Returns:
+        The policy.
+
+    Raises:
+        SpecError: the text is not a valid policy; issues name `display` and the line.
+    """
+    return _validated(Located(Path(display), display, text))
+
+
+def policy_digest(policy: Policy) -> str:
+    """sha256 of a policy's canonical JSON: the hash recorded for a policy built in code, not read from a file.
+
+    Args:
+        policy: The policy.
+
+    Returns:
+        The hex digest.
+    """
+    return hashlib.sha256(policy.model_dump_json().encode("utf-8")).hexdigest()
+
+
+def _validated(located: Located) -> Policy:
     policy, issues = validate_model(Policy, located)
     if issues:
         raise SpecError([_role_key_issue(i, located) for i in issues])

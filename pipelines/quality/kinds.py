@@ -284,6 +284,12 @@ class InRangeExec(KindExecutor):
         )
 
 
+SHOWN_SET_VALUES = 20
+"""Allowed values a failing row's reason lists (then `... (N values)`)."""
+SUITE_SET_VALUES = 1_000
+"""Above this many values, an `in_set` rule's GE expectation names its values instead of holding them."""
+
+
 class InSetExec(KindExecutor):
     kind = "in_set"
     clause = "A-3"
@@ -301,13 +307,24 @@ class InSetExec(KindExecutor):
         return _flag(pl.col(rule.column).is_in(self._values(rule, ctx).implode()))
 
     def reason(self, rule: InSet, ctx: Context) -> pl.Expr:
-        allowed = ", ".join(str(v) for v in rule.values)
+        allowed = ", ".join(str(v) for v in rule.values[:SHOWN_SET_VALUES])
+        if len(rule.values) > SHOWN_SET_VALUES:
+            allowed += f", ... ({len(rule.values):,} values)"
         return pl.format("`{}` = '{}' is not one of {{{}}}", pl.lit(rule.column), _shown(rule.column), pl.lit(allowed))
 
     def expectation(self, rule: InSet, ctx: Context) -> Any:
+        """The suite's record of the rule (pandera runs it): a large set is named, not copied, into the suite.
+
+        GE serialises and deep-copies every expectation's arguments several times per run; a
+        300,000-value list made that take minutes. Above `SUITE_SET_VALUES` values the suite holds a
+        suite parameter naming the rule and its size instead (the values are in the rule file).
+        """
         import great_expectations as gx
 
-        return gx.expectations.ExpectColumnValuesToBeInSet(column=rule.column, value_set=self._values(rule, ctx).to_list())
+        values: Any = self._values(rule, ctx).to_list()
+        if len(values) > SUITE_SET_VALUES:
+            values = {"$PARAMETER": f"{rule.id}: {len(values):,} values, listed in its rule file"}
+        return gx.expectations.ExpectColumnValuesToBeInSet(column=rule.column, value_set=values)
 
 
 class UniqueExec(KindExecutor):

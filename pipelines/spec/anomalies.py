@@ -32,7 +32,7 @@ class Anomalies(BaseModel):
     """Compare each new version (or each newly built partition) with its history: volume, null rates, distinct
     counts and distributions. A flagged measure lowers the consistency score (clause K-6); it never blocks."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)  # `.nan` or `.inf` bounds check nothing
 
     sensitivity: Literal["low", "medium", "high"] = Field(
         "medium",

@@ -33,7 +33,7 @@ Sensitivity = Literal["personal", "confidential", "public"]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)  # `.nan` or `.inf` bounds check nothing
     # Fields added after specs were first hashed: left out of a dump while at their default, so the
     # data and metadata hashes of specs that do not use them stay as they were.
     ADDED_LATER: ClassVar[tuple[str, ...]] = ()

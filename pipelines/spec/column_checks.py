@@ -140,14 +140,15 @@ def unit_conversion(source: str, target: str) -> Conversion:
 def check_columns(spec: DatasetSpec, located: Located, issues: list[SpecIssue]) -> None:
     """Cross-column checks of a spec, appended to `issues` with file and line.
 
-    Today: a `keep_original` column's `<name>_original` must not be another column's name (or another
-    `<name>_original`).
+    Today: every `unit` must be one the units library (pint) reads, and a `keep_original` column's
+    `<name>_original` must not be another column's name (or another `<name>_original`).
 
     Args:
         spec: The validated spec.
         located: The spec file as parsed, to locate each problem.
         issues: Where problems are appended.
     """
+    _check_units(spec, located, issues)
     taken = {c.name: i for i, c in enumerate(spec.columns)}
     for i, c in enumerate(spec.columns):
         if not c.keep_original:
@@ -163,3 +164,23 @@ def check_columns(spec: DatasetSpec, located: Located, issues: list[SpecIssue]) 
                 )
             )  # fmt: skip
         taken[extra] = i
+
+
+def _check_units(spec: DatasetSpec, located: Located, issues: list[SpecIssue]) -> None:
+    """Every declared `unit` parses with pint (pint is loaded only when a column declares one)."""
+    units = [(i, c) for i, c in enumerate(spec.columns) if c.unit and c.source_unit is None]  # source_unit: checked on the model
+    if not units:
+        return
+    from pipelines.quality.units import valid
+
+    for i, c in units:
+        assert c.unit is not None
+        if not valid(c.unit):
+            line, col = located.locate(("columns", i, "unit"))
+            issues.append(
+                SpecIssue(
+                    located.display, line, col, f"columns[{i}].unit",
+                    f"column `{c.name}`: `{c.unit}` is not a unit the units library (pint) knows",
+                    "write a unit such as `degC`, `rpm`, `N*m`, `mm/min` or `%`, or remove `unit:`",
+                )
+            )  # fmt: skip

@@ -112,6 +112,10 @@ def _issues_from_validation(e: ValidationError, located: Located, model: type[Ba
             message = f"unknown rule kind `{got}`"
             hint = f"did you mean `{close[0]}`?" if close else f"known kinds: {', '.join(kinds)}"
             line, col = located.locate((*loc, "kind"))
+        elif etype == "finite_number":
+            message = f"`{loc[-1]}` must be a finite number, got {err.get('input')}"
+            hint = "write a number (or null where the key allows it); NaN and infinity bound nothing"
+            line, col = located.locate(loc)
         elif etype == "union_tag_not_found":
             kinds = _known_kinds()
             message = "rule has no `kind`"

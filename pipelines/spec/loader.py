@@ -26,7 +26,7 @@ from pipelines.spec.column_checks import check_columns
 from pipelines.spec.containment import inside, master_issues, spec_path_issues
 from pipelines.spec.derive import check_derived
 from pipelines.spec.expand import ResolvedGroup, expand_columns
-from pipelines.spec.issues import parse_file
+from pipelines.spec.issues import parse_file, validate_model
 from pipelines.spec.models import Column, DatasetSpec, RuleFile
 from pipelines.spec.rules import RULE_KINDS, NotNull, Rule, RuleBase, Unique
 from pipelines.spec.selectors import Selection, lenient, selection_context
@@ -188,8 +188,15 @@ def _load_rule_file(
 
     The dataset's selection `context` resolves column selectors; a problem found for two datasets is reported once.
     """
-    if (path, key) not in cache:
+    if (path, key) in cache:
+        return
+    parsed = next((loc for (p, _), (_, loc) in cache.items() if p == path and loc is not None), None)
+    if parsed is None:
         cache[path, key] = parse_file(rule_file_model(), path, relative(path, root), issues, context or lenient())
+        return
+    obj, errs = validate_model(rule_file_model(), parsed, context or lenient())  # the YAML is parsed once per file
+    issues.extend(errs)
+    cache[path, key] = (obj, parsed)
 
 
 def _check_derived_grades(specs: dict[str, DatasetSpec], spec_dir: Path, root: Path, issues: list[SpecIssue]) -> None:
@@ -200,6 +207,11 @@ def _check_derived_grades(specs: dict[str, DatasetSpec], spec_dir: Path, root: P
         c = spec.classification
         display = relative(spec_dir / f"{spec.name}.yaml", root)
         for i, src in enumerate(c.derived_from):
+            if src == spec.name:
+                message = f"`{spec.name}` names itself in `derived_from`: a dataset cannot be derived from itself"
+                hint = "list the datasets it is built from, or remove `derived_from`"
+                issues.append(SpecIssue(display, None, None, f"classification.derived_from[{i}]", message, hint))
+                continue
             if src not in specs:
                 close = difflib.get_close_matches(src, list(specs), n=1)
                 hint = f"did you mean `{close[0]}`?" if close else f"datasets: {', '.join(sorted(specs))}"

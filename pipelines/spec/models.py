@@ -37,6 +37,7 @@ RESERVED_NAMES = frozenset(
         "source_files",
         "quarantine_summary",
         "set_aside_files",
+        "access_policies",
         "runs",
         "anomalies",
         "schema_migrations",

@@ -19,7 +19,7 @@ RULE_ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,127}$"
 class RuleBase(BaseModel):
     """Fields every rule has."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)  # `.nan` or `.inf` bounds check nothing
 
     kind: str = Field(description="Rule kind; each kind adds its own keys.")
     id: str = Field(

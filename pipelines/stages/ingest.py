@@ -220,7 +220,7 @@ def _stage(
             current = {f.path: f.sha256 for f in files}
             if spec.partitions is not None:  # a finding on a lineage key (`file#row`) belongs to its file's partition
                 corrections = [c for c in corrections if not c.source_sha256 or c.row_key.rsplit("#", 1)[0] in current]
-            rows = pl.concat(frames, how="vertical_relaxed")
+            rows = pl.concat(frames, how="diagonal_relaxed")  # by name: a file with short rows orders its columns differently
             if reshaped or any(c.map for c in spec.declared_columns):
                 rows = derive(join_keyed(rows, spec, root, lookups), spec)
             rows = (

@@ -8,6 +8,7 @@ whose files do not read back as they were written (the X-1 gate, `quality.integr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -413,12 +414,21 @@ def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Publis
     def build(tmp: Path, version: int, parent: int | None, last: int | None) -> tuple[dict[str, Any], Scorecard]:
         body, card = _write_version(loaded, v, tmp, warehouse)
         blocked = blocking_failures([o.as_dict() for o in v.outcomes])
-        status = (
-            "published" if meets(card.level, spec.min_level) and not blocked and not unreadable(card.failed_gates) else "rejected"
-        )
+        empty = body["counts"]["rows_published"] == 0  # an empty version never becomes latest (counted as written)
+        readable = not unreadable(card.failed_gates)
+        status = "published" if meets(card.level, spec.min_level) and not blocked and not empty and readable else "rejected"
         return manifest_for(loaded, ing, v, card, body, version=version, status=status, parent=parent), card
 
-    return write_new_version(loaded, warehouse, ing.data_hash, ing.run_id, build)
+    pub = write_new_version(loaded, warehouse, ing.data_hash, ing.run_id, build)
+    if pub.created and pub.rows_published == 0 and pub.blocked is None:
+        files = ", ".join(f"`{f.path}`" for f in ing.files) if ing.files else "its files"
+        blocked = (
+            f"dataset `{spec.name}`: no row of {files} can be published ({pub.rows_in:,} rows in, "
+            f"{pub.rows_quarantined:,} quarantined), so v{pub.version} is kept as a rejected candidate and nothing "
+            f"became latest; `moshu report {spec.name}@{pub.version}` shows the rules the rows failed"
+        )
+        pub = dataclasses.replace(pub, blocked=blocked)
+    return pub
 
 
 def _release(remote: Any, name: str, version: int, run_id: str) -> None:

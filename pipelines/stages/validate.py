@@ -17,6 +17,7 @@ from pipelines.quality.field_count import field_count_rule
 from pipelines.quality.kinds import FAIL, SUSPECT, Context, DType, describe
 from pipelines.quality.registry import executor_for
 from pipelines.quality.results import RuleOutcome
+from pipelines.quality.text_rules import nul_rules
 from pipelines.spec.loader import LoadedDataset
 from pipelines.spec.rules import RuleBase
 from pipelines.stages.ingest import ROW_ID, Ingested
@@ -70,6 +71,7 @@ def all_rules(loaded: LoadedDataset, partition: str | None = None) -> list[RuleB
     ]
     spec = loaded.spec
     dtype_rules += enrich_rules(spec)  # `enrich.<name>.missing`: a row whose key is not in its lookup file
+    dtype_rules += nul_rules(spec)  # `text.no_nul.<column>`: a text value holding a NUL byte
     if spec.partitions is None:
         return [*dtype_rules, *loaded.rules]
     from pipelines.partitions import window_rule
