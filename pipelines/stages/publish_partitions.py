@@ -45,8 +45,8 @@ from pipelines.stages.publish import (
     published_of,
     unchanged_result,
     write_new_version,
-    write_rows,
 )
+from pipelines.stages.publish_rows import write_rows
 from pipelines.stages.validate import Validated, all_rules, context
 from pipelines.warehouse import DATA_DIR, QUALITY_DIR, Warehouse
 
