@@ -129,7 +129,9 @@ def _output(rel: Any, fmt: Format, output: Path | None, max_rows: int) -> None:
         else:
             _write_text(rel, fmt, output)
     except duckdb.Error as e:  # raised while rows are computed (a failed cast, error())
-        _fail(str(e).splitlines()[0])
+        from pipelines.catalog.missing import macro_message
+
+        _fail(macro_message(str(e)) or str(e).splitlines()[0])
 
 
 def _print_vertical(columns: list[str], rows: list[tuple[Any, ...]], max_rows: int) -> None:

@@ -50,8 +50,13 @@ def test_list_names_specs_not_built_yet(built: Built, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ("select * from dataset('cnc_line', 99)", "dataset `cnc_line` has no published version 99 (versions: v1)"),
-        ("select * from quarantine('ai4i2020', 7)", "dataset `ai4i2020` has no published version 7 (versions: v1)"),
+        ("select * from dataset('cnc_line', 99)", "dataset `cnc_line` has no version 99 (versions: v1)"),
+        ("select * from quarantine('ai4i2020', 7)", "dataset `ai4i2020` has no version 7 (versions: v1)"),
+        ("select * from diff_rows('ai4i2020', 1, 2)", "no row diff of dataset `ai4i2020` from v1 to v2 (diffs: none)"),
+        (
+            "select * from frozen_eval('ai4i2020', 'nope')",
+            "dataset `ai4i2020` has no frozen evaluation set for demand `nope` (frozen sets: ai4i_failure_classifier)",
+        ),
         (
             "select * from dataset('nope', 1)",
             "no dataset `nope` in the catalog (datasets: ai4i2020, cmapss, cnc_line, steel_plates_faults)",
@@ -68,6 +73,16 @@ def test_an_unknown_version_demand_or_dataset_is_named_not_a_file_path(built: Bu
     assert res.exit_code == 1
     assert res.stderr.strip() == f"error: {expected}"
     assert "No files found" not in res.stderr
+
+
+def test_a_stock_client_gets_the_macros_own_errors(built: Built) -> None:
+    with duckdb.connect(str(built.warehouse.catalog_path), read_only=True) as con:
+        con.execute(f"SET file_search_path = '{built.warehouse.root}'")
+        assert con.execute("select count(*) from dataset('cnc_line', 1)").fetchall() == [
+            (built.results["cnc_line"].rows_published,)
+        ]
+        with pytest.raises(duckdb.InvalidInputException, match=r"dataset `cnc_line` has no version 4 \(versions: v1\)"):
+            con.execute("select * from dataset('cnc_line', 4)").fetchall()
 
 
 def test_print_init_opens_the_catalog_from_any_folder(built: Built, tmp_path: Path) -> None:

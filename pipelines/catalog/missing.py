@@ -1,8 +1,10 @@
-"""What a query's "No files found" error means in the catalog's words: an unknown dataset, version, split or diff.
+"""What a query's error means in the catalog's words: an unknown dataset, version, split or diff.
 
-The catalog's table macros (`dataset`, `quarantine`, `split`, `diff_rows`, `frozen_eval`) read Parquet by
-path, so DuckDB reports a version that does not exist as a missing file. `explain` turns that message into
-one that names what is missing and what exists, reading the catalog on the same connection.
+The catalog's table macros read Parquet by path. Since migration 0012, `dataset`, `quarantine`, `diff_rows`
+and `frozen_eval` check the catalog and raise `error()` with the names that exist (in any DuckDB client);
+`split` joins two files, so DuckDB still reports a missing one as "No files found". `explain` gives the
+first kind without DuckDB's "Invalid Input Error" prefix, and turns the second into a message that names
+what is missing and what exists, reading the catalog on the same connection.
 """
 
 from __future__ import annotations
@@ -39,6 +41,16 @@ def _versions(vs: list[int]) -> str:
     return ", ".join(f"v{v}" for v in vs) if vs else "none published yet"
 
 
+_MACRO_ERROR = re.compile(
+    r"^Invalid Input Error: (no dataset `|dataset `[^`]+` (has no version|v\d+ has no)|no row diff of dataset `|dataset `[^`]+` has no frozen)"
+)
+
+
+def macro_message(message: str) -> str | None:
+    """The message of a catalog macro's `error()` without DuckDB's prefix, or None for any other error."""
+    return message.removeprefix("Invalid Input Error: ").splitlines()[0] if _MACRO_ERROR.match(message) else None
+
+
 def explain(con: duckdb.DuckDBPyConnection, message: str) -> str | None:
     """The catalog's reading of a DuckDB "No files found" message, or None when it is about another path.
 
@@ -49,6 +61,8 @@ def explain(con: duckdb.DuckDBPyConnection, message: str) -> str | None:
     Returns:
         E.g. "dataset `cnc_line` has no published version 5 (versions: v1, v2, v3, v4)".
     """
+    if (said := macro_message(message)) is not None:  # the catalog's macros said it themselves (migration 0012)
+        return said
     m = _NO_FILES.search(message)
     if m is None:
         return None
