@@ -63,8 +63,10 @@ def model_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
         out = run_trials(loaded, moshu.wh())
         write_model_pages(moshu.wh(), name)
         from pipelines.report.card import write_cards
+        from pipelines.report.site import refresh_site
 
         write_cards(moshu.wh(), name)  # with this version's splits and trial results
+        refresh_site(moshu.wh())  # the catalog site; a failure is logged, never fails the run
         return dg.MaterializeResult(
             metadata={
                 "trained": sum(t.value is not None for t in out),
