@@ -39,6 +39,7 @@ class VersionView:
     rows_published: int
     rows_quarantined: int
     links: list[tuple[str, str]] = field(default_factory=list)
+    reason: str = ""  # the level's verdict, e.g. `silver: all 16 gates hold, ...; not gold: ...`
 
 
 @dataclass
@@ -105,12 +106,14 @@ def _links(warehouse: Warehouse, name: str, version: int, report: str | None, da
 def _versions(cat: CatalogClient, warehouse: Warehouse, name: str) -> list[VersionView]:
     rows = cat.rows(
         "SELECT version, status, level, score, strftime(created_at, '%Y-%m-%d %H:%M'), rows_published, rows_quarantined, "
-        "report_path, data_docs_path FROM versions WHERE name = ? ORDER BY version",
+        "report_path, data_docs_path, coalesce(level_reasons[1], '') FROM versions WHERE name = ? ORDER BY version",
         [name],
     )
     return [
-        VersionView(v, st or "published", lvl or UNCERTIFIED, sc, created or "", pub, quar, _links(warehouse, name, v, rep, dd))
-        for v, st, lvl, sc, created, pub, quar, rep, dd in rows
+        VersionView(
+            v, st or "published", lvl or UNCERTIFIED, sc, created or "", pub, quar, _links(warehouse, name, v, rep, dd), why
+        )
+        for v, st, lvl, sc, created, pub, quar, rep, dd, why in rows
     ]
 
 

@@ -177,7 +177,7 @@ TEMPLATE = """<!doctype html>
  .muted{color:#777} .filters{display:flex;gap:1rem;align-items:center;flex-wrap:wrap;margin:1rem 0;padding:.6rem .8rem;background:#f7f7f7;border-radius:.4rem}
  .filters input{font:inherit;padding:.25rem .5rem;min-width:18rem} .filters select{font:inherit;padding:.2rem}
  section.dataset{margin-top:1.5rem;padding-top:.2rem} .charts{display:flex;gap:2rem;flex-wrap:wrap;align-items:flex-start}
- .meta{font-size:.9rem} .meta b{font-weight:600}
+ .meta{font-size:.9rem} .meta b{font-weight:600} td.why{font-size:.8rem;color:#444;max-width:28rem}
  svg text{font-family:{{ fonts }};font-size:11px;fill:#333} svg .band-label{fill:#555;font-size:10px}
  svg .axis{stroke:#888;stroke-width:1} svg .threshold{stroke:#999;stroke-dasharray:4 3;stroke-width:1}
  svg .line{fill:none;stroke:#90a4ae;stroke-width:1.5} svg .value{font-size:10.5px;fill:#111}
@@ -219,11 +219,11 @@ TEMPLATE = """<!doctype html>
 </div>
 <h3>Versions</h3>
 <table class="versions"><thead><tr><th>version</th><th>status</th><th>level</th><th>score</th><th>created (UTC)</th>
-<th>published</th><th>quarantined</th><th>pages</th></tr></thead><tbody>
+<th>published</th><th>quarantined</th><th>why this level</th><th>pages</th></tr></thead><tbody>
 {% for v in d.versions|reverse %}
 <tr><td>v{{ v.version }}</td><td class="{{ 'rejected' if v.status == 'rejected' else '' }}">{{ v.status }}</td>
  <td><span class="badge {{ v.level }}">{{ v.level }}</span></td><td class="num">{{ score(v.score) }}</td><td>{{ v.created }}</td>
- <td class="num">{{ '{:,}'.format(v.rows_published) }}</td><td class="num">{{ '{:,}'.format(v.rows_quarantined) }}</td>
+ <td class="num">{{ '{:,}'.format(v.rows_published) }}</td><td class="num">{{ '{:,}'.format(v.rows_quarantined) }}</td><td class="why">{{ v.reason }}</td>
  <td>{% for label, href in v.links %}<a href="{{ href }}">{{ label }}</a>{% if not loop.last %} &middot; {% endif %}{% else %}-{% endfor %}</td></tr>
 {% endfor %}
 </tbody></table>

@@ -5,6 +5,10 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import subprocess
+import sys
+import urllib.request
+from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote
@@ -127,6 +131,9 @@ def test_the_site_lists_every_dataset_from_the_catalog(site: Warehouse) -> None:
     assert "No comparison recorded" in html[: html.index(f'id="ds-{STEEL}"')], "the other seeds have no `anomalies` block"
     assert _circles(steel.split("</svg>")[0]).keys() == {1, 2}, "the trend has a point per version"
     assert 'class="heatmap"' in steel and 'data-version="2"' in steel
+    with CatalogClient(site.root) as cat:
+        for (why,) in cat.rows("SELECT level_reasons[1] FROM latest_versions"):
+            assert f'<td class="why">{escape(why, quote=True)}</td>' in html, "each version says why it has its level"
 
 
 @pytest.mark.slow
@@ -170,3 +177,21 @@ def test_a_site_that_cannot_be_written_is_logged_not_raised(tmp_path: Path, capl
     assert "could not write the catalog site" in caplog.text and "moshu site" in caplog.text
     with pytest.raises(Exception, match="no catalog"):
         write_site(Warehouse(tmp_path / "no_warehouse"))
+
+
+@pytest.mark.slow
+def test_serve_hands_out_the_site_over_http(site: Warehouse) -> None:
+    cmd = [sys.executable, "-m", "pipelines.cli", "site", "--serve", "--port", "0", "--warehouse", str(site.root)]
+    with subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stderr is not None
+            line = proc.stderr.readline()
+            m = re.search(r"serving (http://127\.0\.0\.1:\d+/site/index\.html)", line)
+            assert m is not None, line
+            with urllib.request.urlopen(m.group(1), timeout=30) as r:
+                assert r.status == 200 and "<h1>Dataset catalog</h1>" in r.read().decode("utf-8")
+            report = m.group(1).replace("site/index.html", f"datasets/{STEEL}/v2/quality/report.html")
+            with urllib.request.urlopen(report, timeout=30) as r:
+                assert r.status == 200, "the links of the site work through the server too"
+        finally:
+            proc.terminate()
