@@ -88,10 +88,12 @@ def model_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
         def label_issues(context: dg.AssetExecutionContext, moshu: MoshuResource) -> Any:
             from pipelines.models.detector import run_detector
             from pipelines.report.model_page import write_model_pages
+            from pipelines.report.site import refresh_site
 
             report(name, "label issues")
             out = run_detector(loaded, moshu.wh())
             write_model_pages(moshu.wh(), name)
+            refresh_site(moshu.wh())  # its findings to review; a failure is logged, never fails the run
             return dg.MaterializeResult(
                 metadata={"proposed": sum(o.proposed for o in out), "results": dg.MetadataValue.json([o.__dict__ for o in out])}
             )

@@ -81,7 +81,8 @@ def visit(b: Any, path: Path, height: int = 900) -> Iterator[tuple[Any, Visit]]:
 
 
 def build_site_warehouse(root: Path, copy_of: Path | None = None) -> Any:
-    """The seeds built into `root/warehouse` with the model-side stages, steel rebuilt into v2, cards, model pages, site.
+    """The seeds built into `root/warehouse` with the model-side stages (and steel's detector), steel rebuilt into v2,
+    cards, model pages and the site.
 
     Args:
         root: An empty folder for the project copy.
@@ -90,6 +91,7 @@ def build_site_warehouse(root: Path, copy_of: Path | None = None) -> Any:
     Returns:
         The `Warehouse`.
     """
+    from pipelines.models.detector import run_detector
     from pipelines.models.stage import curate_for_models
     from pipelines.models.trial import run_trials
     from pipelines.report.card import write_cards
@@ -117,6 +119,8 @@ def build_site_warehouse(root: Path, copy_of: Path | None = None) -> Any:
     for name in ALL:
         curate_for_models(project.datasets[name], wh, root)
         run_trials(project.datasets[name], wh)
+        if name == STEEL:  # findings to review: the label-issue detector's proposals
+            run_detector(project.datasets[name], wh)
         write_model_pages(wh, name)
         write_cards(wh, name)
     write_site(wh)

@@ -114,6 +114,7 @@ def test_the_site_lists_every_dataset_from_the_catalog(site: Warehouse) -> None:
         met = {r[0]: r[1:] for r in cat.rows("SELECT r.dataset, count(*) FILTER (WHERE met), count(*) FROM demand_results r "
                                               "JOIN latest_versions l ON l.name = r.dataset AND l.version = r.version GROUP BY ALL")}  # fmt: skip
         compared, flagged = cat.rows("SELECT count(*), count(*) FILTER (WHERE flagged) FROM anomalies WHERE name = ?", [STEEL])[0]
+        proposed = cat.rows("SELECT count(*) FROM feedback_status WHERE dataset = ? AND status = 'proposed'", [STEEL])[0][0]
     for row in page.rows:
         name = row["data-ds"] or ""
         owner, cdo, grade = meta[name]
@@ -126,6 +127,10 @@ def test_the_site_lists_every_dataset_from_the_catalog(site: Warehouse) -> None:
         if name in met:
             assert f"{met[name][0]} / {met[name][1]}" in cells
     assert compared > 0, "steel v2 was compared with v1"
+    assert proposed > 0, "the detector proposed label errors on steel"
+    steel_row = re.search(rf'<tr class="ds-row" data-ds="{STEEL}".*?</tr>', html, re.S)
+    assert steel_row is not None
+    assert re.findall(r'<td class="num">([\d,]+)</td>', steel_row.group(0))[-1] == f"{proposed:,}", "findings to review"
     steel = html[html.index(f'<section class="dataset" id="ds-{STEEL}"') :]
     assert (f"None flagged in {compared:,} comparisons" in steel) if flagged == 0 else ("compared with" in steel)
     assert "No comparison recorded" in html[: html.index(f'id="ds-{STEEL}"')], "the other seeds have no `anomalies` block"
