@@ -203,7 +203,7 @@ TEMPLATE = """<!doctype html>
  <td>{{ d.grade or '-' }}</td><td>{% if d.latest %}v{{ d.latest.version }}{% else %}<span class="rejected">none published</span>{% endif %}</td>
  <td><span class="badge {{ d.level }}">{{ d.level }}</span></td><td class="num">{{ score(d.latest.score if d.latest else None) }}</td>
  <td class="num">{% if d.demands %}<span class="{{ 'met' if d.demands_met == d.demands|length else 'unmet' }}">{{ d.demands_met }} / {{ d.demands|length }}</span>{% else %}-{% endif %}</td>
- <td class="num">{{ d.flagged }}</td><td class="num">{{ d.to_review }}</td>
+ <td class="num">{{ cell(d.flagged) }}</td><td class="num">{{ cell(d.to_review) }}</td>
 </tr>
 {% endfor %}
 </tbody></table>
