@@ -14,10 +14,13 @@ WAREHOUSE  ?= warehouse
 # creates a random development key in .secrets/ (ignored by git, never in the warehouse).
 DEV_KEY    := .secrets/pseudonym.key
 export UV_PYTHON_DOWNLOADS := never
+# The browser checks drive the system Chromium (apt package `chromium`); playwright never downloads a browser.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-slow test-all lint format check dagster schema clean bench bench-quality bench-100m
+.PHONY: help setup run test test-slow test-all lint format check dagster schema clean bench bench-quality bench-100m chromium browser screenshots
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -67,6 +70,15 @@ schema: setup ## regenerate the JSON Schemas of specs and rule files
 dagster: setup ## open the Dagster UI on the warehouse's instance (runs of `make run` show there)
 	mkdir -p $(WAREHOUSE)/.dagster
 	MOSHU_PSEUDONYM_KEY_FILE=$${MOSHU_PSEUDONYM_KEY_FILE:-$(abspath $(DEV_KEY))} DAGSTER_HOME=$(abspath $(WAREHOUSE))/.dagster MOSHU_WAREHOUSE=$(abspath $(WAREHOUSE)) $(BIN)/dagster dev -m pipelines.definitions
+
+chromium: ## install the system Chromium and CJK fonts when `chromium` is missing (Debian / Ubuntu, apt-get)
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-noto-cjk; }
+
+browser: setup chromium ## open the site, a report, a card, a model page and GE Data Docs in headless Chromium (tests/browser)
+	$(BIN)/pytest tests/browser -m ""
+
+screenshots: setup chromium ## rebuild the seeds in a temporary folder and redraw docs/screenshots/*.png (full page, 1280 wide)
+	$(BIN)/python -m tests.browser.harness docs/screenshots
 
 clean: ## remove the environment and the local warehouse
 	rm -rf $(VENV) $(TOOLS) $(WAREHOUSE) .pytest_cache .mypy_cache .ruff_cache

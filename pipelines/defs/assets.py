@@ -130,8 +130,10 @@ def register_with_cards(loaded: LoadedDataset, pub: Any, wh: Warehouse, started_
     register(loaded, pub, wh, started_at=started_at, orchestrator=f"dagster:{run_id}")
     if not model_stages(loaded) or pub.blocked:  # a blocked version stops the run: no trial will write them
         from pipelines.report.card import write_cards
+        from pipelines.report.site import refresh_site
 
         write_cards(wh, loaded.name)  # after the writer closed: cards read the catalog
+        refresh_site(wh)  # the catalog site; a failure is logged, never fails the run
 
 
 def dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:

@@ -63,8 +63,10 @@ def model_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
         out = run_trials(loaded, moshu.wh())
         write_model_pages(moshu.wh(), name)
         from pipelines.report.card import write_cards
+        from pipelines.report.site import refresh_site
 
         write_cards(moshu.wh(), name)  # with this version's splits and trial results
+        refresh_site(moshu.wh())  # the catalog site; a failure is logged, never fails the run
         return dg.MaterializeResult(
             metadata={
                 "trained": sum(t.value is not None for t in out),
@@ -86,10 +88,12 @@ def model_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
         def label_issues(context: dg.AssetExecutionContext, moshu: MoshuResource) -> Any:
             from pipelines.models.detector import run_detector
             from pipelines.report.model_page import write_model_pages
+            from pipelines.report.site import refresh_site
 
             report(name, "label issues")
             out = run_detector(loaded, moshu.wh())
             write_model_pages(moshu.wh(), name)
+            refresh_site(moshu.wh())  # its findings to review; a failure is logged, never fails the run
             return dg.MaterializeResult(
                 metadata={"proposed": sum(o.proposed for o in out), "results": dg.MetadataValue.json([o.__dict__ for o in out])}
             )
