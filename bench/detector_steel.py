@@ -161,6 +161,7 @@ VARIANTS: dict[str, tuple[int, Callable[[], list[Callable[[int], object]]], bool
     "rf5": (5, lambda: [_trees("rf")], False),
     "hgb_et5": (5, lambda: [_hgb(), _trees("et")], False),
     "hgb_et10": (10, lambda: [_hgb(), _trees("et")], False),
+    "hgb_et5_100": (5, lambda: [_hgb(), _trees("et", 100)], False),
     "hgb_rf_et5": (5, lambda: [_hgb(), _trees("rf"), _trees("et")], False),
 }
 
