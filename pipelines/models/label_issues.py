@@ -279,7 +279,8 @@ def find_label_issues(
         df: The rows (features and label columns of `demand`).
         demand: A classification demand.
         seed: Seed of the model and of the folds.
-        folds: Number of cross-validation folds (default: `detector_folds` of the row count).
+        folds: Number of cross-validation folds (default: `detector_folds` of the row count, at most the
+            number of groups but not below `DETECTOR_FOLDS`).
         groups: Columns whose value combination must stay within one fold (e.g. a run or an entity).
         extra_features: Further columns the model reads besides `demand.features` (e.g. label-related flags).
 
@@ -295,12 +296,16 @@ def find_label_issues(
         raise ValueError(f"label issues need a classification demand; {demand.name!r} is {demand.task}")
     settings = demand.detector_settings
     y, classes = _codes(class_labels(df, demand))
-    folds = detector_folds(len(y)) if folds is None else folds
+    group_ids = _group_ids(df, groups)
+    if folds is None:  # more folds on a small table, as far as its groups allow (never fewer than before)
+        folds = detector_folds(len(y))
+        if group_ids is not None:
+            folds = max(DETECTOR_FOLDS, min(folds, len(np.unique(group_ids))))
     _usable_folds(y, folds, classes)  # fail with the class names, not their codes
     features = list(dict.fromkeys([*demand.features, *extra_features]))
     X = feature_matrix(df, features)
     small = len(y) < SMALL_TABLE_ROWS
-    oof = out_of_fold_probabilities(X, y, seed=seed, folds=folds, groups=_group_ids(df, groups), extra_trees=small)
+    oof = out_of_fold_probabilities(X, y, seed=seed, folds=folds, groups=group_ids, extra_trees=small)
     cal = calibrate(oof.probs, y, oof.fold)
     ranked = cleanlab_find_label_issues(y, oof.probs, filter_by=RANKING, return_indices_ranked_by="self_confidence", n_jobs=1)
     ranked = [i for i in np.asarray(ranked, dtype=np.int64).tolist() if oof.judged[i]]

@@ -92,6 +92,21 @@ def test_a_class_that_lives_in_one_group_is_not_judged_by_models_that_never_saw_
     assert (oof.probs[groups == 0, 0] == 0).all()  # the fold's model knows no class 0
 
 
+def test_a_small_table_with_few_groups_gets_as_many_folds_as_it_has_groups() -> None:
+    # Small tables get 5 folds, but a table of four runs can only make four grouped folds: it must still be judged.
+    rng = np.random.default_rng(3)
+    y = np.tile([0, 1], 120)
+    df = pl.DataFrame({"x": rng.normal(size=240) + 2 * y, "run": np.repeat(np.arange(4), 60), "label": y})
+    d = Demand.model_validate(
+        {"name": "runs", "dataset": "d", "title": "t", "team": "t", "task": "classification", "label": "label",
+         "features": ["x"], "split": {"method": "group", "by": ["run"], "seed": 0}}
+    )  # fmt: skip
+    found = find_label_issues(df, d, groups=["run"])
+    assert found.unjudged == 0 and found.issues  # judged with four folds (five would need five runs)
+    with pytest.raises(ValueError, match="cannot make 5 folds"):
+        find_label_issues(df, d, groups=["run"], folds=5)
+
+
 def test_calibration_turns_overconfident_scores_into_frequencies() -> None:
     rng = np.random.default_rng(2)
     y = (rng.random(3000) < 0.2).astype(np.int64)  # 80 % class 0 ...
@@ -223,6 +238,7 @@ def _check(scores: dict[str, float]) -> None:
         assert scores[k] >= floor, f"{k} = {scores[k]:.3f} < {floor}: {scores}"
 
 
+@pytest.mark.slow  # five folds of two models on 1,941 rows: about 9 s of CPU, 10-20 s on a busy machine
 def test_steel_flips_are_shown_for_review_one_seed(steel: pl.DataFrame) -> None:
     scores = steel_scores(steel, seed=1)
     _check(scores)
