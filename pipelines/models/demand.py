@@ -109,11 +109,11 @@ class DetectorSpec(_Frozen):
         100, ge=0, description="Most rows shown for review per run (proposed and held back together), likeliest first."
     )
     min_suggestion_probability: float = Field(
-        0.5,
+        0.8,
         ge=0,
         le=1,
         description="A proposal suggests a class only when its calibrated out-of-fold probability reaches this; "
-        "below it the row is proposed for review without a suggested class.",
+        "below it the row is proposed for review without a suggested class (label doubtful, no suggestion).",
     )
     neighbours: int = Field(3, ge=0, le=20, description="Nearest rows of the suggested class given as evidence.")
 

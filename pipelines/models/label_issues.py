@@ -4,11 +4,13 @@ Plain functions over polars frames and a `Demand` (no Dagster); scikit-learn and
 inside the functions that use them.
 
 * `out_of_fold_probabilities`: one `HistGradientBoostingClassifier` fit per fold (stratified, grouped when
-  the demand has entities), early stopping on large tables; rows of a class the fold's training part lacks
-  are marked unjudged (a model that never saw a class cannot doubt it).
+  the demand has entities), early stopping on large tables; on small tables more folds and the average with
+  an `ExtraTreesClassifier`; rows of a class the fold's training part lacks are marked unjudged (a model
+  that never saw a class cannot doubt it).
 * `calibrate`: per-class isotonic calibration of those probabilities, cross-fitted over the same folds.
-* `find_label_issues`: cleanlab's confident learning ranks the doubted rows; each carries its evidence
-  (calibrated probabilities of the given and the suggested class, nearest rows of the suggested class).
+* `find_label_issues`: the rows cleanlab estimates to be mislabelled, lowest self-confidence first; each
+  carries its evidence (calibrated probabilities of the given and the suggested class, nearest rows of the
+  suggested class).
 * `select`: the review list of a run: at most `max_proposals` rows, and proposals move at most
   `max_class_share` of any class; the rest of the list is held back, with its scores, not hidden.
 """
@@ -32,6 +34,12 @@ if TYPE_CHECKING:
 DETECTOR_FOLDS = 3
 # The baseline's trees, with early stopping on large tables (sklearn's "auto": above 10,000 rows), one fit per fold.
 DETECTOR_HGB: dict[str, Any] = {**HGB_PARAMS, "early_stopping": "auto", "n_iter_no_change": 10, "validation_fraction": 0.1}
+# Below this many rows a fold's model sees little: more folds, and the trees' probabilities are averaged with
+# extremely randomised trees' (on the steel plates, 1,941 rows, both raise the flips found; bench/detector_steel.py).
+SMALL_TABLE_ROWS = 10_000
+SMALL_TABLE_FOLDS = 5
+SMALL_TABLE_EXTRA_TREES: dict[str, Any] = {"n_estimators": 100, "min_samples_leaf": 1, "max_features": "sqrt"}
+RANKING = "low_self_confidence"  # cleanlab's filter: its estimated number of issues, lowest self-confidence first
 _FLOOR = 1e-6
 
 
@@ -39,7 +47,18 @@ def detector_fingerprint() -> str:
     """The detector's fixed settings as text: a change here makes detections run again."""
     import json
 
-    return json.dumps({"hgb": DETECTOR_HGB, "folds": DETECTOR_FOLDS, "calibration": "isotonic per class"}, sort_keys=True)
+    return json.dumps(
+        {
+            "hgb": DETECTOR_HGB, "folds": DETECTOR_FOLDS, "calibration": "isotonic per class", "ranking": RANKING,
+            "small_table": {"rows": SMALL_TABLE_ROWS, "folds": SMALL_TABLE_FOLDS, "extra_trees": SMALL_TABLE_EXTRA_TREES},
+        },
+        sort_keys=True,
+    )  # fmt: skip
+
+
+def detector_folds(rows: int) -> int:
+    """Folds the detector uses on a table of `rows` rows: `SMALL_TABLE_FOLDS` below `SMALL_TABLE_ROWS`, else `DETECTOR_FOLDS`."""
+    return SMALL_TABLE_FOLDS if rows < SMALL_TABLE_ROWS else DETECTOR_FOLDS
 
 
 @dataclass(frozen=True)
@@ -58,20 +77,28 @@ class OutOfFold:
 
 
 def out_of_fold_probabilities(
-    X: np.ndarray, y_codes: np.ndarray, *, seed: int, folds: int = DETECTOR_FOLDS, groups: np.ndarray | None = None
+    X: np.ndarray,
+    y_codes: np.ndarray,
+    *,
+    seed: int,
+    folds: int = DETECTOR_FOLDS,
+    groups: np.ndarray | None = None,
+    extra_trees: bool = False,
 ) -> OutOfFold:
     """Class probabilities of every row from a model that never saw that row (nor, with `groups`, its group).
 
     `HistGradientBoostingClassifier(random_state=seed, **DETECTOR_HGB)`, one fit per fold of a
     `StratifiedGroupKFold` (with `groups`) or `StratifiedKFold`, shuffled with `seed`, single-threaded.
-    Fewer folds when the rarest class is smaller than `folds`.
+    With `extra_trees`, each fold also fits `ExtraTreesClassifier(random_state=seed, **SMALL_TABLE_EXTRA_TREES)`
+    and the two models' probabilities are averaged. Fewer folds when the rarest class is smaller than `folds`.
 
     Args:
         X: Feature matrix, shape `(n, d)`.
         y_codes: Class codes `0 .. k-1`, every code present.
-        seed: Seed of the model and of the fold shuffle.
+        seed: Seed of the models and of the fold shuffle.
         folds: Number of folds wanted (at least 2).
         groups: Optional group id per row.
+        extra_trees: Average with extremely randomised trees (worth its cost on small tables).
 
     Returns:
         The probabilities, each row's fold, and which rows could be judged.
@@ -79,7 +106,7 @@ def out_of_fold_probabilities(
     Raises:
         ValueError: If there are fewer than two classes, a class has a single row, or fewer groups than folds.
     """
-    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
     y_codes = np.asarray(y_codes, dtype=np.int64)
@@ -100,8 +127,12 @@ def out_of_fold_probabilities(
             fold[test] = i
             seen = np.unique(y_codes[train])
             judged[test] = np.isin(y_codes[test], seen)
-            model = HistGradientBoostingClassifier(random_state=seed, **DETECTOR_HGB).fit(X[train], y_codes[train])
-            probs[np.ix_(test, model.classes_)] = model.predict_proba(X[test])
+            models: list[Any] = [HistGradientBoostingClassifier(random_state=seed, **DETECTOR_HGB)]
+            if extra_trees:
+                models.append(ExtraTreesClassifier(random_state=seed, n_jobs=1, **SMALL_TABLE_EXTRA_TREES))
+            for model in models:
+                model.fit(X[train], y_codes[train])
+                probs[np.ix_(test, model.classes_)] += model.predict_proba(X[test]) / len(models)
     return OutOfFold(probs, fold, judged)
 
 
@@ -230,23 +261,26 @@ def find_label_issues(
     demand: Demand,
     *,
     seed: int = 0,
-    folds: int = DETECTOR_FOLDS,
+    folds: int | None = None,
     groups: Sequence[str] = (),
     extra_features: Sequence[str] = (),
 ) -> Detection:
     """Rows that are probably mislabelled, most likely wrong first (confident learning), with evidence.
 
-    Out-of-fold probabilities (grouped by the `groups` columns) go to
-    `cleanlab.filter.find_label_issues(..., return_indices_ranked_by="self_confidence")`; rows the folds
-    could not judge are dropped. Each issue's candidate is the other class with the highest calibrated
-    probability; it is suggested when that probability reaches the demand's `min_suggestion_probability`.
-    Deterministic for a seed.
+    Out-of-fold probabilities (grouped by the `groups` columns; on tables under `SMALL_TABLE_ROWS` rows,
+    `SMALL_TABLE_FOLDS` folds and averaged with extremely randomised trees) go to
+    `cleanlab.filter.find_label_issues(..., filter_by="low_self_confidence", return_indices_ranked_by="self_confidence")`:
+    cleanlab's estimated number of mislabelled rows, lowest out-of-fold probability of the given class first;
+    rows the folds could not judge are dropped. Each issue's candidate is the other class with the highest
+    calibrated probability; it is suggested when that probability reaches the demand's
+    `min_suggestion_probability`. Deterministic for a seed.
 
     Args:
         df: The rows (features and label columns of `demand`).
         demand: A classification demand.
         seed: Seed of the model and of the folds.
-        folds: Number of cross-validation folds.
+        folds: Number of cross-validation folds (default: `detector_folds` of the row count, at most the
+            number of groups but not below `DETECTOR_FOLDS`).
         groups: Columns whose value combination must stay within one fold (e.g. a run or an entity).
         extra_features: Further columns the model reads besides `demand.features` (e.g. label-related flags).
 
@@ -262,12 +296,18 @@ def find_label_issues(
         raise ValueError(f"label issues need a classification demand; {demand.name!r} is {demand.task}")
     settings = demand.detector_settings
     y, classes = _codes(class_labels(df, demand))
+    group_ids = _group_ids(df, groups)
+    if folds is None:  # more folds on a small table, as far as its groups allow (never fewer than before)
+        folds = detector_folds(len(y))
+        if group_ids is not None:
+            folds = max(DETECTOR_FOLDS, min(folds, len(np.unique(group_ids))))
     _usable_folds(y, folds, classes)  # fail with the class names, not their codes
     features = list(dict.fromkeys([*demand.features, *extra_features]))
     X = feature_matrix(df, features)
-    oof = out_of_fold_probabilities(X, y, seed=seed, folds=folds, groups=_group_ids(df, groups))
+    small = len(y) < SMALL_TABLE_ROWS
+    oof = out_of_fold_probabilities(X, y, seed=seed, folds=folds, groups=group_ids, extra_trees=small)
     cal = calibrate(oof.probs, y, oof.fold)
-    ranked = cleanlab_find_label_issues(y, oof.probs, return_indices_ranked_by="self_confidence", n_jobs=1)
+    ranked = cleanlab_find_label_issues(y, oof.probs, filter_by=RANKING, return_indices_ranked_by="self_confidence", n_jobs=1)
     ranked = [i for i in np.asarray(ranked, dtype=np.int64).tolist() if oof.judged[i]]
     other = cal.copy()
     other[np.arange(len(y)), y] = -1.0

@@ -14,6 +14,7 @@ from pipelines.models.label_issues import (
     Detection,
     LabelIssue,
     calibrate,
+    detector_folds,
     find_label_issues,
     out_of_fold_probabilities,
     select,
@@ -70,6 +71,10 @@ def test_out_of_fold_probabilities_shrink_folds_for_rare_classes_and_reject_sing
     assert oof.probs.shape == (60, 3)
     np.testing.assert_allclose(oof.probs.sum(axis=1), 1.0)
     assert set(oof.fold.tolist()) == {0, 1, 2}  # three folds: the rarest class has three rows
+    mixed = out_of_fold_probabilities(X, y, seed=0, folds=3, extra_trees=True)  # averaged with extra trees
+    np.testing.assert_allclose(mixed.probs.sum(axis=1), 1.0)
+    assert not np.allclose(mixed.probs, oof.probs)
+    assert (detector_folds(1_941), detector_folds(10_000)) == (5, 3)  # more folds on small tables
     with pytest.raises(ValueError, match="at least 2 rows"):
         out_of_fold_probabilities(X, np.array([0] * 59 + [1]), seed=0)
 
@@ -85,6 +90,21 @@ def test_a_class_that_lives_in_one_group_is_not_judged_by_models_that_never_saw_
     assert not oof.judged[groups == 0].any()
     assert oof.judged[groups != 0].all()
     assert (oof.probs[groups == 0, 0] == 0).all()  # the fold's model knows no class 0
+
+
+def test_a_small_table_with_few_groups_gets_as_many_folds_as_it_has_groups() -> None:
+    # Small tables get 5 folds, but a table of four runs can only make four grouped folds: it must still be judged.
+    rng = np.random.default_rng(3)
+    y = np.tile([0, 1], 120)
+    df = pl.DataFrame({"x": rng.normal(size=240) + 2 * y, "run": np.repeat(np.arange(4), 60), "label": y})
+    d = Demand.model_validate(
+        {"name": "runs", "dataset": "d", "title": "t", "team": "t", "task": "classification", "label": "label",
+         "features": ["x"], "split": {"method": "group", "by": ["run"], "seed": 0}}
+    )  # fmt: skip
+    found = find_label_issues(df, d, groups=["run"])
+    assert found.unjudged == 0 and found.issues  # judged with four folds (five would need five runs)
+    with pytest.raises(ValueError, match="cannot make 5 folds"):
+        find_label_issues(df, d, groups=["run"], folds=5)
 
 
 def test_calibration_turns_overconfident_scores_into_frequencies() -> None:
@@ -132,11 +152,12 @@ def test_planted_flips_are_found_with_calibrated_evidence(ai4i: pl.DataFrame) ->
     assert found == find_label_issues(flipped, d, seed=3, extra_features=AI4I_MODES)  # deterministic
     assert all(isinstance(i, LabelIssue) and i.given != i.candidate for i in found.issues)
     assert [i.self_confidence for i in found.issues] == sorted(i.self_confidence for i in found.issues)
+    assert all((i.suggested is None) == (i.p_candidate < d.detector_settings.min_suggestion_probability) for i in found.issues)
     chosen = select(found, d.detector_settings)
     shown = {i.index: i for i in chosen.proposed + chosen.held}
     hits = [shown[p] for p in planted if p in shown]
     assert len(hits) >= 15, f"only {len(hits)} of 20 planted flips shown"
-    assert all(i.given == "1" and i.suggested == "0" and i.p_candidate > 0.5 for i in hits)
+    assert all(i.given == "1" and i.suggested == "0" and i.p_candidate >= 0.8 for i in hits)
     for i in chosen.proposed:
         assert 0 <= i.p_given <= 1 and 0 <= i.p_candidate <= 1
         assert len(i.neighbours) == 3 and i.index not in i.neighbours
@@ -205,9 +226,11 @@ def steel_scores(steel: pl.DataFrame, seed: int) -> dict[str, float]:
     }
 
 
-# Measured floors (three seeds: recall 0.67-0.78, precision 0.65-0.76, suggestion right 0.81-0.85 over
-# the 100 rows shown); the issue's aim of recall 0.90 at precision 0.75 is not reached (docs/models.md).
-STEEL_FLOORS = {"recall": 0.62, "precision": 0.6, "suggested_right": 0.75}
+# Measured floors over the 100 rows shown (three seeds, bench/detector_steel.py: recall 0.77-0.87, precision
+# 0.75-0.84; a suggestion, at calibrated p >= 0.8, for 0.60-0.61 of the true hits and right for 0.956-0.979
+# of them). The issue's aim of recall 0.90 at precision 0.75 is not reached; models fitted on the true labels
+# do not reach it either (docs/models.md).
+STEEL_FLOORS = {"recall": 0.74, "precision": 0.72, "suggested_right": 0.93, "with_suggestion": 0.5}
 
 
 def _check(scores: dict[str, float]) -> None:
@@ -215,6 +238,7 @@ def _check(scores: dict[str, float]) -> None:
         assert scores[k] >= floor, f"{k} = {scores[k]:.3f} < {floor}: {scores}"
 
 
+@pytest.mark.slow  # five folds of two models on 1,941 rows: about 9 s of CPU, 10-20 s on a busy machine
 def test_steel_flips_are_shown_for_review_one_seed(steel: pl.DataFrame) -> None:
     scores = steel_scores(steel, seed=1)
     _check(scores)
