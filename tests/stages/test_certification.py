@@ -23,16 +23,16 @@ def _set(path: Path, old: str, new: str) -> None:
 # passed, rules failed), and the verdict, first of the reasons.
 SEED_FIGURES = {
     "ai4i2020": (
-        (10_000, 10_000, 0, 27, 25, 1),
-        "silver: all 16 gates hold, score 0.9999; not gold: 1 of 21 scored measures fail",
+        (10_000, 10_000, 0, 27, 27, 1),
+        "silver: all 16 gates hold, score 0.9999; not gold: 1 of 23 scored measures fail",
     ),
     "cmapss": (
-        (160_359, 160_359, 0, 0, 41, 1),
-        "bronze: all 31 gates hold, score 0.9896; not silver: 1 scored measures miss their threshold by more than 0.05",
+        (160_359, 160_359, 0, 0, 42, 1),
+        "bronze: all 31 gates hold, score 0.9910; not silver: 1 scored measures miss their threshold by more than 0.05",
     ),
     "cnc_line": (
-        (2_385, 2_355, 30, 39, 23, 9),
-        "silver: all 15 gates hold, score 0.9984; not gold: 7 of 24 scored measures fail",
+        (2_385, 2_355, 30, 39, 28, 9),
+        "silver: all 15 gates hold, score 0.9985; not gold: 7 of 29 scored measures fail",
     ),
     "steel_plates_faults": (
         (1_941, 1_941, 0, 7, 83, 0),
