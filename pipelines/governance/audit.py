@@ -4,6 +4,11 @@ Every row's hash is the sha256 of a canonical JSON of its fields and of the prev
 editing a row breaks its own hash, deleting one leaves a gap in `seq`, and re-hashing an edited row
 breaks the next row's `prev_hash`. `chain_problems` finds all three.
 
+Rows removed from the end leave no trace in the chain, so every append also seals the new last row
+(`seq` and `hash`) in a small file beside the catalog, `audit_tail.json`, outside the catalog file.
+An append that finds the log no longer ending where the file says keeps that mismatch in the file
+(`gaps`), so a later append cannot launder a deletion. `tail_problems` compares the two.
+
 Example:
     >>> with writer(warehouse) as con:                                                  # doctest: +SKIP
     ...     record(con, actor=current_actor(), action="publish", object="ai4i2020@2", decision="published")
@@ -17,6 +22,7 @@ import json
 import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -24,8 +30,9 @@ import duckdb
 from pipelines.errors import CatalogError, IntegrityError, MoshuError
 from pipelines.warehouse import Warehouse
 
-__all__ = ["ACTIONS", "chain_problems", "current_actor", "record", "row_hash"]
+__all__ = ["ACTIONS", "TAIL_FILE", "chain_problems", "current_actor", "record", "row_hash", "tail_problems"]
 
+TAIL_FILE = "audit_tail.json"  # beside the catalog: the last row's seq and hash, rewritten at each append
 ACTIONS = ("publish", "gate", "feedback_submit", "feedback_review", "model_register", "query", "verify")
 
 # The hashed columns, in table order (`logged_at`: `at` is a reserved word in DuckDB's grammar).
@@ -105,7 +112,80 @@ def record(
     text = None if detail is None else json.dumps(detail, sort_keys=True, ensure_ascii=False, default=str)
     digest = row_hash(seq, now, actor, role, action, object, decision, text, prev_hash)
     con.execute(_INSERT, [seq, now, actor, role, action, object, decision, text, prev_hash, digest])
+    _seal(con, (last_seq, prev_hash), (seq, digest))
     return seq
+
+
+def _tail_path(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """`audit_tail.json` beside the catalog file `con` writes to (None for an in-memory catalog)."""
+    row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    return Path(row[0]).parent / TAIL_FILE if row and row[0] else None
+
+
+def _read_tail(path: Path) -> dict[str, Any] | None:
+    """The sealed tail, None when there is no file; a file that does not parse is a `ValueError`."""
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("seq"), int):
+        raise ValueError(f"`{path.name}` should be a JSON object with `seq` and `hash`")
+    return data
+
+
+def _seal(con: duckdb.DuckDBPyConnection, before: tuple[int, str | None], after: tuple[int, str]) -> None:
+    """Rewrite the sealed tail to `after`; a tail that was not `before` (the head this append followed) is kept as a gap."""
+    path = _tail_path(con)
+    if path is None:
+        return
+    try:
+        old = _read_tail(path)
+    except ValueError as e:
+        old = {"seq": None, "hash": f"unreadable: {e}"}
+    gaps = list(old.get("gaps", [])) if old else []
+    if old is not None and (old.get("seq"), old.get("hash")) != before:
+        gaps.append({"sealed_seq": old.get("seq"), "sealed_hash": old.get("hash"), "found_seq": before[0], "found_hash": before[1]})
+    body = {"seq": after[0], "hash": after[1], **({"gaps": gaps} if gaps else {})}
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def tail_problems(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], tuple[int, str] | None]:
+    """Compare the audit log's last row with the tail sealed in `path` (see the module docstring).
+
+    Args:
+        con: Any connection to the catalog, read-only is enough.
+        path: The `audit_tail.json` beside the catalog.
+
+    Returns:
+        Human sentences (empty when the log ends at its sealed tail), and the sealed (seq, hash).
+    """
+    seq, digest = _head(con)
+    try:
+        tail = _read_tail(path)
+    except ValueError as e:
+        return [f"the sealed audit tail `{path.name}` cannot be read: {e}"], None
+    if tail is None:
+        if seq == 0:
+            return [], None
+        return [f"the audit log's tail is not sealed: `{path.name}` is missing beside the catalog (deleted, or the log "
+                f"was last written by an older moshu; the next audit write seals seq {seq + 1})"], None  # fmt: skip
+    out = [
+        f"the audit log did not end at its sealed tail seq {g.get('sealed_seq')} (hash {g.get('sealed_hash')}) when seq "
+        f"{(g.get('found_seq') or 0) + 1} was appended after seq {g.get('found_seq')}: rows were removed from the end, "
+        "or a write was rolled back"
+        for g in tail.get("gaps", [])
+    ]
+    sealed = (int(tail["seq"]), str(tail.get("hash")))
+    if sealed[0] > seq:
+        out.append(f"audit rows after seq {seq} are missing: the sealed tail is seq {sealed[0]} (deleted from the end, "
+                   "or the write that added them was rolled back)")  # fmt: skip
+    elif sealed[0] < seq:
+        out.append(f"audit rows seq {sealed[0] + 1} to {seq} were appended without being sealed (written outside moshu)")
+    row = con.execute("SELECT hash FROM audit_log WHERE seq = ?", [sealed[0]]).fetchone()
+    if row is not None and row[0] != sealed[1]:
+        out.append(f"audit row seq {sealed[0]} is not the one sealed at its append (hash {row[0]}, sealed {sealed[1]})")
+    return out, sealed
 
 
 def record_query(warehouse: Warehouse, role: str, query: str, decision: str, problem: str | None) -> None:
