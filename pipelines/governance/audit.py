@@ -143,7 +143,9 @@ def _seal(con: duckdb.DuckDBPyConnection, before: tuple[int, str | None], after:
         old = {"seq": None, "hash": f"unreadable: {e}"}
     gaps = list(old.get("gaps", [])) if old else []
     if old is not None and (old.get("seq"), old.get("hash")) != before:
-        gaps.append({"sealed_seq": old.get("seq"), "sealed_hash": old.get("hash"), "found_seq": before[0], "found_hash": before[1]})
+        gaps.append(
+            {"sealed_seq": old.get("seq"), "sealed_hash": old.get("hash"), "found_seq": before[0], "found_hash": before[1]}
+        )
     body = {"seq": after[0], "hash": after[1], **({"gaps": gaps} if gaps else {})}
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
@@ -160,7 +162,7 @@ def tail_problems(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str]
     Returns:
         Human sentences (empty when the log ends at its sealed tail), and the sealed (seq, hash).
     """
-    seq, digest = _head(con)
+    seq, _ = _head(con)
     try:
         tail = _read_tail(path)
     except ValueError as e:

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pipelines.catalog.client import CatalogClient
 from pipelines.warehouse import Warehouse
@@ -16,6 +16,7 @@ __all__ = ["AUDIT_LOG", "CATALOG", "ORPHANS", "Ctx", "Problem", "Report"]
 AUDIT_LOG = "<audit_log>"
 CATALOG = "<catalog>"
 ORPHANS = "<orphans>"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -74,14 +75,14 @@ class Ctx:
             rel = Path(path).as_posix()
         self.report.problems.append(Problem(dataset, version, rel, problem, _text(expected), _text(actual)))
 
-    def guarded(self, dataset: str, version: int | None, path: Path, what: str, check: Callable[[], Any]) -> Any:
-        """Run one check; an exception it raises (a damaged file it reads, say) becomes a problem, never a traceback.
+    def guarded(self, dataset: str, version: int | None, path: Path, what: str, check: Callable[..., T], *args: Any) -> T | None:
+        """Run `check(*args)`; an exception it raises (a damaged file it reads, say) becomes a problem, never a traceback.
 
         Returns:
             What `check` returned, or None when it raised.
         """
         try:
-            return check()
+            return check(*args)
         except Exception as e:  # any damaged input is a finding: the report must cover every other item
             logging.getLogger(__name__).debug("verify: %s failed", what, exc_info=True)
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""

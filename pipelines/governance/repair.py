@@ -18,6 +18,7 @@ folder, or a `.tmp-v<N>-*` folder it was filling. `moshu verify` reports all thr
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -95,7 +96,7 @@ def orphans(
             continue
         tmps = [p for p in _dirs(ddir) if p.name.startswith(TMP_PREFIX)]
         if tmps and not _locked(warehouse, ddir.name):
-            out += [Orphan(ddir.name, p, "temporary version folder of a stopped run (no run holds the dataset's lock)")
+            out += [Orphan(ddir.name, p, "temporary version folder of a stopped run: no run holds the dataset's lock")
                     for p in tmps]  # fmt: skip
     now = time.time()
     for ddir in _dirs(warehouse.root / "_staging"):
@@ -198,10 +199,8 @@ def _remove(warehouse: Warehouse, o: Orphan) -> str:
             return f"{rel}: kept, a run took the dataset's lock meanwhile"
     else:
         shutil.rmtree(o.path, ignore_errors=True)
-    for parent in (o.path.parent,) if o.path.parent.parent.name == "_staging" else ():
-        try:
-            parent.rmdir()  # the dataset's staging folder, once empty
-        except OSError:
-            pass
+    if o.path.parent.parent.name == "_staging":
+        with contextlib.suppress(OSError):
+            o.path.parent.rmdir()  # the dataset's staging folder, once empty
     _log.info("removed orphan folder %s", rel)
-    return f"{rel}: removed ({o.why})"
+    return f"{rel}: removed, {o.why}"

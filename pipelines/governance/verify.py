@@ -69,20 +69,18 @@ def verify(warehouse: Warehouse, dataset: str | None = None, version: int | None
     try:
         for name, v in _scope(ctx, dataset, version):
             vdir = warehouse.version_dir(name, v)
-            manifest = ctx.guarded(name, v, vdir, "checking the version", lambda n=name, v=v: _check_version(ctx, n, v))
+            manifest = ctx.guarded(name, v, vdir, "checking the version", _check_version, ctx, name, v)
             if manifest is None:  # a manifest that does not parse is reported, and nothing is derived from it
                 continue
             if rows is not None and _registered(ctx, name, v):
-                ctx.guarded(name, v, vdir / MANIFEST, "comparing the catalog rows with the manifest",
-                            lambda n=name, v=v, d=vdir: rows.check(ctx, n, v, d))  # fmt: skip
-                ctx.guarded(name, v, vdir / MANIFEST, "checking the run row",
-                            lambda n=name, v=v, d=vdir, m=manifest: check_run_row(ctx, n, v, d, m))  # fmt: skip
-                ctx.guarded(name, v, vdir / MANIFEST, "checking the publish record",
-                            lambda n=name, v=v, d=vdir: check_publish_record(ctx, n, v, d))  # fmt: skip
+                at = vdir / MANIFEST
+                ctx.guarded(name, v, at, "comparing the catalog rows with the manifest", rows.check, ctx, name, v, vdir)
+                ctx.guarded(name, v, at, "checking the run row", check_run_row, ctx, name, v, vdir, manifest)
+                ctx.guarded(name, v, at, "checking the publish record", check_publish_record, ctx, name, v, vdir)
             check_derived(ctx, name, v, manifest)
         path = warehouse.catalog_path
-        ctx.guarded(AUDIT_LOG, None, path, "checking the audit log", lambda: _check_audit_log(ctx))
-        ctx.guarded(ORPHANS, None, warehouse.root, "looking for orphan folders", lambda: _check_orphans(ctx, dataset))
+        ctx.guarded(AUDIT_LOG, None, path, "checking the audit log", _check_audit_log, ctx)
+        ctx.guarded(ORPHANS, None, warehouse.root, "looking for orphan folders", _check_orphans, ctx, dataset)
     finally:
         if rows is not None:
             rows.close()
@@ -98,7 +96,7 @@ def folder_problems(warehouse: Warehouse, name: str, version: int) -> list[Probl
         The problems; empty when the folder is exactly what its manifest records.
     """
     ctx = Ctx(warehouse, None, Report())
-    ctx.guarded(name, version, warehouse.version_dir(name, version), "checking the version", lambda: _check_version(ctx, name, version))
+    ctx.guarded(name, version, warehouse.version_dir(name, version), "checking the version", _check_version, ctx, name, version)
     return ctx.report.problems
 
 

@@ -21,7 +21,7 @@ import duckdb
 from pipelines.governance.findings import Ctx
 from pipelines.warehouse import MANIFEST
 
-__all__ = ["CatalogRows", "TABLES"]
+__all__ = ["TABLES", "CatalogRows", "check_publish_record", "check_run_row"]
 
 # Tables `register_version` fills from a manifest, compared in full. `versions` and `source_files` are compared
 # field by field in `verify` itself; the demand tables are left out: they change when a demand changes.

@@ -32,20 +32,20 @@ def check_derived(ctx: Ctx, name: str, version: int, manifest: dict[str, Any]) -
     )
     for demand_name, recorded, definition in rows:
         path = split_path(ctx.warehouse, name, version, demand_name)
+        what = f"recomputing the split of demand `{demand_name}`"
         ctx.guarded(
-            name, version, path, f"recomputing the split of demand `{demand_name}`",
-            lambda d=demand_name, r=recorded, j=definition, p=path: _check_split(ctx, name, version, manifest, d, r, j, p),
-        )  # fmt: skip
+            name, version, path, what, _check_split, ctx, name, version, manifest, demand_name, recorded, definition, path
+        )
     from pipelines.report.card import CARDS_DIR
     from pipelines.report.model_page import MODELS_DIR
 
     md = ctx.warehouse.dataset_dir(name) / CARDS_DIR / f"v{version}.md"
     html = md.with_suffix(".html")
     if md.is_file() or html.is_file():
-        ctx.guarded(name, version, md, "regenerating the dataset card", lambda: _check_card(ctx, name, version, md, html))
+        ctx.guarded(name, version, md, "regenerating the dataset card", _check_card, ctx, name, version, md, html)
     page = ctx.warehouse.dataset_dir(name) / MODELS_DIR / f"v{version}.html"
     if page.is_file():
-        ctx.guarded(name, version, page, "regenerating the model page", lambda: _check_model_page(ctx, name, version, page))
+        ctx.guarded(name, version, page, "regenerating the model page", _check_model_page, ctx, name, version, page)
 
 
 def _check_split(
@@ -108,8 +108,6 @@ def _check_model_page(ctx: Ctx, name: str, version: int, page: Path) -> None:
     for title, query in _SECTIONS:
         rel = ctx.catalog.sql(query, [name, version])
         sections.append((title, rel.columns, rel.fetchall()))
-    html = _TEMPLATE.render(
-        name=name, version=version, v={"status": row[0][0], "level": row[0][1]}, sections=sections, fmt=_fmt
-    )
+    html = _TEMPLATE.render(name=name, version=version, v={"status": row[0][0], "level": row[0][1]}, sections=sections, fmt=_fmt)
     if page.read_bytes() != html.encode("utf-8"):
         ctx.add(name, version, page, "model page differs from the one generated from the catalog", "regenerated", "edited")
