@@ -20,6 +20,7 @@ import getpass
 import hashlib
 import json
 import os
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -112,14 +113,25 @@ def record(
     text = None if detail is None else json.dumps(detail, sort_keys=True, ensure_ascii=False, default=str)
     digest = row_hash(seq, now, actor, role, action, object, decision, text, prev_hash)
     con.execute(_INSERT, [seq, now, actor, role, action, object, decision, text, prev_hash, digest])
-    _seal(con, (last_seq, prev_hash), (seq, digest))
+    _seal(con, (last_seq, prev_hash), (seq, digest), now)
     return seq
 
 
 def _tail_path(con: duckdb.DuckDBPyConnection) -> Path | None:
-    """`audit_tail.json` beside the catalog file `con` writes to (None for an in-memory catalog)."""
+    """`audit_tail.json` beside the catalog file `con` writes to; None for an in-memory catalog, and for the cache
+    of a remote warehouse (its machines all append to the shared catalog, so no one folder can hold its tail)."""
+    from pipelines.warehouse import BINDING
+
     row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
-    return Path(row[0]).parent / TAIL_FILE if row and row[0] else None
+    if not row or not row[0] or (Path(row[0]).parent / BINDING).is_file():
+        return None
+    return Path(row[0]).parent / TAIL_FILE
+
+
+def _has_seal_table(con: duckdb.DuckDBPyConnection) -> bool:
+    sql = "SELECT count(*) FROM information_schema.tables WHERE table_name = 'audit_seal' AND table_catalog = current_database()"
+    row = con.execute(sql).fetchone()
+    return bool(row and row[0])
 
 
 def _read_tail(path: Path) -> dict[str, Any] | None:
@@ -132,8 +144,9 @@ def _read_tail(path: Path) -> dict[str, Any] | None:
     return data
 
 
-def _seal(con: duckdb.DuckDBPyConnection, before: tuple[int, str | None], after: tuple[int, str]) -> None:
-    """Rewrite the sealed tail to `after`; a tail that was not `before` (the head this append followed) is kept as a gap."""
+def _seal(con: duckdb.DuckDBPyConnection, before: tuple[int, str | None], after: tuple[int, str], now: datetime) -> None:
+    """Rewrite the sealed tail to `after`; a tail that was not `before` (the head this append followed) is kept as a gap.
+    The first seal of a folder is also recorded in the catalog (`audit_seal`), so a deleted tail file is noticed."""
     path = _tail_path(con)
     if path is None:
         return
@@ -146,7 +159,14 @@ def _seal(con: duckdb.DuckDBPyConnection, before: tuple[int, str | None], after:
         gaps.append(
             {"sealed_seq": old.get("seq"), "sealed_hash": old.get("hash"), "found_seq": before[0], "found_hash": before[1]}
         )
-    body = {"seq": after[0], "hash": after[1], **({"gaps": gaps} if gaps else {})}
+    sealed_before = _has_seal_table(con) and con.execute("SELECT count(*) FROM audit_seal").fetchone() != (0,)
+    if old is None and sealed_before:  # the file was deleted: a new one must not hide what it held
+        gaps.append({"sealed_seq": None, "sealed_hash": "missing", "found_seq": before[0], "found_hash": before[1]})
+    seal_id = str(old.get("seal_id") or "") if old else ""
+    if not seal_id and _has_seal_table(con):
+        seal_id = uuid.uuid4().hex
+        con.execute("INSERT INTO audit_seal VALUES (?, ?, ?)", [seal_id, after[0], now])
+    body = {"seq": after[0], "hash": after[1], "seal_id": seal_id or None, **({"gaps": gaps} if gaps else {})}
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
@@ -168,14 +188,20 @@ def tail_problems(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str]
     except ValueError as e:
         return [f"the sealed audit tail `{path.name}` cannot be read: {e}"], None
     if tail is None:
-        if seq == 0:
-            return [], None
-        return [f"the audit log's tail is not sealed: `{path.name}` is missing beside the catalog (deleted, or the log "
-                f"was last written by an older moshu; the next audit write seals seq {seq + 1})"], None  # fmt: skip
+        seals = con.execute("SELECT min(first_seq) FROM audit_seal").fetchone() if _has_seal_table(con) else None
+        if not seals or seals[0] is None:
+            return [], None  # never sealed here: written before sealing existed, or copied from a remote warehouse
+        return [f"`{path.name}` is missing beside the catalog (deleted): the audit log was sealed there from seq "
+                f"{seals[0]} on, so rows removed from its end can no longer be told"], None  # fmt: skip
     out = [
-        f"the audit log did not end at its sealed tail seq {g.get('sealed_seq')} (hash {g.get('sealed_hash')}) when seq "
-        f"{(g.get('found_seq') or 0) + 1} was appended after seq {g.get('found_seq')}: rows were removed from the end, "
-        "or a write was rolled back"
+        (
+            f"`{path.name}` was missing when seq {(g.get('found_seq') or 0) + 1} was appended (deleted): rows removed "
+            "from the end before then cannot be told"
+            if g.get("sealed_seq") is None
+            else f"the audit log did not end at its sealed tail seq {g.get('sealed_seq')} (hash {g.get('sealed_hash')}) "
+            f"when seq {(g.get('found_seq') or 0) + 1} was appended after seq {g.get('found_seq')}: rows were removed "
+            "from the end, or a write was rolled back"
+        )
         for g in tail.get("gaps", [])
     ]
     sealed = (int(tail["seq"]), str(tail.get("hash")))

@@ -125,6 +125,17 @@ def test_deleting_the_last_audit_row_is_reported_and_stays_reported(wh: Warehous
     assert "did not end at its sealed tail" in p.problem
 
 
+def test_a_deleted_audit_tail_is_reported_and_stays_reported(wh: Warehouse) -> None:
+    with writer(wh) as con:
+        con.execute("DELETE FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)")
+    (wh.root / TAIL_FILE).unlink()  # the seal goes too
+    [p] = _found(wh)
+    assert (p.dataset, p.path) == (AUDIT_LOG, TAIL_FILE) and "missing" in p.problem and "deleted" in p.problem
+    assert _cli(wh)[0] == 1  # its record writes a new tail file, which keeps that the old one was gone
+    [p] = _found(wh)
+    assert "was missing when" in p.problem
+
+
 def test_a_manifest_re_registered_in_the_catalog_is_caught_by_the_audit_log(wh: Warehouse) -> None:
     """The attacker edits a manifest, then writes its new sha256 into `versions`: the publish record still differs."""
     path = wh.version_dir(AI4I, 1) / "manifest.json"
