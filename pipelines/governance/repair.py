@@ -88,8 +88,6 @@ def orphans(
     Returns:
         The orphans, temporary folders first.
     """
-    if ended is None:
-        ended = _ended_runs(warehouse)
     out = []
     for ddir in _dirs(warehouse.root / "datasets"):
         if dataset not in (None, ddir.name):
@@ -105,6 +103,8 @@ def orphans(
         for run in _dirs(ddir):
             if run.name == keep_run:
                 continue
+            if ended is None:  # read once, and only when there is a staging folder to judge
+                ended = _ended_runs(warehouse)
             if run.name in ended:
                 out.append(Orphan(ddir.name, run, f"staging folder of run `{run.name}`, which has ended"))
             elif (age := now - _newest_write(run)) > ORPHAN_AGE_S:
