@@ -5,7 +5,8 @@ editing a row breaks its own hash, deleting one leaves a gap in `seq`, and re-ha
 breaks the next row's `prev_hash`. `chain_problems` finds all three.
 
 Rows removed from the end leave no trace in the chain, so every append also seals the new last row
-(`seq` and `hash`) in a small file beside the catalog, `audit_tail.json`, outside the catalog file.
+(`seq` and `hash`) in a small file beside the catalog, outside the catalog file
+(`catalog.duckdb.audit-tail.json`).
 An append that finds the log no longer ending where the file says keeps that mismatch in the file
 (`gaps`), so a later append cannot launder a deletion. `tail_problems` compares the two.
 
@@ -29,11 +30,11 @@ from typing import Any
 import duckdb
 
 from pipelines.errors import CatalogError, IntegrityError, MoshuError
-from pipelines.warehouse import Warehouse
+from pipelines.warehouse import CATALOG_FILE, Warehouse
 
 __all__ = ["ACTIONS", "TAIL_FILE", "chain_problems", "current_actor", "record", "row_hash", "tail_problems"]
 
-TAIL_FILE = "audit_tail.json"  # beside the catalog: the last row's seq and hash, rewritten at each append
+TAIL_FILE = f"{CATALOG_FILE}.audit-tail.json"  # beside the catalog: its last row's seq and hash, rewritten at each append
 ACTIONS = ("publish", "gate", "feedback_submit", "feedback_review", "model_register", "query", "verify")
 
 # The hashed columns, in table order (`logged_at`: `at` is a reserved word in DuckDB's grammar).
@@ -118,7 +119,7 @@ def record(
 
 
 def _tail_path(con: duckdb.DuckDBPyConnection) -> Path | None:
-    """`audit_tail.json` beside the catalog file `con` writes to; None for an in-memory catalog, and for the cache
+    """The tail file beside the catalog file `con` writes to; None for an in-memory catalog, and for the cache
     of a remote warehouse (its machines all append to the shared catalog, so no one folder can hold its tail)."""
     from pipelines.warehouse import BINDING
 
@@ -167,7 +168,7 @@ def _seal(con: duckdb.DuckDBPyConnection, before: tuple[int, str | None], after:
         seal_id = uuid.uuid4().hex
         con.execute("INSERT INTO audit_seal VALUES (?, ?, ?)", [seal_id, after[0], now])
     body = {"seq": after[0], "hash": after[1], "seal_id": seal_id or None, **({"gaps": gaps} if gaps else {})}
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f"{path.name}.tmp")
     tmp.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
@@ -177,7 +178,7 @@ def tail_problems(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str]
 
     Args:
         con: Any connection to the catalog, read-only is enough.
-        path: The `audit_tail.json` beside the catalog.
+        path: The tail file beside the catalog (`TAIL_FILE`).
 
     Returns:
         Human sentences (empty when the log ends at its sealed tail), and the sealed (seq, hash).

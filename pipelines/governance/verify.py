@@ -16,8 +16,8 @@ What `verify` proves, version by version:
 5. every version folder has a catalog row and every catalog row a folder;
 
 and, once for the whole warehouse, that the audit log's hash chain is intact and ends at the tail
-sealed beside the catalog (`audit_tail.json`), and that no run left orphan staging or temporary
-folders (`repair`). Every check runs on its own: a damaged input is a problem in the report, never
+sealed beside the catalog (`catalog.duckdb.audit-tail.json`), and that no run left orphan staging or
+temporary folders (`repair`). Every check runs on its own: a damaged input is a problem in the report, never
 a traceback. The catalog is only read.
 
 Example:
