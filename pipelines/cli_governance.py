@@ -28,19 +28,31 @@ def verify(
     ref: Annotated[
         str | None, typer.Argument(help="DATASET or DATASET@VERSION (default: every version of every dataset).")
     ] = None,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="First register committed version folders the catalog lacks (from their manifests) and remove the "
+            "orphan staging and temporary folders of stopped runs; then verify.",
+        ),
+    ] = False,
     project: ProjectOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Recompute the hashes of every published file against its manifest and the catalog; check the audit chain."""
+    """Check every version's files, catalog rows, derived files and audit records; exit 1 on any problem."""
     from pipelines.catalog.client import parse_ref
     from pipelines.catalog.db import writer
     from pipelines.errors import MoshuError
     from pipelines.governance.audit import current_actor, record
+    from pipelines.governance.repair import repair as run_repair
     from pipelines.governance.verify import verify as run_verify
 
     wh = _settings(project, warehouse).warehouse
     try:
         name, version = parse_ref(ref) if ref else (None, None)
+        if repair:
+            for line in run_repair(wh, name):
+                out.print(f"repair: {line}")
         report = run_verify(wh, name, version)
     except MoshuError as e:
         _fail(str(e))
@@ -52,8 +64,10 @@ def verify(
         except MoshuError as e:
             err.print(f"could not record the verification in the audit log: {e}")
     if report.ok:
+        tail = f" up to its sealed tail seq {report.audit_tail[0]}, hash {report.audit_tail[1]}" if report.audit_tail else ""
         out.print(
-            f"ok: {report.checked_versions} versions, {report.checked_files} files match their manifests and the catalog; audit log chain intact"
+            f"ok: {report.checked_versions} versions, {report.checked_files} files match their manifests and the catalog; "
+            f"catalog rows match the manifests; audit log chain intact{tail}"
             + (
                 f"; {report.remote_only} versions only on the remote not checked (`moshu pull` fetches them)"
                 if report.remote_only

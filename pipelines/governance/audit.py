@@ -4,6 +4,12 @@ Every row's hash is the sha256 of a canonical JSON of its fields and of the prev
 editing a row breaks its own hash, deleting one leaves a gap in `seq`, and re-hashing an edited row
 breaks the next row's `prev_hash`. `chain_problems` finds all three.
 
+Rows removed from the end leave no trace in the chain, so every append also seals the new last row
+(`seq` and `hash`) in a small file beside the catalog, outside the catalog file
+(`catalog.duckdb.audit-tail.json`).
+An append that finds the log no longer ending where the file says keeps that mismatch in the file
+(`gaps`), so a later append cannot launder a deletion. `tail_problems` compares the two.
+
 Example:
     >>> with writer(warehouse) as con:                                                  # doctest: +SKIP
     ...     record(con, actor=current_actor(), action="publish", object="ai4i2020@2", decision="published")
@@ -15,17 +21,20 @@ import getpass
 import hashlib
 import json
 import os
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from pipelines.errors import CatalogError, IntegrityError, MoshuError
-from pipelines.warehouse import Warehouse
+from pipelines.warehouse import CATALOG_FILE, Warehouse
 
-__all__ = ["ACTIONS", "chain_problems", "current_actor", "record", "row_hash"]
+__all__ = ["ACTIONS", "TAIL_FILE", "chain_problems", "current_actor", "record", "row_hash", "tail_problems"]
 
+TAIL_FILE = f"{CATALOG_FILE}.audit-tail.json"  # beside the catalog: its last row's seq and hash, rewritten at each append
 ACTIONS = ("publish", "gate", "feedback_submit", "feedback_review", "model_register", "query", "verify", "policy_apply")
 
 # The hashed columns, in table order (`logged_at`: `at` is a reserved word in DuckDB's grammar).
@@ -105,7 +114,107 @@ def record(
     text = None if detail is None else json.dumps(detail, sort_keys=True, ensure_ascii=False, default=str)
     digest = row_hash(seq, now, actor, role, action, object, decision, text, prev_hash)
     con.execute(_INSERT, [seq, now, actor, role, action, object, decision, text, prev_hash, digest])
+    _seal(con, (last_seq, prev_hash), (seq, digest), now)
     return seq
+
+
+def _tail_path(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """The tail file beside the catalog file `con` writes to; None for an in-memory catalog, and for the cache
+    of a remote warehouse (its machines all append to the shared catalog, so no one folder can hold its tail)."""
+    from pipelines.warehouse import BINDING
+
+    row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    if not row or not row[0] or (Path(row[0]).parent / BINDING).is_file():
+        return None
+    return Path(row[0]).parent / TAIL_FILE
+
+
+def _has_seal_table(con: duckdb.DuckDBPyConnection) -> bool:
+    sql = "SELECT count(*) FROM information_schema.tables WHERE table_name = 'audit_seal' AND table_catalog = current_database()"
+    row = con.execute(sql).fetchone()
+    return bool(row and row[0])
+
+
+def _read_tail(path: Path) -> dict[str, Any] | None:
+    """The sealed tail, None when there is no file; a file that does not parse is a `ValueError`."""
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("seq"), int):
+        raise ValueError(f"`{path.name}` should be a JSON object with `seq` and `hash`")
+    return data
+
+
+def _seal(con: duckdb.DuckDBPyConnection, before: tuple[int, str | None], after: tuple[int, str], now: datetime) -> None:
+    """Rewrite the sealed tail to `after`; a tail that was not `before` (the head this append followed) is kept as a gap.
+    The first seal of a folder is also recorded in the catalog (`audit_seal`), so a deleted tail file is noticed."""
+    path = _tail_path(con)
+    if path is None:
+        return
+    try:
+        old = _read_tail(path)
+    except ValueError as e:
+        old = {"seq": None, "hash": f"unreadable: {e}"}
+    gaps = list(old.get("gaps", [])) if old else []
+    if old is not None and (old.get("seq"), old.get("hash")) != before:
+        gaps.append(
+            {"sealed_seq": old.get("seq"), "sealed_hash": old.get("hash"), "found_seq": before[0], "found_hash": before[1]}
+        )
+    sealed_before = _has_seal_table(con) and con.execute("SELECT count(*) FROM audit_seal").fetchone() != (0,)
+    if old is None and sealed_before:  # the file was deleted: a new one must not hide what it held
+        gaps.append({"sealed_seq": None, "sealed_hash": "missing", "found_seq": before[0], "found_hash": before[1]})
+    seal_id = str(old.get("seal_id") or "") if old else ""
+    if not seal_id and _has_seal_table(con):
+        seal_id = uuid.uuid4().hex
+        con.execute("INSERT INTO audit_seal VALUES (?, ?, ?)", [seal_id, after[0], now])
+    body = {"seq": after[0], "hash": after[1], "seal_id": seal_id or None, **({"gaps": gaps} if gaps else {})}
+    tmp = path.with_name(f"{path.name}.tmp")
+    tmp.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def tail_problems(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], tuple[int, str] | None]:
+    """Compare the audit log's last row with the tail sealed in `path` (see the module docstring).
+
+    Args:
+        con: Any connection to the catalog, read-only is enough.
+        path: The tail file beside the catalog (`TAIL_FILE`).
+
+    Returns:
+        Human sentences (empty when the log ends at its sealed tail), and the sealed (seq, hash).
+    """
+    seq, _ = _head(con)
+    try:
+        tail = _read_tail(path)
+    except ValueError as e:
+        return [f"the sealed audit tail `{path.name}` cannot be read: {e}"], None
+    if tail is None:
+        seals = con.execute("SELECT min(first_seq) FROM audit_seal").fetchone() if _has_seal_table(con) else None
+        if not seals or seals[0] is None:
+            return [], None  # never sealed here: written before sealing existed, or copied from a remote warehouse
+        return [f"`{path.name}` is missing beside the catalog (deleted): the audit log was sealed there from seq "
+                f"{seals[0]} on, so rows removed from its end can no longer be told"], None  # fmt: skip
+    out = [
+        (
+            f"`{path.name}` was missing when seq {(g.get('found_seq') or 0) + 1} was appended (deleted): rows removed "
+            "from the end before then cannot be told"
+            if g.get("sealed_seq") is None
+            else f"the audit log did not end at its sealed tail seq {g.get('sealed_seq')} (hash {g.get('sealed_hash')}) "
+            f"when seq {(g.get('found_seq') or 0) + 1} was appended after seq {g.get('found_seq')}: rows were removed "
+            "from the end, or a write was rolled back"
+        )
+        for g in tail.get("gaps", [])
+    ]
+    sealed = (int(tail["seq"]), str(tail.get("hash")))
+    if sealed[0] > seq:
+        out.append(f"audit rows after seq {seq} are missing: the sealed tail is seq {sealed[0]} (deleted from the end, "
+                   "or the write that added them was rolled back)")  # fmt: skip
+    elif sealed[0] < seq:
+        out.append(f"audit rows seq {sealed[0] + 1} to {seq} were appended without being sealed (written outside moshu)")
+    row = con.execute("SELECT hash FROM audit_log WHERE seq = ?", [sealed[0]]).fetchone()
+    if row is not None and row[0] != sealed[1]:
+        out.append(f"audit row seq {sealed[0]} is not the one sealed at its append (hash {row[0]}, sealed {sealed[1]})")
+    return out, sealed
 
 
 def record_query(

@@ -1,16 +1,24 @@
-"""Tamper evidence: check every published version on disk against its manifest and the catalog.
+"""Tamper evidence: check every published version on disk against its manifest, the catalog and the audit log.
 
 What `verify` proves, version by version:
 
 1. `manifest.json` parses, its sha256 is the `versions.manifest_sha256` recorded when the version
    was registered (so an edited manifest is caught even when the files it lists were re-hashed to
-   match), and its `data_hash` is the catalog's;
+   match), that sha256 is the one the audit log's `publish` row recorded, and its `data_hash` is the
+   catalog's;
 2. every file the manifest lists exists with its recorded sha256 and size, and the folder holds no
    file the manifest does not list;
-3. the catalog's `source_files` rows (and its counts, status, level and score) are the manifest's;
-4. every version folder has a catalog row and every catalog row a folder;
+3. the catalog's rows of the version (`versions`, `source_files`, `columns` with their sensitivity,
+   `rule_results`, `measures`, `quarantine_summary`, profiles, ...) are the rows its manifest registers
+   (`verify_catalog`), and the run that wrote it has its `runs` row;
+4. the derived files (split assignments and the catalog's split counts, cards, model pages) are what
+   the catalog and the data give (`verify_derived`);
+5. every version folder has a catalog row and every catalog row a folder;
 
-and, once for the whole catalog, that the audit log's hash chain is intact. The catalog is only read.
+and, once for the whole warehouse, that the audit log's hash chain is intact and ends at the tail
+sealed beside the catalog (`catalog.duckdb.audit-tail.json`), and that no run left orphan staging or
+temporary folders (`repair`). Every check runs on its own: a damaged input is a problem in the report, never
+a traceback. The catalog is only read.
 
 Example:
     >>> report = verify(Warehouse(Path("warehouse")), "ai4i2020")                        # doctest: +SKIP
@@ -21,80 +29,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pipelines.catalog.client import CatalogClient
 from pipelines.errors import CatalogError, MoshuError, NotFoundError
-from pipelines.governance.audit import chain_problems
+from pipelines.governance.audit import TAIL_FILE, chain_problems, tail_problems
+from pipelines.governance.findings import AUDIT_LOG, CATALOG, ORPHANS, Ctx, Problem, Report
+from pipelines.governance.verify_catalog import CatalogRows, check_publish_record, check_run_row
+from pipelines.governance.verify_derived import check_derived
 from pipelines.ingest.fingerprint import sha256_file
 from pipelines.warehouse import MANIFEST, Warehouse, version_number
 
-__all__ = ["AUDIT_LOG", "CATALOG", "Problem", "Report", "verify"]
+__all__ = ["AUDIT_LOG", "CATALOG", "ORPHANS", "Problem", "Report", "folder_problems", "verify"]
 
-AUDIT_LOG = "<audit_log>"
-CATALOG = "<catalog>"
 _CATALOG_FIELDS = ("status", "level", "score", "rows_in", "rows_published", "rows_quarantined")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing that is not as recorded: which file, what was expected, what was found."""
-
-    dataset: str
-    version: int | None
-    path: str  # relative to the warehouse
-    problem: str
-    expected: str | None = None
-    actual: str | None = None
-
-    def render(self) -> str:
-        """`dataset@version path: problem (expected ..., found ...)` as one human line."""
-        where = self.dataset if self.version is None else f"{self.dataset}@{self.version}"
-        text = f"{where} {self.path}: {self.problem}"
-        if self.expected is not None or self.actual is not None:
-            text += f" (expected {self.expected}, found {self.actual})"
-        return text
-
-
-@dataclass
-class Report:
-    """What `verify` looked at and what it found."""
-
-    checked_versions: int = 0
-    checked_files: int = 0
-    problems: list[Problem] = field(default_factory=list)
-    # With a remote warehouse: versions the shared catalog registers that this folder does not hold (not checked).
-    remote_only: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing was found."""
-        return not self.problems
-
-
-@dataclass
-class _Ctx:
-    """One verification in progress: the warehouse, the catalog (None when it cannot be read) and the report."""
-
-    warehouse: Warehouse
-    catalog: CatalogClient | None
-    report: Report
-
-    def add(
-        self, dataset: str, version: int | None, path: Path, problem: str, expected: object = None, actual: object = None
-    ) -> None:
-        """Record a problem about `path` (a path inside the warehouse, reported relative to it)."""
-        try:
-            rel = Path(path).relative_to(self.warehouse.root).as_posix()
-        except ValueError:
-            rel = Path(path).as_posix()
-        self.report.problems.append(Problem(dataset, version, rel, problem, _text(expected), _text(actual)))
-
-
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)
 
 
 def verify(warehouse: Warehouse, dataset: str | None = None, version: int | None = None) -> Report:
@@ -114,21 +63,48 @@ def verify(warehouse: Warehouse, dataset: str | None = None, version: int | None
     """
     if version is not None and dataset is None:
         raise MoshuError("a version needs its dataset: verify(warehouse, 'ai4i2020', 2)")
-    ctx = _Ctx(warehouse, None, Report())
+    ctx = Ctx(warehouse, None, Report())
     ctx.catalog = _open_catalog(ctx)
+    rows = CatalogRows() if ctx.catalog is not None else None
     try:
         for name, v in _scope(ctx, dataset, version):
-            manifest = _check_version(ctx, name, v)
-            if manifest is not None:  # a manifest that does not parse is reported, and nothing is derived from it
-                _check_derived(ctx, name, v, manifest)
-        _check_audit_log(ctx)
+            vdir = warehouse.version_dir(name, v)
+            manifest = ctx.guarded(name, v, vdir, "checking the version", _check_version, ctx, name, v)
+            if manifest is None:  # a manifest that does not parse is reported, and nothing is derived from it
+                continue
+            if rows is not None and _registered(ctx, name, v):
+                at = vdir / MANIFEST
+                ctx.guarded(name, v, at, "comparing the catalog rows with the manifest", rows.check, ctx, name, v, vdir)
+                ctx.guarded(name, v, at, "checking the run row", check_run_row, ctx, name, v, vdir, manifest)
+                ctx.guarded(name, v, at, "checking the publish record", check_publish_record, ctx, name, v, vdir)
+            check_derived(ctx, name, v, manifest)
+        path = warehouse.catalog_path
+        ctx.guarded(AUDIT_LOG, None, path, "checking the audit log", _check_audit_log, ctx)
+        ctx.guarded(ORPHANS, None, warehouse.root, "looking for orphan folders", _check_orphans, ctx, dataset)
     finally:
+        if rows is not None:
+            rows.close()
         if ctx.catalog is not None:
             ctx.catalog.close()
     return ctx.report
 
 
-def _open_catalog(ctx: _Ctx) -> CatalogClient | None:
+def folder_problems(warehouse: Warehouse, name: str, version: int) -> list[Problem]:
+    """What is wrong with one version folder on its own: its manifest and the files it lists (the catalog unread).
+
+    Returns:
+        The problems; empty when the folder is exactly what its manifest records.
+    """
+    ctx = Ctx(warehouse, None, Report())
+    ctx.guarded(name, version, warehouse.version_dir(name, version), "checking the version", _check_version, ctx, name, version)
+    return ctx.report.problems
+
+
+def _registered(ctx: Ctx, name: str, version: int) -> bool:
+    return _catalog_row(ctx, name, version) is not None
+
+
+def _open_catalog(ctx: Ctx) -> CatalogClient | None:
     path = ctx.warehouse.catalog_path
     if not path.is_file():
         ctx.add(CATALOG, None, path, "no catalog to check the versions against", "catalog.duckdb", "missing")
@@ -151,7 +127,7 @@ def _disk_versions(warehouse: Warehouse, name: str) -> set[int]:
     return {n for p in d.iterdir() if p.is_dir() and (n := version_number(p.name)) is not None}
 
 
-def _catalog_versions(ctx: _Ctx) -> dict[str, set[int]]:
+def _catalog_versions(ctx: Ctx) -> dict[str, set[int]]:
     out: dict[str, set[int]] = {}
     if ctx.catalog is not None:
         for name, v in ctx.catalog.rows("SELECT name, version FROM versions"):
@@ -159,7 +135,7 @@ def _catalog_versions(ctx: _Ctx) -> dict[str, set[int]]:
     return out
 
 
-def _all_versions(ctx: _Ctx) -> dict[str, set[int]]:
+def _all_versions(ctx: Ctx) -> dict[str, set[int]]:
     """dataset -> versions, on disk or in the catalog."""
     known = _catalog_versions(ctx)
     datasets_dir = ctx.warehouse.root / "datasets"
@@ -170,7 +146,7 @@ def _all_versions(ctx: _Ctx) -> dict[str, set[int]]:
     return known
 
 
-def _scope(ctx: _Ctx, dataset: str | None, version: int | None) -> Iterator[tuple[str, int]]:
+def _scope(ctx: Ctx, dataset: str | None, version: int | None) -> Iterator[tuple[str, int]]:
     known = _all_versions(ctx)
     if dataset is not None and dataset not in known:
         raise NotFoundError(f"no dataset `{dataset}` in the warehouse (datasets: {', '.join(sorted(known)) or 'none yet'})")
@@ -185,7 +161,7 @@ def _scope(ctx: _Ctx, dataset: str | None, version: int | None) -> Iterator[tupl
 # -- one version ----------------------------------------------------------------------------------------------
 
 
-def _catalog_row(ctx: _Ctx, name: str, version: int) -> dict[str, Any] | None:
+def _catalog_row(ctx: Ctx, name: str, version: int) -> dict[str, Any] | None:
     if ctx.catalog is None:
         return None
     cols = ("path", "manifest_sha256", "data_hash", *_CATALOG_FIELDS)
@@ -193,7 +169,7 @@ def _catalog_row(ctx: _Ctx, name: str, version: int) -> dict[str, Any] | None:
     return dict(zip(cols, rows[0], strict=True)) if rows else None
 
 
-def _check_version(ctx: _Ctx, name: str, version: int) -> dict[str, Any] | None:
+def _check_version(ctx: Ctx, name: str, version: int) -> dict[str, Any] | None:
     """Check one version's folder, manifest, files and catalog rows; its manifest, if it parsed."""
     vdir = ctx.warehouse.version_dir(name, version)
     row = _catalog_row(ctx, name, version)
@@ -216,7 +192,7 @@ def _check_version(ctx: _Ctx, name: str, version: int) -> dict[str, Any] | None:
     return manifest
 
 
-def _read_manifest(ctx: _Ctx, name: str, version: int, vdir: Path) -> dict[str, Any] | None:
+def _read_manifest(ctx: Ctx, name: str, version: int, vdir: Path) -> dict[str, Any] | None:
     path = vdir / MANIFEST
     if not path.is_file():
         ctx.add(name, version, path, "manifest missing", MANIFEST, "missing")
@@ -237,7 +213,7 @@ def _read_manifest(ctx: _Ctx, name: str, version: int, vdir: Path) -> dict[str, 
 
 
 def _check_catalog_row(
-    ctx: _Ctx, name: str, version: int, vdir: Path, row: dict[str, Any], manifest: dict[str, Any] | None
+    ctx: Ctx, name: str, version: int, vdir: Path, row: dict[str, Any], manifest: dict[str, Any] | None
 ) -> None:
     path = vdir / MANIFEST
     rel = vdir.relative_to(ctx.warehouse.root).as_posix()
@@ -273,7 +249,7 @@ def _inside(vdir: Path, rel: str) -> Path | None:
     return vdir / p
 
 
-def _check_files(ctx: _Ctx, name: str, version: int, vdir: Path, manifest: dict[str, Any]) -> None:
+def _check_files(ctx: Ctx, name: str, version: int, vdir: Path, manifest: dict[str, Any]) -> None:
     listed = manifest.get("files")
     if not isinstance(listed, list):
         ctx.add(name, version, vdir / MANIFEST, "manifest has no `files` list", "a list of files", type(listed).__name__)
@@ -286,7 +262,7 @@ def _check_files(ctx: _Ctx, name: str, version: int, vdir: Path, manifest: dict[
             ctx.add(name, version, p, "unlisted file: in the version folder but not in the manifest", "not present", "present")
 
 
-def _check_file(ctx: _Ctx, name: str, version: int, vdir: Path, entry: Any) -> None:
+def _check_file(ctx: Ctx, name: str, version: int, vdir: Path, entry: Any) -> None:
     rel = str(entry.get("path", "")) if isinstance(entry, dict) else ""
     p = _inside(vdir, rel)
     if p is None:
@@ -303,7 +279,7 @@ def _check_file(ctx: _Ctx, name: str, version: int, vdir: Path, entry: Any) -> N
         ctx.add(name, version, p, "sha256 differs from the manifest", entry.get("sha256"), digest)
 
 
-def _check_source_files(ctx: _Ctx, name: str, version: int, vdir: Path, manifest: dict[str, Any]) -> None:
+def _check_source_files(ctx: Ctx, name: str, version: int, vdir: Path, manifest: dict[str, Any]) -> None:
     assert ctx.catalog is not None
     rows = ctx.catalog.rows("SELECT path, sha256 FROM source_files WHERE name = ? AND version = ?", [name, version])
     catalog = {str(p): s for p, s in rows}
@@ -315,52 +291,10 @@ def _check_source_files(ctx: _Ctx, name: str, version: int, vdir: Path, manifest
             ctx.add(name, version, path, f"raw file `{src}`: catalog `source_files` differs from the manifest", want, got)
 
 
-def _check_derived(ctx: _Ctx, name: str, version: int, manifest: dict[str, Any]) -> None:
-    """Split assignments and dataset cards are derived deterministically: recompute them and compare.
-
-    A split file must equal the assignment its demand's recorded definition gives for the version; a
-    card must equal the card generated from the catalog and the manifest. Either differs only if the
-    file was edited (or the catalog changed since the card was written: the run rewrites cards).
-    """
-    if ctx.catalog is None:
-        return
-    import polars as pl
-
-    from pipelines.models.demand import Demand
-    from pipelines.models.splits import make_split, split_hash
-    from pipelines.models.stage import split_path
-
-    rows = ctx.catalog.rows(
-        "SELECT DISTINCT s.demand, s.split_hash, d.definition FROM splits s JOIN demands d USING (demand) "
-        "WHERE s.dataset = ? AND s.version = ?",
-        [name, version],
-    )
-    for demand_name, recorded, definition in rows:
-        demand = Demand.model_validate_json(definition)
-        path = split_path(ctx.warehouse, name, version, demand_name)
-        if split_hash(demand) != recorded:
-            continue  # the demand changed since; the next run re-cuts the split
-        if not path.is_file():
-            ctx.add(name, version, path, "split assignment file is missing", "present", "missing")
-            continue
-        pk = list(manifest.get("primary_key", []))
-        expected = make_split(pl.scan_parquet(ctx.warehouse.data_glob(name, version)), demand, pk).assignment
-        if not pl.read_parquet(path).equals(expected):
-            ctx.add(
-                name, version, path, f"split assignment differs from what demand `{demand_name}` gives", "recomputed", "edited"
-            )
-    card = ctx.warehouse.dataset_dir(name) / "cards" / f"v{version}.md"
-    if card.is_file():
-        from pipelines.report.card import card_markdown
-
-        if card.read_text(encoding="utf-8") != card_markdown(ctx.warehouse, name, version, ctx.catalog):
-            ctx.add(name, version, card, "dataset card differs from the one generated from the catalog", "regenerated", "edited")
-
-
 # -- the audit log ---------------------------------------------------------------------------------------------
 
 
-def _check_audit_log(ctx: _Ctx) -> None:
+def _check_audit_log(ctx: Ctx) -> None:
     if ctx.catalog is None:
         return
     path = ctx.warehouse.catalog_path
@@ -370,3 +304,17 @@ def _check_audit_log(ctx: _Ctx) -> None:
         return
     for sentence in chain_problems(ctx.catalog.con):
         ctx.add(AUDIT_LOG, None, path, sentence)
+    if ctx.warehouse.remote:
+        return  # each machine appends to the shared catalog: its tail is not sealed in this folder
+    tail = path.parent / TAIL_FILE
+    problems, sealed = tail_problems(ctx.catalog.con, tail)
+    ctx.report.audit_tail = sealed
+    for sentence in problems:
+        ctx.add(AUDIT_LOG, None, tail, sentence)
+
+
+def _check_orphans(ctx: Ctx, dataset: str | None) -> None:
+    from pipelines.governance.repair import orphans
+
+    for o in orphans(ctx.warehouse, dataset):
+        ctx.add(ORPHANS if o.dataset is None else o.dataset, None, o.path, o.why, "removed", "present")

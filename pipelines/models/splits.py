@@ -20,6 +20,7 @@ from typing import Any
 
 import polars as pl
 
+from pipelines.errors import IntegrityError
 from pipelines.ingest.readers import SOURCE_FILE, SOURCE_ROW
 from pipelines.models.coverage import CLASS, Gap, class_expr
 from pipelines.models.demand import SPLITS, Demand
@@ -138,11 +139,17 @@ def make_split(lf: pl.LazyFrame, demand: Demand, primary_key: list[str]) -> Spli
     """Assign every published row of a version to train, validation or test."""
     own = [demand.split.column] if demand.split.column else []
     cols = [SOURCE_FILE, SOURCE_ROW, *dict.fromkeys([*demand.split.by, *own, *demand.label_columns, *primary_key])]
-    df = lf.select(cols)
-    df = df.with_columns(_group_expr(demand, primary_key, df.collect_schema()))
-    if demand.task == "classification":
-        df = df.with_columns(class_expr(demand))
-    base = df.collect()
+    try:  # reading the footer (the schema) and then the rows
+        df = lf.select(cols)
+        df = df.with_columns(_group_expr(demand, primary_key, df.collect_schema()))
+        if demand.task == "classification":
+            df = df.with_columns(class_expr(demand))
+        base = df.collect()
+    except pl.exceptions.ComputeError as e:  # a damaged Parquet file ("File out of specification", ...)
+        raise IntegrityError(
+            f"demand `{demand.name}`: the published data cannot be read to cut its split: {e}; run `moshu verify` to "
+            "find the damaged file, and restore it from a copy whose sha256 matches the version's manifest"
+        ) from e
     classes = _group_classes(base)
     gaps: list[Gap] = []
     if demand.split.method == "time":

@@ -123,6 +123,17 @@ def _header(column: str) -> str:
     return column.replace("_", " ")
 
 
+def model_page_html(cat: Any, name: str, version: int, status: str, level: str) -> str:
+    """The model page of one version, from the catalog (an open `CatalogClient`)."""
+    sections = []
+    for title, query in _SECTIONS:
+        rel = cat.sql(query, [name, version])
+        sections.append((title, rel.columns, rel.fetchall()))
+    return _TEMPLATE.render(
+        name=name, version=version, v={"status": status, "level": level}, sections=sections, fmt=_fmt, header=_header
+    )
+
+
 def write_model_pages(warehouse: Warehouse, name: str) -> list[str]:
     """(Re)write the model page of every version of `name`; returns their paths relative to the warehouse."""
     from pipelines.catalog.client import CatalogClient
@@ -131,13 +142,7 @@ def write_model_pages(warehouse: Warehouse, name: str) -> list[str]:
     with CatalogClient(warehouse.root) as cat:
         versions = cat.rows("SELECT version, status, level FROM versions WHERE name = ? ORDER BY version", [name])
         for version, status, level in versions:
-            sections = []
-            for title, query in _SECTIONS:
-                rel = cat.sql(query, [name, version])
-                sections.append((title, rel.columns, rel.fetchall()))
-            html = _TEMPLATE.render(
-                name=name, version=version, v={"status": status, "level": level}, sections=sections, fmt=_fmt, header=_header
-            )
+            html = model_page_html(cat, name, version, status, level)
             path = warehouse.dataset_dir(name) / MODELS_DIR / f"v{version}.html"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(html, encoding="utf-8")

@@ -236,9 +236,22 @@ def _file_list(tmp: Path, known: list[dict[str, Any]] = ()) -> list[dict[str, An
     return out
 
 
+def close_crash_windows(warehouse: Warehouse, name: str, run_id: str) -> None:
+    """Before publishing: register the dataset's committed folders a stopped run left without catalog rows and remove
+    its orphan staging and temporary folders (`pipelines.governance.repair`); a failure is logged, never raised."""
+    from pipelines.governance.repair import repair
+
+    try:
+        for line in repair(warehouse, name, keep_run=run_id):
+            logging.getLogger(__name__).warning("dataset `%s`: %s", name, line)
+    except Exception as e:  # the run itself must not fail over what a stopped run left
+        logging.getLogger(__name__).warning("dataset `%s`: could not close a stopped run's leftovers: %s", name, e)
+
+
 def unchanged_result(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Published:
     """The result of a run whose inputs the latest version already holds."""
     assert v.ingested.unchanged_version is not None
+    close_crash_windows(warehouse, loaded.spec.name, v.ingested.run_id)
     return published_of(warehouse, loaded.spec.name, v.ingested.unchanged_version, v.ingested.run_id, created=False)
 
 
@@ -332,6 +345,7 @@ def write_new_version(
     `data_hash`, when given, is compared with the latest version's to catch a concurrent run of the same inputs.
     """
     spec = loaded.spec
+    close_crash_windows(warehouse, spec.name, run_id)
     with warehouse.dataset_lock(spec.name):
         last = warehouse.latest_candidate(spec.name)
         if data_hash and last is not None and warehouse.manifest(spec.name, last).get("data_hash") == data_hash:

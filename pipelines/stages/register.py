@@ -24,7 +24,7 @@ def _ts(iso: str | None) -> datetime | None:
     return datetime.fromisoformat(iso).astimezone(UTC).replace(tzinfo=None) if iso else None
 
 
-def _insert_run(
+def insert_run(
     con: duckdb.DuckDBPyConnection, run_id: str, name: str, started_at: str | None, status: str,
     version: int | None, rows_in: int | None, message: str, orchestrator: str,
 ) -> None:  # fmt: skip
@@ -223,8 +223,8 @@ def register(
         sync_demands(con, warehouse, loaded, loaded.spec_path.parent.parent)  # a removed demand disappears here
         status = ("rejected" if published.status == "rejected" else "published") if published.created else "unchanged"
         if published.created:
-            _audit_publish(con, warehouse, name, published)
-        _insert_run(
+            audit_publish(con, warehouse, name, published)
+        insert_run(
             con, published.run_id, name, started_at, status, published.version, published.rows_in,
             published.blocked
             or f"v{published.version} {(published.status if published.created else 'unchanged')}, level {published.level}",
@@ -233,7 +233,7 @@ def register(
         con.execute("COMMIT")
 
 
-def _audit_publish(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name: str, published: Published) -> None:
+def audit_publish(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name: str, published: Published) -> None:
     """The publish and its gate decision, in the audit log (inside the registering transaction)."""
     from pipelines.governance.audit import current_actor, record
 
@@ -265,7 +265,7 @@ def _record_failure(
         rejected = con.execute("SELECT 1 FROM runs WHERE run_id = ? AND status = 'rejected'", [run_id]).fetchall()
         if rejected:  # the run wrote a rejected candidate and registered it with its reason: keep that record
             return
-        _insert_run(con, run_id, name, started_at, "failed", None, None, message[:2000], orchestrator)
+        insert_run(con, run_id, name, started_at, "failed", None, None, message[:2000], orchestrator)
 
 
 def record_cancelled(
@@ -275,6 +275,6 @@ def record_cancelled(
     message = f"stopped by {signal_name}; its staging folder was removed and nothing of it was published"
     try:
         with writer(warehouse) as con:
-            _insert_run(con, run_id, name, started_at, "cancelled", None, None, message, orchestrator)
+            insert_run(con, run_id, name, started_at, "cancelled", None, None, message, orchestrator)
     except Exception as e:  # the catalog may be locked by the stopped step itself
         logging.getLogger(__name__).warning("could not record the cancelled run of `%s` in the catalog: %s", name, e)
