@@ -60,6 +60,7 @@ import duckdb
 from pipelines.catalog.lock_wait import while_locked
 from pipelines.errors import CatalogError, MoshuError, PolicyError
 from pipelines.governance.policy import LINEAGE_COLUMNS, Policy, Role, policy_digest
+from pipelines.governance.sealed import manifest_sensitivities, sealed_sensitivity
 from pipelines.governance.statement import CATALOG_ALIAS, COLUMN_IN_ERROR, Findings, Result, first_line, quoted, walk
 from pipelines.sql import ident, literal
 
@@ -265,14 +266,22 @@ class GuardedClient:
         return {str(n): g for n, g in rows}
 
     def _column_sensitivities(self) -> dict[tuple[str, int], list[tuple[str, str | None]]]:
-        """(dataset, version) -> its columns in order, each with its sensitivity (None where the catalog has none)."""
+        """(dataset, version) -> its columns in order, each with its sensitivity (None where the catalog has none).
+
+        Each sensitivity is the stricter of the catalog's row and the version's manifest (the record the
+        version was published with): a sensitivity lowered in the catalog alone opens nothing.
+        """
         sens = "sensitivity" if "sensitivity" in self._catalog_columns("columns") else "NULL"
         rows = self._con.execute(
             f"SELECT name, version, column_name, {sens} FROM {CATALOG_ALIAS}.main.columns ORDER BY name, version, position"
         ).fetchall()
         out: dict[tuple[str, int], list[tuple[str, str | None]]] = {}
+        manifests: dict[tuple[str, int], dict[str, str | None] | None] = {}
         for n, v, c, s in rows:
-            out.setdefault((str(n), int(v)), []).append((str(c), s))
+            key = (str(n), int(v))
+            if key not in manifests:
+                manifests[key] = manifest_sensitivities(self.root, *key)
+            out.setdefault(key, []).append((str(c), sealed_sensitivity(s, manifests[key], str(c))))
         return out
 
     def _published_versions(self, sensitivities: dict[tuple[str, int], list[tuple[str, str | None]]]) -> Iterator[_Version]:

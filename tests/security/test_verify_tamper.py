@@ -80,6 +80,21 @@ def test_a_personal_column_made_public_is_reported(wh: Warehouse) -> None:
     assert code == 1 and "operator_id" in output
 
 
+def test_a_sensitivity_lowered_in_the_catalog_opens_nothing_to_a_role(wh: Warehouse) -> None:
+    """The guard takes the stricter of the catalog's and the manifest's sensitivity: the edit is reported, not obeyed."""
+    from pipelines.errors import PolicyError
+    from pipelines.governance.guard import GuardedClient
+    from pipelines.governance.policy import default_policy_path, load_policy
+
+    policy = load_policy(default_policy_path(Path(__file__).resolve().parents[2]))
+    with writer(wh) as con:
+        con.execute("UPDATE columns SET sensitivity = 'public' WHERE column_name = 'operator_id'")
+    with GuardedClient(wh.root, "model-team", policy) as g:
+        assert "operator_id" not in g.sql(f"SELECT * FROM {CNC} LIMIT 1").columns
+        with pytest.raises(PolicyError, match="operator_id"):
+            g.sql(f"SELECT operator_id FROM {CNC}")
+
+
 def test_edited_rule_results_and_measures_are_reported(wh: Warehouse) -> None:
     with writer(wh) as con:
         con.execute("UPDATE rule_results SET failed = 0, passed = true WHERE name = ? AND NOT passed", [CNC])

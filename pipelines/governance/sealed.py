@@ -1,0 +1,44 @@
+"""Column sensitivities as each version's manifest records them: what the guard trusts beside the catalog's rows.
+
+The catalog is an index anyone with write access to its file can edit; a version's manifest is hashed into
+the audit log at publish (`moshu verify` checks both). The guard takes the stricter of the two, so a
+sensitivity lowered in the catalog alone opens nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+_STRICTNESS = {"public": 0, "confidential": 1, "personal": 2}
+
+
+def stricter(a: str | None, b: str | None) -> str | None:
+    """The stricter of two sensitivities; None (unknown) is the strictest, as a NULL sensitivity counts as personal."""
+    if a is None or b is None:
+        return None
+    return a if _STRICTNESS.get(a, 2) >= _STRICTNESS.get(b, 2) else b
+
+
+def manifest_sensitivities(root: Path, name: str, version: int) -> dict[str, str | None] | None:
+    """Column -> sensitivity as the version's manifest records it, or None when the manifest cannot be read
+    (then every column of that version counts as personal: its files are not to be trusted either).
+
+    Args:
+        root: The warehouse folder.
+        name: The dataset.
+        version: The version.
+    """
+    path = root / "datasets" / name / f"v{version}" / "manifest.json"
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8")).get("schema") or []
+        return {str(c["name"]): c.get("sensitivity") for c in schema if isinstance(c, dict) and "name" in c}
+    except (OSError, ValueError, AttributeError, TypeError, KeyError):
+        return None
+
+
+def sealed_sensitivity(catalog: str | None, manifest: dict[str, str | None] | None, column: str) -> str | None:
+    """The sensitivity the guard applies to one column: the stricter of the catalog's and the manifest's."""
+    if manifest is None:
+        return "personal"
+    return stricter(catalog, manifest.get(column, catalog))
