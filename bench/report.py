@@ -203,7 +203,7 @@ def save(result: dict[str, Any], folder: Path) -> tuple[Path, Path]:
     return js, md
 
 
-def run_markdown(results: list[dict[str, Any]]) -> str:
+def run_markdown(results: list[dict[str, Any]], total_s: float) -> str:
     """Every size of one run side by side: each engine's wall time, CPU time and peak RSS, and their ratios to the floor."""
     sizes = [f"{r['rows'] // 1_000_000}M" if r["rows"] % 1_000_000 == 0 else f"{r['rows']:,}" for r in results]
     head = ["engine"] + [f"{size} {c}" for size in sizes for c in RUN_COLUMNS]
@@ -230,14 +230,16 @@ def run_markdown(results: list[dict[str, Any]]) -> str:
         "|" + "|".join("---" for _ in head) + "|",
         *("| " + " | ".join(c) + " |" for c in body),
         "",
+        f"The whole run (data generation, every engine, the checks) took {total_s / 60:.1f} min.",
+        "",
         f"{checks}. Each size's details: " + ", ".join(f"`{r['date']}_{size_label(r['rows'])}_{_rev(r)}.md`" for r in results) + ".",
     ]) + "\n"  # fmt: skip
 
 
-def save_run(results: list[dict[str, Any]], folder: Path) -> Path:
-    """Write `<date>_<rev>_run.md`: every size of the run side by side; return its path."""
+def save_run(results: list[dict[str, Any]], folder: Path, total_s: float) -> Path:
+    """Write `<date>_<rev>_run.md`: every size of the run side by side and its total time; return its path."""
     path = folder / f"{results[0]['date']}_{_rev(results[0])}_run.md"
-    path.write_text(run_markdown(results), encoding="utf-8")
+    path.write_text(run_markdown(results, total_s), encoding="utf-8")
     return path
 
 

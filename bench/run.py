@@ -182,14 +182,14 @@ def main() -> None:
     args = ap.parse_args()
     machine = report.machine()
     console.print(f"machine: {machine['cpu']}, {machine['cores']} cores, {machine['ram_gb']} GB, Python {machine['python']}")
-    results = []
+    results, t0 = [], time.perf_counter()
     for rows in args.rows:
         result = run_size(rows, args, machine)
         results.append(result)
         report.show(result, console)
         js, md = report.save(result, args.results)
         console.print(f"  saved {js.relative_to(Path.cwd()) if js.is_relative_to(Path.cwd()) else js} and {md.name}")
-    run_md = report.save_run(results, args.results)
+    run_md = report.save_run(results, args.results, time.perf_counter() - t0)
     console.print(f"the run's sizes side by side: {run_md.name}")
 
 
