@@ -61,7 +61,10 @@ def _row_count(data: pa.PolarsData) -> bool:
 
 
 def schema() -> pa.DataFrameSchema:
-    """The spec's types, not-null keys and primary key, and the 15 row-local rules, each check named by its rule id."""
+    """The spec's types, not-null keys and primary key, and the 15 row-local rules; each check reports its rule id.
+
+    pandera names a failure case by the check's `error`, else its `name`: built-in checks get the rule id as `error`.
+    """
     columns: dict[str, pa.Column] = {
         "ts": pa.Column(pl.Datetime("us"), nullable=False),
         "machine_id": pa.Column(pl.String, pa.Check.str_matches(r"^M-[0-9]{3}$", error="sb.machine_id.format"), nullable=False),
