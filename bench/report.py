@@ -28,6 +28,11 @@ HEADERS = (
     "engine", "ok", "wall s", "CPU s", "rows/s", "peak MB", "x floor (wall)", "x floor (CPU)", "x floor (peak)", "load",
 )  # fmt: skip
 """The table's columns; `load` is the machine's 1-minute load average just before the engine started."""
+COLUMNS_NOTE = (
+    "Each engine is its own process. CPU s: user + system seconds of the process and the children it waited for, all "
+    "threads. Peak: the kernel's `ru_maxrss`. load: the machine's 1-minute load average just before the engine "
+    "started. Ratios are to the DuckDB floor of the same run and size."
+)
 RUN_COLUMNS = ("wall s", "x floor (wall)", "CPU s", "x floor (CPU)", "peak MB", "x floor (peak)", "load")
 """The columns of each size in the run's side-by-side table."""
 TARGET_RATIO, STRETCH_RATIO, TARGET_PEAK_MB, TARGET_SQL_S = 2.0, 1.5, 2048.0, 0.5
@@ -157,6 +162,8 @@ def markdown(result: dict[str, Any]) -> str:
         "|" + "|".join("---" for _ in HEADERS) + "|",
         *("| " + " | ".join(r) + " |" for r in rows_of(result)),
         "",
+        COLUMNS_NOTE,
+        "",
         "| target | value | met |",
         "|---|---|---|",
         *(f"| {t['target']} | {t['value']} | {'yes' if t['met'] else 'no'} |" for t in result["targets"]),
@@ -229,6 +236,8 @@ def run_markdown(results: list[dict[str, Any]], total_s: float) -> str:
         "| " + " | ".join(head) + " |",
         "|" + "|".join("---" for _ in head) + "|",
         *("| " + " | ".join(c) + " |" for c in body),
+        "",
+        COLUMNS_NOTE,
         "",
         f"The whole run (data generation, every engine, the checks) took {total_s / 60:.1f} min.",
         "",
