@@ -11,7 +11,7 @@ The `gap` rule is a warning, as in the rule file: counted, never quarantined. No
 or report.
 
 With `--lazy` nothing is collected first: pandera, the windows and both sinks each run on the scan,
-so the CSV files are parsed again for every query pandera collects (about 60 per validation).
+so the CSV files are parsed again for every query pandera collects (one or more per check).
 
     python bench/polars_pandera.py 'data/*.csv' out/pp/ [--lazy]   (writes clean.parquet, quarantine.parquet, summary.json)
 """
