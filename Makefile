@@ -83,7 +83,7 @@ screenshots: setup chromium ## rebuild the seeds in a temporary folder and redra
 clean: ## remove the environment and the local warehouse
 	rm -rf $(VENV) $(TOOLS) $(WAREHOUSE) .pytest_cache .mypy_cache .ruff_cache
 
-bench: setup bench-quality ## benchmark moshu against DuckDB, polars and GE on pandas at 1M and 10M rows, then bench-quality (bench/README.md)
+bench: setup bench-quality ## benchmark moshu against the DuckDB floor, polars, polars + pandera and GE on pandas at 1M and 10M rows in one run, then bench-quality (bench/README.md)
 	$(BIN)/python bench/run.py --rows 1000000 10000000
 
 bench-quality: setup ## the wide profile (1,000 x 100,000), trial training and the label-issue detector (30,000 x 50), anomaly false alarms

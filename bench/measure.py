@@ -1,11 +1,12 @@
-"""Run one command as its own process and measure it: wall time and peak resident memory.
+"""Run one command as its own process and measure it: wall time, CPU time and peak resident memory.
 
-The peak is the kernel's `ru_maxrss` of that child (and of the descendants it waited for), read with
-`os.wait4`. Linux counts in a child's peak the memory of the process that forked it (until exec), so
-the command is started by this file run as a tiny wrapper process (standard library only, about
-10 MB), never by the benchmark driver, whose imports would otherwise inflate every peak.
+The CPU time (user + system) and the peak are the kernel's `ru_utime`, `ru_stime` and `ru_maxrss`
+of that child (and of the descendants it waited for), read with `os.wait4`. Linux counts in a
+child's peak the memory of the process that forked it (until exec), so the command is started by
+this file run as a small wrapper process (standard library only), never by the benchmark driver,
+whose imports would otherwise inflate every peak.
 
-    python -I bench/measure.py LOG TIMEOUT_S -- COMMAND...   (prints {"wall_s", "peak_rss_mb", "returncode"})
+    python -I bench/measure.py LOG TIMEOUT_S -- COMMAND...   (prints {"wall_s", "cpu_s", "peak_rss_mb", "returncode"})
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class Measured:
     """Outcome of one measured command."""
 
     wall_s: float
+    cpu_s: float  # user + system seconds of the command and the descendants it waited for
     peak_rss_mb: float
     returncode: int
     log: str  # file holding the command's stdout and stderr
@@ -55,7 +57,8 @@ def _run_here(cmd: list[str], log: Path, timeout_s: float) -> dict[str, Any]:
                 timer.cancel()
         wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-    return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024, "returncode": proc.returncode}
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": usage.ru_maxrss / 1024, "returncode": proc.returncode}
 
 
 def measure(cmd: list[str], *, cwd: Path, env: dict[str, str], log: Path, timeout_s: float = 0) -> Measured:

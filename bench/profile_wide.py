@@ -118,7 +118,10 @@ def main() -> None:
         cmd = [sys.executable, "-m", "pipelines.cli", "run", "wide", "--project", str(root), "--warehouse", str(folder / "wh")]
         m = measure(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, log=folder / "run.log")
         log = (folder / "run.log").read_text()
-        results["moshu_run"] = {**m.as_dict(), "output": next((x for x in log.splitlines() if x.startswith("wide v")), log[-400:])}
+        results["moshu_run"] = {
+            **m.as_dict(),
+            "output": next((x for x in log.splitlines() if x.startswith("wide v")), log[-400:]),
+        }
         results["moshu_run"].pop("log")
         print(json.dumps(results, indent=2))
 

@@ -20,9 +20,21 @@ LABELS = {
     "polars": "polars sink_parquet",
     "moshu": "moshu run (end to end)",
     "moshu_sql": "moshu sql startup",
+    "polars_pandera": "polars + pandera by hand",
+    "polars_pandera_lazy": "polars + pandera by hand, on the scan (--lazy)",
     "ge_pandas": "GE on pandas (validate only)",
 }
-HEADERS = ("engine", "ok", "wall s", "rows/s", "peak MB", "x floor (wall)", "x floor (peak)")
+HEADERS = (
+    "engine", "ok", "wall s", "CPU s", "rows/s", "peak MB", "x floor (wall)", "x floor (CPU)", "x floor (peak)", "load",
+)  # fmt: skip
+"""The table's columns; `load` is the machine's 1-minute load average just before the engine started."""
+COLUMNS_NOTE = (
+    "Each engine is its own process. CPU s: user + system seconds of the process and the children it waited for, all "
+    "threads. Peak: the kernel's `ru_maxrss`. load: the machine's 1-minute load average just before the engine "
+    "started. Ratios are to the DuckDB floor of the same run and size."
+)
+RUN_COLUMNS = ("wall s", "x floor (wall)", "CPU s", "x floor (CPU)", "peak MB", "x floor (peak)", "load")
+"""The columns of each size in the run's side-by-side table."""
 TARGET_RATIO, STRETCH_RATIO, TARGET_PEAK_MB, TARGET_SQL_S = 2.0, 1.5, 2048.0, 0.5
 
 
@@ -34,7 +46,7 @@ def _read(path: str) -> str:
 
 
 def machine() -> dict[str, Any]:
-    """CPU model, cores, RAM, OS, Python, library versions and the code's git revision."""
+    """CPU model, cores this process may use (as `nproc` counts them), RAM, OS, Python, library versions, git revision."""
     cpu = next((ln.split(":", 1)[1].strip() for ln in _read("/proc/cpuinfo").splitlines() if ln.startswith("model name")), "")
     mem_kb = next((int(ln.split()[1]) for ln in _read("/proc/meminfo").splitlines() if ln.startswith("MemTotal")), 0)
     versions: dict[str, str | None] = {}
@@ -46,7 +58,7 @@ def machine() -> dict[str, Any]:
     rev = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True, cwd=Path(__file__).parent)
     return {
         "cpu": cpu or platform.processor(),
-        "cores": os.cpu_count(),
+        "cores": len(os.sched_getaffinity(0)),
         "ram_gb": round(mem_kb / 1024**2, 1),
         "os": platform.platform(),
         "python": platform.python_version(),
@@ -55,19 +67,38 @@ def machine() -> dict[str, Any]:
     }
 
 
-def rows_of(result: dict[str, Any]) -> list[list[str]]:
-    """Table rows: one per measured engine, with ratios to the DuckDB floor."""
+def cells_of(result: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Engine -> its formatted figures (keys of HEADERS), with ratios to the DuckDB floor; '-' where none applies.
+
+    Old results have no CPU time or load; those cells show '-'.
+    """
     runs: dict[str, dict[str, Any]] = result["runs"]
     floor = runs.get("duckdb")
-    out = []
+    out: dict[str, dict[str, str]] = {}
     for engine, m in runs.items():
-        throughput = "-" if engine == "moshu_sql" or not m["ok"] else f"{result['rows'] / m['wall_s']:,.0f}"
-        ratio = peak = "-"
+        cpu = m.get("cpu_s")
+        row = dict.fromkeys(HEADERS, "-") | {
+            "engine": LABELS.get(engine, engine),
+            "ok": "yes" if m["ok"] else f"no ({m['returncode']})",
+            "wall s": f"{m['wall_s']:.2f}",
+            "CPU s": "-" if cpu is None else f"{cpu:.2f}",
+            "peak MB": f"{m['peak_rss_mb']:,.0f}",
+            "load": "-" if m.get("load_before") is None else f"{m['load_before']:.1f}",
+        }
+        if m["ok"] and engine != "moshu_sql":
+            row["rows/s"] = f"{result['rows'] / m['wall_s']:,.0f}"
         if floor is not None and floor["ok"] and m["ok"] and engine != "moshu_sql":
-            ratio, peak = f"{m['wall_s'] / floor['wall_s']:.2f}", f"{m['peak_rss_mb'] / floor['peak_rss_mb']:.2f}"
-        ok = "yes" if m["ok"] else f"no ({m['returncode']})"
-        out.append([LABELS.get(engine, engine), ok, f"{m['wall_s']:.2f}", throughput, f"{m['peak_rss_mb']:,.0f}", ratio, peak])
+            row["x floor (wall)"] = f"{m['wall_s'] / floor['wall_s']:.2f}"
+            row["x floor (peak)"] = f"{m['peak_rss_mb'] / floor['peak_rss_mb']:.2f}"
+            if cpu is not None and floor.get("cpu_s"):
+                row["x floor (CPU)"] = f"{cpu / floor['cpu_s']:.2f}"
+        out[engine] = row
     return out
+
+
+def rows_of(result: dict[str, Any]) -> list[list[str]]:
+    """Table rows: one per measured engine, in HEADERS order."""
+    return [[row[h] for h in HEADERS] for row in cells_of(result).values()]
 
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -121,8 +152,7 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"# moshu benchmark, {result['rows']:,} rows ({result['date']})",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM, {m['os']}, Python {m['python']}; "
-        f"code {m['git']}. Libraries: {libs}.",
+        f"Machine: {machine_line(m)}. Libraries: {libs}.",
         "",
         f"Data: {result['rows']:,} rows, {result['machines']} machines, {result['files']} CSV files, "
         f"{result['csv_mb']:,.0f} MB (generated in {result['generate_s']:.1f} s, not timed). "
@@ -132,6 +162,8 @@ def markdown(result: dict[str, Any]) -> str:
         "|" + "|".join("---" for _ in HEADERS) + "|",
         *("| " + " | ".join(r) + " |" for r in rows_of(result)),
         "",
+        COLUMNS_NOTE,
+        "",
         "| target | value | met |",
         "|---|---|---|",
         *(f"| {t['target']} | {t['value']} | {'yes' if t['met'] else 'no'} |" for t in result["targets"]),
@@ -140,8 +172,9 @@ def markdown(result: dict[str, Any]) -> str:
         steps = ", ".join(f"`{k}` {v:.1f}" for k, v in result["moshu_stages_s"].items())
         outside = result.get("moshu_outside_steps_s", 0)
         lines += ["", f"moshu stages (Dagster steps, s): {steps}; outside the steps (start-up, Dagster, summary): {outside:.1f}."]
-    if result.get("ge_timings_s"):
-        lines += ["", "GE baseline steps (s): " + ", ".join(f"{k} {v:.1f}" for k, v in result["ge_timings_s"].items()) + "."]
+    for key, name in (("pp_timings_s", "polars + pandera steps"), ("ge_timings_s", "GE baseline steps")):
+        if result.get(key):
+            lines += ["", f"{name} (s, inside the process): " + ", ".join(f"{k} {v:.1f}" for k, v in result[key].items()) + "."]
     lines += ["", "| subject | check | expected | actual | ok |", "|---|---|---|---|---|"]
     lines += [
         f"| {c['subject']} | {c['check']} | {c['expected']} | {c['actual']} | {'yes' if c['ok'] else 'no'} |"
@@ -158,14 +191,65 @@ def size_label(rows: int) -> str:
     return str(rows)
 
 
+def _rev(result: dict[str, Any]) -> str:
+    return str(result["machine"]["git"] or "nogit")
+
+
+def machine_line(m: dict[str, Any]) -> str:
+    """The machine in one sentence: CPU model, cores, RAM, OS, Python, the code's revision."""
+    return f"{m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM, {m['os']}, Python {m['python']}; code {m['git']}"
+
+
 def save(result: dict[str, Any], folder: Path) -> tuple[Path, Path]:
-    """Write `<date>_<size>.json` and `.md` into `folder`; return both paths."""
+    """Write `<date>_<size>_<rev>.json` and `.md` into `folder`; return both paths."""
     folder.mkdir(parents=True, exist_ok=True)
-    stem = f"{result['date']}_{size_label(result['rows'])}"
+    stem = f"{result['date']}_{size_label(result['rows'])}_{_rev(result)}"
     js, md = folder / f"{stem}.json", folder / f"{stem}.md"
     js.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     md.write_text(markdown(result), encoding="utf-8")
     return js, md
+
+
+def run_markdown(results: list[dict[str, Any]], total_s: float) -> str:
+    """Every size of one run side by side: each engine's wall time, CPU time and peak RSS, and their ratios to the floor."""
+    sizes = [f"{r['rows'] // 1_000_000}M" if r["rows"] % 1_000_000 == 0 else f"{r['rows']:,}" for r in results]
+    head = ["engine"] + [f"{size} {c}" for size in sizes for c in RUN_COLUMNS]
+    engines = list(dict.fromkeys(e for r in results for e in r["runs"]))
+    cells = [cells_of(r) for r in results]
+    body = []
+    for engine in engines:
+        row = [next(c[engine]["engine"] for c in cells if engine in c)]
+        for c in cells:
+            if engine not in c or c[engine]["ok"] != "yes":
+                row += ["-" if engine not in c else c[engine]["ok"]] + ["-"] * (len(RUN_COLUMNS) - 1)
+            else:
+                row += [c[engine][k] for k in RUN_COLUMNS]
+        body.append(row)
+    checks = "; ".join(
+        f"{s}: {sum(c['ok'] for c in r['checks'])} of {len(r['checks'])} checks hold" for s, r in zip(sizes, results, strict=True)
+    )
+    return "\n".join([
+        f"# moshu benchmark run ({results[0]['date']}): {', '.join(sizes)} rows",
+        "",
+        f"Machine: {machine_line(results[0]['machine'])}.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join("---" for _ in head) + "|",
+        *("| " + " | ".join(c) + " |" for c in body),
+        "",
+        COLUMNS_NOTE,
+        "",
+        f"The whole run (data generation, every engine, the checks) took {total_s / 60:.1f} min.",
+        "",
+        f"{checks}. Each size's details: " + ", ".join(f"`{r['date']}_{size_label(r['rows'])}_{_rev(r)}.md`" for r in results) + ".",
+    ]) + "\n"  # fmt: skip
+
+
+def save_run(results: list[dict[str, Any]], folder: Path, total_s: float) -> Path:
+    """Write `<date>_<rev>_run.md`: every size of the run side by side and its total time; return its path."""
+    path = folder / f"{results[0]['date']}_{_rev(results[0])}_run.md"
+    path.write_text(run_markdown(results, total_s), encoding="utf-8")
+    return path
 
 
 def today() -> str:

@@ -1,8 +1,9 @@
-"""The benchmark of issue 7: moshu end to end against the CSV -> Parquet floors and a GE-on-pandas baseline.
+"""The benchmark: moshu end to end against the CSV -> Parquet floors and two hand-built baselines.
 
 For each size: copy `bench/project/` to a temporary folder, generate the data into its `data/` (not
 timed), then run each engine as its own process, measured for wall time and peak RSS; check the rows
-and defects moshu accounted for; print a table and write `bench/results/<date>_<size>.{json,md}`.
+and defects each engine accounted for; print a table and write `bench/results/<date>_<size>_<rev>.{json,md}`.
+After the last size, `<date>_<rev>_run.md` puts every size of the run side by side.
 
     python bench/run.py --rows 1000000 10000000 [--keep] [--only duckdb moshu ...]
 """
@@ -29,7 +30,8 @@ from rich.console import Console
 BENCH = Path(__file__).resolve().parent
 PROJECT = BENCH / "project"
 RULES = Path("quality_rules") / "sensor_bench.yaml"
-ENGINES = ("duckdb", "polars", "moshu", "moshu_sql", "ge_pandas")
+ENGINES = ("duckdb", "polars", "moshu", "moshu_sql", "polars_pandera", "ge_pandas")
+OPTIONAL = ("polars_pandera_lazy",)  # run only when named with --only
 GLOB = "data/*.csv"
 console = Console(width=max(120, Console().width))
 
@@ -44,6 +46,8 @@ def commands(root: Path) -> dict[str, list[str]]:
         "polars": [py, str(BENCH / "floors.py"), "polars", GLOB, "out/polars.parquet"],
         "moshu": [moshu, "run", verify.DATASET, "--warehouse", wh],
         "moshu_sql": [moshu, "sql", f"select count(*) as n from {verify.DATASET}", "--format", "csv", "--warehouse", wh],
+        "polars_pandera": [py, str(BENCH / "polars_pandera.py"), GLOB, "out/pp"],
+        "polars_pandera_lazy": [py, str(BENCH / "polars_pandera.py"), GLOB, "out/pp_lazy", "--lazy"],
         "ge_pandas": [py, str(BENCH / "ge_baseline.py"), "data", "out/ge.json"],
     }
 
@@ -92,8 +96,11 @@ def checks(root: Path, runs: dict[str, Measured], sidecar: dict[str, Any], env: 
         n = int(text[-1]) if text and text[-1].isdigit() else None
         published = sidecar["rows_written"] - sidecar["expected_quarantined_rows"]
         out.append(verify.Check("moshu_sql", "count(*) = rows published", published, n))
+    for engine, folder in (("polars_pandera", "pp"), ("polars_pandera_lazy", "pp_lazy")):
+        if engine in runs and (root / "out" / folder / "summary.json").exists():
+            out += verify.verify_polars_pandera(engine, root / "out" / folder, sidecar, root / RULES)
     if "ge_pandas" in runs and (root / "out" / "ge.json").exists():
-        out += verify.verify_ge(json.loads((root / "out" / "ge.json").read_text(encoding="utf-8")), sidecar)
+        out += verify.verify_ge(json.loads((root / "out" / "ge.json").read_text(encoding="utf-8")), sidecar, root / RULES)
     return [c.as_dict() for c in out]
 
 
@@ -103,18 +110,25 @@ def run_size(rows: int, args: argparse.Namespace, machine: dict[str, Any]) -> di
     console.print(f"[bold]{rows:,} rows[/bold]: data generated in {gen_s:.1f} s into {root}")
     env, cmds = child_env(root), commands(root)
     runs: dict[str, Measured] = {}
+    loads: dict[str, float] = {}  # the machine's 1-minute load average just before each engine started
     try:
-        for engine in [e for e in ENGINES if e in args.only]:
+        for engine in [e for e in ENGINES + OPTIONAL if e in args.only]:
             if engine == "moshu_sql" and not (root / "warehouse" / "catalog.duckdb").exists():
                 console.print("  moshu_sql skipped: no catalog (moshu did not run)")
                 continue
             console.print(f"  {engine} ...", end=" ")
+            loads[engine] = round(os.getloadavg()[0], 2)
             m = measure(cmds[engine], cwd=root, env=env, log=root / "logs" / f"{engine}.log", timeout_s=args.timeout or 0)
             runs[engine] = m
-            console.print(f"{m.wall_s:.2f} s, {m.peak_rss_mb:,.0f} MB" + ("" if m.ok else f" [red]exit {m.returncode}[/red]"))
+            console.print(
+                f"{m.wall_s:.2f} s, CPU {m.cpu_s:.2f} s, {m.peak_rss_mb:,.0f} MB"
+                + ("" if m.ok else f" [red]exit {m.returncode}[/red]")
+            )
             if not m.ok:
                 console.print(Path(m.log).read_text(encoding="utf-8", errors="replace")[-3000:])
         result = _result(rows, root, sidecar, gen_s, runs, env, machine)
+        for engine, load in loads.items():
+            result["runs"][engine]["load_before"] = load
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
@@ -145,9 +159,9 @@ def _result(
         stages = _json_of([sys.executable, str(BENCH / "stage_times.py"), str(root / "warehouse")], env) or {}
         result["moshu_stages_s"] = stages
         result["moshu_outside_steps_s"] = round(runs["moshu"].wall_s - sum(stages.values()), 2)
-    ge = root / "out" / "ge.json"
-    if ge.exists():
-        result["ge_timings_s"] = json.loads(ge.read_text(encoding="utf-8")).get("timings_s")
+    for key, summary in (("ge_timings_s", root / "out" / "ge.json"), ("pp_timings_s", root / "out" / "pp" / "summary.json")):
+        if summary.exists():
+            result[key] = json.loads(summary.read_text(encoding="utf-8")).get("timings_s")
     result["targets"] = report.targets(result)
     for m in result["runs"].values():
         m["log"] = Path(m["log"]).name
@@ -158,7 +172,7 @@ def main() -> None:
     """Command line entry point."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000], help="sizes to run")
-    ap.add_argument("--only", nargs="+", choices=ENGINES, default=list(ENGINES), help="engines to run")
+    ap.add_argument("--only", nargs="+", choices=ENGINES + OPTIONAL, default=list(ENGINES), help="engines to run")
     ap.add_argument("--keep", action="store_true", help="keep each size's temporary folder (data, outputs, logs)")
     ap.add_argument("--machines", type=int, default=50)
     ap.add_argument("--seed", type=int, default=7)
@@ -168,11 +182,15 @@ def main() -> None:
     args = ap.parse_args()
     machine = report.machine()
     console.print(f"machine: {machine['cpu']}, {machine['cores']} cores, {machine['ram_gb']} GB, Python {machine['python']}")
+    results, t0 = [], time.perf_counter()
     for rows in args.rows:
         result = run_size(rows, args, machine)
+        results.append(result)
         report.show(result, console)
         js, md = report.save(result, args.results)
         console.print(f"  saved {js.relative_to(Path.cwd()) if js.is_relative_to(Path.cwd()) else js} and {md.name}")
+    run_md = report.save_run(results, args.results, time.perf_counter() - t0)
+    console.print(f"the run's sizes side by side: {run_md.name}")
 
 
 if __name__ == "__main__":

@@ -63,11 +63,28 @@ def expected_failures(sidecar: dict[str, Any], rules_file: Path) -> dict[str, in
     return out
 
 
+def verify_rules(
+    subject: str, failed: dict[str, int | None], suspect: dict[str, int | None], sidecar: dict[str, Any], rules_file: Path
+) -> list[Check]:
+    """Every defect kind against the rule that must catch it, and no row failed by any other rule.
+
+    `failed` maps each rule id an engine checked to the rows it failed, `suspect` the gap rule to its
+    suspect rows (warn level: each backward timestamp leaves one interval over 1.5 periods).
+    """
+    expected = expected_failures(sidecar, rules_file)
+    checks = [Check(subject, f"{rule_id}: failed rows = injected", n, failed.get(rule_id)) for rule_id, n in expected.items()]
+    backwards = sidecar["defects"]["ts_backwards"]
+    checks.append(Check(subject, "sb.ts.gap: suspect rows = ts_backwards", backwards, suspect.get("sb.ts.gap")))
+    others = {k: v for k, v in failed.items() if k not in expected}
+    checks.append(Check(subject, f"the {len(others)} other rules: failed rows", 0, sum(v or 0 for v in others.values())))
+    return checks
+
+
 def verify_moshu(moshu: str, warehouse: Path, env: dict[str, str], sidecar: dict[str, Any], rules_file: Path) -> list[Check]:
     """Counts of the version's manifest and catalog against the generator's sidecar."""
     manifests = sorted((warehouse / "datasets" / DATASET).glob("v*/manifest.json"))
     if not manifests:
-        return [Check(DATASET, "a version was written", 1, 0)]
+        return [Check("moshu", "a version was written", 1, 0)]
     counts = json.loads(manifests[-1].read_text(encoding="utf-8"))["counts"]
     rows_in, published, quarantined = counts["rows_in"], counts["rows_published"], counts["rows_quarantined"]
     checks = [
@@ -79,30 +96,30 @@ def verify_moshu(moshu: str, warehouse: Path, env: dict[str, str], sidecar: dict
         f"select rule_id, failed, suspect from rule_results where name = '{DATASET}' "
         f"and version = (select max(version) from versions where name = '{DATASET}')"
     )
-    failed = {r["rule_id"]: (r["failed"], r["suspect"]) for r in _moshu_json(moshu, query, warehouse, env)}
-    for rule_id, n in expected_failures(sidecar, rules_file).items():
-        checks.append(Check(rule_id, "failed rows = injected", n, failed.get(rule_id, (None, None))[0]))
-    gap_suspect = failed.get("sb.ts.gap", (None, None))[1]
-    checks.append(Check("sb.ts.gap", "suspect rows = ts_backwards", sidecar["defects"]["ts_backwards"], gap_suspect))
-    return checks
+    results = _moshu_json(moshu, query, warehouse, env)
+    failed = {r["rule_id"]: r["failed"] for r in results}
+    suspect = {r["rule_id"]: r["suspect"] for r in results}
+    return checks + verify_rules("moshu", failed, suspect, sidecar, rules_file)
 
 
-def verify_ge(summary: dict[str, Any], sidecar: dict[str, Any]) -> list[Check]:
-    """Unexpected counts of the GE baseline against the generator's sidecar."""
-    d = sidecar["defects"]
-    by: dict[tuple[str, str], int] = {}
-    for r in summary.get("results", []):
-        col = r["column"] if isinstance(r["column"], str) else ",".join(r["column"] or [])
-        key = (r["type"], col)
-        by[key] = by.get(key, 0) + int(r["unexpected_count"] or 0)
-    return [
-        Check("ge_pandas", "rows read = rows generated", sidecar["rows_written"], summary.get("rows")),
-        Check("ge_pandas", "compound key unexpected = 2 x duplicate_key", 2 * d["duplicate_key"], by.get(("expect_compound_columns_to_be_unique", "machine_id,ts"))),
-        Check("ge_pandas", "increasing unexpected = duplicate_key + ts_backwards", d["duplicate_key"] + d["ts_backwards"], by.get(("expect_column_values_to_be_increasing", "ts"))),
-        Check("ge_pandas", "status unexpected = unknown_status", d["unknown_status"], by.get(("expect_column_values_to_be_in_set", "status"))),
-        Check("ge_pandas", "coolant null = null_required", d["null_required"], by.get(("expect_column_values_to_not_be_null", "coolant_temp_c"))),
-        Check("ge_pandas", "balance unexpected = count_balance", d["count_balance"], by.get(("expect_column_values_to_be_between", "_balance"))),
-    ]  # fmt: skip
+def verify_ge(summary: dict[str, Any], sidecar: dict[str, Any], rules_file: Path) -> list[Check]:
+    """Unexpected counts of the GE baseline's expectations (by rule id) against the generator's sidecar."""
+    rows = Check("ge_pandas", "rows read = rows generated", sidecar["rows_written"], summary.get("rows"))
+    return [rows, *verify_rules("ge_pandas", summary["failed_rows"], summary["suspect_rows"], sidecar, rules_file)]
+
+
+def verify_polars_pandera(subject: str, out: Path, sidecar: dict[str, Any], rules_file: Path) -> list[Check]:
+    """The polars + pandera baseline's Parquet files and failed rows against the generator's sidecar."""
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    quarantined, clean = count_parquet(out / "quarantine.parquet"), count_parquet(out / "clean.parquet")
+    expected_q = sidecar["expected_quarantined_rows"]
+    checks = [
+        Check("polars_pandera", "quarantine rows = injected defect rows", expected_q, quarantined),
+        Check(
+            "polars_pandera", "clean rows = rows generated - injected defect rows", sidecar["rows_written"] - expected_q, clean
+        ),
+    ]
+    return checks + verify_rules("polars_pandera", summary["failed_rows"], summary["suspect_rows"], sidecar, rules_file)
 
 
 def count_parquet(path: Path) -> int | None:
