@@ -36,7 +36,7 @@ DETECTOR_FOLDS = 3
 DETECTOR_HGB: dict[str, Any] = {**HGB_PARAMS, "early_stopping": "auto", "n_iter_no_change": 10, "validation_fraction": 0.1}
 # Below this many rows a fold's model sees little: more folds, and the trees' probabilities are averaged with
 # extremely randomised trees' (on the steel plates, 1,941 rows, both raise the flips found; bench/detector_steel.py).
-SMALL_TABLE_ROWS = 10_000
+SMALL_TABLE_ROWS = 3_000  # where fold models see few rows; the extra fits cost ~3 s of CPU per 1,000 rows of 50 features
 SMALL_TABLE_FOLDS = 5
 SMALL_TABLE_EXTRA_TREES: dict[str, Any] = {"n_estimators": 100, "min_samples_leaf": 1, "max_features": "sqrt"}
 RANKING = "low_self_confidence"  # cleanlab's filter: its estimated number of issues, lowest self-confidence first
