@@ -80,6 +80,7 @@ def offline(html: str, stats: dict[str, object], run_id: str, quality: str = "")
     html = _INLINE_SCRIPT.sub("", html)
     html = _EXTERNAL_IMG.sub("<b>Great Expectations</b>", html)
     html = _EXTERNAL_A.sub(r"\1", html)
+    html = re.sub(r"<footer>.*?</footer>", "", html, flags=re.S)  # GE's newsletter sign-up (a link to its site)
     html = re.sub(r'href="(?:\.\./)+index\.html"', f'href="{quality}report.html"', html)  # "Home": the quality report
     html = re.sub(r'href="(?:\.\./)+expectations/[^"]*\.html"', f'href="{quality}ge_suite.json"', html)  # the stored suite
     html = re.sub(r'<link\b[^>]*href="(?:\.\./)+static/[^"]*"[^>]*>', "", html)  # the favicon of a Data Docs site

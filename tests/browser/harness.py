@@ -151,7 +151,8 @@ def pages(wh: Any) -> dict[str, Path]:
 
 
 SCREENSHOTS = {"site": "site_index.png", "report": "report_cnc_line.png", "card": "card_cnc_line.png",
-               "model_page": "model_page_steel_plates_faults.png", "card_cmapss": "card_cmapss.png"}  # fmt: skip
+               "model_page": "model_page_steel_plates_faults.png", "card_cmapss": "card_cmapss.png",
+               "data_docs": "data_docs_ai4i2020.png"}  # fmt: skip
 
 
 def _save_small(png: bytes, path: Path) -> None:
@@ -165,7 +166,7 @@ def _save_small(png: bytes, path: Path) -> None:
 
 
 def screenshots(wh: Any, out: Path) -> list[Path]:
-    """Full-page PNGs, 1280 wide, of the site, a report, a card and a model page into `out`."""
+    """Full-page PNGs, 1280 wide, of the site, a report, two cards, a model page and GE Data Docs into `out`."""
     out.mkdir(parents=True, exist_ok=True)
     found = pages(wh)
     written = []
