@@ -60,7 +60,7 @@ import duckdb
 from pipelines.catalog.lock_wait import while_locked
 from pipelines.errors import CatalogError, MoshuError, PolicyError
 from pipelines.governance.policy import LINEAGE_COLUMNS, Policy, Role, policy_digest
-from pipelines.governance.sealed import manifest_sensitivities, sealed_sensitivity
+from pipelines.governance.sealed import manifest_grade, manifest_sensitivities, sealed_sensitivity, stricter_grade
 from pipelines.governance.statement import CATALOG_ALIAS, COLUMN_IN_ERROR, Findings, Result, first_line, quoted, walk
 from pipelines.sql import ident, literal
 
@@ -260,10 +260,16 @@ class GuardedClient:
         return self._catalog_schema.get(table, [])
 
     def _dataset_grades(self) -> dict[str, str | None]:
-        """Dataset name -> grade (None in catalogs older than migration 0004, or unclassified)."""
+        """Dataset name -> grade (None in catalogs older than migration 0004, or unclassified: counts as core)."""
         grade = "grade" if "grade" in self._catalog_columns("datasets") else "NULL"
         rows = self._con.execute(f"SELECT name, {grade} FROM {CATALOG_ALIAS}.main.datasets").fetchall()
-        return {str(n): g for n, g in rows}
+        grades = {str(n): g for n, g in rows}
+        # The stricter of the catalog's grade and the grade every version was published with (its manifest):
+        # a grade lowered in the catalog alone opens nothing.
+        for n, v in self._con.execute(f"SELECT name, version FROM {CATALOG_ALIAS}.main.versions").fetchall():
+            if str(n) in grades:
+                grades[str(n)] = stricter_grade(grades[str(n)], manifest_grade(self.root, str(n), int(v)))
+        return grades
 
     def _column_sensitivities(self) -> dict[tuple[str, int], list[tuple[str, str | None]]]:
         """(dataset, version) -> its columns in order, each with its sensitivity (None where the catalog has none).

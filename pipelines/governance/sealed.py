@@ -1,8 +1,8 @@
-"""Column sensitivities as each version's manifest records them: what the guard trusts beside the catalog's rows.
+"""Column sensitivities and dataset grades as each version's manifest records them: what the guard trusts beside the catalog.
 
 The catalog is an index anyone with write access to its file can edit; a version's manifest is hashed into
 the audit log at publish (`moshu verify` checks both). The guard takes the stricter of the two, so a
-sensitivity lowered in the catalog alone opens nothing.
+sensitivity or a grade lowered in the catalog alone opens nothing.
 """
 
 from __future__ import annotations
@@ -42,3 +42,23 @@ def sealed_sensitivity(catalog: str | None, manifest: dict[str, str | None] | No
     if manifest is None:
         return "personal"
     return stricter(catalog, manifest.get(column, catalog))
+
+
+_GRADES = {"general": 0, "important": 1, "core": 2}
+
+
+def stricter_grade(a: str | None, b: str | None) -> str | None:
+    """The stricter of two GB/T 43697 grades; None (unclassified) is the strictest, as a NULL grade counts as core."""
+    if a is None or b is None:
+        return None
+    return a if _GRADES.get(a, 2) >= _GRADES.get(b, 2) else b
+
+
+def manifest_grade(root: Path, name: str, version: int) -> str | None:
+    """The grade a version's manifest was published with; None (core) when the manifest cannot be read."""
+    path = root / "datasets" / name / f"v{version}" / "manifest.json"
+    try:
+        grade = (json.loads(path.read_text(encoding="utf-8")).get("classification") or {}).get("grade")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return grade if isinstance(grade, str) else None

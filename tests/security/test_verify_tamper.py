@@ -95,6 +95,27 @@ def test_a_sensitivity_lowered_in_the_catalog_opens_nothing_to_a_role(wh: Wareho
             g.sql(f"SELECT operator_id FROM {CNC}")
 
 
+def test_a_grade_lowered_in_the_catalog_opens_nothing_to_a_role(wh: Warehouse, tmp_path: Path) -> None:
+    """The guard takes the stricter of the catalog's grade and every version manifest's: `cnc_line` stays important."""
+    from pipelines.errors import PolicyError
+    from pipelines.governance.guard import GuardedClient
+    from pipelines.governance.policy import load_policy
+
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(
+        "roles:\n  viewer:\n    description: general data only\n    grades: [general]\n"
+        "    sensitivities: [public, confidential]\n    catalog_tables: [datasets]\n",
+        encoding="utf-8",
+    )
+    policy = load_policy(policy_file)
+    with writer(wh) as con:
+        con.execute(f"UPDATE datasets SET grade = 'general' WHERE name = '{CNC}'")
+    with GuardedClient(wh.root, "viewer", policy) as g:
+        with pytest.raises(PolicyError, match=CNC):
+            g.sql(f"SELECT count(*) FROM {CNC}")
+        assert g.sql(f"SELECT count(*) FROM {AI4I}").rows == [(10_000,)]
+
+
 def test_edited_rule_results_and_measures_are_reported(wh: Warehouse) -> None:
     with writer(wh) as con:
         con.execute("UPDATE rule_results SET failed = 0, passed = true WHERE name = ? AND NOT passed", [CNC])
