@@ -195,7 +195,30 @@ def _guarded_query(project: Path | None, warehouse: Path | None, role: str, poli
         client.close()
 
 
+def _nested(type_text: str) -> bool:
+    return type_text.endswith("]") or type_text.startswith(("STRUCT", "MAP", "UNION"))
+
+
+def _write_file(rel: Any, fmt: Format, output: Path) -> None:
+    """A DuckDB relation written by DuckDB itself, streaming (lists and structs as JSON in CSV cells)."""
+    from pipelines.sql import ident, literal
+
+    if fmt is Format.csv:
+        cols = [
+            f"to_json({ident(c)}) AS {ident(c)}" if _nested(str(t)) else ident(c)
+            for c, t in zip(rel.columns, rel.types, strict=True)
+        ]
+        rel.project(", ".join(cols)).write_csv(str(output), header=True)
+    else:
+        rel.query("moshu_result", f"COPY moshu_result TO {literal(str(output))} (FORMAT json, ARRAY true)")
+
+
 def _write_text(rel: Any, fmt: Format, output: Path | None) -> None:
+    import duckdb
+
+    if output is not None and isinstance(rel, duckdb.DuckDBPyRelation):
+        _write_file(rel, fmt, output)
+        return
     stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
     try:
         if fmt is Format.csv:

@@ -170,3 +170,40 @@ def test_a_cli_run_is_a_run_of_the_dataset_job(project_dir: Path, tmp_path: Path
     assert {k for k in meta if k.startswith("dimension/")} >= {"dimension/completeness", "dimension/accuracy"}
     assert Path(meta["version_folder"]) == Warehouse(wh).version_dir("ai4i2020", 1)
     assert Path(meta["report"].removeprefix("file://")).is_file()
+
+
+def test_every_command_option_and_argument_has_help() -> None:
+    import click
+    import typer.main
+
+    def walk(c: click.Command, path: str) -> list[tuple[str, click.Command]]:
+        if isinstance(c, click.Group):
+            return [x for name, sub in c.commands.items() for x in walk(sub, f"{path} {name}")]
+        return [(path, c)]
+
+    missing = []
+    for path, c in walk(typer.main.get_command(app), "moshu"):
+        if not (c.help or "").strip():
+            missing.append(f"{path}: the command")
+        for p in c.params:
+            if not (getattr(p, "help", None) or "").strip():
+                missing.append(f"{path}: {p.name}")
+    assert not missing, missing
+
+
+def test_csv_and_json_files_are_written_by_duckdb_and_parse_back(built: Built, tmp_path: Path) -> None:
+    import csv
+    import json
+
+    q = "select _source_row, _failed_rules, _reasons from quarantine('cnc_line', 1) order by _source_row"
+    res = runner.invoke(app, ["sql", q, "-f", "csv", "-o", str(tmp_path / "q.csv"), *_wh(built)])
+    assert res.exit_code == 0, res.output
+    with (tmp_path / "q.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == built.results["cnc_line"].rows_quarantined == 30
+    assert all(json.loads(r["_failed_rules"]) and isinstance(json.loads(r["_reasons"]), list) for r in rows)
+    res = runner.invoke(app, ["sql", q, "-f", "json", "-o", str(tmp_path / "q.json"), *_wh(built)])
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "q.json").read_text(encoding="utf-8"))
+    assert [d["_source_row"] for d in data] == [int(r["_source_row"]) for r in rows]
+    assert [d["_failed_rules"] for d in data] == [json.loads(r["_failed_rules"]) for r in rows]
