@@ -57,7 +57,7 @@ def test_the_loop_from_the_command_line(project_dir: Path, tmp_path: Path) -> No
         "10,000",
         "0",
         "27",
-        "25",
+        "27",
         "1",
     ]
     instance = dg.DagsterInstance.from_config(str(wh / ".dagster"))

@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from pipelines.report.card import split_front_matter
 from pipelines.synthetic.cnc_line import write_sample
 from pipelines.warehouse import Warehouse
 from tests.conftest import build, copy_project
@@ -50,7 +51,8 @@ def test_run_is_quiet_outside_a_terminal_and_the_catalog_answers(tmp_path: Path)
     ]
     for name in ("ai4i2020", "cmapss", "cnc_line", "steel_plates_faults"):  # every seed dataset has its card
         card = project / "warehouse" / "datasets" / name / "cards" / "v1.md"
-        assert card.read_text(encoding="utf-8").startswith("---\npretty_name: "), name
+        meta, _ = split_front_matter(card.read_text(encoding="utf-8"))
+        assert meta["pretty_name"] and meta["moshu"]["dataset"] == name, name
     verify = _moshu("verify", cwd=project)
     assert verify.returncode == 0 and verify.stdout.startswith("ok: 4 versions"), verify.stdout + verify.stderr
 

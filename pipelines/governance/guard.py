@@ -267,8 +267,8 @@ class GuardedClient:
         # The stricter of the catalog's grade and the grade every version was published with (its manifest):
         # a grade lowered in the catalog alone opens nothing.
         for n, v in self._con.execute(f"SELECT name, version FROM {CATALOG_ALIAS}.main.versions").fetchall():
-            if str(n) in grades:
-                grades[str(n)] = stricter_grade(grades[str(n)], manifest_grade(self.root, str(n), int(v)))
+            if str(n) in grades and (sealed := manifest_grade(self.root, str(n), int(v))) is not None:
+                grades[str(n)] = stricter_grade(grades[str(n)], sealed)
         return grades
 
     def _column_sensitivities(self) -> dict[tuple[str, int], list[tuple[str, str | None]]]:

@@ -32,7 +32,8 @@ def manifest_sensitivities(root: Path, name: str, version: int) -> dict[str, str
     path = root / "datasets" / name / f"v{version}" / "manifest.json"
     try:
         schema = json.loads(path.read_text(encoding="utf-8")).get("schema") or []
-        return {str(c["name"]): c.get("sensitivity") for c in schema if isinstance(c, dict) and "name" in c}
+        # a column whose manifest records no sensitivity (an older manifest) is left to the catalog
+        return {str(c["name"]): c["sensitivity"] for c in schema if isinstance(c, dict) and "name" in c and "sensitivity" in c}
     except (OSError, ValueError, AttributeError, TypeError, KeyError):
         return None
 
@@ -55,10 +56,14 @@ def stricter_grade(a: str | None, b: str | None) -> str | None:
 
 
 def manifest_grade(root: Path, name: str, version: int) -> str | None:
-    """The grade a version's manifest was published with; None (core) when the manifest cannot be read."""
+    """The grade a version's manifest was published with: None when there is no version folder (a catalog row
+    without files, which `moshu verify` reports) or the manifest records no grade; `core` when a manifest is
+    there but cannot be read (its files are not to be trusted either)."""
     path = root / "datasets" / name / f"v{version}" / "manifest.json"
+    if not path.parent.is_dir():
+        return None
     try:
         grade = (json.loads(path.read_text(encoding="utf-8")).get("classification") or {}).get("grade")
     except (OSError, ValueError, AttributeError):
-        return None
+        return "core"
     return grade if isinstance(grade, str) else None

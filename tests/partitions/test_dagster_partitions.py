@@ -80,6 +80,7 @@ def test_backfill_is_one_run_and_one_version_and_one_day_reruns_alone(settings: 
     assert not (wh.root / "_staging" / NAME).exists()  # the run's hand-off files are gone
 
 
+@pytest.mark.slow  # several Dagster runs
 def test_moshu_run_builds_the_asked_partitions_only(settings: Settings) -> None:
     proj = load_project(settings.project)
     _, [out] = materialize(proj, settings, [NAME], [DAYS[0], DAYS[2]])

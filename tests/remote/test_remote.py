@@ -19,6 +19,9 @@ from pipelines.stages import ingest, publish, validate
 from pipelines.warehouse import MANIFEST, Warehouse
 from tests.conftest import copy_project
 
+# Each test simulates machines sharing an object store, most with full runs: slow, run by `make test-slow` (CI).
+pytestmark = pytest.mark.slow
+
 NAME = "cnc_line"
 
 

@@ -13,6 +13,9 @@ from pipelines.remote import open_remote
 from pipelines.warehouse import Warehouse
 from tests.conftest import built_copy
 
+# Each test simulates machines sharing an object store, most with full runs: slow, run by `make test-slow` (CI).
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 
 
