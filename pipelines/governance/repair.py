@@ -10,10 +10,11 @@ folder, or a `.tmp-v<N>-*` folder it was filling. `moshu verify` reports all thr
   `runs` row (with `orchestrator` = `repair`);
 * a `.tmp-v*` folder is removed when no run holds the dataset's lock (it is only written under that lock,
   which the operating system releases when the process dies);
-* a staging folder is removed when its run has ended (it has a `runs` row) or nothing in it was written
-  for `ORPHAN_AGE_S`. Runs hold no lease on their staging folder, so the age is the one a remote run's
-  claim goes stale after (`pipelines.remote.CLAIM_STALE_S`): a live run writes its staged data and
-  failures well within it.
+* a staging folder is removed when its run has ended (it has a `runs` row); `moshu verify --repair` also
+  removes one in which nothing was written for `ORPHAN_AGE_S` (a run killed before it recorded anything).
+  Runs hold no lease on their staging folder, so a run never removes another one's by age: a long
+  step of a live run on another machine or process may write nothing for a while. The age is the one a
+  remote run's claim goes stale after (`pipelines.remote.CLAIM_STALE_S`).
 """
 
 from __future__ import annotations
@@ -75,7 +76,12 @@ def _dirs(parent: Path) -> list[Path]:
 
 
 def orphans(
-    warehouse: Warehouse, dataset: str | None = None, *, ended: set[str] | None = None, keep_run: str | None = None
+    warehouse: Warehouse,
+    dataset: str | None = None,
+    *,
+    ended: set[str] | None = None,
+    keep_run: str | None = None,
+    by_age: bool = True,
 ) -> list[Orphan]:
     """The orphan temporary and staging folders of one dataset (or all), as `repair` would remove them now.
 
@@ -84,6 +90,7 @@ def orphans(
         dataset: Only this dataset's folders.
         ended: Run ids with a `runs` row (default: read from the catalog, if there is one).
         keep_run: A run id whose staging folder is never an orphan (the caller's own run).
+        by_age: Also count staging folders without a `runs` row in which nothing was written for `ORPHAN_AGE_S`.
 
     Returns:
         The orphans, temporary folders first.
@@ -107,7 +114,7 @@ def orphans(
                 ended = _ended_runs(warehouse)
             if run.name in ended:
                 out.append(Orphan(ddir.name, run, f"staging folder of run `{run.name}`, which has ended"))
-            elif (age := now - _newest_write(run)) > ORPHAN_AGE_S:
+            elif by_age and (age := now - _newest_write(run)) > ORPHAN_AGE_S:
                 out.append(Orphan(ddir.name, run, f"staging folder of a stopped run: nothing written for {age / 60:.0f} min "
                                   f"(a live run writes within {ORPHAN_AGE_S / 60:.0f} min) and no `runs` row"))  # fmt: skip
     return out
@@ -139,7 +146,7 @@ def unregistered(warehouse: Warehouse, dataset: str | None = None) -> list[tuple
     ]
 
 
-def repair(warehouse: Warehouse, dataset: str | None = None, *, keep_run: str | None = None) -> list[str]:
+def repair(warehouse: Warehouse, dataset: str | None = None, *, keep_run: str | None = None, by_age: bool = True) -> list[str]:
     """Register committed folders the catalog lacks and remove orphan folders (see the module docstring).
 
     With a remote warehouse, folders are not registered (a folder committed here and not uploaded is
@@ -149,12 +156,14 @@ def repair(warehouse: Warehouse, dataset: str | None = None, *, keep_run: str | 
         warehouse: The warehouse.
         dataset: Only this dataset.
         keep_run: The caller's own run id, whose staging folder is kept.
+        by_age: Also remove staging folders of runs that recorded nothing and wrote nothing for `ORPHAN_AGE_S`
+            (`moshu verify --repair`; a run leaves those to the operator).
 
     Returns:
         One sentence per thing done or left alone, with its reason.
     """
     done = [] if warehouse.remote else [_register(warehouse, n, v) for n, v in unregistered(warehouse, dataset)]
-    for o in orphans(warehouse, dataset, keep_run=keep_run):
+    for o in orphans(warehouse, dataset, keep_run=keep_run, by_age=by_age):
         done.append(_remove(warehouse, o))
     return done
 

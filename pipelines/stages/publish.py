@@ -242,7 +242,7 @@ def close_crash_windows(warehouse: Warehouse, name: str, run_id: str) -> None:
     from pipelines.governance.repair import repair
 
     try:
-        for line in repair(warehouse, name, keep_run=run_id):
+        for line in repair(warehouse, name, keep_run=run_id, by_age=False):  # another process's live run may be quiet
             logging.getLogger(__name__).warning("dataset `%s`: %s", name, line)
     except Exception as e:  # the run itself must not fail over what a stopped run left
         logging.getLogger(__name__).warning("dataset `%s`: could not close a stopped run's leftovers: %s", name, e)
