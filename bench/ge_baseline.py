@@ -30,21 +30,12 @@ from typing import Any
 
 import great_expectations as gx
 import pandas as pd
+from baseline_rules import COUNTS, GAP_FAIL_S, GAP_SUSPECT_S, SPANS, STATUSES
 
 FLOATS = (
     "spindle_speed_rpm", "spindle_load_pct", "feed_rate_mm_min", "coolant_temp_c", "hydraulic_pressure_bar",
     "vibration_mm_s", "power_kw", "tool_wear_min",
 )  # fmt: skip
-COUNTS = ("total_count", "good_count", "scrap_count")
-SPANS = {
-    "spindle_speed_rpm": ("sb.spindle_speed.span", 0, 24_000), "spindle_load_pct": ("sb.spindle_load.span", 0, 150),
-    "feed_rate_mm_min": ("sb.feed_rate.span", 0, 20_000), "coolant_temp_c": ("sb.coolant_temp.span", -10, 90),
-    "hydraulic_pressure_bar": ("sb.pressure.span", 0, 250), "vibration_mm_s": ("sb.vibration.span", 0, 100),
-    "power_kw": ("sb.power.span", 0, 60), "tool_wear_min": ("sb.tool_wear.span", 0, 600),
-}  # fmt: skip
-STATES = ["RUN", "IDLE", "SETUP", "ALARM", "OFF"]
-PERIOD_S = 10.0
-GAP_FAIL_S, GAP_SUSPECT_S = 3 * PERIOD_S, 1.5 * PERIOD_S
 
 
 def read(folder: Path) -> pd.DataFrame:
@@ -81,7 +72,7 @@ def expectations() -> list[Any]:
         e.ExpectCompoundColumnsToBeUnique(column_list=["machine_id", "ts"], **rule("schema.primary_key")),
         e.ExpectColumnValuesToMatchRegex(column="machine_id", regex=r"^M-[0-9]{3}$", **rule("sb.machine_id.format")),
         e.ExpectColumnValuesToMatchRegex(column="line_id", regex=r"^L-[0-9]{1,2}$", **rule("sb.line_id.format")),
-        e.ExpectColumnValuesToBeInSet(column="status", value_set=STATES, **rule("sb.status.allowed")),
+        e.ExpectColumnValuesToBeInSet(column="status", value_set=STATUSES, **rule("sb.status.allowed")),
         e.ExpectColumnValuesToNotBeNull(column="coolant_temp_c", **rule("sb.coolant_temp.present")),
         *(e.ExpectColumnValuesToBeBetween(column=c, min_value=lo, max_value=hi, **rule(r)) for c, (r, lo, hi) in SPANS.items()),
         e.ExpectColumnValuesToBeBetween(column="_min_count", min_value=0, **rule("sb.counts.non_negative")),

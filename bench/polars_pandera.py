@@ -26,26 +26,17 @@ from typing import Any
 
 import pandera.polars as pa
 import polars as pl
+from baseline_rules import COUNTS, GAP_FAIL_S, GAP_SUSPECT_S, SPANS, STATUSES
 from pandera.config import ValidationDepth, config_context
 from pandera.errors import SchemaErrors
 
 STRINGS = ("machine_id", "line_id", "status")
-SPANS = {
-    "spindle_speed_rpm": ("sb.spindle_speed.span", 0, 24_000), "spindle_load_pct": ("sb.spindle_load.span", 0, 150),
-    "feed_rate_mm_min": ("sb.feed_rate.span", 0, 20_000), "coolant_temp_c": ("sb.coolant_temp.span", -10, 90),
-    "hydraulic_pressure_bar": ("sb.pressure.span", 0, 250), "vibration_mm_s": ("sb.vibration.span", 0, 100),
-    "power_kw": ("sb.power.span", 0, 60), "tool_wear_min": ("sb.tool_wear.span", 0, 600),
-}  # fmt: skip
-COUNTS = ("total_count", "good_count", "scrap_count")
 TYPES: dict[str, Any] = (
     {"ts": pl.Datetime("us")}
     | dict.fromkeys(STRINGS, pl.String)
     | dict.fromkeys(SPANS, pl.Float64)
     | dict.fromkeys(COUNTS, pl.Int32)
 )
-STATES = ["RUN", "IDLE", "SETUP", "ALARM", "OFF"]
-PERIOD_S = 10
-GAP_SUSPECT_S, GAP_FAIL_S = 1.5 * PERIOD_S, 3.0 * PERIOD_S
 NOT_NULL = {"ts": "schema.not_null.ts", "machine_id": "schema.not_null.machine_id", "coolant_temp_c": "sb.coolant_temp.present"}
 INDEX = "_row"
 RULE_IDS: tuple[str, ...] = (
@@ -69,7 +60,7 @@ def schema() -> pa.DataFrameSchema:
         "ts": pa.Column(pl.Datetime("us"), nullable=False),
         "machine_id": pa.Column(pl.String, pa.Check.str_matches(r"^M-[0-9]{3}$", error="sb.machine_id.format"), nullable=False),
         "line_id": pa.Column(pl.String, pa.Check.str_matches(r"^L-[0-9]{1,2}$", error="sb.line_id.format"), nullable=True),
-        "status": pa.Column(pl.String, pa.Check.isin(STATES, error="sb.status.allowed"), nullable=True),
+        "status": pa.Column(pl.String, pa.Check.isin(STATUSES, error="sb.status.allowed"), nullable=True),
     }
     for col, (rule, lo, hi) in SPANS.items():
         columns[col] = pa.Column(pl.Float64, pa.Check.in_range(lo, hi, error=rule), nullable=col not in NOT_NULL)
