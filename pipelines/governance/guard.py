@@ -60,7 +60,7 @@ import duckdb
 from pipelines.catalog.lock_wait import while_locked
 from pipelines.errors import CatalogError, MoshuError, PolicyError
 from pipelines.governance.policy import LINEAGE_COLUMNS, Policy, Role, policy_digest
-from pipelines.governance.sealed import manifest_grade, manifest_sensitivities, sealed_sensitivity, stricter_grade
+from pipelines.governance.sealed import Sealed, read_sealed, sealed_grade, sealed_sensitivity
 from pipelines.governance.statement import CATALOG_ALIAS, COLUMN_IN_ERROR, Findings, Result, first_line, quoted, walk
 from pipelines.sql import ident, literal
 
@@ -133,6 +133,7 @@ class GuardedClient:
         policy_source: str = "caller",
     ) -> None:
         self.root = Path(warehouse).resolve()
+        self._manifests: dict[tuple[str, int], Sealed | None] = {}
         self.role_name = role
         self.policy_sha256 = policy_sha256 or policy_digest(policy)
         self.policy_source = policy_source
@@ -267,9 +268,16 @@ class GuardedClient:
         # The stricter of the catalog's grade and the grade every version was published with (its manifest):
         # a grade lowered in the catalog alone opens nothing.
         for n, v in self._con.execute(f"SELECT name, version FROM {CATALOG_ALIAS}.main.versions").fetchall():
-            if str(n) in grades and (sealed := manifest_grade(self.root, str(n), int(v))) is not None:
-                grades[str(n)] = stricter_grade(grades[str(n)], sealed)
+            if str(n) in grades:
+                grades[str(n)] = sealed_grade(grades[str(n)], self._sealed(str(n), int(v)))
         return grades
+
+    def _sealed(self, name: str, version: int) -> Sealed | None:
+        """A version's manifest as the guard reads it, parsed once for grades and sensitivities."""
+        key = (name, version)
+        if key not in self._manifests:
+            self._manifests[key] = read_sealed(self.root, name, version)
+        return self._manifests[key]
 
     def _column_sensitivities(self) -> dict[tuple[str, int], list[tuple[str, str | None]]]:
         """(dataset, version) -> its columns in order, each with its sensitivity (None where the catalog has none).
@@ -282,12 +290,8 @@ class GuardedClient:
             f"SELECT name, version, column_name, {sens} FROM {CATALOG_ALIAS}.main.columns ORDER BY name, version, position"
         ).fetchall()
         out: dict[tuple[str, int], list[tuple[str, str | None]]] = {}
-        manifests: dict[tuple[str, int], dict[str, str | None] | None] = {}
         for n, v, c, s in rows:
-            key = (str(n), int(v))
-            if key not in manifests:
-                manifests[key] = manifest_sensitivities(self.root, *key)
-            out.setdefault(key, []).append((str(c), sealed_sensitivity(s, manifests[key], str(c))))
+            out.setdefault((str(n), int(v)), []).append((str(c), sealed_sensitivity(s, self._sealed(str(n), int(v)), str(c))))
         return out
 
     def _published_versions(self, sensitivities: dict[tuple[str, int], list[tuple[str, str | None]]]) -> Iterator[_Version]:
