@@ -132,10 +132,10 @@ def _run_flat(
         result = _execute(defs.resolve_job_def(job_name(n)), settings, [n], _asset_keys(project, n), {DATASET_TAG: n})
         first = first or result.run_id
         cleanup_staging(settings.warehouse, n, staging_run_id(result.run_id, n))
-        failures = {k: redact_text(m, project.datasets[n].spec, settings.project) for k, m in _failures(result).items()}
-        if n in failures:
-            outcomes[n] = DatasetOutcome(n, False, error=failures[n])
-            record_failure(settings.warehouse, n, staging_run_id(result.run_id, n), None, failures[n], f"dagster:{result.run_id}")
+        if (failure := _failures(result).get(n)) is not None:  # redacted once, the message that is stored and shown
+            error = redact_text(failure, project.datasets[n].spec, settings.project)
+            outcomes[n] = DatasetOutcome(n, False, error=error)
+            record_failure(settings.warehouse, n, staging_run_id(result.run_id, n), None, error, f"dagster:{result.run_id}")
             continue
         try:
             pub = result.output_for_node(f"{n}__published")
