@@ -2,9 +2,9 @@
 
 The catalog's table macros read Parquet by path. Since migration 0012, `dataset`, `quarantine`, `diff_rows`
 and `frozen_eval` check the catalog and raise `error()` with the names that exist (in any DuckDB client);
-`split` joins two files, so DuckDB still reports a missing one as "No files found". `explain` gives the
-first kind without DuckDB's "Invalid Input Error" prefix, and turns the second into a message that names
-what is missing and what exists, reading the catalog on the same connection.
+`split` joins two files, so DuckDB still reports a missing one as "No files found" (on the version's data or
+the split file). `explain` gives the first kind without DuckDB's "Invalid Input Error" prefix, and turns the
+second into a message that names what is missing and what exists, reading the catalog on the same connection.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import duckdb
 _NO_FILES = re.compile(r"No files found that match the pattern \"([^\"]+)\"")
 _DATA = re.compile(r"^datasets/(?P<name>[^/]+)/v(?P<version>\d+)/(?P<what>data/\*|quarantine\*?)\.parquet$")
 _SPLIT = re.compile(r"^datasets/(?P<name>[^/]+)/splits/v(?P<version>\d+)/(?P<demand>[^/]+)\.parquet$")
-_FROZEN = re.compile(r"^datasets/(?P<name>[^/]+)/splits/frozen/(?P<demand>[^/]+)\.parquet$")
-_DIFF = re.compile(r"^datasets/(?P<name>[^/]+)/diffs/v(?P<a>\d+)-v(?P<b>\d+)\.parquet$")
 
 
 def _published(con: duckdb.DuckDBPyConnection, name: str) -> list[int] | None:
@@ -74,22 +72,15 @@ def explain(con: duckdb.DuckDBPyConnection, message: str) -> str | None:
 
 
 def _explain_path(con: duckdb.DuckDBPyConnection, path: str) -> str | None:
-    for pattern in (_DATA, _SPLIT, _FROZEN, _DIFF):
+    # `split` reads the version's data and the split file: the only macro that still reports "No files found"
+    for pattern in (_DATA, _SPLIT):
         if (m := pattern.match(path)) is None:
             continue
         name = m.group("name")
         vs = _published(con, name)
         if vs is None:
             return _unknown_dataset(con, name)
-        if pattern is _DIFF:
-            a, b = int(m.group("a")), int(m.group("b"))
-            return (
-                f"no row diff of dataset `{name}` from v{a} to v{b}: diffs exist between consecutive published versions "
-                f"(versions: {_versions(vs)}); query `SELECT * FROM version_diffs WHERE dataset = '{name}'`"
-            )
         demands = [r[0] for r in con.execute("SELECT demand FROM demands WHERE dataset = ? ORDER BY demand", [name]).fetchall()]
-        if pattern is _FROZEN:
-            return f"dataset `{name}` has no frozen evaluation set for demand `{m.group('demand')}` (demands: {', '.join(demands) or 'none'})"
         v = int(m.group("version"))
         if v not in vs:
             return f"dataset `{name}` has no published version {v} (versions: {_versions(vs)})"
