@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,9 +88,32 @@ class Warehouse:
         """Folder of one published version."""
         return self.dataset_dir(name) / f"v{version}"
 
-    def data_glob(self, name: str, version: int) -> str:
-        """Glob of a version's published Parquet files (one file, or one per partition)."""
-        return str(self.version_dir(name, version) / DATA_DIR / "*.parquet")
+    def table_dir(self, name: str, table: str) -> Path:
+        """Folder of one of a dataset's Delta tables, `published` or `quarantine` (`pipelines.storage.delta`)."""
+        return self.dataset_dir(name) / table
+
+    def data_files(self, name: str, version: int) -> list[str]:
+        """A version's published Parquet files (one, or one per partition), as the manifest lists them."""
+        return self._files(name, version, "published")
+
+    def quarantine_files(self, name: str, version: int) -> list[str]:
+        """A version's quarantine Parquet files (one, or one per partition), as the manifest lists them."""
+        return self._files(name, version, "quarantine")
+
+    def _files(self, name: str, version: int, table: str) -> list[str]:
+        from pipelines.storage.delta import in_table
+
+        vdir = self.version_dir(name, version)
+        out = []
+        for f in self.manifest(name, version).get("files", []):
+            rel = str(f.get("path", ""))
+            where = in_table(rel)
+            legacy = (table == "published" and rel.startswith(f"{DATA_DIR}/")) or (
+                table == "quarantine" and rel.startswith("quarantine") and rel.endswith(".parquet")
+            )  # a version folder written before the Delta tables (see `moshu migrate`)
+            if (where and where[0] == table) or legacy:
+                out.append(os.path.normpath(vdir / rel))
+        return out
 
     def staging_dir(self, name: str, run_id: str) -> Path:
         """Scratch folder of one run; removed when the run ends."""

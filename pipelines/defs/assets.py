@@ -189,7 +189,7 @@ def dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
             wh = moshu.wh()
             m = wh.manifest(name, ing.unchanged_version)
             outcomes = {r["rule_id"]: r for r in m.get("rules", [])}
-            data_file = wh.version_dir(name, ing.unchanged_version) / "data" / "part-00000.parquet"
+            data_file = Path(wh.data_files(name, ing.unchanged_version)[0])
             outcomes.update(
                 {o.rule_id: o.as_dict() for o in recheck_time_rules(loaded, data_file, m["counts"]["rows_published"])}
             )

@@ -63,6 +63,7 @@ from pipelines.governance.policy import LINEAGE_COLUMNS, Policy, Role, policy_di
 from pipelines.governance.sealed import Sealed, read_sealed, sealed_grade, sealed_sensitivity
 from pipelines.governance.statement import CATALOG_ALIAS, COLUMN_IN_ERROR, Findings, Result, first_line, quoted, walk
 from pipelines.sql import ident, literal
+from pipelines.warehouse import Warehouse
 
 __all__ = ["CATALOG_ALIAS", "GuardedClient", "PolicyError", "Result"]
 _HIDDEN = "_moshu_hidden"  # internal temp table: (dataset, column) pairs the role may not read
@@ -299,14 +300,17 @@ class GuardedClient:
         if not self._datasets:
             return
         rows = self._con.execute(
-            f"SELECT name, version, data_glob FROM {CATALOG_ALIAS}.main.versions "
+            f"SELECT name, version FROM {CATALOG_ALIAS}.main.versions "
             f"WHERE status = 'published' AND list_contains(?, name) ORDER BY name, version",
             [self._datasets],
         ).fetchall()
         datasets_dir = self.root / "datasets"
-        for name, version, glob in rows:
-            found = sorted(self.root.glob(str(glob))) if not Path(str(glob)).is_absolute() else []
-            files = tuple(str(p) for p in found if p.is_file() and p.resolve().is_relative_to(datasets_dir))
+        for name, version in rows:
+            try:  # the files the version's manifest lists (the sealed record), not a path a catalog row names
+                found = [Path(f) for f in Warehouse(self.root).data_files(str(name), int(version))]
+            except (OSError, ValueError, MoshuError):
+                found = []
+            files = tuple(str(p) for p in found if p.is_file() and p.resolve().is_relative_to(datasets_dir.resolve()))
             if not files:
                 continue
             readable = [c for c, s in sensitivities.get((str(name), int(version)), []) if self.role.may_read_sensitivity(s)]

@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -39,6 +40,7 @@ from pipelines.governance.findings import AUDIT_LOG, CATALOG, ORPHANS, Ctx, Prob
 from pipelines.governance.verify_catalog import CatalogRows, check_publish_record, check_run_row
 from pipelines.governance.verify_derived import check_derived
 from pipelines.ingest.fingerprint import sha256_file
+from pipelines.storage.delta import in_table
 from pipelines.warehouse import MANIFEST, Warehouse, version_number
 
 __all__ = ["AUDIT_LOG", "CATALOG", "ORPHANS", "Problem", "Report", "folder_problems", "verify"]
@@ -244,6 +246,8 @@ def _manifest_fields(m: dict[str, Any]) -> dict[str, Any]:
 def _inside(vdir: Path, rel: str) -> Path | None:
     """`vdir / rel` when `rel` is a plain relative path inside the folder, else None."""
     p = PurePosixPath(rel)
+    if rel and in_table(rel) is not None:  # a file of the dataset's Delta tables: `../published/...`
+        return Path(os.path.normpath(vdir / p))
     if not rel or p.is_absolute() or ".." in p.parts:
         return None
     return vdir / p

@@ -63,7 +63,7 @@ def _check_split(
         ctx.add(name, version, path, "split assignment file is missing", "present", "missing")
         return
     pk = list(manifest.get("primary_key", []))
-    result = make_split(pl.scan_parquet(ctx.warehouse.data_glob(name, version)), demand, pk)
+    result = make_split(pl.scan_parquet(ctx.warehouse.data_files(name, version)), demand, pk)
     if not pl.read_parquet(path).equals(result.assignment):
         ctx.add(name, version, path, f"split assignment differs from what demand `{demand_name}` gives", "recomputed", "edited")
     assert ctx.catalog is not None

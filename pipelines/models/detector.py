@@ -149,7 +149,7 @@ def detect(warehouse: Warehouse, loaded: LoadedDataset, demand: Demand) -> Detec
         return DetectorOutcome(version, demand.name, 0, 0, skipped=f"already run on v{version}")
     settings = demand.detector_settings
     pk = list(warehouse.manifest(name, version)["primary_key"])
-    published = pl.scan_parquet(warehouse.data_glob(name, version))
+    published = pl.scan_parquet(warehouse.data_files(name, version))
     df = published.with_columns(row_key_expr(pk, published.collect_schema())).collect()
     groups = demand.split.by if demand.split.method == "group" else ()
     try:

@@ -33,7 +33,7 @@ import polars as pl
 
 from pipelines.ingest.readers import SOURCE_FILE, SOURCE_ROW
 from pipelines.models.keys import ROW_KEY, row_key_expr
-from pipelines.warehouse import DATA_DIR, QUARANTINE_GLOB, Warehouse
+from pipelines.warehouse import Warehouse
 
 __all__ = ["CHANGE_KINDS", "ROWS_SCHEMA", "VersionDiff", "diff_versions", "summary", "write_rows"]
 
@@ -213,18 +213,23 @@ def _side(warehouse: Warehouse, name: str, version: int) -> _Side:
         columns=columns,
         labels=frozenset(str(c["name"]) for c in schema if c.get("role") == "label"),
         quality=dict(manifest.get("quality") or {}),
-        frame=_keyed(warehouse.version_dir(name, version), columns, manifest.get("primary_key") or []),
+        frame=_keyed(warehouse, name, version, columns, manifest.get("primary_key") or []),
     )
 
 
-def _keyed(vdir: Path, columns: Sequence[str], primary_key: Sequence[str]) -> pl.LazyFrame:
+def _keyed(warehouse: Warehouse, name: str, version: int, columns: Sequence[str], primary_key: Sequence[str]) -> pl.LazyFrame:
     """Published and quarantined rows of one version: row key, quarantine marker, QC flag, values."""
     keep = [*columns, SOURCE_FILE, SOURCE_ROW]
-    data = pl.scan_parquet(vdir / DATA_DIR / "*.parquet").select([*keep, QC_FLAG]).with_columns(pl.lit(False).alias(_QUARANTINED))
+    data = (
+        pl.scan_parquet(warehouse.data_files(name, version))
+        .select([*keep, QC_FLAG])
+        .with_columns(pl.lit(False).alias(_QUARANTINED))
+    )
     parts = [data]
-    if any(vdir.glob(QUARANTINE_GLOB)):
+    held = warehouse.quarantine_files(name, version)
+    if held:
         quarantine = (
-            pl.scan_parquet(vdir / QUARANTINE_GLOB)
+            pl.scan_parquet(held)
             .select(keep)
             .with_columns(pl.lit(None, dtype=pl.UInt8).alias(QC_FLAG), pl.lit(True).alias(_QUARANTINED))
             .select([*keep, QC_FLAG, _QUARANTINED])

@@ -212,7 +212,7 @@ def _version_keys(warehouse: Warehouse, name: str, version: int) -> tuple[set[st
 
     m = warehouse.manifest(name, version)
     pk = list(m.get("primary_key", []))
-    rows = pl.scan_parquet(warehouse.data_glob(name, version))
+    rows = pl.scan_parquet(warehouse.data_files(name, version))
     keys = rows.select(row_key_expr(pk, rows.collect_schema())).collect().to_series()
     return set(keys.to_list()), {f["path"]: f["sha256"] for f in m.get("source_files", [])}, pk
 

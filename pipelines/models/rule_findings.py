@@ -138,7 +138,7 @@ def propose_rule_findings(warehouse: Warehouse, loaded: LoadedDataset) -> dict[s
     if version is None or not rules:
         return {}
     pk = list(warehouse.manifest(name, version)["primary_key"])
-    lf = pl.scan_parquet(warehouse.data_glob(name, version))
+    lf = pl.scan_parquet(warehouse.data_files(name, version))
     ids = [r.rule_id for r in rules]
     df = (
         lf.with_columns(row_key_expr(pk, lf.collect_schema()))

@@ -120,7 +120,7 @@ def _measure_missing(con: duckdb.DuckDBPyConnection, wh: Warehouse, loaded: Load
         for d in loaded.demands:
             h = demand_hash(d)
             if (v, d.name, h) not in have:
-                write_result(con, loaded.name, v, measured(pl.scan_parquet(wh.data_glob(loaded.name, v)), d))
+                write_result(con, loaded.name, v, measured(pl.scan_parquet(wh.data_files(loaded.name, v)), d))
                 out.measured.append((v, d.name))
 
 
@@ -139,7 +139,7 @@ def _split_gaps(con: duckdb.DuckDBPyConnection, name: str, v: int, d: Demand, ga
 
 
 def _split_one(con: duckdb.DuckDBPyConnection, wh: Warehouse, loaded: LoadedDataset, v: int, d: Demand) -> None:
-    res = make_split(pl.scan_parquet(wh.data_glob(loaded.name, v)), d, list(wh.manifest(loaded.name, v)["primary_key"]))
+    res = make_split(pl.scan_parquet(wh.data_files(loaded.name, v)), d, list(wh.manifest(loaded.name, v)["primary_key"]))
     path = split_path(wh, loaded.name, v, d.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -180,7 +180,7 @@ def _freeze_missing(con: duckdb.DuckDBPyConnection, wh: Warehouse, loaded: Loade
         path = split_path(wh, loaded.name, published[0], d.name) if published else None
         if not d.label_columns or path is None or not path.is_file():
             continue
-        data = pl.scan_parquet(wh.data_glob(loaded.name, published[0]))
+        data = pl.scan_parquet(wh.data_files(loaded.name, published[0]))
         rows = data.join(pl.scan_parquet(path), on=["_source_file", "_source_row"], how="inner", maintain_order="left")
         if frozen.ensure_frozen(con, wh, loaded.name, d, published[0], rows):
             out.frozen.append((published[0], d.name))

@@ -63,7 +63,7 @@ def trained(warehouse: Warehouse, name: str) -> set[tuple[int, str, str]]:
 def version_frame(warehouse: Warehouse, name: str, version: int, demand: str) -> pl.DataFrame:
     """A version's published rows with their split for a demand."""
     split = pl.scan_parquet(split_path(warehouse, name, version, demand))
-    rows = pl.scan_parquet(warehouse.data_glob(name, version))
+    rows = pl.scan_parquet(warehouse.data_files(name, version))
     return rows.join(split, on=["_source_file", "_source_row"], how="inner", maintain_order="left").collect()
 
 

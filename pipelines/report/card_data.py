@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,10 +58,10 @@ def _json(value: Any) -> Any:
 
 def _parquet(warehouse: Warehouse, name: str, version: int) -> str | None:
     """SQL literal of the version's data files, or None when it has none."""
-    pattern = warehouse.data_glob(name, version)
-    if not glob.glob(pattern):
+    files = [Path(f).as_posix() for f in warehouse.data_files(name, version) if Path(f).is_file()]
+    if not files:
         return None
-    return f"read_parquet({literal(Path(pattern).as_posix())})"
+    return "read_parquet([" + ", ".join(literal(f) for f in files) + "])"
 
 
 def _column_stats(cat: CatalogClient, source: str | None, schema: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -9,7 +9,7 @@ import polars as pl
 
 from pipelines.quality.anomalies import detect, watched_columns
 from pipelines.spec.loader import LoadedDataset
-from pipelines.warehouse import DATA_DIR, Warehouse
+from pipelines.warehouse import Warehouse
 
 
 def _label(names: list[str]) -> str:
@@ -29,7 +29,7 @@ def version_findings(loaded: LoadedDataset, warehouse: Warehouse, data: Path | s
         n for n in warehouse.versions(spec.name) if warehouse.manifest(spec.name, n).get("status", "published") == "published"
     ]
     past = past[-cfg.window :]
-    history = [pl.scan_parquet(warehouse.version_dir(spec.name, n) / DATA_DIR / "*.parquet") for n in past]
+    history = [pl.scan_parquet(warehouse.data_files(spec.name, n)) for n in past]
     found = detect(pl.scan_parquet(data), history, watched_columns(spec, cfg), cfg, _label([f"v{n}" for n in past]))
     return [f.as_dict() for f in found]
 

@@ -15,13 +15,13 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random
 
 from pipelines import __version__
 from pipelines.errors import IntegrityError
@@ -45,7 +45,9 @@ from pipelines.stages.history import version_findings
 from pipelines.stages.ingest import Ingested
 from pipelines.stages.publish_rows import FAILED_RULES, QC_FLAG, REASONS, WARN_RULES, write_rows
 from pipelines.stages.validate import Validated
-from pipelines.warehouse import DATA_DIR, MANIFEST, QUALITY_DIR, QUARANTINE_FILE, QUARANTINE_GLOB, Warehouse
+from pipelines.storage.commit import commit_version
+from pipelines.storage.delta import PARTITION, PUBLISHED, QUARANTINE, TABLES, CommitConflict, current_version, in_table, of_table, table_rel
+from pipelines.warehouse import MANIFEST, QUALITY_DIR, Warehouse
 
 MANIFEST_FORMAT = 2
 REPORT = f"{QUALITY_DIR}/report.html"
@@ -85,9 +87,9 @@ def identifiability(files: list[Path], columns: list[str]) -> Measure:
 
 def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path, warehouse: Warehouse) -> tuple[dict[str, Any], Scorecard]:
     spec = loaded.spec
-    data = f"{DATA_DIR}/part-00000.parquet"
+    data, held = table_file(tmp, PUBLISHED, "part-00000"), table_file(tmp, QUARANTINE, "quarantine")
     data_file = tmp / data
-    rows = write_rows(loaded, v, tmp, data, QUARANTINE_FILE)
+    rows = write_rows(loaded, v, tmp, data, held)
     quality = tmp / QUALITY_DIR
     quality.mkdir()
     assert v.ge_suite is not None and v.ge_result is not None
@@ -96,7 +98,7 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path, warehouse: Wa
     files = _file_list(tmp, rows.files)
     extra, details = file_measures(tmp, files, data, rows.rows_published)
     if spec.personal_columns and "moshu.accessibility" not in details:  # I-1 reads the files: only when they read back
-        extra.append(("moshu.identifiability", identifiability([data_file, tmp / QUARANTINE_FILE], spec.personal_columns)))
+        extra.append(("moshu.identifiability", identifiability([data_file, tmp / held], spec.personal_columns)))
     prof, demands, findings = None, [], None
     if "moshu.accessibility" not in details:  # the measures below read the published file: only when it reads back
         findings = version_findings(loaded, warehouse, data_file)  # None unless the spec has `anomalies`
@@ -120,8 +122,8 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path, warehouse: Wa
     return body, card
 
 
-def measure_demands(loaded: LoadedDataset, data: Path | str) -> list[dict[str, Any]]:
-    """Every demand of the dataset measured on a version's published data (a file or a glob)."""
+def measure_demands(loaded: LoadedDataset, data: Path | str | list[str]) -> list[dict[str, Any]]:
+    """Every demand of the dataset measured on a version's published data (a file, a glob or a list of files)."""
     from pipelines.models.stage import measured
 
     return [measured(pl.scan_parquet(data), d) for d in loaded.demands]
@@ -206,13 +208,8 @@ def _write_report(tmp: Path, manifest: dict[str, Any], title: str, warehouse: Wa
         history.append((n, m.get("quality", {}).get("overall"), m.get("status", "published")))
     history.append((manifest["version"], manifest["quality"]["overall"], manifest["status"]))
     try:
-        sample = (
-            pl.scan_parquet(tmp / QUARANTINE_GLOB)
-            .select(SOURCE_FILE, SOURCE_ROW, FAILED_RULES, REASONS)
-            .head(50)
-            .collect()
-            .to_dicts()
-        )
+        held = [tmp / f["path"] for f in manifest.get("files", []) if of_table(str(f["path"]), QUARANTINE)]
+        sample = pl.scan_parquet(held).select(SOURCE_FILE, SOURCE_ROW, FAILED_RULES, REASONS).head(50).collect().to_dicts()
     except Exception:  # a quarantine file that does not read back: X-1 fails the version and says why
         sample = []
     (tmp / REPORT).write_text(html.render(manifest, title, history, sample), encoding="utf-8")
@@ -225,9 +222,10 @@ def file_entry(folder: Path, rel: str) -> dict[str, Any]:
 
 
 def _file_list(tmp: Path, known: list[dict[str, Any]] = ()) -> list[dict[str, Any]]:  # type: ignore[assignment]
-    """Every file of the version folder but the manifest, with sha256 and size; `known` entries are not hashed again."""
+    """The version's table files among `known`, then every file of the version folder but the manifest, with sha256
+    and size; `known` entries are not hashed again."""
     done = {f["path"]: f for f in known}
-    out = []
+    out = [f for f in known if in_table(f["path"]) is not None]  # the version's files in the Delta tables beside it
     for p in sorted(tmp.rglob("*")):
         if not p.is_file() or p.name == MANIFEST:
             continue
@@ -306,86 +304,102 @@ def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Publis
     return pub
 
 
-def _release(remote: Any, name: str, version: int, run_id: str) -> None:
-    """Give back the number a failed run claimed; a failure to do so is logged, never raised over the run's own error."""
-    try:
-        remote.release(name, version, run_id=run_id)
-    except Exception as e:  # the claim goes stale and is skipped
-        logging.getLogger(__name__).warning("could not release the claim on `%s` v%s at %s: %s", name, version, remote.url, e)
+def table_file(tmp: Path, table: str, stem: str, partition: str | None = None) -> str:
+    """Where a version being written puts one of its table files, as a path relative to its folder `tmp`:
+    `../published/v<N>/<stem>-<attempt>.parquet`, or `../published/_partition=<key>/v<N>-<stem>-<attempt>.parquet`.
+
+    The attempt's token (from `tmp`'s name) keeps two writers of the same version number from ever writing the
+    same file: only the one whose commit wins is named by the table.
+    """
+    version, token = _attempt(tmp)
+    if partition is None:
+        return table_rel(table, f"v{version}/{stem}-{token}.parquet")
+    return table_rel(table, f"{PARTITION}={partition}/v{version}-{stem}-{token}.parquet")
 
 
-def _push(warehouse: Warehouse, remote: Any, name: str, version: int, mine: dict[str, Any]) -> None:
-    """Upload the committed version; a failed upload leaves it committed here, for the next run or `moshu push`."""
-    from pipelines.remote import RemoteConflict, RemoteError
-    from pipelines.remote_sync import push_version
-
-    try:
-        push_version(warehouse, remote, name, version, set(remote.versions(name)), mine)
-    except RemoteConflict as e:
-        raise RemoteConflict(
-            f"{e}. v{version} is committed in {warehouse.root} but cannot be uploaded under that number: move "
-            f"`{warehouse.version_dir(name, version)}` aside and run again (the run rebuilds it on the shared versions)"
-        ) from e
-    except RemoteError as e:
-        raise RemoteError(
-            f"{e}. v{version} is committed in {warehouse.root}; the next run of `{name}` there, or `moshu push {name}`, "
-            "uploads it"
-        ) from e
+def _attempt(tmp: Path) -> tuple[int, str]:
+    """(version, attempt token) of a temporary version folder `.tmp-v<N>-<token>`."""
+    head, token = tmp.name.rsplit("-", 1)
+    return int(head.removeprefix(".tmp-v")), token
 
 
 Builder = Callable[[Path, int, "int | None", "int | None"], tuple[dict[str, Any], Scorecard]]
+_ATTEMPTS = 8  # builds on top of a concurrent writer's commit before giving up
 
 
 def write_new_version(
     loaded: LoadedDataset, warehouse: Warehouse, data_hash: str | None, run_id: str, build: Builder
 ) -> Published:
-    """Under the dataset's lock: number the version, let `build(tmp, version, parent, last)` fill a hidden folder
-    and return its manifest, add the changelog, report and file list, and rename the folder into place.
+    """Number the version, let `build(tmp, version, parent, last)` write its table files and fill a hidden folder
+    and return its manifest, add the changelog, report and file list, commit it to the dataset's Delta tables
+    (`pipelines.storage.delta`), and rename the folder into place as `v<N>`.
 
+    The commit is optimistic: when another writer (another process or machine) committed to the table after this
+    run read it, everything this attempt wrote is removed and the version is built again on the newer state.
     `data_hash`, when given, is compared with the latest version's to catch a concurrent run of the same inputs.
     """
     spec = loaded.spec
     close_crash_windows(warehouse, spec.name, run_id)
-    with warehouse.dataset_lock(spec.name):
-        last = warehouse.latest_candidate(spec.name)
-        if data_hash and last is not None and warehouse.manifest(spec.name, last).get("data_hash") == data_hash:
-            raise IntegrityError(f"dataset `{spec.name}`: v{last} with the same data was written by a concurrent run; run again")
-        version = (last or 0) + 1
-        remote, mine = None, None
-        if warehouse.remote:  # the number is taken on the remote too: the lock across machines
-            from pipelines.remote import open_remote
-
-            remote = open_remote(warehouse.remote)
-            version, mine = remote.claim_from(spec.name, version, run_id)
-        ddir = warehouse.dataset_dir(spec.name)
-        tmp = ddir / f".tmp-v{version}-{uuid.uuid4().hex[:8]}"
-        try:
-            parent = warehouse.latest(spec.name)
-            ddir.mkdir(parents=True, exist_ok=True)
-            with remote.heartbeat(spec.name, version, mine) if remote and mine else nullcontext():
-                manifest, card = build(tmp, version, parent, last)
-            parent_manifest = warehouse.manifest(spec.name, parent) if parent else None
-            mark_new_corrections(parent_manifest, manifest["corrections"])
-            manifest["changelog"] = changelog(parent_manifest, manifest)
-            _write_report(tmp, manifest, spec.title, warehouse)
-            manifest["files"] = _file_list(tmp, manifest["files"])  # data files hashed once, at scoring
-            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-            final = warehouse.version_dir(spec.name, version)
-            os.rename(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if remote is not None:
-                _release(remote, spec.name, version, run_id)
-            raise
-        if remote is not None and mine is not None:
-            _push(warehouse, remote, spec.name, version, mine)
+    for attempt in Retrying(
+        retry=retry_if_exception_type(CommitConflict), stop=stop_after_attempt(_ATTEMPTS), wait=wait_random(0, 0.2), reraise=True
+    ):
+        with attempt, warehouse.dataset_lock(spec.name):
+            manifest, card, final = _attempt_version(loaded, warehouse, data_hash, build)
     c, rules = manifest["counts"], manifest["rules"]
+    version = manifest["version"]
     return Published(
         spec.name, run_id, version, True, c["rows_in"], c["rows_published"], c["rows_quarantined"], c["rows_warned"],
         sum(r["passed"] for r in rules), sum(not r["passed"] for r in rules), final, manifest["status"], card.level,
         card.overall, tuple(card.failed_gates), tuple(card.reasons),
         gate_message(spec.name, rules, version) if manifest["status"] == "rejected" else None,
     )  # fmt: skip
+
+
+def _attempt_version(
+    loaded: LoadedDataset, warehouse: Warehouse, data_hash: str | None, build: Builder
+) -> tuple[dict[str, Any], Scorecard, Path]:
+    """One attempt of `write_new_version`: build on the table's state as read now, and commit on top of it."""
+    spec = loaded.spec
+    name = spec.name
+    published = warehouse.table_dir(name, PUBLISHED)
+    read_version = current_version(published)
+    last = warehouse.latest_candidate(name)
+    if read_version is None and last is not None:
+        raise IntegrityError(
+            f"dataset `{name}`: {warehouse.dataset_dir(name)} holds versions written before the Delta tables; "
+            "run `moshu migrate` once to move them into the tables"
+        )
+    if data_hash and last is not None and warehouse.manifest(name, last).get("data_hash") == data_hash:
+        raise IntegrityError(f"dataset `{name}`: v{last} with the same data was written by a concurrent run; run again")
+    version = (last or 0) + 1
+    ddir = warehouse.dataset_dir(name)
+    ddir.mkdir(parents=True, exist_ok=True)
+    tmp = ddir / f".tmp-v{version}-{uuid.uuid4().hex[:8]}"
+    try:
+        parent = warehouse.latest(name)
+        manifest, card = build(tmp, version, parent, last)
+        parent_manifest = warehouse.manifest(name, parent) if parent else None
+        mark_new_corrections(parent_manifest, manifest["corrections"])
+        manifest["changelog"] = changelog(parent_manifest, manifest)
+        _write_report(tmp, manifest, spec.title, warehouse)
+        manifest["files"] = _file_list(tmp, manifest["files"])  # data files hashed once, at scoring
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+        commit_version(warehouse, name, manifest, read_version)
+        final = warehouse.version_dir(name, version)
+        os.rename(tmp, final)
+    except BaseException:
+        _discard(tmp)
+        raise
+    return manifest, card, final
+
+
+def _discard(tmp: Path) -> None:
+    """Remove what a failed attempt wrote: its folder, and the table files it wrote (named after its token)."""
+    _, token = _attempt(tmp)
+    shutil.rmtree(tmp, ignore_errors=True)
+    for table in TABLES:
+        for p in (tmp.parent / table).glob(f"**/*{token}.parquet"):
+            p.unlink(missing_ok=True)
 
 
 __all__ = ["FAILED_RULES", "QC_FLAG", "REASONS", "WARN_RULES", "Published", "publish"]

@@ -43,12 +43,14 @@ from pipelines.stages.publish import (
     manifest_for,
     measure_demands,
     published_of,
+    table_file,
     unchanged_result,
     write_new_version,
 )
 from pipelines.stages.publish_rows import write_rows
 from pipelines.stages.validate import Validated, all_rules, context
-from pipelines.warehouse import DATA_DIR, QUALITY_DIR, Warehouse
+from pipelines.storage.delta import PUBLISHED, QUARANTINE, in_table
+from pipelines.warehouse import QUALITY_DIR, Warehouse
 
 PARTITIONS_DIR = f"{QUALITY_DIR}/partitions"
 
@@ -95,9 +97,10 @@ def publish_partitions(loaded: LoadedDataset, vals: list[Validated], warehouse: 
         kept = {k: r for k, r in records.items() if k not in keys}
         now = basis(loaded, changed[0].ingested.pseudonym_key_id)  # one key per run: the same for every partition
         _check_consistent(loaded, kept, last, now)
-        for r in kept.values():
+        for r in kept.values():  # the kept partitions' rows stay in the tables untouched; their pages are linked
             for f in r["files"]:
-                _link(warehouse.version_dir(spec.name, last) / f["path"], tmp / f["path"], r["key"])  # type: ignore[arg-type]
+                if in_table(f["path"]) is None:
+                    _link(warehouse.version_dir(spec.name, last) / f["path"], tmp / f["path"], r["key"])  # type: ignore[arg-type]
         built = {v.ingested.partition: _write_partition(loaded, v, tmp, version, now) for v in todo}
         parts = [r for _, r in sorted({**kept, **built}.items())]
         return _version_manifest(loaded, todo, parts, tmp, version=version, parent=parent)
@@ -177,7 +180,8 @@ def _write_partition(loaded: LoadedDataset, v: Validated, tmp: Path, version: in
     ing = v.ingested
     assert ing.partition is not None and v.ge_result is not None
     tag = file_tag(ing.partition)
-    data, quarantine, qdir = f"{DATA_DIR}/part-{tag}.parquet", f"quarantine-{tag}.parquet", f"{PARTITIONS_DIR}/{tag}"
+    data, quarantine = table_file(tmp, PUBLISHED, "part", tag), table_file(tmp, QUARANTINE, "quarantine", tag)
+    qdir = f"{PARTITIONS_DIR}/{tag}"
     rows = write_rows(loaded, v, tmp, data, quarantine)
     (tmp / qdir).mkdir(parents=True)
     shutil.copyfile(v.ge_result, tmp / qdir / "ge_validation.json")
@@ -305,9 +309,10 @@ def _version_manifest(
     if "moshu.accessibility" not in failing:  # the measures below read the published files: only when they read back
         data = {p["key"]: tmp / p["files"][0]["path"] for p in parts}  # None below unless the spec has `anomalies`
         findings = partition_findings(loaded, data, [v.ingested.partition for v in changed if v.ingested.partition])
-        prof, measured, found = baseline(spec, str(tmp / DATA_DIR / "*.parquet"), outcomes)
+        every = [str(f) for f in data.values()]
+        prof, measured, found = baseline(spec, every, outcomes)
         details = {**failing, **found}
-        demands = measure_demands(loaded, str(tmp / DATA_DIR / "*.parquet"))
+        demands = measure_demands(loaded, every)
     anomaly = [(ANOMALY_RULE, anomaly_measure(findings))] if findings is not None else []
     card = score(outcomes, _sum_measures(parts) + measured + anomaly, details)
     counts = {k: sum(p["counts"][k] for p in parts) for k in ("rows_in", "rows_published", "rows_quarantined", "rows_warned")}

@@ -109,7 +109,8 @@ def write_rows(loaded: LoadedDataset, v: Validated, folder: Path, data: str, qua
     bad = pl.col(FAILED_RULES).list.len() > 0
     cols = spec.column_names
     data_file, quarantine_file = folder / data, folder / quarantine
-    data_file.parent.mkdir(parents=True, exist_ok=True)
+    for f in (data_file, quarantine_file):  # in the version folder, or in a Delta table beside it (`../published/...`)
+        f.parent.mkdir(parents=True, exist_ok=True)
     written, held = Tally(), Tally()
     meta = spec.parquet_metadata()
     # One streaming pass writes the release; the quarantine is an inner join with the (few) quarantined rows.

@@ -15,9 +15,11 @@ from pipelines.catalog.profiles import write_profile
 from pipelines.ingest.fingerprint import sha256_file
 from pipelines.paths import relative
 from pipelines.spec.loader import LoadedDataset
-from pipelines.sql import ident, literal
+from pipelines.sql import ident
 from pipelines.stages.publish import Published
-from pipelines.warehouse import DATA_DIR, MANIFEST, QUARANTINE_GLOB, Warehouse
+from pipelines.storage.delta import PUBLISHED, QUARANTINE
+from pipelines.storage.index import delta_versions, register_files
+from pipelines.warehouse import MANIFEST, Warehouse
 
 
 def _ts(iso: str | None) -> datetime | None:
@@ -64,6 +66,7 @@ def register_version(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name:
     con.execute("DELETE FROM version_partitions WHERE name = ? AND version = ?", [name, version])
     con.execute("DELETE FROM anomalies WHERE name = ? AND version = ?", [name, version])
     c, rules, q, ge = m["counts"], m.get("rules", []), m.get("quality", {}), m.get("ge", {})
+    delta = delta_versions(warehouse, name, version)
     row = {
         "name": name, "version": version, "parent_version": m.get("parent_version"), "data_hash": m["data_hash"],
         "spec_data_hash": m.get("spec_data_hash"), "spec_metadata_hash": m.get("spec_metadata_hash"),
@@ -71,14 +74,14 @@ def register_version(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name:
         "created_at": _ts(m.get("created_at")), "rows_in": c["rows_in"], "rows_published": c["rows_published"],
         "rows_quarantined": c["rows_quarantined"], "rows_warned": c.get("rows_warned", 0),
         "rules_passed": sum(r["passed"] for r in rules), "rules_failed": sum(not r["passed"] for r in rules),
-        "ge_success": ge.get("success"), "path": rel, "data_glob": f"{rel}/{DATA_DIR}/*.parquet",
-        "quarantine_path": f"{rel}/{QUARANTINE_GLOB}", "ge_suite_path": f"{rel}/{ge['suite']}" if ge.get("suite") else None,
+        "ge_success": ge.get("success"), "path": rel, "data_glob": None, "quarantine_path": None, "ge_suite_path": f"{rel}/{ge['suite']}" if ge.get("suite") else None,
         "ge_validation_path": f"{rel}/{ge['validation']}" if ge.get("validation") else None,
         "manifest_sha256": sha256_file(vdir / MANIFEST), "status": m.get("status", "published"), "level": q.get("level"),
         "score": q.get("overall"), "min_level": q.get("min_level"), "failed_gates": q.get("failed_gates", []),
         "report_path": f"{rel}/{m['report']}" if m.get("report") else None,
         "data_docs_path": f"{rel}/{ge['data_docs']}" if ge.get("data_docs") else None,
-        "level_reasons": q.get("reasons") or None,
+        "level_reasons": q.get("reasons") or None, "delta_version": delta.get(PUBLISHED),
+        "quarantine_delta_version": delta.get(QUARANTINE),
     }  # fmt: skip
     cols = ", ".join(row)
     con.execute(f"INSERT INTO versions ({cols}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
@@ -145,6 +148,7 @@ def register_version(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name:
             "INSERT INTO dimension_scores VALUES (?, ?, ?, ?)", [[name, version, d, v] for d, v in q["dimensions"].items()]
         )
     _register_set_aside(con, name, version, m.get("quarantined_files", []))
+    register_files(con, warehouse, name, version)
 
 
 def _register_set_aside(con: duckdb.DuckDBPyConnection, name: str, version: int, files: list[dict[str, Any]]) -> None:
@@ -169,8 +173,7 @@ def refresh_latest_view(con: duckdb.DuckDBPyConnection, name: str) -> None:
     latest = row[0][0] if row else None
     if latest is None:
         return
-    glob = f"datasets/{name}/v{latest}/{DATA_DIR}/*.parquet"
-    con.execute(f"CREATE OR REPLACE VIEW {ident(name)} AS SELECT * FROM read_parquet({literal(glob)})")
+    con.execute(f"CREATE OR REPLACE VIEW {ident(name)} AS SELECT * FROM {ident('version_data')}.{ident(f'{name}@{latest}')}")
 
 
 def _register_missing(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name: str, skip: int) -> None:
