@@ -46,6 +46,9 @@ def writer(warehouse: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
             migrate(con)
             with interruptible(con):  # a stop request interrupts a long catalog write
                 yield con
+            from pipelines.storage.audit_table import export_audit
+
+            export_audit(con, warehouse)  # the audit rows this write added, to their Delta table
             con.execute("CHECKPOINT")
         except duckdb.Error as e:
             raise CatalogError(f"catalog `{path}`: {e}") from e

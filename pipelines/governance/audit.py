@@ -32,10 +32,13 @@ import duckdb
 from pipelines.errors import CatalogError, IntegrityError, MoshuError
 from pipelines.warehouse import CATALOG_FILE, Warehouse
 
-__all__ = ["ACTIONS", "TAIL_FILE", "chain_problems", "current_actor", "record", "row_hash", "tail_problems"]
+__all__ = ["ACTIONS", "TAIL_FILE", "chain_problems", "current_actor", "record", "reseal", "row_hash", "tail_problems"]
 
 TAIL_FILE = f"{CATALOG_FILE}.audit-tail.json"  # beside the catalog: its last row's seq and hash, rewritten at each append
-ACTIONS = ("publish", "gate", "feedback_submit", "feedback_review", "model_register", "query", "verify", "policy_apply")
+ACTIONS = (
+    "publish", "gate", "feedback_submit", "feedback_review", "model_register", "query", "verify", "policy_apply", "migrate",
+    "catalog_rebuild",
+)  # fmt: skip
 
 # The hashed columns, in table order (`logged_at`: `at` is a reserved word in DuckDB's grammar).
 _HASHED = ("seq", "logged_at", "actor", "role", "action", "object", "decision", "detail", "prev_hash")
@@ -171,6 +174,13 @@ def _seal(con: duckdb.DuckDBPyConnection, before: tuple[int, str | None], after:
     tmp = path.with_name(f"{path.name}.tmp")
     tmp.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+def reseal(con: duckdb.DuckDBPyConnection) -> None:
+    """Seal the log's current last row as its tail (a catalog just rebuilt, whose rows came from elsewhere)."""
+    head = _head(con)
+    if head[1] is not None:
+        _seal(con, head, (head[0], head[1]), datetime.now(UTC).replace(tzinfo=None))
 
 
 def tail_problems(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], tuple[int, str] | None]:

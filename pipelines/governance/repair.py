@@ -162,9 +162,27 @@ def repair(warehouse: Warehouse, dataset: str | None = None, *, keep_run: str | 
     Returns:
         One sentence per thing done or left alone, with its reason.
     """
-    done = [] if warehouse.remote else [_register(warehouse, n, v) for n, v in unregistered(warehouse, dataset)]
+    done = _restore(warehouse, dataset)
+    done += [] if warehouse.remote else [_register(warehouse, n, v) for n, v in unregistered(warehouse, dataset)]
     for o in orphans(warehouse, dataset, keep_run=keep_run, by_age=by_age):
         done.append(_remove(warehouse, o))
+    return done
+
+
+def _restore(warehouse: Warehouse, dataset: str | None) -> list[str]:
+    """`restore_committed` for every dataset with tables whose lock is free (a live run closes its own windows)."""
+    from filelock import Timeout
+
+    from pipelines.governance.repair_delta import restore_committed
+
+    done = []
+    for ddir in _dirs(warehouse.root / "datasets"):
+        if dataset in (None, ddir.name) and (ddir / "published").is_dir():
+            try:
+                with warehouse.dataset_lock(ddir.name).acquire(timeout=0):
+                    done += restore_committed(warehouse, ddir.name)
+            except Timeout:
+                continue
     return done
 
 
@@ -203,7 +221,9 @@ def _remove(warehouse: Warehouse, o: Orphan) -> str:
 
         try:
             with warehouse.dataset_lock(o.dataset).acquire(timeout=0):
-                shutil.rmtree(o.path, ignore_errors=True)
+                from pipelines.stages.publish import discard_attempt
+
+                discard_attempt(o.path)  # the folder, and the table files it wrote (never committed)
         except Timeout:
             return f"{rel}: kept, a run took the dataset's lock meanwhile"
     else:

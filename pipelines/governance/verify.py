@@ -38,6 +38,7 @@ from pipelines.errors import CatalogError, MoshuError, NotFoundError
 from pipelines.governance.audit import TAIL_FILE, chain_problems, tail_problems
 from pipelines.governance.findings import AUDIT_LOG, CATALOG, ORPHANS, Ctx, Problem, Report
 from pipelines.governance.verify_catalog import CatalogRows, check_publish_record, check_run_row
+from pipelines.governance.verify_delta import check_tables
 from pipelines.governance.verify_derived import check_derived
 from pipelines.ingest.fingerprint import sha256_file
 from pipelines.storage.delta import in_table
@@ -68,10 +69,13 @@ def verify(warehouse: Warehouse, dataset: str | None = None, version: int | None
     ctx = Ctx(warehouse, None, Report())
     ctx.catalog = _open_catalog(ctx)
     rows = CatalogRows() if ctx.catalog is not None else None
+    seen: dict[str, dict[int, dict[str, Any] | None]] = {}
     try:
         for name, v in _scope(ctx, dataset, version):
             vdir = warehouse.version_dir(name, v)
             manifest = ctx.guarded(name, v, vdir, "checking the version", _check_version, ctx, name, v)
+            if vdir.is_dir():
+                seen.setdefault(name, {})[v] = manifest
             if manifest is None:  # a manifest that does not parse is reported, and nothing is derived from it
                 continue
             if rows is not None and _registered(ctx, name, v):
@@ -80,6 +84,9 @@ def verify(warehouse: Warehouse, dataset: str | None = None, version: int | None
                 ctx.guarded(name, v, at, "checking the run row", check_run_row, ctx, name, v, vdir, manifest)
                 ctx.guarded(name, v, at, "checking the publish record", check_publish_record, ctx, name, v, vdir)
             check_derived(ctx, name, v, manifest)
+        for name, manifests in seen.items():
+            where = warehouse.dataset_dir(name)
+            ctx.guarded(name, None, where, "checking the Delta log", check_tables, ctx, name, manifests, version is None)
         path = warehouse.catalog_path
         ctx.guarded(AUDIT_LOG, None, path, "checking the audit log", _check_audit_log, ctx)
         ctx.guarded(ORPHANS, None, warehouse.root, "looking for orphan folders", _check_orphans, ctx, dataset)

@@ -137,7 +137,8 @@ def check_run_row(ctx: Ctx, name: str, version: int, vdir: Path, manifest: dict[
 
 
 def check_publish_record(ctx: Ctx, name: str, version: int, vdir: Path) -> None:
-    """The audit log's first `publish` row of a version recorded the sha256 of the manifest the catalog registers."""
+    """The audit log's first `publish` row of a version recorded the sha256 of the manifest the catalog registers,
+    or of the manifest its `migrate` rows (`moshu migrate`, which rewrites file paths) lead to from it, link by link."""
     assert ctx.catalog is not None
     if not ctx.catalog.rows("SELECT count(*) FROM information_schema.tables WHERE table_name = 'audit_log'")[0][0]:
         return  # reported once by the audit log check
@@ -158,6 +159,18 @@ def check_publish_record(ctx: Ctx, name: str, version: int, vdir: Path) -> None:
         sealed = json.loads(detail or "{}").get("manifest_sha256")
     except (ValueError, AttributeError):
         sealed = None
+    moves = ctx.catalog.rows(
+        "SELECT seq, detail FROM audit_log WHERE action = 'migrate' AND object = ? AND seq > ? ORDER BY seq", [obj, seq]
+    )
+    for mseq, mdetail in moves:
+        try:
+            step = json.loads(mdetail or "{}")
+        except ValueError:
+            step = {}
+        if step.get("from_manifest_sha256") != sealed:
+            ctx.add(name, version, path, f"the audit log's `migrate` row (seq {mseq}) does not start from the manifest "
+                    "recorded before it", sealed, step.get("from_manifest_sha256"))  # fmt: skip
+        sealed, seq = step.get("manifest_sha256"), mseq
     if sealed != registered[0][0]:
         ctx.add(name, version, path, f"the manifest the catalog registers is not the one the audit log recorded at "
                 f"publish (audit seq {seq})", sealed, registered[0][0])  # fmt: skip

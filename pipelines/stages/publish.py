@@ -46,10 +46,20 @@ from pipelines.stages.ingest import Ingested
 from pipelines.stages.publish_rows import FAILED_RULES, QC_FLAG, REASONS, WARN_RULES, write_rows
 from pipelines.stages.validate import Validated
 from pipelines.storage.commit import commit_version
-from pipelines.storage.delta import PARTITION, PUBLISHED, QUARANTINE, TABLES, CommitConflict, current_version, in_table, of_table, table_rel
+from pipelines.storage.delta import (
+    PARTITION,
+    PUBLISHED,
+    QUARANTINE,
+    TABLES,
+    CommitConflict,
+    current_version,
+    in_table,
+    of_table,
+    table_rel,
+)
 from pipelines.warehouse import MANIFEST, QUALITY_DIR, Warehouse
 
-MANIFEST_FORMAT = 2
+MANIFEST_FORMAT = 3  # 3: the data and quarantine files are in the dataset's Delta tables (`../published/...`)
 REPORT = f"{QUALITY_DIR}/report.html"
 
 
@@ -388,13 +398,13 @@ def _attempt_version(
         final = warehouse.version_dir(name, version)
         os.rename(tmp, final)
     except BaseException:
-        _discard(tmp)
+        discard_attempt(tmp)
         raise
     return manifest, card, final
 
 
-def _discard(tmp: Path) -> None:
-    """Remove what a failed attempt wrote: its folder, and the table files it wrote (named after its token)."""
+def discard_attempt(tmp: Path) -> None:
+    """Remove what a failed (or stopped) attempt wrote: its folder, and the table files it wrote (named after its token)."""
     _, token = _attempt(tmp)
     shutil.rmtree(tmp, ignore_errors=True)
     for table in TABLES:

@@ -36,7 +36,7 @@ def insert_run(
     )
 
 
-def _upsert_dataset(con: duckdb.DuckDBPyConnection, loaded: LoadedDataset, project_root: Path) -> None:
+def upsert_dataset(con: duckdb.DuckDBPyConnection, loaded: LoadedDataset, project_root: Path) -> None:
     s = loaded.spec
     c = s.classification
     con.execute("DELETE FROM datasets WHERE name = ?", [s.name])
@@ -197,7 +197,7 @@ def register_existing(warehouse: Warehouse, datasets: dict[str, LoadedDataset | 
         for name, loaded in datasets.items():
             if loaded is not None:
                 con.execute("BEGIN TRANSACTION")
-                _upsert_dataset(con, loaded, loaded.spec_path.parent.parent)
+                upsert_dataset(con, loaded, loaded.spec_path.parent.parent)
                 con.execute("COMMIT")
             _register_missing(con, warehouse, name, 0)
             refresh_latest_view(con, name)
@@ -216,7 +216,7 @@ def register(
     with writer(warehouse) as con:
         _register_missing(con, warehouse, name, published.version)
         con.execute("BEGIN TRANSACTION")
-        _upsert_dataset(con, loaded, loaded.spec_path.parent.parent)
+        upsert_dataset(con, loaded, loaded.spec_path.parent.parent)
         have = {r[0] for r in con.execute("SELECT version FROM versions WHERE name = ?", [name]).fetchall()}
         if published.created or published.version not in have:
             register_version(con, warehouse, name, published.version)
