@@ -60,7 +60,7 @@ def run(
     settings = _settings(project, warehouse, remote)
     if settings.warehouse.remote:
         from pipelines.errors import MoshuError
-        from pipelines.remote_sync import bind
+        from pipelines.warehouse import bind
 
         try:
             bind(settings.warehouse)  # every later command on this folder then uses the remote, not a local catalog
@@ -238,7 +238,7 @@ def generate_cnc_line(
 
 
 # Imported after the commands above so theirs follow in `moshu --help`; they import `pipelines.cli_common`, never this module.
-from pipelines import cli_governance, cli_models, cli_remote, cli_site, cli_storage  # noqa: E402, F401  (register their commands on `app`)
+from pipelines import cli_governance, cli_models, cli_site, cli_storage  # noqa: E402, F401  (register their commands on `app`)
 
 app.command(name="init")(_init)
 

@@ -72,7 +72,7 @@ RemoteOpt = Annotated[
     typer.Option(
         "--remote",
         "-r",
-        help="Remote warehouse, the store of record on object storage, e.g. s3://bucket/warehouse (default: MOSHU_REMOTE). "
+        help="Remote warehouse whose Delta tables are the store of record, e.g. s3://bucket/warehouse (default: MOSHU_REMOTE). "
         "Endpoint and credentials come from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY.",
     ),
 ]

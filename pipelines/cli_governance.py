@@ -67,12 +67,7 @@ def verify(
         tail = f" up to its sealed tail seq {report.audit_tail[0]}, hash {report.audit_tail[1]}" if report.audit_tail else ""
         out.print(
             f"ok: {report.checked_versions} versions, {report.checked_files} files match their manifests and the catalog; "
-            f"catalog rows match the manifests; audit log chain intact{tail}"
-            + (
-                f"; {report.remote_only} versions only on the remote not checked (`moshu pull` fetches them)"
-                if report.remote_only
-                else ""
-            )
+            f"catalog rows match the manifests and the Delta log; audit log chain intact{tail}"
         )
         return
     t = Table("dataset", "version", "path", "problem", "expected", "found")

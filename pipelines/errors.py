@@ -9,7 +9,9 @@ The tree::
     │                               wrong field count, looks transposed): set aside under `source.on_bad_file`
     ├── QualityGateError            an error-severity dataset-level rule failed; the version is a rejected candidate
     ├── IntegrityError              the pipeline broke one of its own invariants
-    │   └── CountMismatchError      rows_in != rows_published + rows_quarantined
+    │   ├── CountMismatchError      rows_in != rows_published + rows_quarantined
+    │   └── CommitConflict          another writer committed to a Delta table after this run read it (retried)
+    ├── StorageError                the remote warehouse cannot be reached, or a folder is bound to another one
     ├── CatalogError                the catalog cannot be opened, migrated or queried
     ├── FeedbackError               submitted feedback or a model run is malformed; nothing was written
     ├── PolicyError                 a query was refused by the access policy of its role
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "BadFileError",
     "CatalogError",
+    "CommitConflict",
     "CountMismatchError",
     "FeedbackError",
     "InitError",
@@ -41,6 +44,7 @@ __all__ = [
     "SourceError",
     "SpecError",
     "SpecIssue",
+    "StorageError",
 ]
 
 
@@ -121,6 +125,14 @@ class IntegrityError(MoshuError):
 
 class CountMismatchError(IntegrityError):
     """Rows were lost or duplicated: rows_in != rows_published + rows_quarantined."""
+
+
+class CommitConflict(IntegrityError):
+    """Another writer committed to the table after this run read it; build again on the newer state."""
+
+
+class StorageError(MoshuError):
+    """The remote warehouse cannot be reached, or a warehouse folder is bound to another remote."""
 
 
 class CatalogError(MoshuError):

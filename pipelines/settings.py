@@ -41,10 +41,10 @@ class Settings:
         root = wh.resolve()
         named, bound = remote or os.environ.get(ENV_REMOTE) or None, bound_remote(root)
         if named and bound and named != bound:
-            from pipelines.remote import RemoteError
+            from pipelines.errors import StorageError
 
-            raise RemoteError(
-                f"warehouse folder {root} is the cache of {bound}, not {named}; use another folder for {named} "
+            raise StorageError(
+                f"warehouse folder {root} is the copy of {bound}, not {named}; use another folder for {named} "
                 f"(or delete {root / BINDING} if the remote moved)"
             )
         return cls(project=proj, warehouse=Warehouse(root, named or bound))

@@ -14,6 +14,8 @@ from pipelines.errors import NotFoundError
 if TYPE_CHECKING:
     from filelock import FileLock
 
+    from pipelines.storage.delta import Table
+
 MANIFEST = "manifest.json"
 DATA_DIR = "data"
 QUARANTINE_FILE = "quarantine.parquet"
@@ -31,6 +33,21 @@ def version_number(folder_name: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def bind(warehouse: Warehouse) -> None:
+    """Record that this folder is the copy of `warehouse.remote`, so every later command on it uses the remote.
+
+    A folder already bound to another remote never gets here: `Settings.resolve` refuses that pairing.
+    """
+    import uuid
+
+    if not warehouse.remote or bound_remote(warehouse.root) is not None:
+        return
+    warehouse.root.mkdir(parents=True, exist_ok=True)
+    tmp = warehouse.root / f".{BINDING}.{uuid.uuid4().hex[:8]}"
+    tmp.write_text(json.dumps({"url": warehouse.remote}) + "\n", encoding="utf-8")
+    os.replace(tmp, warehouse.root / BINDING)
+
+
 def bound_remote(root: Path) -> str | None:
     """The remote a local warehouse folder was bound to (by `moshu run --remote` or `moshu push`), if any."""
     p = root / BINDING
@@ -39,9 +56,9 @@ def bound_remote(root: Path) -> str | None:
     try:
         return str(json.loads(p.read_text(encoding="utf-8"))["url"])
     except (ValueError, KeyError, TypeError) as e:
-        from pipelines.remote import RemoteError
+        from pipelines.errors import StorageError
 
-        raise RemoteError(f'`{p}` should be {{"url": "s3://..."}}, the remote this folder caches: {e}; fix or delete it') from e
+        raise StorageError(f'`{p}` should be {{"url": "s3://..."}}, the remote this folder copies: {e}; fix or delete it') from e
 
 
 @dataclass(frozen=True)
@@ -49,7 +66,7 @@ class Warehouse:
     """A warehouse folder: `datasets/<name>/v<N>/`, `_staging/`, `catalog.duckdb`, `.dagster/`.
 
     With a `remote` URL (`s3://bucket/prefix`), the folder is this machine's cache of the remote warehouse,
-    which is the store of record: see `pipelines.remote`.
+    whose Delta tables are the store of record: see `pipelines.storage.mirror`.
     """
 
     root: Path
@@ -91,6 +108,18 @@ class Warehouse:
     def table_dir(self, name: str, table: str) -> Path:
         """Folder of one of a dataset's Delta tables, `published` or `quarantine` (`pipelines.storage.delta`)."""
         return self.dataset_dir(name) / table
+
+    def table(self, name: str, table: str) -> Table:
+        """One of a dataset's Delta tables of record: this folder's, or the remote warehouse's (same layout)."""
+        from pipelines.storage.delta import Table
+
+        local = self.table_dir(name, table)
+        if self.remote is None:
+            return Table.at(local)
+        from pipelines.storage.objects import delta_options, join
+
+        uri = join(self.remote, "datasets", name, table)
+        return Table(local, uri, delta_options(uri))
 
     def data_files(self, name: str, version: int) -> list[str]:
         """A version's published Parquet files (one, or one per partition), as the manifest lists them."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 
 import duckdb
 
@@ -19,24 +19,15 @@ STORAGE_VERSION = "v1.5.0"
 ALIAS = "moshu_catalog"
 
 
-def _shared(warehouse: Warehouse) -> AbstractContextManager[None]:
-    """With a remote warehouse, the remote catalog's lease and copy (see `pipelines.remote_sync`); else nothing."""
-    if warehouse.remote is None:
-        return nullcontext()
-    from pipelines.remote_sync import shared_catalog
-
-    return shared_catalog(warehouse)
-
-
 @contextmanager
 def writer(warehouse: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
     """A migrated read-write connection to the catalog, held under the catalog's file lock.
 
-    With a remote warehouse it is also held under the remote catalog's lease, starts from the remote
-    catalog and is uploaded when the block succeeds, so every machine writes one catalog.
+    The catalog is this machine's index of the warehouse's Delta tables (`moshu catalog rebuild` recreates it);
+    with a remote warehouse too, no catalog is shared between machines.
     """
     path = warehouse.catalog_path
-    with warehouse.catalog_lock(), _shared(warehouse):
+    with warehouse.catalog_lock():
         con = duckdb.connect()
         try:
             con.execute(f"SET file_search_path = {literal(str(warehouse.root.resolve()))}")

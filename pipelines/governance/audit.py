@@ -122,12 +122,9 @@ def record(
 
 
 def _tail_path(con: duckdb.DuckDBPyConnection) -> Path | None:
-    """The tail file beside the catalog file `con` writes to; None for an in-memory catalog, and for the cache
-    of a remote warehouse (its machines all append to the shared catalog, so no one folder can hold its tail)."""
-    from pipelines.warehouse import BINDING
-
+    """The tail file beside the catalog file `con` writes to; None for an in-memory catalog."""
     row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
-    if not row or not row[0] or (Path(row[0]).parent / BINDING).is_file():
+    if not row or not row[0]:
         return None
     return Path(row[0]).parent / TAIL_FILE
 
@@ -201,7 +198,7 @@ def tail_problems(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str]
     if tail is None:
         seals = con.execute("SELECT min(first_seq) FROM audit_seal").fetchone() if _has_seal_table(con) else None
         if not seals or seals[0] is None:
-            return [], None  # never sealed here: written before sealing existed, or copied from a remote warehouse
+            return [], None  # never sealed here: written before sealing existed
         return [f"`{path.name}` is missing beside the catalog (deleted): the audit log was sealed there from seq "
                 f"{seals[0]} on, so rows removed from its end can no longer be told"], None  # fmt: skip
     out = [

@@ -46,8 +46,6 @@ class Report:
     checked_versions: int = 0
     checked_files: int = 0
     problems: list[Problem] = field(default_factory=list)
-    # With a remote warehouse: versions the shared catalog registers that this folder does not hold (not checked).
-    remote_only: int = 0
     # The audit log's last row as sealed beside the catalog: `seq` and `hash` (None when the log is empty).
     audit_tail: tuple[int, str] | None = None
 

@@ -13,8 +13,7 @@ folder, or a `.tmp-v<N>-*` folder it was filling. `moshu verify` reports all thr
 * a staging folder is removed when its run has ended (it has a `runs` row); `moshu verify --repair` also
   removes one in which nothing was written for `ORPHAN_AGE_S` (a run killed before it recorded anything).
   Runs hold no lease on their staging folder, so a run never removes another one's by age: a long
-  step of a live run on another machine or process may write nothing for a while. The age is the one a
-  remote run's claim goes stale after (`pipelines.remote.CLAIM_STALE_S`).
+  step of a live run in another process may write nothing for a while.
 """
 
 from __future__ import annotations
@@ -27,12 +26,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.remote import CLAIM_STALE_S
 from pipelines.warehouse import Warehouse
 
 __all__ = ["ORPHAN_AGE_S", "Orphan", "orphans", "repair", "unregistered"]
 
-ORPHAN_AGE_S = CLAIM_STALE_S
+ORPHAN_AGE_S = 15 * 60  # a live run writes into its staging folder well within this
 TMP_PREFIX = ".tmp-v"
 _log = logging.getLogger(__name__)
 
@@ -149,9 +147,6 @@ def unregistered(warehouse: Warehouse, dataset: str | None = None) -> list[tuple
 def repair(warehouse: Warehouse, dataset: str | None = None, *, keep_run: str | None = None, by_age: bool = True) -> list[str]:
     """Register committed folders the catalog lacks and remove orphan folders (see the module docstring).
 
-    With a remote warehouse, folders are not registered (a folder committed here and not uploaded is
-    uploaded by `moshu push`, which registers it); orphans are removed all the same.
-
     Args:
         warehouse: The warehouse.
         dataset: Only this dataset.
@@ -163,7 +158,7 @@ def repair(warehouse: Warehouse, dataset: str | None = None, *, keep_run: str | 
         One sentence per thing done or left alone, with its reason.
     """
     done = _restore(warehouse, dataset)
-    done += [] if warehouse.remote else [_register(warehouse, n, v) for n, v in unregistered(warehouse, dataset)]
+    done += [_register(warehouse, n, v) for n, v in unregistered(warehouse, dataset)]
     for o in orphans(warehouse, dataset, keep_run=keep_run, by_age=by_age):
         done.append(_remove(warehouse, o))
     return done

@@ -182,9 +182,6 @@ def _check_version(ctx: Ctx, name: str, version: int) -> dict[str, Any] | None:
     """Check one version's folder, manifest, files and catalog rows; its manifest, if it parsed."""
     vdir = ctx.warehouse.version_dir(name, version)
     row = _catalog_row(ctx, name, version)
-    if not vdir.is_dir() and ctx.warehouse.remote and row is not None:
-        ctx.report.remote_only += 1  # a cache holds what it pulled; `moshu pull` fetches the rest to check it
-        return None
     ctx.report.checked_versions += 1
     if not vdir.is_dir():
         ctx.add(name, version, vdir, "the catalog registers this version but its folder is gone", "a version folder", "missing")
@@ -315,8 +312,6 @@ def _check_audit_log(ctx: Ctx) -> None:
         return
     for sentence in chain_problems(ctx.catalog.con):
         ctx.add(AUDIT_LOG, None, path, sentence)
-    if ctx.warehouse.remote:
-        return  # each machine appends to the shared catalog: its tail is not sealed in this folder
     tail = path.parent / TAIL_FILE
     problems, sealed = tail_problems(ctx.catalog.con, tail)
     ctx.report.audit_tail = sealed

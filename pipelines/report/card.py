@@ -369,8 +369,4 @@ def write_cards(warehouse: Warehouse, name: str) -> list[Path]:
     with CatalogClient(warehouse.root) as cat:
         for version in warehouse.versions(name):
             out += _write(cat, warehouse, name, version)
-    if warehouse.remote:  # the last step of a run: its splits, diffs, cards and model pages go to the remote too
-        from pipelines.remote_sync import push_derived
-
-        push_derived(warehouse, name)
     return out

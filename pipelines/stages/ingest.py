@@ -73,8 +73,8 @@ def _check_feedback_kept(
             "Findings and reviews live only in the catalog: restore it from a backup before running, "
             "or the next version would silently drop those corrections"
             + (
-                f" (with the remote {warehouse.remote}: a machine that wrote them without uploading keeps its copy as "
-                "`catalog.duckdb.diverged-*` in its warehouse folder)"
+                f" (with the remote {warehouse.remote}: findings live in the catalog of the machine they were sent to; "
+                "run this dataset there)"
                 if warehouse.remote
                 else ""
             )
@@ -133,11 +133,10 @@ def _ingest(loaded: LoadedDataset, root: Path, warehouse: Warehouse, run_id: str
     lookups = lookup_files(spec, root, [f.path for f in files])
     from pipelines.models.feedback import accepted_corrections, corrections_hash
 
-    if warehouse.remote:  # start from what every machine has published and the findings they recorded
-        from pipelines.remote_sync import sync_catalog, sync_pending
+    if warehouse.remote:  # start from what every machine has published: its latest version may hold these inputs
+        from pipelines.storage.mirror import pull_dataset
 
-        sync_pending(warehouse, spec.name)
-        sync_catalog(warehouse)
+        pull_dataset(warehouse, spec.name)
     corrections, known_ids = accepted_corrections(warehouse, spec.name)
     latest = warehouse.latest_candidate(spec.name)  # a rejected candidate of the same inputs is not redone
     m = warehouse.manifest(spec.name, latest) if latest is not None else None

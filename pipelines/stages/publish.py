@@ -371,8 +371,11 @@ def _attempt_version(
     """One attempt of `write_new_version`: build on the table's state as read now, and commit on top of it."""
     spec = loaded.spec
     name = spec.name
-    published = warehouse.table_dir(name, PUBLISHED)
-    read_version = current_version(published)
+    if warehouse.remote:  # this folder is a copy of the remote tables: bring it up to date first
+        from pipelines.storage.mirror import pull_dataset
+
+        pull_dataset(warehouse, name)
+    read_version = current_version(warehouse.table(name, PUBLISHED))
     last = warehouse.latest_candidate(name)
     if read_version is None and last is not None:
         raise IntegrityError(
@@ -400,6 +403,11 @@ def _attempt_version(
     except BaseException:
         discard_attempt(tmp)
         raise
+    if warehouse.remote:  # the version's pages beside its commit, and the new commits in this folder's copy
+        from pipelines.storage.mirror import pull_dataset, push_version
+
+        push_version(warehouse, name, version)
+        pull_dataset(warehouse, name)
     return manifest, card, final
 
 

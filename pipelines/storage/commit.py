@@ -8,13 +8,13 @@ reports the missing one and `moshu verify --repair` commits it from the manifest
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from pipelines.storage.delta import (
     PUBLISHED,
     QUARANTINE,
     CommitConflict,
+    Table,
     TableFile,
     commit,
     commit_metadata,
@@ -37,7 +37,7 @@ def wanted(manifest: dict[str, Any], table: str) -> list[TableFile]:
     ]
 
 
-def _replaced(root: Path, files: list[TableFile], read_version: int | None) -> list[str] | None:
+def _replaced(root: Table, files: list[TableFile], read_version: int | None) -> list[str] | None:
     """For a partitioned version, the partition keys whose files differ from the table's state at `read_version`
     (those the commit replaces); None for a table without partitions."""
     if not files or files[0].partition is None:
@@ -61,7 +61,7 @@ def commit_table(warehouse: Warehouse, name: str, table: str, manifest: dict[str
     Raises:
         CommitConflict: another writer committed after `read_version`.
     """
-    root = warehouse.table_dir(name, table)
+    root = warehouse.table(name, table)
     files = wanted(manifest, table)
     add = manifest.get("status", "published") == "published"
     keys = _replaced(root, files, read_version)
@@ -84,7 +84,7 @@ def commit_version(warehouse: Warehouse, name: str, manifest: dict[str, Any], re
 def commit_quarantine(warehouse: Warehouse, name: str, manifest: dict[str, Any]) -> None:
     """Commit the version's quarantine files unless a later version's quarantine is committed already (a later
     version's state must not be replaced by an earlier one's)."""
-    root = warehouse.table_dir(name, QUARANTINE)
+    root = warehouse.table(name, QUARANTINE)
     version = int(manifest["version"])
     for _ in range(_QUARANTINE_ATTEMPTS):
         read = current_version(root)

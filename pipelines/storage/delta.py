@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from pipelines.errors import IntegrityError
+from pipelines.errors import CommitConflict, IntegrityError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -40,13 +40,37 @@ MANIFEST_KEY = "moshu"  # commit info key holding a version's manifest (publishe
 VERSION_KEY = "moshu_version"  # commit info key naming the moshu version (both tables)
 
 
-class CommitConflict(IntegrityError):
-    """Another writer committed to the table after this run read it; build again on the newer state."""
+@dataclass(frozen=True)
+class Table:
+    """One of a dataset's Delta tables: its folder on this machine, and where the table of record lives.
+
+    `local` is where moshu writes the files first and keeps its copy of the log; `uri` is the table of
+    record: the same folder, or `s3://.../datasets/<name>/<table>` with a remote warehouse, where every
+    commit is made (files uploaded first) and from which the local copy is refreshed (`storage.mirror`).
+    """
+
+    local: Path
+    uri: str
+    options: dict[str, str] | None = None
+
+    @property
+    def remote(self) -> bool:
+        """Whether the table of record is on object storage."""
+        return self.uri != str(self.local)
+
+    @classmethod
+    def at(cls, path: Path) -> Table:
+        """A table on the local disk."""
+        return cls(path, str(path))
+
+    def mirror(self) -> Table:
+        """The local copy of the table (the same table when it is local)."""
+        return Table.at(self.local)
 
 
-def table_path(dataset_dir: Path, table: str) -> Path:
-    """The folder of one of a dataset's tables (`published` or `quarantine`)."""
-    return dataset_dir / table
+def as_table(where: Table | Path) -> Table:
+    """`where` as a `Table` (a path is a local table)."""
+    return where if isinstance(where, Table) else Table.at(where)
 
 
 def in_table(rel: str) -> tuple[str, str] | None:
@@ -75,18 +99,19 @@ def table_rel(table: str, inner: str) -> str:
     return f"../{table}/{inner}"
 
 
-def open_table(path: Path, version: int | None = None) -> DeltaTable | None:
-    """The Delta table at `path` (at `version` if given), or None when there is none yet."""
+def open_table(where: Table | Path, version: int | None = None) -> DeltaTable | None:
+    """The Delta table (at `version` if given), or None when there is none yet."""
     from deltalake import DeltaTable
 
-    if not DeltaTable.is_deltatable(str(path)):
+    t = as_table(where)
+    if not DeltaTable.is_deltatable(t.uri, storage_options=t.options):
         return None
-    return DeltaTable(str(path), version=version)
+    return DeltaTable(t.uri, version=version, storage_options=t.options)
 
 
-def current_version(path: Path) -> int | None:
+def current_version(where: Table | Path) -> int | None:
     """The table's latest Delta version, or None when there is no table yet."""
-    t = open_table(path)
+    t = open_table(where)
     return None if t is None else t.version()
 
 
@@ -115,13 +140,13 @@ class TableFile:
 def _add(root: Path, f: TableFile) -> Any:
     from deltalake.transaction import AddAction
 
-    st = os.stat(root / f.path)
+    st = os.stat(root / f.path)  # the file as written on this machine (uploaded unchanged to a remote table)
     values = {PARTITION: f.partition} if f.partition is not None else {}
     return AddAction(f.path, f.size, values, int(st.st_mtime * 1000), True, json.dumps({"numRecords": f.rows}))
 
 
 def commit(
-    path: Path,
+    where: Table | Path,
     files: list[TableFile],
     *,
     read_version: int | None,
@@ -133,7 +158,8 @@ def commit(
 
     `partitions`: the keys this commit replaces (a partitioned table); None replaces the whole table.
     `add=False` commits no file actions (a rejected candidate: it is numbered in the log, the state does not
-    change). With no table yet (`read_version` None) the first commit creates it.
+    change). With no table yet (`read_version` None) the first commit creates it. With a remote table the
+    files are uploaded first (an upload no commit names is harmless: nothing reads it).
 
     Raises:
         CommitConflict: another writer committed after `read_version` (or created the table first).
@@ -142,21 +168,29 @@ def commit(
     from deltalake.exceptions import CommitFailedError, DeltaError
     from deltalake.transaction import create_table_with_add_actions
 
+    t = as_table(where)
+    path = t.local
     partitioned = partitions is not None
     props = CommitProperties(custom_metadata=metadata, max_commit_retries=0)
     actions = [_add(path, f) for f in files] if add else []
     schema = _schema_of(path, files, partitioned)
     by = [PARTITION] if partitioned else None
+    if t.remote and add:
+        from pipelines.storage.objects import join, put_file
+
+        for f in files:
+            put_file(path / f.path, join(t.uri, f.path))
     try:
         if read_version is None:
             path.mkdir(parents=True, exist_ok=True)
             create_table_with_add_actions(
-                str(path), Schema.from_arrow(schema), actions, mode="error", partition_by=by, commit_properties=props
-            )
+                t.uri, Schema.from_arrow(schema), actions, mode="error", partition_by=by, storage_options=t.options,
+                commit_properties=props,
+            )  # fmt: skip
             return 0
-        table = open_table(path, read_version)
+        table = open_table(t, read_version)
         if table is None:
-            raise IntegrityError(f"the Delta table `{path}` read at version {read_version} is gone; run `moshu verify`")
+            raise IntegrityError(f"the Delta table `{t.uri}` read at version {read_version} is gone; run `moshu verify`")
         if not add:
             table.create_write_transaction([], "append", table.schema(), partition_by=by, commit_properties=props)
         elif partitioned:
@@ -172,25 +206,12 @@ def commit(
         else:
             table.create_write_transaction(actions, "overwrite", schema, commit_properties=props)
     except CommitFailedError as e:
-        raise CommitConflict(f"the table `{path}` changed after version {read_version} was read: {e}") from e
+        raise CommitConflict(f"the table `{t.uri}` changed after version {read_version} was read: {e}") from e
     except DeltaError as e:
         if read_version is None and "already exists" in str(e):
-            raise CommitConflict(f"the table `{path}` was created by another writer first") from e
+            raise CommitConflict(f"the table `{t.uri}` was created by another writer first") from e
         raise
-    new = current_version(path)
-    assert new is not None
-    return _own_version(path, new, metadata)
-
-
-def _own_version(path: Path, newest: int, metadata: dict[str, Any]) -> int:
-    """The Delta version of the commit just made (the newest one whose commit info is ours)."""
-    t = open_table(path)
-    assert t is not None
-    want = metadata.get(VERSION_KEY)
-    for h in t.history(limit=8):
-        if h.get(VERSION_KEY) == want:
-            return int(h["version"])
-    return newest
+    return read_version + 1  # no retries: the commit is the one right after the version it was built on
 
 
 def _schema_of(path: Path, files: list[TableFile], partitioned: bool) -> pa.Schema:
@@ -211,9 +232,9 @@ class Commit:
     manifest: dict[str, Any] | None
 
 
-def history(path: Path) -> list[Commit]:
+def history(where: Table | Path) -> list[Commit]:
     """Every moshu commit of the table, oldest first (commits by other tools, e.g. `optimize`, left out)."""
-    t = open_table(path)
+    t = open_table(where)
     if t is None:
         return []
     out = []
@@ -226,9 +247,9 @@ def history(path: Path) -> list[Commit]:
     return sorted(out, key=lambda c: c.delta_version)
 
 
-def files_at(path: Path, delta_version: int) -> list[str]:
+def files_at(where: Table | Path, delta_version: int) -> list[str]:
     """The paths (inside the table) of the files of the table's state at `delta_version`, sorted."""
-    t = open_table(path, delta_version)
+    t = open_table(where, delta_version)
     if t is None:
         return []
     root = t.table_uri.rstrip("/")
