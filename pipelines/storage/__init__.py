@@ -1,0 +1,1 @@
+"""Where moshu keeps its data of record: Delta tables on local disk or object storage."""
