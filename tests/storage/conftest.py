@@ -12,6 +12,7 @@ import multiprocessing as mp
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from multiprocessing.connection import Connection
 
 import pytest
@@ -19,10 +20,24 @@ import pytest
 START_TIMEOUT_S = 60.0
 
 
-def _serve(conn: Connection) -> None:
-    """Run moto's S3 server on 127.0.0.1 (a free port), send (host, port), and stop when told to."""
+def _serve(conn: Connection, ignore_if_none_match: bool = False) -> None:
+    """Run moto's S3 server on 127.0.0.1 (a free port), send (host, port), and stop when told to.
+
+    With `ignore_if_none_match`, PUT drops its `If-None-Match` header first: a store without conditional writes.
+    """
     from moto.server import ThreadedMotoServer
 
+    if ignore_if_none_match:
+        from moto.s3.responses import S3Response
+        from werkzeug.datastructures import Headers
+
+        put_object = S3Response.put_object
+
+        def unconditional(self: S3Response) -> object:
+            self.headers = Headers([(k, v) for k, v in self.headers.items() if k.lower() != "if-none-match"])
+            return put_object(self)
+
+        S3Response.put_object = unconditional  # type: ignore[method-assign,assignment]
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -31,12 +46,12 @@ def _serve(conn: Connection) -> None:
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """`http://127.0.0.1:<port>` of a moto S3 server running in a child process for the whole session."""
+@contextmanager
+def _moto(ignore_if_none_match: bool = False) -> Iterator[str]:
+    """`http://127.0.0.1:<port>` of a moto S3 server running in a child process while the block runs."""
     ctx = mp.get_context("spawn")
     ours, theirs = ctx.Pipe()
-    process = ctx.Process(target=_serve, args=(theirs,), name="moto-s3", daemon=True)
+    process = ctx.Process(target=_serve, args=(theirs, ignore_if_none_match), name="moto-s3", daemon=True)
     process.start()
     if not ours.poll(START_TIMEOUT_S):
         process.kill()
@@ -51,9 +66,22 @@ def moto_endpoint() -> Iterator[str]:
             process.kill()
 
 
-@pytest.fixture
-def s3_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The AWS environment of this test (and of the processes it starts) pointing at the moto server; its URL.
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """The URL of a moto S3 server for the whole session."""
+    with _moto() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def unconditional_endpoint() -> Iterator[str]:
+    """The URL of a moto S3 server that ignores `If-None-Match` on PUT (as a store without conditional writes)."""
+    with _moto(ignore_if_none_match=True) as url:
+        yield url
+
+
+def point_aws_at(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
+    """Set the AWS environment of this test (and of the processes it starts) to `endpoint` with test credentials.
 
     A user's AWS profile, config and credential files are never read.
     """
@@ -65,15 +93,33 @@ def s3_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+
+
+def new_bucket(endpoint: str) -> str:
+    """`s3://<new bucket>/warehouse` on the server at `endpoint`."""
+    import s3fs
+
+    bucket = f"moshu-{uuid.uuid4().hex[:12]}"
+    s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True).mkdir(bucket)
+    return f"s3://{bucket}/warehouse"
+
+
+@pytest.fixture
+def s3_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The AWS environment of this test pointing at the session's moto server; its URL."""
+    point_aws_at(monkeypatch, moto_endpoint)
     return moto_endpoint
 
 
 @pytest.fixture
 def bucket_url(s3_env: str) -> str:
-    """`s3://<new bucket>/warehouse` on the moto server."""
-    import s3fs
+    """`s3://<new bucket>/warehouse` on the session's moto server."""
+    return new_bucket(s3_env)
 
-    bucket = f"moshu-{uuid.uuid4().hex[:12]}"
-    s3fs.S3FileSystem(endpoint_url=s3_env, skip_instance_cache=True).mkdir(bucket)
-    return f"s3://{bucket}/warehouse"
+
+@pytest.fixture
+def unconditional_bucket_url(unconditional_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """`s3://<new bucket>/warehouse` on a server that ignores `If-None-Match`, the environment pointing at it."""
+    point_aws_at(monkeypatch, unconditional_endpoint)
+    return new_bucket(unconditional_endpoint)

@@ -107,10 +107,12 @@ def test_delta_table_from_uploaded_files_reads_back(bucket_url: str) -> None:
     assert_frame_equal(read.sort("udi"), pl.DataFrame(rows).sort("udi"))
 
 
-def test_two_processes_committing_the_same_version_one_wins(bucket_url: str) -> None:
-    """Two writers commit from the same read version at the same moment, with no retry, ROUNDS times:
-    each time exactly one commit lands, the other gets CommitFailedError, and the winner's metadata is intact."""
-    uri = join(bucket_url, "datasets", "ai4i", "published")
+Outcome = tuple[str, int, str, float, float, str]  # writer, read version, ok/conflict/error, started, ended, file
+
+
+def _race(uri: str, rounds: int, check: Callable[[int, list[Outcome]], None]) -> None:
+    """Create the table at `uri`, then `rounds` times have two spawned processes commit an append from the same read
+    version at the same moment with no retry; `check(read_version, outcomes)` after each round."""
     rows = ai4i_rows()
     _create(uri, rows.slice(0, 100), {"version": 0})
     ctx = mp.get_context("spawn")
@@ -124,21 +126,13 @@ def test_two_processes_committing_the_same_version_one_wins(bucket_url: str) -> 
     for w in workers:
         w.start()
     try:
-        for read_version in range(ROUNDS):
+        read_version = 0
+        for _ in range(rounds):
             for q in go.values():
                 q.put(read_version)
-            results = sorted(done.get(timeout=120) for _ in go)
-            outcomes = sorted(r[2] for r in results)
-            assert outcomes == ["conflict", "ok"], f"round {read_version}: {results}"
-            (winner,) = [r for r in results if r[2] == "ok"]
-            (loser,) = [r for r in results if r[2] == "conflict"]
-
-            table = DeltaTable(uri, storage_options=delta_options(uri))
-            assert table.version() == read_version + 1
-            latest = table.history(1)[0]
-            assert _moshu(latest) == {"writer": winner[0], "read_version": read_version, "file": winner[5]}
-            assert any(u.endswith(winner[5]) for u in table.file_uris())
-            assert not any(u.endswith(loser[5]) for u in table.file_uris())
+            outcomes: list[Outcome] = sorted(done.get(timeout=120) for _ in go)
+            check(read_version, outcomes)
+            read_version = DeltaTable(uri, storage_options=delta_options(uri)).version()
     finally:
         for q in go.values():
             q.put(None)
@@ -146,10 +140,44 @@ def test_two_processes_committing_the_same_version_one_wins(bucket_url: str) -> 
             w.join(30)
             if w.is_alive():
                 w.kill()
+
+
+def test_two_processes_committing_the_same_version_one_wins(bucket_url: str) -> None:
+    """Two writers commit from the same read version at the same moment, with no retry, ROUNDS times:
+    each time exactly one commit lands, the other gets CommitFailedError, and the winner's metadata is intact."""
+    uri = join(bucket_url, "datasets", "ai4i", "published")
+
+    def one_winner(read_version: int, outcomes: list[Outcome]) -> None:
+        assert sorted(o[2] for o in outcomes) == ["conflict", "ok"], f"round from version {read_version}: {outcomes}"
+        (winner,) = [o for o in outcomes if o[2] == "ok"]
+        (loser,) = [o for o in outcomes if o[2] == "conflict"]
+        table = DeltaTable(uri, storage_options=delta_options(uri))
+        assert table.version() == read_version + 1
+        assert _moshu(table.history(1)[0]) == {"writer": winner[0], "read_version": read_version, "file": winner[5]}
+        assert any(u.endswith(winner[5]) for u in table.file_uris())
+        assert not any(u.endswith(loser[5]) for u in table.file_uris())
+
+    _race(uri, ROUNDS, one_winner)
     history = DeltaTable(uri, storage_options=delta_options(uri)).history()
     assert [c["version"] for c in history] == list(range(ROUNDS, -1, -1))
     assert all(_moshu(c) for c in history)
     assert pl.scan_delta(uri, storage_options=delta_options(uri)).select(pl.len()).collect().item() == 100 * (ROUNDS + 1)
+
+
+def test_a_store_ignoring_if_none_match_loses_a_commit(unconditional_bucket_url: str) -> None:
+    """The same race on a server that ignores `If-None-Match`: both writers are told they committed, and one of the
+    two commits is silently lost. The race above can fail; it is the conditional write that makes it pass."""
+    uri = join(unconditional_bucket_url, "datasets", "ai4i", "published")
+    both_won: list[int] = []
+
+    def record(read_version: int, outcomes: list[Outcome]) -> None:
+        assert all(o[2] in {"ok", "conflict"} for o in outcomes), outcomes
+        if [o[2] for o in outcomes] == ["ok", "ok"]:
+            both_won.append(read_version)
+
+    _race(uri, 2, record)
+    assert both_won, "no round lost a commit: the server honoured If-None-Match after all"
+    assert DeltaTable(uri, storage_options=delta_options(uri)).version() == 2  # two rounds, four "successful" commits
 
 
 def _partition_writer(uri: str, rows: pa.Table, value: str, mode: str, retries: int | None) -> Callable[[DeltaTable], None]:
