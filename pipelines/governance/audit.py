@@ -126,7 +126,8 @@ def _tail_path(con: duckdb.DuckDBPyConnection) -> Path | None:
     row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
     if not row or not row[0]:
         return None
-    return Path(row[0]).parent / TAIL_FILE
+    db = Path(row[0])
+    return db.with_name(f"{db.name}.audit-tail.json")  # `TAIL_FILE` beside `catalog.duckdb`
 
 
 def _has_seal_table(con: duckdb.DuckDBPyConnection) -> bool:
@@ -174,10 +175,19 @@ def _seal(con: duckdb.DuckDBPyConnection, before: tuple[int, str | None], after:
 
 
 def reseal(con: duckdb.DuckDBPyConnection) -> None:
-    """Seal the log's current last row as its tail (a catalog just rebuilt, whose rows came from elsewhere)."""
-    head = _head(con)
-    if head[1] is not None:
-        _seal(con, head, (head[0], head[1]), datetime.now(UTC).replace(tzinfo=None))
+    """Seal the log's current last row as its tail, anew: for a catalog just rebuilt (`moshu catalog rebuild`), whose
+    rows came from the audit table and whose tail file, if any, belonged to the catalog it replaced."""
+    path = _tail_path(con)
+    seq, digest = _head(con)
+    if path is None or digest is None:
+        return
+    seal_id = uuid.uuid4().hex
+    if _has_seal_table(con):
+        con.execute("DELETE FROM audit_seal")
+        con.execute("INSERT INTO audit_seal VALUES (?, ?, ?)", [seal_id, seq, datetime.now(UTC).replace(tzinfo=None)])
+    tmp = path.with_name(f"{path.name}.tmp")
+    tmp.write_text(json.dumps({"seq": seq, "hash": digest, "seal_id": seal_id}, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def tail_problems(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], tuple[int, str] | None]:

@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 
 from pipelines.governance.findings import Ctx
+from pipelines.sql import literal
 from pipelines.warehouse import MANIFEST
 
 __all__ = ["TABLES", "CatalogRows", "check_publish_record", "check_run_row"]
@@ -27,12 +28,22 @@ __all__ = ["TABLES", "CatalogRows", "check_publish_record", "check_run_row"]
 # field by field in `verify` itself; the demand tables are left out: they change when a demand changes.
 TABLES = (
     "columns", "rule_results", "measures", "quarantine_summary", "dimension_scores", "changelog", "corrections",
-    "set_aside_files", "anomalies", "version_partitions", "column_profiles", "dataset_profiles",
+    "set_aside_files", "anomalies", "version_partitions", "column_profiles", "dataset_profiles", "version_files",
 )  # fmt: skip
 # `versions` columns `verify` already reports on one by one (with their own wording).
 _VERSIONS_DONE = {"path", "manifest_sha256", "data_hash", "status", "level", "score", "rows_in", "rows_published",
                   "rows_quarantined"}  # fmt: skip
 _SCOPE = {"name", "dataset", "version"}
+
+
+def _views(con: duckdb.DuckDBPyConnection, name: str, version: int) -> dict[str, str]:
+    """The SQL of the version's views (`version_data` and `version_quarantine`), by qualified name."""
+    rows = con.execute(
+        "SELECT schema_name, sql FROM duckdb_views() WHERE schema_name IN ('version_data', 'version_quarantine') "
+        "AND view_name = ? AND database_name = current_database()",
+        [f"{name}@{version}"],
+    ).fetchall()
+    return {f"{s}.{name}@{version}": str(q) for s, q in rows}
 
 
 class CatalogRows:
@@ -62,12 +73,19 @@ class CatalogRows:
 
         assert ctx.catalog is not None
         path = vdir / MANIFEST
+        self.mem.execute(f"SET file_search_path = {literal(str(ctx.warehouse.root.resolve()))}")  # the views' files
         self.mem.execute("BEGIN TRANSACTION")
         try:
             register_version(self.mem, ctx.warehouse, name, version)
             expected = {t: self._rows(self.mem, t, name, version) for t in ("versions", *TABLES)}
+            views = _views(self.mem, name, version)
         finally:
             self.mem.execute("ROLLBACK")
+        for view, sql in views.items():  # what `dataset()` and `quarantine()` read: the manifest's files, nothing else
+            found = _views(ctx.catalog.con, name, version).get(view)
+            if found != sql:
+                ctx.add(name, version, path, f"the catalog's view `{view}` does not read the version's files",
+                        sql, found or "missing")  # fmt: skip
         actual = {t: self._rows(ctx.catalog.con, t, name, version) for t in expected}
         for table, (cols, want) in expected.items():
             got = actual[table][1]

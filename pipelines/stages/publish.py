@@ -302,7 +302,10 @@ def publish(loaded: LoadedDataset, v: Validated, warehouse: Warehouse) -> Publis
         status = "published" if meets(card.level, spec.min_level) and not blocked and not empty and readable else "rejected"
         return manifest_for(loaded, ing, v, card, body, version=version, status=status, parent=parent), card
 
-    pub = write_new_version(loaded, warehouse, ing.data_hash, ing.run_id, build)
+    try:
+        pub = write_new_version(loaded, warehouse, ing.data_hash, ing.run_id, build)
+    except SameInputs as same:
+        return published_of(warehouse, spec.name, same.version, ing.run_id, created=False)
     if pub.created and pub.rows_published == 0 and pub.blocked is None:
         files = ", ".join(f"`{f.path}`" for f in ing.files) if ing.files else "its files"
         blocked = (
@@ -383,7 +386,7 @@ def _attempt_version(
             "run `moshu migrate` once to move them into the tables"
         )
     if data_hash and last is not None and warehouse.manifest(name, last).get("data_hash") == data_hash:
-        raise IntegrityError(f"dataset `{name}`: v{last} with the same data was written by a concurrent run; run again")
+        raise SameInputs(last)  # a concurrent run (here or on another machine) published these inputs first
     version = (last or 0) + 1
     ddir = warehouse.dataset_dir(name)
     ddir.mkdir(parents=True, exist_ok=True)
@@ -409,6 +412,14 @@ def _attempt_version(
         push_version(warehouse, name, version)
         pull_dataset(warehouse, name)
     return manifest, card, final
+
+
+class SameInputs(Exception):
+    """The latest version, made by a concurrent run, holds the inputs this run was about to publish."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(version)
+        self.version = version
 
 
 def discard_attempt(tmp: Path) -> None:

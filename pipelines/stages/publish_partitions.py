@@ -98,8 +98,12 @@ def publish_partitions(loaded: LoadedDataset, vals: list[Validated], warehouse: 
         now = basis(loaded, changed[0].ingested.pseudonym_key_id)  # one key per run: the same for every partition
         _check_consistent(loaded, kept, last, now)
         for r in kept.values():  # the kept partitions' rows stay in the tables untouched; their pages are linked
-            for f in r["files"]:
-                if in_table(f["path"]) is None:
+            pages = [f for f in r["files"] if in_table(f["path"]) is None]
+            gone = [f for f in pages if not (warehouse.version_dir(spec.name, last) / f["path"]).is_file()]  # type: ignore[arg-type]
+            if gone and warehouse.remote:  # pages another machine has not uploaded (yet): the rows are what counts
+                r["files"] = [f for f in r["files"] if f not in gone]
+            for f in pages:
+                if f not in gone or not warehouse.remote:
                     _link(warehouse.version_dir(spec.name, last) / f["path"], tmp / f["path"], r["key"])  # type: ignore[arg-type]
         built = {v.ingested.partition: _write_partition(loaded, v, tmp, version, now) for v in todo}
         parts = [r for _, r in sorted({**kept, **built}.items())]

@@ -23,6 +23,7 @@ from pipelines.storage.delta import (
     history,
     partition_of,
     table_files,
+    upload,
 )
 from pipelines.warehouse import Warehouse
 
@@ -76,6 +77,7 @@ def commit_version(warehouse: Warehouse, name: str, manifest: dict[str, Any], re
     Raises:
         CommitConflict: another writer committed to the published table after `read_version`.
     """
+    upload(warehouse.table(name, QUARANTINE), wanted(manifest, QUARANTINE))  # there before any machine sees the commit
     delta_version = commit_table(warehouse, name, PUBLISHED, manifest, read_version)
     commit_quarantine(warehouse, name, manifest)
     return delta_version

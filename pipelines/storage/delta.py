@@ -175,11 +175,7 @@ def commit(
     actions = [_add(path, f) for f in files] if add else []
     schema = _schema_of(path, files, partitioned)
     by = [PARTITION] if partitioned else None
-    if t.remote and add:
-        from pipelines.storage.objects import join, put_file
-
-        for f in files:
-            put_file(path / f.path, join(t.uri, f.path))
+    upload(t, files)
     try:
         if read_version is None:
             path.mkdir(parents=True, exist_ok=True)
@@ -223,6 +219,19 @@ def _schema_of(path: Path, files: list[TableFile], partitioned: bool) -> pa.Sche
     return pa.schema([pa.field(PARTITION, pa.string())] if partitioned else [])
 
 
+def upload(where: Table, files: list[TableFile]) -> None:
+    """Put files written on this machine at the remote table's location (nothing to do for a local table).
+
+    Files no commit names are harmless: no reader looks at a file the log does not list.
+    """
+    if not where.remote:
+        return
+    from pipelines.storage.objects import join, put_file
+
+    for f in files:
+        put_file(where.local / f.path, join(where.uri, f.path))
+
+
 @dataclass(frozen=True)
 class Commit:
     """One moshu commit of a table: its Delta version, moshu version, and (published table) manifest."""
@@ -249,15 +258,14 @@ def history(where: Table | Path) -> list[Commit]:
 
 def files_at(where: Table | Path, delta_version: int) -> list[str]:
     """The paths (inside the table) of the files of the table's state at `delta_version`, sorted."""
+    import pyarrow as pa
+    from urllib.parse import unquote
+
     t = open_table(where, delta_version)
     if t is None:
         return []
-    root = t.table_uri.rstrip("/")
-    out = []
-    for uri in t.file_uris():
-        rel = uri[len(root) + 1 :] if uri.startswith(root) else uri
-        out.append(rel.replace("\\", "/"))
-    return sorted(out)
+    paths = pa.table(t.get_add_actions(flatten=True)).column("path").to_pylist()  # as the log records them
+    return sorted(unquote(str(p)) for p in paths)
 
 
 def commit_metadata(version: int, manifest: dict[str, Any] | None) -> dict[str, Any]:

@@ -19,11 +19,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
-from pipelines.storage.delta import PUBLISHED, TABLES, history
-from pipelines.storage.objects import get_file, join, put_file
+from pipelines.storage.delta import PUBLISHED, TABLES, history, in_table
+from pipelines.storage.objects import find, get_file, join, put_file
 from pipelines.warehouse import MANIFEST, Warehouse
 
 __all__ = ["pull_all", "pull_dataset", "push_version", "remote_datasets"]
@@ -32,33 +33,20 @@ _LOG = "_delta_log"
 _log = logging.getLogger(__name__)
 
 
-def _find(uri: str) -> dict[str, int]:
-    """Every file under `uri` (recursively): path relative to `uri` -> size; empty when there is none."""
-    from fsspec.core import url_to_fs
-
-    fs, root = url_to_fs(uri)
-    root = root.rstrip("/")
-    try:
-        found = fs.find(root, detail=True)
-    except FileNotFoundError:
-        return {}
-    return {str(p)[len(root) + 1 :]: int(info.get("size") or 0) for p, info in found.items() if str(p) != root}
-
-
 def remote_datasets(warehouse: Warehouse) -> list[str]:
     """The datasets the remote warehouse has a `published` table for."""
     from pipelines.storage.objects import list_prefixes
 
     assert warehouse.remote is not None
     names = [p.rstrip("/").rsplit("/", 1)[-1] for p in list_prefixes(join(warehouse.remote, "datasets"))]
-    return sorted(n for n in names if _find(join(warehouse.remote, "datasets", n, PUBLISHED, _LOG)))
+    return sorted(n for n in names if find(join(warehouse.remote, "datasets", n, PUBLISHED, _LOG)))
 
 
 def _pull_log(warehouse: Warehouse, name: str, table: str) -> int:
     """Copy the table's log entries this folder lacks; how many."""
     t = warehouse.table(name, table)
     n = 0
-    for rel, size in _find(join(t.uri, _LOG)).items():
+    for rel, size in find(join(t.uri, _LOG)).items():
         local = t.local / _LOG / rel
         if local.is_file() and local.stat().st_size == size and not rel.startswith("_last_checkpoint"):
             continue
@@ -67,12 +55,28 @@ def _pull_log(warehouse: Warehouse, name: str, table: str) -> int:
     return n
 
 
-def pull_dataset(warehouse: Warehouse, name: str) -> list[int]:
-    """Bring one dataset of this folder up to date with the remote; the versions it did not hold before."""
+def pull_dataset(warehouse: Warehouse, name: str, *, wait_s: float = 30.0) -> list[int]:
+    """Bring one dataset of this folder up to date with the remote; the versions it did not hold before.
+
+    The newest version's pages may still be on their way (its writer uploads them right after its commit):
+    the pull waits for them up to `wait_s` seconds, then goes on without them (a later pull copies them).
+    """
+    deadline = time.monotonic() + wait_s
+    new, waiting = _pull_once(warehouse, name)
+    while waiting and time.monotonic() < deadline:
+        time.sleep(0.5)
+        more, waiting = _pull_once(warehouse, name)
+        new += more
+    if waiting:
+        _log.warning("`%s`: %s pages of its newest version are not on the remote yet", name, waiting)
+    return new
+
+
+def _pull_once(warehouse: Warehouse, name: str) -> tuple[list[int], int]:
     assert warehouse.remote is not None
     for table in TABLES:
         _pull_log(warehouse, name, table)
-    new = []
+    new, waiting = [], 0
     for c in history(warehouse.table_dir(name, PUBLISHED)):
         vdir = warehouse.version_dir(name, c.version)
         if not (vdir / MANIFEST).is_file():
@@ -82,8 +86,8 @@ def pull_dataset(warehouse: Warehouse, name: str) -> list[int]:
             _write_manifest(vdir, c.manifest)
             _log.warning("`%s` v%s: its folder is not on the remote; manifest written from its commit", name, c.version)
         manifest = json.loads((vdir / MANIFEST).read_text(encoding="utf-8"))
-        _pull_files(warehouse, vdir, manifest)
-    return new
+        waiting = _pull_files(warehouse, vdir, manifest)  # only the newest version's count matters
+    return new, waiting
 
 
 def _write_manifest(vdir: Path, manifest: dict[str, Any]) -> None:
@@ -97,21 +101,32 @@ def _pull_folder(warehouse: Warehouse, name: str, version: int) -> None:
     """Copy a version folder from the remote, its manifest last (a folder with a manifest is complete)."""
     assert warehouse.remote is not None
     uri = join(warehouse.remote, "datasets", name, f"v{version}")
-    files = _find(uri)
+    files = find(uri)
     vdir = warehouse.version_dir(name, version)
     for rel in sorted(files, key=lambda r: r == MANIFEST):
         get_file(join(uri, rel), vdir / rel)
 
 
-def _pull_files(warehouse: Warehouse, vdir: Path, manifest: dict[str, Any]) -> None:
-    """Copy the files the manifest names that this folder lacks (table files, pages)."""
+def _pull_files(warehouse: Warehouse, vdir: Path, manifest: dict[str, Any]) -> int:
+    """Copy the files the manifest names that this folder lacks; how many pages are not on the remote yet.
+
+    Table files are uploaded before their commit, so they are always there. A version's pages are uploaded
+    right after it: a pull in between finds them missing, and a later pull copies them.
+    """
     assert warehouse.remote is not None
+    waiting = 0
     for f in manifest.get("files", []):
         local = Path(os.path.normpath(vdir / str(f["path"])))
         if local.is_file():
             continue
         rel = Path(os.path.relpath(local, warehouse.root)).as_posix()
-        get_file(join(warehouse.remote, rel), local)
+        try:
+            get_file(join(warehouse.remote, rel), local)
+        except FileNotFoundError:
+            if in_table(str(f["path"])) is not None:
+                raise
+            waiting += 1
+    return waiting
 
 
 def push_version(warehouse: Warehouse, name: str, version: int) -> None:

@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-__all__ = ["ATTEMPTS", "delta_options", "exists", "get_file", "is_remote", "join", "list_prefixes", "put_file"]
+__all__ = ["ATTEMPTS", "delta_options", "exists", "find", "get_file", "is_remote", "join", "list_prefixes", "put_file"]
 
 T = TypeVar("T")
 ATTEMPTS = 5  # tries of one storage call on transient errors (waits 0.2, 0.4, 0.8, 1.6 s between them)
@@ -197,6 +197,24 @@ def list_prefixes(uri: str) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------ helpers
+
+
+def find(uri: str) -> dict[str, int]:
+    """Every file under `uri`, recursively: its path relative to `uri` -> its size in bytes; empty when there is none.
+
+    Args:
+        uri: a local folder or an object-store prefix.
+
+    Returns:
+        For example `{"_delta_log/00000000000000000000.json": 1234}` for a table's location.
+    """
+    fs, root = _fs(uri)
+    root = root.rstrip("/")
+    try:
+        found = fs.find(root, detail=True)
+    except FileNotFoundError:
+        return {}
+    return {str(p)[len(root) + 1 :]: int(info.get("size") or 0) for p, info in found.items() if str(p) != root}
 
 
 def _endpoint() -> str | None:

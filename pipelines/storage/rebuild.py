@@ -119,8 +119,13 @@ def rebuild_catalog(warehouse: Warehouse, datasets: dict[str, Any] | None = None
                 out.audit_rows = int(con.execute("SELECT count(*) FROM audit_log").fetchall()[0][0])
             _swap(warehouse, tmp, target)
         finally:
-            for p in (tmp, tmp.with_name(tmp.name + ".wal")):
+            for p in (tmp, tmp.with_name(tmp.name + ".wal"), tmp.with_name(tmp.name + ".audit-tail.json")):
                 p.unlink(missing_ok=True)
+    from pipelines.catalog.db import writer
+    from pipelines.governance.audit import reseal
+
+    with writer(warehouse) as con:  # the new log's last row is sealed beside the new catalog
+        reseal(con)
     return out
 
 
@@ -190,11 +195,7 @@ def _dataset_row_from(con: duckdb.DuckDBPyConnection, name: str, m: dict[str, An
 
 def _swap(warehouse: Warehouse, tmp: Path, target: Path) -> None:
     """Put the new catalog in place; the old audit tail seal goes with the old catalog."""
-    from pipelines.governance.audit import TAIL_FILE, reseal
+    from pipelines.governance.audit import TAIL_FILE
 
     os.replace(tmp, target)
     (warehouse.root / TAIL_FILE).unlink(missing_ok=True)
-    from pipelines.catalog.db import writer
-
-    with writer(warehouse) as con:
-        reseal(con)
