@@ -258,8 +258,9 @@ def history(where: Table | Path) -> list[Commit]:
 
 def files_at(where: Table | Path, delta_version: int) -> list[str]:
     """The paths (inside the table) of the files of the table's state at `delta_version`, sorted."""
-    import pyarrow as pa
     from urllib.parse import unquote
+
+    import pyarrow as pa
 
     t = open_table(where, delta_version)
     if t is None:
