@@ -84,7 +84,9 @@ def verify(warehouse: Warehouse, dataset: str | None = None, version: int | None
                 ctx.guarded(name, v, at, "checking the run row", check_run_row, ctx, name, v, vdir, manifest)
                 ctx.guarded(name, v, at, "checking the publish record", check_publish_record, ctx, name, v, vdir)
             check_derived(ctx, name, v, manifest)
-        for name, manifests in seen.items():
+        tabled = {d.parent.name for d in (warehouse.root / "datasets").glob("*/published") if d.is_dir()}
+        for name in sorted(set(seen) | ({n for n in tabled if dataset in (None, n)})):
+            manifests = seen.get(name, {})
             where = warehouse.dataset_dir(name)
             ctx.guarded(name, None, where, "checking the Delta log", check_tables, ctx, name, manifests, version is None)
         path = warehouse.catalog_path
