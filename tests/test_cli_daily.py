@@ -22,6 +22,11 @@ def _wh(built: Built) -> list[str]:
     return ["--warehouse", str(built.warehouse.root), "--project", str(built.project.root)]
 
 
+def _no_view(missing: str, closest: str) -> str:
+    """DuckDB's error for a version view that does not exist (`version_data."<name>@<N>"`, migration 0013)."""
+    return f'Catalog Error: Table with name {missing} does not exist!\nDid you mean "{closest}"?'
+
+
 def test_version_is_the_package_version() -> None:
     res = runner.invoke(app, ["--version"])
     assert res.exit_code == 0
@@ -50,22 +55,18 @@ def test_list_names_specs_not_built_yet(built: Built, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ("select * from dataset('cnc_line', 99)", "dataset `cnc_line` has no version 99 (versions: v1)"),
-        ("select * from quarantine('ai4i2020', 7)", "dataset `ai4i2020` has no version 7 (versions: v1)"),
+        # dataset(), quarantine() and split() read a version's view by name (migration 0013): DuckDB's own catalog
+        # error names the missing version and the closest view that exists.
+        ("select * from dataset('cnc_line', 99)", _no_view("cnc_line@99", "cnc_line@1")),
+        ("select * from quarantine('ai4i2020', 7)", _no_view("ai4i2020@7", "ai4i2020@1")),
         ("select * from diff_rows('ai4i2020', 1, 2)", "no row diff of dataset `ai4i2020` from v1 to v2 (diffs: none)"),
         (
             "select * from frozen_eval('ai4i2020', 'nope')",
             "dataset `ai4i2020` has no frozen evaluation set for demand `nope` (frozen sets: {frozen})",
         ),
-        (
-            "select * from dataset('nope', 1)",
-            "no dataset `nope` in the catalog (datasets: ai4i2020, cmapss, cnc_line, steel_plates_faults)",
-        ),
+        ("select * from dataset('nope', 1)", _no_view("nope@1", "cnc_line@1")),  # DuckDB's closest name, by spelling
         ("select * from split('cmapss', 1, 'nope')", "dataset `cmapss` has no demand `nope` (demands: cmapss_ps30_soft_sensor)"),
-        (
-            "select * from split('cmapss', 4, 'cmapss_ps30_soft_sensor')",
-            "dataset `cmapss` has no published version 4 (versions: v1)",
-        ),
+        ("select * from split('cmapss', 4, 'cmapss_ps30_soft_sensor')", _no_view("cmapss@4", "cmapss@1")),
     ],
 )
 def test_an_unknown_version_demand_or_dataset_is_named_not_a_file_path(built: Built, query: str, expected: str) -> None:
@@ -78,17 +79,37 @@ def test_an_unknown_version_demand_or_dataset_is_named_not_a_file_path(built: Bu
     res = runner.invoke(app, ["sql", query, *_wh(built)])
     assert res.exit_code == 1
     assert res.stderr.strip() == f"error: {expected}"
-    assert "No files found" not in res.stderr
+    assert "No files found" not in res.stderr and "datasets/" not in res.stderr and ".parquet" not in res.stderr
 
 
-def test_a_stock_client_gets_the_macros_own_errors(built: Built) -> None:
+def test_a_stock_client_reads_a_version_and_is_told_which_one_exists(built: Built) -> None:
     with duckdb.connect(str(built.warehouse.catalog_path), read_only=True) as con:
         con.execute(f"SET file_search_path = '{built.warehouse.root}'")
         assert con.execute("select count(*) from dataset('cnc_line', 1)").fetchall() == [
             (built.results["cnc_line"].rows_published,)
         ]
-        with pytest.raises(duckdb.InvalidInputException, match=r"dataset `cnc_line` has no version 4 \(versions: v1\)"):
+        with pytest.raises(duckdb.CatalogException) as e:
             con.execute("select * from dataset('cnc_line', 4)").fetchall()
+        assert str(e.value).startswith(_no_view("cnc_line@4", "cnc_line@1") + "\n")
+
+
+def test_the_duckdb_1_5_command_line_client_reads_versions_through_the_macros(built: Built, tmp_path: Path) -> None:
+    """The stock DuckDB 1.5 CLI (no moshu, no extension) runs `query_table` on the name the macros compute."""
+    cli = Path(sys.executable).parent / "duckdb"
+    catalog, root = str(built.warehouse.catalog_path), str(built.warehouse.root)
+
+    def run(query: str) -> subprocess.CompletedProcess[str]:
+        # from another folder: the views' relative file paths resolve against `file_search_path`
+        args = [str(cli), "-readonly", "-csv", catalog, "-c", f"SET file_search_path = '{root}'", "-c", query]
+        return subprocess.run(args, cwd=tmp_path, capture_output=True, text=True)
+
+    ok = run("select (select count(*) from dataset('cnc_line', 1)) p, (select count(*) from quarantine('cnc_line', 1)) q")
+    assert ok.returncode == 0, ok.stderr
+    result = built.results["cnc_line"]
+    assert ok.stdout.split() == ["p,q", f"{result.rows_published},{result.rows_quarantined}"]
+    bad = run("select * from dataset('cnc_line', 4)")
+    assert bad.returncode == 1 and bad.stdout == ""
+    assert bad.stderr.startswith(_no_view("cnc_line@4", "cnc_line@1") + "\n")
 
 
 def test_print_init_opens_the_catalog_from_any_folder(built: Built, tmp_path: Path) -> None:

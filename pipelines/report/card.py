@@ -116,9 +116,6 @@ SIZE_BUCKETS: tuple[tuple[int, str], ...] = (
 )
 
 
-DATA_GLOB = "data/*.parquet"  # a version's published files, inside its folder
-
-
 # --- Hugging Face vocabulary ----------------------------------------------------------------------
 
 
@@ -182,9 +179,10 @@ def _header(data: CardData) -> dict[str, Any]:
         meta["license_name"] = license_name
     q = m.get("quality", {})
     meta |= {
-        # Paths relative to the dataset folder (`datasets/<name>/`, the card's repository root on the Hub):
-        # `datasets.load_dataset("parquet", data_files=...)` reads the version's published rows.
-        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": f"v{data.version}/{DATA_GLOB}"}]}],
+        # Paths relative to the dataset folder (`datasets/<name>/`, the card's repository root on the Hub): the
+        # version's files in the `published` Delta table (a partitioned version may keep files an earlier version
+        # wrote), so `datasets.load_dataset("parquet", data_files=...)` reads exactly the version's published rows.
+        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": list(data.data_files)}]}],
         "tags": tags,
         "task_categories": tasks,
         "size_categories": [size_category(int(m.get("counts", {}).get("rows_published", 0)))],

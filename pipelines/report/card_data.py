@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ class CardData:
     stats: dict[str, dict[str, Any]]
     labels: list[LabelTable] = field(default_factory=list)
     model_page: bool = False
+    data_files: list[str] = field(default_factory=list)  # the published files, relative to `datasets/<name>/`
 
 
 def _records(cat: CatalogClient, query: str, params: list[Any]) -> list[dict[str, Any]]:
@@ -211,6 +213,9 @@ def _gather(cat: CatalogClient, warehouse: Warehouse, name: str, version: int) -
         ),
         stats=_column_stats(cat, source, manifest.get("schema", [])),
         model_page=(warehouse.dataset_dir(name) / "models" / f"v{version}.html").is_file(),
+        data_files=[
+            Path(os.path.relpath(f, warehouse.dataset_dir(name))).as_posix() for f in warehouse.data_files(name, version)
+        ],
     )
     data.labels = _label_tables(cat, source, data)
     return data

@@ -326,12 +326,14 @@ def _loading(data: CardData) -> list[str]:
         f'    df = cat.sql("select * from dataset(?, ?)", ["{n}", {v}]).pl()',
         "```",
         "",
-        f"Or read the Parquet files directly: `datasets/{n}/v{v}/data/*.parquet` in the warehouse, e.g. with",
-        "Hugging Face `datasets` (the card's `configs` name the same files, relative to `datasets/" + n + "/`):",
+        f"Or read the version's Parquet files directly (in the warehouse, under `datasets/{n}/`: "
+        + ", ".join(f"`{f}`" for f in data.data_files)
+        + "), e.g. with Hugging Face `datasets` (the card's `configs` name the same files):",
         "",
         "```python",
         "from datasets import load_dataset",
         "",
-        f'ds = load_dataset("parquet", data_files={{"train": "warehouse/datasets/{n}/v{v}/data/*.parquet"}})',
+        f'files = [f"warehouse/datasets/{n}/{{f}}" for f in {data.data_files!r}]',
+        'ds = load_dataset("parquet", data_files={"train": files})',
         "```",
     ]

@@ -17,7 +17,7 @@ from tests.conftest import Built
 
 
 def _rows(built: Built, name: str) -> pl.LazyFrame:
-    return pl.scan_parquet(built.warehouse.data_glob(name, 1))
+    return pl.scan_parquet(built.warehouse.data_files(name, 1))
 
 
 def test_seed_demands_load_with_their_datasets(built: Built) -> None:

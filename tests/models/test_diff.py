@@ -41,8 +41,13 @@ class Versions:
     v1_hashes: dict[str, str]
 
 
-def _hashes(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+def _hashes(wh: Warehouse, version: int) -> dict[str, str]:
+    """Digests of every file of a version: its folder (manifest, quality) and its files in the Delta tables."""
+    folder = wh.version_dir(NAME, version)
+    in_tables = [Path(f) for f in wh.data_files(NAME, version) + wh.quarantine_files(NAME, version)]
+    assert len(in_tables) == 2, in_tables
+    files = [p for p in folder.rglob("*") if p.is_file()] + in_tables
+    return {str(p): sha256_file(p) for p in sorted(files)}
 
 
 def _run(root: Path, wh: Warehouse) -> int:
@@ -80,7 +85,7 @@ def versions(tmp_path_factory: pytest.TempPathFactory) -> Versions:
     shutil.copytree(REPO / "seeds" / NAME, root / "seeds" / NAME)
     wh = Warehouse(root / "warehouse")
     assert _run(root, wh) == 1
-    v1_hashes = _hashes(wh.version_dir(NAME, 1))
+    v1_hashes = _hashes(wh, 1)
     original = _edit_seed(root / CSV)
     assert _run(root, wh) == 2
     return Versions(wh, original, v1_hashes)
@@ -92,7 +97,7 @@ def forward(versions: Versions) -> VersionDiff:
 
 
 def _data(wh: Warehouse, version: int) -> pl.DataFrame:
-    return pl.read_parquet(wh.version_dir(NAME, version) / "data" / "*.parquet")
+    return pl.read_parquet(wh.data_files(NAME, version))
 
 
 def _row_json(frame: pl.DataFrame, udi: int) -> dict[str, Any]:
@@ -215,7 +220,7 @@ def test_summary_and_rows_file(versions: Versions, forward: VersionDiff, tmp_pat
 
 
 def test_v1_is_untouched_and_unknown_versions_raise(versions: Versions, forward: VersionDiff) -> None:
-    assert _hashes(versions.warehouse.version_dir(NAME, 1)) == versions.v1_hashes
+    assert _hashes(versions.warehouse, 1) == versions.v1_hashes
     with pytest.raises(NotFoundError, match="no version 9"):
         diff_versions(versions.warehouse, NAME, 1, 9)
     with pytest.raises(NotFoundError):
@@ -239,14 +244,20 @@ def _write_version(
     quality: dict[str, Any],
     row_group_size: int = 2,
 ) -> None:
-    """A version folder in the layout `pipelines.stages.publish` writes (only what the diff reads)."""
+    """A version in the layout `pipelines.stages.publish` writes (only what the diff reads): its files inside the
+    dataset's `published` and `quarantine` table folders, listed by the manifest in its version folder."""
     vdir = wh.version_dir("toy", version)
-    (vdir / "data").mkdir(parents=True)
+    vdir.mkdir(parents=True)
+    rel = {
+        t: f"../{t}/v{version}/{stem}-0a1b2c3d.parquet" for t, stem in (("published", "part-00000"), ("quarantine", "quarantine"))
+    }
+    for r in rel.values():
+        (vdir / r).parent.mkdir(parents=True)
     published = pl.DataFrame(data).with_columns(
         pl.lit([], dtype=pl.List(pl.String)).alias("_warn_rules"), pl.lit("toy.csv").alias("_source_file")
     )
     published.rename({"flag": "_qc_flag", "row": "_source_row"}).cast({"_qc_flag": pl.UInt8}).write_parquet(
-        vdir / "data" / "part-00000.parquet", row_group_size=row_group_size
+        vdir / rel["published"], row_group_size=row_group_size
     )
     held = pl.DataFrame(quarantine).with_columns(
         pl.lit(["toy.rule"], dtype=pl.List(pl.String)).alias("_failed_rules"),
@@ -254,8 +265,10 @@ def _write_version(
         pl.lit([], dtype=pl.List(pl.String)).alias("_warn_rules"),
         pl.lit("toy.csv").alias("_source_file"),
     )
-    held.rename({"row": "_source_row"}).write_parquet(vdir / "quarantine.parquet")
+    held.rename({"row": "_source_row"}).write_parquet(vdir / rel["quarantine"])
+    files = [{"path": r} for r in rel.values()]
     manifest = {"dataset": "toy", "version": version, "schema": schema, "primary_key": primary_key, "quality": quality}
+    manifest["files"] = files
     (vdir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
 
 

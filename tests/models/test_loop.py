@@ -25,8 +25,12 @@ from tests.conftest import copy_project
 NAME = "ai4i2020"
 
 
-def _hashes(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+def _hashes(wh: Warehouse, version: int) -> dict[str, str]:
+    """Digests of every file of a version: its folder (manifest, quality) and its files in the Delta tables."""
+    in_tables = [Path(f) for f in wh.data_files(NAME, version) + wh.quarantine_files(NAME, version)]
+    assert len(in_tables) == 2, in_tables
+    files = [p for p in wh.version_dir(NAME, version).rglob("*") if p.is_file()] + in_tables
+    return {str(p): sha256_file(p) for p in sorted(files)}
 
 
 def _cycle(root: Path, wh: Warehouse) -> int:
@@ -44,7 +48,7 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = copy_project(tmp_path_factory.mktemp("loop") / "project")
     wh = Warehouse(root / "warehouse")
     assert _cycle(root, wh) == 1
-    v1_files = _hashes(wh.version_dir(NAME, 1))
+    v1_files = _hashes(wh, 1)
     with CatalogClient(wh.root) as c:
         proposed = c.rows(
             "SELECT feedback_id, row_key, column_name, suggested_value, source FROM feedback_status "
@@ -139,7 +143,7 @@ def test_diff_shows_exactly_the_corrections(loop: dict) -> None:
 
 def test_v1_is_unchanged_and_queryable(loop: dict) -> None:
     wh: Warehouse = loop["wh"]
-    assert _hashes(wh.version_dir(NAME, 1)) == loop["v1_files"]
+    assert _hashes(wh, 1) == loop["v1_files"]
     with CatalogClient(wh.root) as c:
         v1 = dict(c.rows("SELECT CAST(udi AS VARCHAR), machine_failure FROM dataset('ai4i2020', 1)"))
     assert v1 == loop["v1_labels"]

@@ -16,7 +16,7 @@ SENSORS = ("s2", "s3", "s4", "s7")
 
 def engines(built: Built, per_subset: dict[str, int]) -> pl.LazyFrame:
     """The rows of the first `n` engines of each sub-dataset: each engine a group, its sub-dataset its class."""
-    rows = pl.scan_parquet(built.warehouse.data_glob("cmapss", 1))
+    rows = pl.scan_parquet(built.warehouse.data_files("cmapss", 1))
     keep = pl.any_horizontal([(pl.col("subset") == s) & (pl.col("unit") <= n) for s, n in per_subset.items()])
     return rows.filter(keep)
 
@@ -117,7 +117,7 @@ def test_a_split_column_names_the_split_and_unmapped_values_are_gaps(built: Buil
             method="column", column="subset", by=("subset", "unit"), values={"FD001": "train", "FD002": "train", "FD003": "test"}
         ),
     )
-    rows = pl.scan_parquet(built.warehouse.data_glob("cmapss", 1))
+    rows = pl.scan_parquet(built.warehouse.data_files("cmapss", 1))
     res = make_split(rows, d, ["subset", "unit", "cycle"])
     joined = (
         rows.select("_source_file", "_source_row", "subset").collect().join(res.assignment, on=["_source_file", "_source_row"])

@@ -54,7 +54,7 @@ class Cards:
         return (self.warehouse.dataset_dir(name) / "cards" / f"v{version}.html").read_text(encoding="utf-8")
 
     def frame(self, name: str, version: int = 1) -> pl.DataFrame:
-        return pl.read_parquet(self.warehouse.version_dir(name, version) / "data" / "*.parquet")
+        return pl.read_parquet(self.warehouse.data_files(name, version))
 
 
 def _model_side(root: Path, wh: Warehouse, names: tuple[str, ...]) -> None:
@@ -334,9 +334,10 @@ def test_hugging_face_datasets_reads_the_version_the_card_names(cards: Cards) ->
     card = DatasetCard(md)  # the Hub's own parser accepts the header
     configs = card.data.to_dict()["configs"]
     assert [c["config_name"] for c in configs] == ["default"]
-    files = {f["split"]: str(cards.warehouse.dataset_dir(STEEL) / f["path"]) for f in configs[0]["data_files"]}
+    files = {f["split"]: [str(cards.warehouse.dataset_dir(STEEL) / p) for p in f["path"]] for f in configs[0]["data_files"]}
     version = int(_header(md)["moshu"]["version"])
-    assert files == {"train": str(cards.warehouse.version_dir(STEEL, version) / "data" / "*.parquet")}
+    assert files == {"train": cards.warehouse.data_files(STEEL, version)}
+    assert files["train"] and all(f"/published/v{version}/" in p for p in files["train"]), "the version's own table files"
     ds = datasets.load_dataset("parquet", data_files=files, cache_dir=str(cards.warehouse.root / ".hf-cache"))
     manifest = cards.warehouse.manifest(STEEL, version)
     assert ds["train"].num_rows == manifest["counts"]["rows_published"]
