@@ -1,10 +1,11 @@
 """What a query's error means in the catalog's words: an unknown dataset, version, split or diff.
 
-The catalog's table macros read Parquet by path. Since migration 0012, `dataset`, `quarantine`, `diff_rows`
-and `frozen_eval` check the catalog and raise `error()` with the names that exist (in any DuckDB client);
-`split` joins two files, so DuckDB still reports a missing one as "No files found" (on the version's data or
-the split file). `explain` gives the first kind without DuckDB's "Invalid Input Error" prefix, and turns the
-second into a message that names what is missing and what exists, reading the catalog on the same connection.
+Since migration 0013, `dataset`, `quarantine` and `split` read a version's view by name
+(`version_data."<name>@<N>"`): for a version that does not exist DuckDB says `Table with name <name>@<N> does
+not exist!` and suggests the closest view by spelling, in any client. `diff_rows` and `frozen_eval` check the
+catalog and raise `error()` with the names that exist (migration 0012); `split` also reads the split file, which
+DuckDB reports missing as "No files found". `explain` turns each into a message that names what is missing and
+what exists, reading the catalog on the same connection (`moshu sql` and the Python client print it).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 import duckdb
 
 _NO_FILES = re.compile(r"No files found that match the pattern \"([^\"]+)\"")
+_NO_VIEW = re.compile(r"Table with name (?P<name>[a-z][a-z0-9_]*)@(?P<version>\d+) does not exist")
 _DATA = re.compile(r"^datasets/(?P<name>[^/]+)/v(?P<version>\d+)/(?P<what>data/\*|quarantine\*?)\.parquet$")
 _SPLIT = re.compile(r"^datasets/(?P<name>[^/]+)/splits/v(?P<version>\d+)/(?P<demand>[^/]+)\.parquet$")
 
@@ -61,6 +63,11 @@ def explain(con: duckdb.DuckDBPyConnection, message: str) -> str | None:
     """
     if (said := macro_message(message)) is not None:  # the catalog's macros said it themselves (migration 0012)
         return said
+    if (v := _NO_VIEW.search(message)) is not None:
+        try:
+            return _no_version(con, v.group("name"), int(v.group("version")))
+        except duckdb.Error:
+            return None
     m = _NO_FILES.search(message)
     if m is None:
         return None
@@ -69,6 +76,16 @@ def explain(con: duckdb.DuckDBPyConnection, message: str) -> str | None:
         return _explain_path(con, path)
     except duckdb.Error:  # a connection without the catalog's tables
         return None
+
+
+def _no_version(con: duckdb.DuckDBPyConnection, name: str, version: int) -> str:
+    """An unknown dataset, or a version it does not have (rejected candidates are versions too)."""
+    if not con.execute("SELECT count(*) FROM datasets WHERE name = ?", [name]).fetchall()[0][0]:
+        return _unknown_dataset(con, name)
+    vs = [r[0] for r in con.execute("SELECT version FROM versions WHERE name = ? ORDER BY version", [name]).fetchall()]
+    if version in vs:
+        return f"dataset `{name}` v{version} has no view in the catalog; run `moshu catalog rebuild`"
+    return f"dataset `{name}` has no version {version} (versions: {', '.join(f'v{n}' for n in vs) or 'none yet'})"
 
 
 def _explain_path(con: duckdb.DuckDBPyConnection, path: str) -> str | None:
