@@ -18,6 +18,8 @@ _NO_FILES = re.compile(r"No files found that match the pattern \"([^\"]+)\"")
 _NO_VIEW = re.compile(r"Table with name (?P<name>[a-z][a-z0-9_]*)@(?P<version>\d+) does not exist")
 _DATA = re.compile(r"^datasets/(?P<name>[^/]+)/v(?P<version>\d+)/(?P<what>data/\*|quarantine\*?)\.parquet$")
 _SPLIT = re.compile(r"^datasets/(?P<name>[^/]+)/splits/v(?P<version>\d+)/(?P<demand>[^/]+)\.parquet$")
+_DIFF = re.compile(r"^datasets/(?P<name>[^/]+)/diffs/v(?P<a>\d+)-v(?P<b>\d+)\.parquet$")
+_FROZEN = re.compile(r"^datasets/(?P<name>[^/]+)/splits/frozen/(?P<demand>[^/]+)\.parquet$")
 
 
 def _published(con: duckdb.DuckDBPyConnection, name: str) -> list[int] | None:
@@ -88,7 +90,28 @@ def _no_version(con: duckdb.DuckDBPyConnection, name: str, version: int) -> str:
     return f"dataset `{name}` has no version {version} (versions: {', '.join(f'v{n}' for n in vs) or 'none yet'})"
 
 
+def _explain_derived(con: duckdb.DuckDBPyConnection, path: str) -> str | None:
+    """A row diff or frozen evaluation set that does not exist, with the ones that do (migration 0014)."""
+    if (m := _DIFF.match(path)) is not None:
+        name = m.group("name")
+        pairs = con.execute(
+            "SELECT from_version, to_version FROM version_diffs WHERE dataset = ? ORDER BY to_version, from_version", [name]
+        ).fetchall()
+        have = ", ".join(f"v{a}-v{b}" for a, b in pairs) or "none"
+        return f"no row diff of dataset `{name}` from v{m.group('a')} to v{m.group('b')} (diffs: {have})"
+    if (m := _FROZEN.match(path)) is not None:
+        name = m.group("name")
+        sets = [r[0] for r in con.execute("SELECT demand FROM frozen_evals WHERE dataset = ? ORDER BY demand", [name]).fetchall()]
+        return (
+            f"dataset `{name}` has no frozen evaluation set for demand `{m.group('demand')}` "
+            f"(frozen sets: {', '.join(sets) or 'none'})"
+        )
+    return None
+
+
 def _explain_path(con: duckdb.DuckDBPyConnection, path: str) -> str | None:
+    if (said := _explain_derived(con, path)) is not None:
+        return said
     # `split` reads the version's data and the split file: the only macro that still reports "No files found"
     for pattern in (_DATA, _SPLIT):
         if (m := pattern.match(path)) is None:
