@@ -53,6 +53,7 @@ from pipelines.storage.delta import (
     TABLES,
     CommitConflict,
     current_version,
+    history,
     in_table,
     of_table,
     table_rel,
@@ -378,8 +379,15 @@ def _attempt_version(
         from pipelines.storage.mirror import pull_dataset
 
         pull_dataset(warehouse, name)
-    read_version = current_version(warehouse.table(name, PUBLISHED))
+    table = warehouse.table(name, PUBLISHED)
+    read_version = current_version(table)
     last = warehouse.latest_candidate(name)
+    committed = max((c.version for c in history(table)), default=None) if read_version is not None else None
+    if committed is not None and (last is None or committed > last):  # its folder is not in place (a stopped run)
+        raise IntegrityError(
+            f"dataset `{name}`: v{committed} is committed to its Delta table but its folder is not in place; "
+            "run `moshu verify --repair`, which restores it, then run again"
+        )
     if read_version is None and last is not None:
         raise IntegrityError(
             f"dataset `{name}`: {warehouse.dataset_dir(name)} holds versions written before the Delta tables; "
