@@ -45,7 +45,7 @@ from pipelines.stages.history import version_findings
 from pipelines.stages.ingest import Ingested
 from pipelines.stages.publish_rows import FAILED_RULES, QC_FLAG, REASONS, WARN_RULES, write_rows
 from pipelines.stages.validate import Validated
-from pipelines.storage.commit import commit_version
+from pipelines.storage.commit import commit_quarantine, commit_record, landed
 from pipelines.storage.delta import (
     PARTITION,
     PUBLISHED,
@@ -408,12 +408,21 @@ def _attempt_version(
         _write_report(tmp, manifest, spec.title, warehouse)
         manifest["files"] = _file_list(tmp, manifest["files"])  # data files hashed once, at scoring
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-        commit_version(warehouse, name, manifest, read_version)
-        final = warehouse.version_dir(name, version)
-        os.rename(tmp, final)
+        try:
+            commit_record(warehouse, name, manifest, read_version)
+        except CommitConflict:
+            raise
+        except BaseException:
+            if not landed(warehouse, name, manifest):
+                raise
     except BaseException:
-        discard_attempt(tmp)
+        discard_attempt(tmp)  # nothing of this attempt is committed
         raise
+    # Committed: from here on nothing is removed. A failure below leaves the `.tmp-v<N>-*` folder, which
+    # `moshu verify --repair` (and the next run) renames into place, committing the quarantine if it is missing.
+    commit_quarantine(warehouse, name, manifest)
+    final = warehouse.version_dir(name, version)
+    os.rename(tmp, final)
     if warehouse.remote:  # the version's pages beside its commit, and the new commits in this folder's copy
         from pipelines.storage.mirror import pull_dataset, push_version
 

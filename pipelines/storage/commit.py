@@ -71,16 +71,34 @@ def commit_table(warehouse: Warehouse, name: str, table: str, manifest: dict[str
 
 
 def commit_version(warehouse: Warehouse, name: str, manifest: dict[str, Any], read_version: int | None) -> int:
-    """Commit a version: the `published` table on top of `read_version` (the version's commit of record), then the
-    `quarantine` table on top of its newest state; the published commit's Delta version.
+    """Commit a version: `commit_record`, then the `quarantine` table on top of its newest state; the published
+    commit's Delta version.
 
     Raises:
         CommitConflict: another writer committed to the published table after `read_version`.
     """
-    upload(warehouse.table(name, QUARANTINE), wanted(manifest, QUARANTINE))  # there before any machine sees the commit
-    delta_version = commit_table(warehouse, name, PUBLISHED, manifest, read_version)
+    delta_version = commit_record(warehouse, name, manifest, read_version)
     commit_quarantine(warehouse, name, manifest)
     return delta_version
+
+
+def commit_record(warehouse: Warehouse, name: str, manifest: dict[str, Any], read_version: int | None) -> int:
+    """The version's commit of record: the `published` table on top of `read_version`, carrying the manifest (the
+    quarantine files are uploaded first, so every machine that sees the commit finds all of the version's files).
+
+    Raises:
+        CommitConflict: another writer committed to the published table after `read_version`.
+    """
+    upload(warehouse.table(name, QUARANTINE), wanted(manifest, QUARANTINE))
+    return commit_table(warehouse, name, PUBLISHED, manifest, read_version)
+
+
+def landed(warehouse: Warehouse, name: str, manifest: dict[str, Any]) -> bool:
+    """Whether the published table's log holds this very manifest's commit (a commit whose reply was lost)."""
+    try:
+        return any(c.manifest == manifest for c in history(warehouse.table(name, PUBLISHED)) if c.version == manifest["version"])
+    except Exception:  # the table cannot be read: the commit is not known to have landed
+        return False
 
 
 def commit_quarantine(warehouse: Warehouse, name: str, manifest: dict[str, Any]) -> None:
