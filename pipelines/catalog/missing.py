@@ -16,7 +16,10 @@ import duckdb
 
 _NO_FILES = re.compile(r"No files found that match the pattern \"([^\"]+)\"")
 _NO_VIEW = re.compile(r"Table with name (?P<name>[a-z][a-z0-9_]*)@(?P<version>\d+) does not exist")
-_DATA = re.compile(r"^datasets/(?P<name>[^/]+)/v(?P<version>\d+)/(?P<what>data/\*|quarantine\*?)\.parquet$")
+_DATA = re.compile(
+    r"^datasets/(?P<name>[^/]+)/(?:(?:published|quarantine)/(?:_partition=[^/]+/)?v(?P<version>\d+)[/-][^/]*|"
+    r"v(?P<legacy>\d+)/(?:data/\*|quarantine\*?))\.parquet$"
+)
 _SPLIT = re.compile(r"^datasets/(?P<name>[^/]+)/splits/v(?P<version>\d+)/(?P<demand>[^/]+)\.parquet$")
 _DIFF = re.compile(r"^datasets/(?P<name>[^/]+)/diffs/v(?P<a>\d+)-v(?P<b>\d+)\.parquet$")
 _FROZEN = re.compile(r"^datasets/(?P<name>[^/]+)/splits/frozen/(?P<demand>[^/]+)\.parquet$")
@@ -112,16 +115,18 @@ def _explain_derived(con: duckdb.DuckDBPyConnection, path: str) -> str | None:
 def _explain_path(con: duckdb.DuckDBPyConnection, path: str) -> str | None:
     if (said := _explain_derived(con, path)) is not None:
         return said
-    # `split` reads the version's data and the split file: the only macro that still reports "No files found"
+    # a version view whose files are gone, or a split file that does not exist ("No files found")
     for pattern in (_DATA, _SPLIT):
         if (m := pattern.match(path)) is None:
             continue
         name = m.group("name")
         vs = _published(con, name)
+        if pattern is _DATA and vs is not None:  # the version's view names files that are gone
+            return f"dataset `{name}` v{m.group('version') or m.group('legacy')} is missing its file `{path}`; run `moshu verify`"
         if vs is None:
             return _unknown_dataset(con, name)
         demands = [r[0] for r in con.execute("SELECT demand FROM demands WHERE dataset = ? ORDER BY demand", [name]).fetchall()]
-        v = int(m.group("version"))
+        v = int(m.group("version"))  # a split's version
         if v not in vs:
             return f"dataset `{name}` has no published version {v} (versions: {_versions(vs)})"
         if pattern is _SPLIT:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import posixpath
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -130,7 +131,8 @@ def register_version(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name:
             "INSERT INTO version_partitions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [[name, version, p["key"], p["built_in_version"], p["run_id"], p["data_hash"], p["counts"]["rows_in"],
               p["counts"]["rows_published"], p["counts"]["rows_quarantined"], p["counts"]["rows_warned"],
-              sum(not r["passed"] for r in p["rules"]), f"{rel}/{p['files'][0]['path']}"] for p in m["partitions"]],
+              sum(not r["passed"] for r in p["rules"]), posixpath.normpath(f"{rel}/{p['files'][0]['path']}")]
+             for p in m["partitions"]],
         )  # fmt: skip
     if m.get("anomalies"):
         con.executemany(
