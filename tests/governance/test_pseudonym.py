@@ -76,11 +76,7 @@ def test_the_same_key_gives_the_same_pseudonyms_in_every_version(
     assert _run(project_dir, wh) == 2
 
     def pseudonyms(v: int) -> pl.DataFrame:
-        return (
-            pl.read_parquet(wh.version_dir("cnc_line", v) / "data" / "part-00000.parquet", columns=["machine_id", "operator_id"])
-            .unique()
-            .sort("machine_id")
-        )
+        return pl.read_parquet(wh.data_files("cnc_line", v), columns=["machine_id", "operator_id"]).unique().sort("machine_id")
 
     assert pseudonyms(1).equals(pseudonyms(2))
     assert wh.manifest("cnc_line", 1)["pseudonymisation"]["key_id"] == wh.manifest("cnc_line", 2)["pseudonymisation"]["key_id"]
@@ -111,10 +107,12 @@ def test_a_run_without_a_key_stops_before_reading_anything(
 
 
 def test_synthetic_label_and_grade_are_in_the_parquet_metadata(built) -> None:  # type: ignore[no-untyped-def]
-    meta = pq.ParquetFile(built.warehouse.version_dir("cnc_line", 1) / "data" / "part-00000.parquet").metadata.metadata
+    [data] = built.warehouse.data_files("cnc_line", 1)
+    meta = pq.ParquetFile(data).metadata.metadata
     assert meta[b"moshu.synthetic"] == b"true" and b"moshu.synthetic.cnc_line" in meta[b"moshu.synthetic.generator"]
     assert meta[b"moshu.grade"] == b"important"
-    steel = pq.ParquetFile(built.warehouse.version_dir("steel_plates_faults", 1) / "quarantine.parquet").metadata.metadata
+    [quarantine] = built.warehouse.quarantine_files("steel_plates_faults", 1)
+    steel = pq.ParquetFile(quarantine).metadata.metadata
     assert steel[b"moshu.synthetic"] == b"false"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,6 @@ from tests.conftest import built_copy
 
 NAME = "ai4i2020"
 V1 = f"datasets/{NAME}/v1"
-DATA = f"{V1}/data/part-00000.parquet"
 MANIFEST = f"{V1}/manifest.json"
 
 
@@ -39,6 +39,18 @@ def _problems(report: Report) -> list[tuple[str, str]]:
     return [(p.path, p.problem) for p in report.problems]
 
 
+def _rel(wh: Warehouse, path: str) -> str:
+    """A table file's path as `verify` reports it: relative to the warehouse root."""
+    return Path(path).relative_to(wh.root).as_posix()
+
+
+def _entry(wh: Warehouse, path: str) -> dict[str, object]:
+    """The manifest entry of v1 that lists the table file at `path` (entries are relative to the version folder)."""
+    vdir = wh.version_dir(NAME, 1)
+    [entry] = [f for f in wh.manifest(NAME, 1)["files"] if Path(os.path.normpath(vdir / f["path"])) == Path(path)]
+    return entry
+
+
 def _flip_byte(path: Path) -> bytes:
     data = bytearray(path.read_bytes())
     original = bytes(data)
@@ -51,7 +63,8 @@ def test_a_clean_warehouse_verifies(pristine: Warehouse) -> None:
     report = verify(pristine)
     assert report.ok, [p.render() for p in report.problems]
     listed = len(pristine.manifest(NAME, 1)["files"])
-    assert report.checked_versions == 1 and report.checked_files == listed + 1 > 1  # the files and the manifest
+    # the files, the manifest, and the version's commit in the Delta log
+    assert report.checked_versions == 1 and report.checked_files == listed + 2 > 2
     assert verify(pristine, NAME).ok and verify(pristine, NAME, 1).ok
 
 
@@ -63,13 +76,16 @@ def test_unknown_dataset_or_version_is_not_found(pristine: Warehouse) -> None:
 
 
 def test_a_flipped_byte_is_caught_and_restoring_it_clears_it(wh: Warehouse) -> None:
-    data = wh.root / DATA
-    recorded = next(f["sha256"] for f in wh.manifest(NAME, 1)["files"] if f["path"] == "data/part-00000.parquet")
+    [file] = wh.data_files(NAME, 1)
+    data = Path(file)
+    entry = _entry(wh, file)
+    assert str(entry["path"]).startswith("../published/v1/part-00000-")  # in the published Delta table
+    recorded = entry["sha256"]
     original = _flip_byte(data)
     report = verify(wh)
     assert not report.ok
     [p] = report.problems
-    assert (p.dataset, p.version, p.path) == (NAME, 1, DATA)
+    assert (p.dataset, p.version, p.path) == (NAME, 1, _rel(wh, file))
     assert "sha256" in p.problem and p.expected == recorded and p.actual == sha256_file(data) != recorded
     data.write_bytes(original)
     assert verify(wh).ok
@@ -78,7 +94,7 @@ def test_a_flipped_byte_is_caught_and_restoring_it_clears_it(wh: Warehouse) -> N
 def test_an_edited_manifest_is_caught_through_the_catalog(wh: Warehouse) -> None:
     """The attacker changes the data, then re-hashes it into the manifest and edits a count to match."""
     vdir = wh.root / V1
-    _flip_byte(vdir / "data/part-00000.parquet")
+    _flip_byte(Path(wh.data_files(NAME, 1)[0]))
     path = vdir / "manifest.json"
     registered = sha256_file(path)
     m = json.loads(path.read_text())
@@ -91,11 +107,32 @@ def test_an_edited_manifest_is_caught_through_the_catalog(wh: Warehouse) -> None
     [sha] = [p for p in report.problems if "registered" in p.problem]
     assert sha.expected == registered and sha.actual == sha256_file(path)
     assert any("rows_published" in p.problem for p in report.problems)
+    assert any("differs from the one committed" in p.problem for p in report.problems)  # the Delta log's copy
+
+
+def test_a_forged_commit_adding_a_file_is_caught_in_the_delta_log(wh: Warehouse) -> None:
+    """A later commit of v1, carrying v1's manifest, that adds a second data file: the table state is not the manifest's."""
+    from pipelines.storage.delta import PUBLISHED, TableFile, commit, commit_metadata, current_version
+
+    root = wh.table_dir(NAME, PUBLISHED)
+    [file] = wh.data_files(NAME, 1)
+    inner = Path(file).relative_to(root).as_posix()
+    extra = root / "v1" / "part-00001-forged.parquet"
+    shutil.copyfile(file, extra)
+    size, rows = extra.stat().st_size, int(str(_entry(wh, file)["rows"]))
+    files = [TableFile(inner, size, rows), TableFile("v1/part-00001-forged.parquet", size, rows)]
+    commit(root, files, read_version=current_version(root), metadata=commit_metadata(1, wh.manifest(NAME, 1)))
+    problems = [(p.path, p.problem, p.actual) for p in verify(wh).problems]
+    [(path, _, actual)] = [p for p in problems if "does not hold the version's files" in p[1]]
+    assert path == f"datasets/{NAME}/published" and "1 missing (none)" not in str(actual)
+    assert "0 missing" in str(actual) and "1 not in the manifest (v1/part-00001-forged.parquet)" in str(actual)
+    assert any("versions.delta_version" in p[1] for p in problems)  # the catalog indexes the first commit
 
 
 def test_an_unlisted_file_is_caught(wh: Warehouse) -> None:
-    extra = wh.root / V1 / "data" / "part-00001.parquet"
-    shutil.copyfile(wh.root / DATA, extra)
+    extra = wh.root / V1 / "data" / "part-00001.parquet"  # data put back where versions kept it before the tables
+    extra.parent.mkdir()
+    shutil.copyfile(wh.data_files(NAME, 1)[0], extra)
     assert _problems(verify(wh)) == [
         (f"{V1}/data/part-00001.parquet", "unlisted file: in the version folder but not in the manifest")
     ]
@@ -108,10 +145,15 @@ def test_a_deleted_quality_file_is_caught(wh: Warehouse) -> None:
 
 
 def test_a_truncated_file_is_caught_by_size(wh: Warehouse) -> None:
-    q = wh.root / V1 / "quarantine.parquet"
+    [file] = wh.quarantine_files(NAME, 1)
+    q = Path(file)
     q.write_bytes(q.read_bytes()[:-1])
-    [p] = verify(wh).problems
-    assert p.path == f"{V1}/quarantine.parquet" and "size" in p.problem
+    p, *rest = verify(wh).problems
+    assert p.path == _rel(wh, file) and p.path.startswith(f"datasets/{NAME}/quarantine/v1/") and "size" in p.problem
+    # Re-registering the manifest to compare the catalog rows reads the file's footer too: that fails on the same file.
+    assert [(q.path, q.problem.split(":")[0]) for q in rest] == [
+        (MANIFEST, "comparing the catalog rows with the manifest failed")
+    ] and str(q) in rest[0].problem
 
 
 def test_catalog_rows_edited_are_caught(wh: Warehouse) -> None:

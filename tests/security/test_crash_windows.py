@@ -94,14 +94,39 @@ def test_the_next_run_registers_the_committed_folder_and_removes_orphans(project
     wh = Warehouse(project / "warehouse")
     [staging] = (wh.root / "_staging" / NAME).iterdir()
     _age(staging, ORPHAN_AGE_S + 60)
-    tmp = wh.dataset_dir(NAME) / ".tmp-v3-0badc0de"
-    (tmp / "data").mkdir(parents=True)
-    (tmp / "data" / "part-00000.parquet").write_bytes(b"half written")
+    tmp = wh.dataset_dir(NAME) / ".tmp-v3-0badc0de"  # an attempt stopped before its commit
+    (tmp / "quality").mkdir(parents=True)
+    (tmp / "quality" / "report.html").write_text("half written", encoding="utf-8")
+    written = wh.table_dir(NAME, "published") / "v3" / "part-00000-0badc0de.parquet"  # its table file, never committed
+    written.parent.mkdir()
+    written.write_bytes(b"half written")
+    other = wh.data_files(NAME, 2)[0]
     pub = run_dataset(load_project(project).datasets[NAME], project, wh)  # the same data as v2: unchanged
     assert (pub.version, pub.created) == (2, False)
-    assert not staging.exists() and not tmp.exists()
+    assert not staging.exists() and not tmp.exists() and not written.exists()
+    assert Path(other).is_file(), "a committed version's table files are kept"
     report = verify(wh)
     assert report.ok, [p.render() for p in report.problems]
+    _catalog_has_v2(wh)
+
+
+@pytest.mark.slow
+def test_a_committed_version_whose_folder_was_not_renamed_is_renamed_then_registered(project: Path) -> None:
+    """The run died between its Delta commit and the rename of `.tmp-v2-<token>` into `v2`."""
+    wh = Warehouse(project / "warehouse")
+    files = wh.data_files(NAME, 2) + wh.quarantine_files(NAME, 2)
+    token = Path(files[0]).stem.rsplit("-", 1)[1]  # the attempt's token names its folder and its table files
+    assert all(Path(f).stem.endswith(f"-{token}") for f in files)
+    tmp = wh.dataset_dir(NAME) / f".tmp-v2-{token}"
+    os.rename(wh.version_dir(NAME, 2), tmp)
+    found = _problems(wh)
+    assert (f"datasets/{NAME}/v2", "committed in the Delta log but its version folder is gone") in found
+    code, output = _cli(wh, "--repair")
+    assert code == 0, output
+    assert f"datasets/{NAME}/v2: committed to the Delta log by a run that stopped before renaming" in output
+    assert not tmp.exists() and wh.version_dir(NAME, 2).is_dir()
+    assert all(Path(f).is_file() for f in files), "the committed table files are kept, though they carry the token"
+    assert verify(wh).ok, [p.render() for p in verify(wh).problems]
     _catalog_has_v2(wh)
 
 

@@ -123,8 +123,8 @@ def nul_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[pl.DataFrame, pl.
     loaded = load_project(root).datasets["fz"]
     wh = Warehouse(root / "warehouse")
     pub = publish(loaded, validate(loaded, ingest(loaded, root, wh)), wh)
-    version = wh.root / "datasets" / "fz" / f"v{pub.version}"
-    return pl.read_parquet(version / "data" / "*.parquet"), pl.read_parquet(version / "quarantine.parquet"), pub.rows_in
+    [data], [quarantine] = wh.data_files("fz", pub.version), wh.quarantine_files("fz", pub.version)
+    return pl.read_parquet(data), pl.read_parquet(quarantine), pub.rows_in
 
 
 def test_a_nul_byte_in_text_quarantines_its_row_with_a_stable_reason(nul_run: tuple[pl.DataFrame, pl.DataFrame, int]) -> None:

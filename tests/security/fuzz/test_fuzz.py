@@ -108,10 +108,10 @@ def _run(root: Path) -> Run:
     pub = publish(loaded, validate(loaded, ing), wh)
     version = wh.root / "datasets" / "fz" / f"v{pub.version}"
     manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
-    quarantine = sorted(version.glob("quarantine*.parquet"))
+    quarantine = wh.quarantine_files("fz", pub.version)  # in the dataset's quarantine Delta table
     return Run(
         rows_in=pub.rows_in,
-        published=pl.read_parquet(version / "data" / "*.parquet"),
+        published=pl.read_parquet(wh.data_files("fz", pub.version)),
         quarantined=pl.read_parquet(quarantine) if quarantine else pl.DataFrame(),
         set_aside={Path(q["path"]).name: q["reason"] for q in manifest["quarantined_files"]},
         counts=(pub.rows_in, pub.rows_published, pub.rows_quarantined),
