@@ -64,11 +64,11 @@ def test_defects_at_a_larger_scale_all_land_in_quarantine(tmp_path: Path) -> Non
     defects = json.loads((seeds / "defects.json").read_text())["defects"]
     wh = Warehouse(tmp_path / "wh")
     pub = build(project, wh, ["cnc_line"])["cnc_line"]
-    q = pl.read_parquet(wh.version_dir("cnc_line", 1) / "quarantine.parquet")
+    q = pl.read_parquet(wh.quarantine_files("cnc_line", 1))
     expected = {d["row"]: sorted({d["rule_id"], *d["also"]}) for d in defects if d["severity"] == "error"}
     got = dict(zip(q["_source_row"].to_list(), q["_failed_rules"].to_list(), strict=True))
     assert got == expected
-    flagged = pl.read_parquet(wh.version_dir("cnc_line", 1) / "data" / "*.parquet").filter(pl.col("_qc_flag") > 1)
+    flagged = pl.read_parquet(wh.data_files("cnc_line", 1)).filter(pl.col("_qc_flag") > 1)
     warn_rows = {d["row"] for d in defects if d["severity"] == "warn"}
     assert warn_rows <= set(flagged["_source_row"].to_list())
     dropped, added = 40 * 6, 40  # each sampling gap drops 6 reports; each duplicated key adds one

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import duckdb
@@ -14,16 +13,18 @@ from pipelines.errors import CountMismatchError, QualityGateError
 from pipelines.ingest.fingerprint import sha256_file
 from pipelines.spec.loader import load_project
 from pipelines.stages import ingest, publish, validate
+from pipelines.storage import commit as storage_commit
+from pipelines.storage.delta import TABLES, TableFile, current_version
 from pipelines.warehouse import Warehouse
 from tests.conftest import Built, build
 
 
 def _data(wh: Warehouse, name: str, version: int) -> pl.DataFrame:
-    return pl.read_parquet(wh.version_dir(name, version) / "data" / "*.parquet")
+    return pl.read_parquet(wh.data_files(name, version))
 
 
 def _quarantine(wh: Warehouse, name: str, version: int) -> pl.DataFrame:
-    return pl.read_parquet(wh.version_dir(name, version) / "quarantine.parquet")
+    return pl.read_parquet(wh.quarantine_files(name, version))
 
 
 def test_ai4i_publishes_every_row_and_flags_the_known_label_inconsistency(built: Built) -> None:
@@ -148,19 +149,34 @@ def test_count_mismatch_publishes_nothing(project_dir: Path, warehouse: Warehous
     assert not list(warehouse.dataset_dir("cnc_line").glob(".tmp-*"))
 
 
-def test_crash_before_rename_leaves_no_half_version(
+def _table_files(wh: Warehouse, name: str) -> set[Path]:
+    return {p for table in TABLES for p in wh.table_dir(name, table).rglob("*.parquet")}
+
+
+def test_crash_before_the_commit_leaves_no_version_and_the_tables_as_they_were(
     project_dir: Path, warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    loaded = load_project(project_dir).datasets["cnc_line"]
-    val = validate(loaded, ingest(loaded, project_dir, warehouse))
+    build(project_dir, warehouse, ["cnc_line"])
+    before = {t: (current_version(warehouse.table_dir("cnc_line", t)), _table_files(warehouse, "cnc_line")) for t in TABLES}
+    master = project_dir / "seeds" / "master" / "equipment.csv"
+    master.write_text(master.read_text() + "CNC-99,LINE-C,machining,Haas ST-20,2026-01-05\n")  # v2 has other inputs
+    written: list[Path] = []
 
-    def boom(src: object, dst: object) -> None:
+    def boom(path: Path, files: list[TableFile], **_: object) -> int:
+        written.extend(path / f.path for f in files)
         raise OSError("disk full")
 
-    monkeypatch.setattr(os, "rename", boom)
+    monkeypatch.setattr(storage_commit, "commit", boom)  # the published table's commit of v2 fails
     with pytest.raises(OSError, match="disk full"):
-        publish(loaded, val, warehouse)
-    assert list(warehouse.dataset_dir("cnc_line").iterdir()) == []
+        build(project_dir, warehouse, ["cnc_line"])
+    assert written and all("/v2/" in p.as_posix() for p in written)  # the attempt wrote v2's files before its commit
+    assert warehouse.versions("cnc_line") == [1] and warehouse.latest("cnc_line") == 1
+    assert not list(warehouse.dataset_dir("cnc_line").glob(".tmp-*"))
+    assert not any(p.exists() for p in written), "the failed attempt's table files are removed"
+    after = {t: (current_version(warehouse.table_dir("cnc_line", t)), _table_files(warehouse, "cnc_line")) for t in TABLES}
+    assert after == before  # both tables at v1's commit, holding exactly the files they held
+    monkeypatch.undo()
+    assert build(project_dir, warehouse, ["cnc_line"])["cnc_line"].version == 2  # nothing left in the way of the next run
 
 
 def test_failed_dataset_level_error_rule_writes_a_rejected_candidate_that_says_why(
