@@ -42,10 +42,12 @@ def test_run_is_quiet_outside_a_terminal_and_the_catalog_answers(tmp_path: Path)
     ]
     again = _moshu("run", cwd=project)
     assert again.returncode == 0 and again.stdout.count("unchanged") == 4
-    # one version; beside it the derived files (dataset cards, model pages, splits per demand)
+    # one version; its two Delta tables; beside them the derived files (dataset cards, model pages, splits per demand)
     assert sorted(p.name for p in (project / "warehouse" / "datasets" / "cnc_line").iterdir()) == [
         "cards",
         "models",
+        "published",
+        "quarantine",
         "splits",
         "v1",
     ]
