@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 
 from pipelines.governance.findings import Ctx
+from pipelines.sql import literal
 from pipelines.warehouse import MANIFEST
 
 __all__ = ["TABLES", "CatalogRows", "check_publish_record", "check_run_row"]
@@ -62,6 +63,8 @@ class CatalogRows:
 
         assert ctx.catalog is not None
         path = vdir / MANIFEST
+        # the per-version views name their files relative to the warehouse, as in the real catalog (`pipelines.catalog.db`)
+        self.mem.execute(f"SET file_search_path = {literal(str(ctx.warehouse.root.resolve()))}")
         self.mem.execute("BEGIN TRANSACTION")
         try:
             register_version(self.mem, ctx.warehouse, name, version)
