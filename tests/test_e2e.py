@@ -42,10 +42,12 @@ def test_run_is_quiet_outside_a_terminal_and_the_catalog_answers(tmp_path: Path)
     ]
     again = _moshu("run", cwd=project)
     assert again.returncode == 0 and again.stdout.count("unchanged") == 4
-    # one version; beside it the derived files (dataset cards, model pages, splits per demand)
+    # one version; its two Delta tables; beside them the derived files (dataset cards, model pages, splits per demand)
     assert sorted(p.name for p in (project / "warehouse" / "datasets" / "cnc_line").iterdir()) == [
         "cards",
         "models",
+        "published",
+        "quarantine",
         "splits",
         "v1",
     ]
@@ -64,11 +66,11 @@ def test_defects_at_a_larger_scale_all_land_in_quarantine(tmp_path: Path) -> Non
     defects = json.loads((seeds / "defects.json").read_text())["defects"]
     wh = Warehouse(tmp_path / "wh")
     pub = build(project, wh, ["cnc_line"])["cnc_line"]
-    q = pl.read_parquet(wh.version_dir("cnc_line", 1) / "quarantine.parquet")
+    q = pl.read_parquet(wh.quarantine_files("cnc_line", 1))
     expected = {d["row"]: sorted({d["rule_id"], *d["also"]}) for d in defects if d["severity"] == "error"}
     got = dict(zip(q["_source_row"].to_list(), q["_failed_rules"].to_list(), strict=True))
     assert got == expected
-    flagged = pl.read_parquet(wh.version_dir("cnc_line", 1) / "data" / "*.parquet").filter(pl.col("_qc_flag") > 1)
+    flagged = pl.read_parquet(wh.data_files("cnc_line", 1)).filter(pl.col("_qc_flag") > 1)
     warn_rows = {d["row"] for d in defects if d["severity"] == "warn"}
     assert warn_rows <= set(flagged["_source_row"].to_list())
     dropped, added = 40 * 6, 40  # each sampling gap drops 6 reports; each duplicated key adds one

@@ -44,7 +44,10 @@ def _exported(path: Path) -> int:
 
 def export_audit(con: duckdb.DuckDBPyConnection, warehouse: Warehouse) -> int:
     """Append the catalog's audit rows the table does not hold yet; how many were appended."""
-    row = con.execute("SELECT coalesce(max(seq), 0) FROM audit_log").fetchall()
+    try:
+        row = con.execute("SELECT coalesce(max(seq), 0) FROM audit_log").fetchall()
+    except duckdb.CatalogException:  # a catalog without the audit log (migration 0004 not applied)
+        return 0
     newest = int(row[0][0])
     path = _path(warehouse)
     done = _exported(path) if newest else 0

@@ -214,9 +214,13 @@ def _schema_of(path: Path, files: list[TableFile], partitioned: bool) -> pa.Sche
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    if files:
-        return delta_schema(pq.read_schema(path / files[0].path), partitioned)
-    return pa.schema([pa.field(PARTITION, pa.string())] if partitioned else [])
+    for f in files:
+        try:
+            return delta_schema(pq.read_schema(path / f.path), partitioned)
+        except (OSError, pa.ArrowInvalid):  # a damaged file (its version is a rejected candidate, X-1 says why)
+            continue
+    lineage = [pa.field("_source_file", pa.string()), pa.field("_source_row", pa.int64())]  # no file reads back
+    return pa.schema([*lineage, pa.field(PARTITION, pa.string())] if partitioned else lineage)
 
 
 def upload(where: Table, files: list[TableFile]) -> None:

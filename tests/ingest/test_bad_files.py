@@ -159,8 +159,12 @@ def _published(tmp_path: Path, files: dict[str, bytes], source: dict[str, Any], 
     root = _project(tmp_path / "p", files, source, columns)
     wh = Warehouse(tmp_path / "wh")
     pub = run_dataset(load_project(root).datasets["plant"], root, wh)
-    vdir = wh.version_dir("plant", pub.version)
-    return wh, pub, pl.read_parquet(vdir / "data"), pl.read_parquet(vdir / "quarantine.parquet")
+    return (
+        wh,
+        pub,
+        pl.read_parquet(wh.data_files("plant", pub.version)),
+        pl.read_parquet(wh.quarantine_files("plant", pub.version)),
+    )
 
 
 def test_short_rows_are_quarantined_with_their_line_never_padded(tmp_path: Path) -> None:

@@ -268,7 +268,7 @@ def test_case_differences_across_files_of_one_dataset(tmp_path: Path) -> None:
     with temp_files():
         pub = run_dataset(load_project(root).datasets["plant"], root, Warehouse(tmp_path / "wh"))
     assert pub.rows_in == 10 and pub.rows_published == 10
-    df = pl.read_parquet(pub.path / "data" / "*.parquet")
+    df = pl.read_parquet(Warehouse(tmp_path / "wh").data_files("plant", pub.version))
     assert df["spindle_rpm"].to_list() == [3000, 3050, 3100, 3150, 3200, 3100, 3150, 3200, 3250, 3300]
     assert df["ts"][5] == datetime(2024, 3, 6, 15, 0)
 

@@ -161,11 +161,12 @@ def test_unmatched_key_under_quarantine_is_quarantined_with_its_rule(tmp_path: P
     (root / "rules.yaml").write_text(yaml.safe_dump({"rules": [rule]}), "utf-8")  # a rule may read the lineage
     pub = run_dataset(load_project(root).datasets["plant"], root, Warehouse(tmp_path / "wh"))
     assert (pub.rows_in, pub.rows_published, pub.rows_quarantined, pub.rows_warned) == (36, 30, 6, 5)
-    q = pl.read_parquet(pub.path / "quarantine.parquet")
+    wh = Warehouse(tmp_path / "wh")
+    q = pl.read_parquet(wh.quarantine_files("plant", pub.version))
     assert q["experiment"].unique().to_list() == [6]
     assert q["_failed_rules"][0].to_list() == ["enrich.experiments.missing"]
     assert "no row of `raw/experiments.csv` has experiment=6" in q["_reasons"][0][0]
-    data = pl.read_parquet(pub.path / "data" / "*.parquet")
+    data = pl.read_parquet(wh.data_files("plant", pub.version))
     assert {"tool_condition", "feedrate", "sample"} <= set(data.columns) and "__enrich__experiments" not in data.columns
     report = (pub.path / "quality" / "report.html").read_text("utf-8")
     assert "<code>raw/experiments.csv</code> (enrich <code>experiments</code>) &middot; 5 rows" in report

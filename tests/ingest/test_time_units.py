@@ -170,12 +170,12 @@ def test_us_rig_units_and_time_zone_through_a_whole_run(tmp_path: Path) -> None:
     wh = Warehouse(tmp_path / "wh")
     pub = run_dataset(loaded, root, wh)
     assert (pub.rows_in, pub.rows_published, pub.rows_quarantined) == (5, 3, 2)
-    data = pl.read_parquet(wh.version_dir("plant", pub.version) / "data" / "*.parquet")
+    data = pl.read_parquet(wh.data_files("plant", pub.version))
     assert data["ts"].to_list() == [datetime(2026, 3, 2, 14, 0), datetime(2026, 3, 2, 14, 1), datetime(2026, 3, 2, 14, 2)]
     assert data["oil_temp"].to_list() == [100.0, 0.0, -40.0]  # 212, 32, -40 degF
     assert data["supply_pressure"].to_list() == pytest.approx([1.0, 0.0, 2.0], abs=1e-6)
     assert data["feed_rate"].to_list() == pytest.approx([0.01, 0.0, 0.02], abs=1e-12)
-    q = pl.read_parquet(wh.version_dir("plant", pub.version) / "quarantine.parquet").sort("_source_row")
+    q = pl.read_parquet(wh.quarantine_files("plant", pub.version)).sort("_source_row")
     assert q["_source_row"].to_list() == [4, 5]
     assert "schema.dtype.ts" in q["_failed_rules"][0].to_list()  # 02:30 on 2026-03-08 does not exist in Chicago
     assert q["_failed_rules"][1].to_list() == ["schema.dtype.oil_temp"]  # `---`

@@ -35,7 +35,7 @@ def test_wide_matrix_runs_to_a_published_version(tmp_path: Path) -> None:
     wh = Warehouse(tmp_path / "wh")
     pub = run_dataset(ld, root, wh)
     assert (pub.version, pub.rows_in, pub.rows_published, pub.rows_quarantined) == (1, 200, 200, 0)
-    df = pl.read_parquet(wh.data_glob("fab", 1))
+    df = pl.read_parquet(wh.data_files("fab", 1))
     sensors = [f"s{i:03d}" for i in range(520)]
     assert [c for c in df.columns if c.startswith("s") and c[1:].isdigit()] == sensors
     assert df.schema["s000"] == pl.Float64 and df["s007"][150:].null_count() == 50  # dead from row 150

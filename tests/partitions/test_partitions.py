@@ -123,7 +123,8 @@ def test_rows_outside_their_files_day_are_quarantined_with_the_reason(root: Path
     f.write_text("\n".join(lines) + "\n", encoding="utf-8")
     wh = Warehouse(tmp_path / "wh")
     _run(root, wh, ["2026-03-03"])
-    q = pl.read_parquet(wh.version_dir(NAME, 1) / "quarantine-2026-03-03.parquet")
+    (day,) = [f for f in wh.quarantine_files(NAME, 1) if "/_partition=2026-03-03/" in f]
+    q = pl.read_parquet(day)
     hit = q.filter(pl.col("_failed_rules").list.contains("partition.window"))
     assert hit.height == 1
     assert hit["_source_row"][0] == 5 and "2026-03-09" in hit["_reasons"][0][0]
@@ -180,11 +181,8 @@ def test_accepted_feedback_on_a_partitioned_dataset_is_recorded_once_with_the_ro
 
     wh = Warehouse(tmp_path / "wh")
     _run(root, wh, DAYS)
-    row = (
-        pl.read_parquet(wh.version_dir(NAME, 1) / "data" / "part-2026-03-04.parquet")
-        .filter(pl.col("machine_id") == "CNC-02")
-        .row(0, named=True)
-    )
+    (day,) = [f for f in wh.data_files(NAME, 1) if "/_partition=2026-03-04/" in f]
+    row = pl.read_parquet(day).filter(pl.col("machine_id") == "CNC-02").row(0, named=True)
     key = f"CNC-02|{row['ts']:%Y-%m-%d %H:%M:%S}"
     ids = submit(
         wh,

@@ -55,7 +55,7 @@ def project(tmp_path: Path) -> Iterator[Path]:
 def test_documented_custom_kind_quarantines_a_decreasing_counter(project: Path, tmp_path: Path) -> None:
     wh = Warehouse(tmp_path / "wh")
     pub = build(project, wh, ["press_line"])["press_line"]
-    q = pl.read_parquet(wh.version_dir("press_line", 1) / "quarantine.parquet")
+    q = pl.read_parquet(wh.quarantine_files("press_line", 1))
     # P2 goes 5 -> 4 (a decrease); P1 goes 12 -> 0 (a reset, allowed) and 0 -> 3.
     assert q.select("press_id", "ts", "_failed_rules").rows() == [("P2", 2, ["press.parts.monotonic"])]
     assert q["_reasons"].to_list() == [["press.parts.monotonic: `parts_total` went down to 4"]]

@@ -148,5 +148,5 @@ def test_a_version_below_its_gate_is_a_rejected_candidate(project_dir: Path, war
     assert not again.created and again.version == 2  # the same inputs are not re-judged
     with CatalogClient(warehouse.root) as c:
         assert c.resolve("ai4i2020") == ("ai4i2020", 1)
-    assert pl.read_parquet(warehouse.version_dir("ai4i2020", 2) / "quarantine.parquet").height == 0
+    assert pl.read_parquet(warehouse.quarantine_files("ai4i2020", 2)).height == 0
     assert json.loads((warehouse.version_dir("ai4i2020", 2) / "manifest.json").read_text())["quality"]["min_level"] == "gold"

@@ -14,11 +14,12 @@ import pytest
 from pipelines.catalog.client import CatalogClient
 from pipelines.ingest.readers import SOURCE_FILE, SOURCE_ROW
 from pipelines.stages.ingest import ROW_ID
+from pipelines.storage.delta import PUBLISHED, of_table
 from pipelines.warehouse import Warehouse
 from tests.conftest import build
 
 publish_module = importlib.import_module("pipelines.stages.publish")
-DATA = "data/part-00000.parquet"
+DATA = "{data}"  # the published file as the manifest names it (`../published/v1/part-00000-<token>.parquet`)
 
 
 def _flip_a_data_page(path: Path) -> None:
@@ -42,6 +43,12 @@ def _other_rows(path: Path) -> None:
     df.with_columns(pl.when(changed).then(pl.col("spindle_speed_rpm") + 1).otherwise(pl.col("spindle_speed_rpm"))).write_parquet(
         path
     )
+
+
+def _data_file(m: dict[str, Any]) -> str:
+    """The path of a single-file version's published file, as its manifest names it."""
+    (data,) = [f["path"] for f in m["files"] if of_table(f["path"], PUBLISHED)]
+    return str(data)
 
 
 def _after_write(monkeypatch: pytest.MonkeyPatch, damage: Callable[[Path], None]) -> None:
@@ -81,18 +88,21 @@ def test_a_damaged_file_fails_x1_and_is_never_published(
     pub = build(project_dir, warehouse, ["cnc_line"])["cnc_line"]  # no traceback: a rejected candidate
     # cnc_line sets no min_level: a version whose files do not read back is rejected whatever its level.
     assert (pub.version, pub.status, pub.level) == (1, "rejected", "uncertified")
+    m = warehouse.manifest("cnc_line", 1)
+    data = _data_file(m)
+    assert data.startswith("../published/v1/part-00000-") and data.endswith(".parquet")
+    found = found.format(data=data)
     x1 = f"gate moshu.accessibility (X-1) fails: {found}"
     if damage is _truncate:  # nor can the lineage be read: U-1 fails too, and says so
         assert pub.failed_gates == ("moshu.auditability (U-1)", "moshu.accessibility (X-1)")
         assert pub.reasons[:2] == (
             "uncertified: 2 hard gate(s) fail",
-            "gate moshu.auditability (U-1) fails: lineage unreadable in part-00000.parquet (ComputeError)",
+            f"gate moshu.auditability (U-1) fails: lineage unreadable in {Path(data).name} (ComputeError)",
         )
         assert pub.reasons[2].startswith(x1), pub.reasons
     else:  # the rows decode, and every one has its lineage
         assert pub.failed_gates == ("moshu.accessibility (X-1)",)
         assert pub.reasons[0] == "uncertified: 1 hard gate(s) fail" and pub.reasons[1].startswith(x1), pub.reasons
-    m = warehouse.manifest("cnc_line", 1)
     (x1,) = [r for r in m["quality"]["measures"] if r["clause"] == "X-1"]
     assert (x1["a"], x1["b"], x1["gate_passed"]) == (1, 2, False) and x1["detail"].startswith(found)
     assert m["profile"] is None and m["demands"] == []  # not measured on files that do not read back
@@ -121,11 +131,11 @@ def test_rows_without_lineage_fail_u1(project_dir: Path, warehouse: Warehouse, m
     pub = build(project_dir, warehouse, ["steel_plates_faults"])["steel_plates_faults"]
     # The files read back as written (X-1 holds); four published rows have no full lineage.
     assert (pub.status, pub.level, pub.failed_gates) == ("rejected", "uncertified", ("moshu.auditability (U-1)",))
+    m = warehouse.manifest("steel_plates_faults", 1)
     assert pub.reasons[1] == (
-        "gate moshu.auditability (U-1) fails: 4 of 1,941 published rows lack lineage in part-00000.parquet "
+        f"gate moshu.auditability (U-1) fails: 4 of 1,941 published rows lack lineage in {Path(_data_file(m)).name} "
         "(3 without _source_file, 2 without _source_row)"
     )
-    m = warehouse.manifest("steel_plates_faults", 1)
     (u1,) = [r for r in m["quality"]["measures"] if r["clause"] == "U-1"]
     (x1,) = [r for r in m["quality"]["measures"] if r["clause"] == "X-1"]
     assert (u1["a"], u1["b"], u1["gate_passed"]) == (1_937, 1_941, False) and x1["gate_passed"] is True
@@ -156,7 +166,7 @@ def test_a_damaged_partition_fails_x1_for_the_whole_version(tmp_path: Path, monk
     (x1,) = [r for r in m["quality"]["measures"] if r["clause"] == "X-1"]
     assert (x1["a"], x1["b"]) == (3, 4)  # two partitions, a data and a quarantine file each; one does not read back
     (data,) = [
-        f["path"] for p in m["partitions"] if p["key"] == "2026-03-03" for f in p["files"] if f["path"].startswith("data/")
+        f["path"] for p in m["partitions"] if p["key"] == "2026-03-03" for f in p["files"] if of_table(f["path"], PUBLISHED)
     ]
     assert x1["detail"] == (
         f"2026-03-03: {data}: content digest of the decoded rows differs from the one taken at write; "

@@ -14,16 +14,18 @@ from pipelines.errors import CountMismatchError, QualityGateError
 from pipelines.ingest.fingerprint import sha256_file
 from pipelines.spec.loader import load_project
 from pipelines.stages import ingest, publish, validate
+from pipelines.storage import commit as storage_commit
+from pipelines.storage.delta import TABLES, Table, TableFile, current_version, files_at
 from pipelines.warehouse import Warehouse
 from tests.conftest import Built, build
 
 
 def _data(wh: Warehouse, name: str, version: int) -> pl.DataFrame:
-    return pl.read_parquet(wh.version_dir(name, version) / "data" / "*.parquet")
+    return pl.read_parquet(wh.data_files(name, version))
 
 
 def _quarantine(wh: Warehouse, name: str, version: int) -> pl.DataFrame:
-    return pl.read_parquet(wh.version_dir(name, version) / "quarantine.parquet")
+    return pl.read_parquet(wh.quarantine_files(name, version))
 
 
 def test_ai4i_publishes_every_row_and_flags_the_known_label_inconsistency(built: Built) -> None:
@@ -148,19 +150,56 @@ def test_count_mismatch_publishes_nothing(project_dir: Path, warehouse: Warehous
     assert not list(warehouse.dataset_dir("cnc_line").glob(".tmp-*"))
 
 
-def test_crash_before_rename_leaves_no_half_version(
+def _table_files(wh: Warehouse, name: str) -> set[Path]:
+    return {p for table in TABLES for p in wh.table_dir(name, table).rglob("*.parquet")}
+
+
+def test_crash_before_the_commit_leaves_no_version_and_the_tables_as_they_were(
     project_dir: Path, warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    loaded = load_project(project_dir).datasets["cnc_line"]
-    val = validate(loaded, ingest(loaded, project_dir, warehouse))
+    build(project_dir, warehouse, ["cnc_line"])
+    before = {t: (current_version(warehouse.table_dir("cnc_line", t)), _table_files(warehouse, "cnc_line")) for t in TABLES}
+    master = project_dir / "seeds" / "master" / "equipment.csv"
+    master.write_text(master.read_text() + "CNC-99,LINE-C,machining,Haas ST-20,2026-01-05\n")  # v2 has other inputs
+    written: list[Path] = []
+
+    def boom(where: Table, files: list[TableFile], **_: object) -> int:
+        written.extend(where.local / f.path for f in files)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(storage_commit, "commit", boom)  # the published table's commit of v2 fails
+    with pytest.raises(OSError, match="disk full"):
+        build(project_dir, warehouse, ["cnc_line"])
+    assert written and all("/v2/" in p.as_posix() for p in written)  # the attempt wrote v2's files before its commit
+    assert warehouse.versions("cnc_line") == [1] and warehouse.latest("cnc_line") == 1
+    assert not list(warehouse.dataset_dir("cnc_line").glob(".tmp-*"))
+    assert not any(p.exists() for p in written), "the failed attempt's table files are removed"
+    after = {t: (current_version(warehouse.table_dir("cnc_line", t)), _table_files(warehouse, "cnc_line")) for t in TABLES}
+    assert after == before  # both tables at v1's commit, holding exactly the files they held
+    monkeypatch.undo()
+    assert build(project_dir, warehouse, ["cnc_line"])["cnc_line"].version == 2  # nothing left in the way of the next run
+
+
+def test_crash_after_the_commit_keeps_the_committed_version_for_the_next_run(
+    project_dir: Path, warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = os.rename
 
     def boom(src: object, dst: object) -> None:
-        raise OSError("disk full")
+        if ".tmp-v" in str(src):
+            raise OSError("disk full")
+        real(src, dst)  # type: ignore[arg-type]
 
     monkeypatch.setattr(os, "rename", boom)
     with pytest.raises(OSError, match="disk full"):
-        publish(loaded, val, warehouse)
-    assert list(warehouse.dataset_dir("cnc_line").iterdir()) == []
+        build(project_dir, warehouse, ["steel_plates_faults"])
+    monkeypatch.undo()
+    table = warehouse.table_dir("steel_plates_faults", "published")
+    assert current_version(table) == 0  # the version is committed: the Delta log is the record
+    assert all((table / f).is_file() for f in files_at(table, 0)), "the committed files are kept"
+    build(project_dir, warehouse, ["steel_plates_faults"])  # the next run puts the committed folder in place
+    assert warehouse.versions("steel_plates_faults") == [1]
+    assert pl.read_parquet(warehouse.data_files("steel_plates_faults", 1)).height == 1941
 
 
 def test_failed_dataset_level_error_rule_writes_a_rejected_candidate_that_says_why(
