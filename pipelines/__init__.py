@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # what type checkers see of the lazily imported names (`py.ty
     from pipelines.errors import (
         BadFileError,
         CatalogError,
+        CommitConflict,
         CountMismatchError,
         FeedbackError,
         InitError,
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # what type checkers see of the lazily imported names (`py.ty
         RunCancelled,
         SourceError,
         SpecError,
+        StorageError,
     )
     from pipelines.governance.guard import GuardedClient
     from pipelines.governance.policy import load_policy
@@ -40,6 +42,7 @@ _EXPORTS = {
     "BadFileError": "pipelines.errors",
     "CatalogClient": "pipelines.catalog.client",
     "CatalogError": "pipelines.errors",
+    "CommitConflict": "pipelines.errors",
     "CountMismatchError": "pipelines.errors",
     "FeedbackError": "pipelines.errors",
     "GuardedClient": "pipelines.governance.guard",
@@ -54,6 +57,7 @@ _EXPORTS = {
     "Settings": "pipelines.settings",
     "SourceError": "pipelines.errors",
     "SpecError": "pipelines.errors",
+    "StorageError": "pipelines.errors",
     "Warehouse": "pipelines.warehouse",
     "load_project": "pipelines.spec.loader",
     "register_model_run": "pipelines.models.feedback",
@@ -66,6 +70,7 @@ __all__ = [  # literal, so type checkers and linters read it; tests keep it equa
     "BadFileError",
     "CatalogClient",
     "CatalogError",
+    "CommitConflict",
     "CountMismatchError",
     "FeedbackError",
     "GuardedClient",
@@ -79,6 +84,7 @@ __all__ = [  # literal, so type checkers and linters read it; tests keep it equa
     "Settings",
     "SourceError",
     "SpecError",
+    "StorageError",
     "Warehouse",
     "__version__",
     "load_policy",

@@ -167,7 +167,7 @@ def test_python_dash_m_has_every_command_the_moshu_command_has() -> None:
     )
     assert res.returncode == 0, res.stderr
     listed = {line.split()[1] for line in res.stdout.splitlines() if line.startswith("│ ") and len(line.split()) > 2}
-    assert {"run", "sql", "verify", "card", "audit", "feedback", "model", "push", "pull", "remote"} <= listed
+    assert {"run", "sql", "verify", "card", "audit", "feedback", "model", "pull", "migrate", "catalog"} <= listed
 
 
 def test_audit_on_a_catalog_without_an_audit_log_says_what_to_do(tmp_path: Path) -> None:

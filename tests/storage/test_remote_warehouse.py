@@ -167,3 +167,24 @@ def test_a_fresh_machine_rebuilds_the_catalog_from_the_bucket_and_reads_every_ve
                              cwd=fresh, capture_output=True, text=True, check=True)  # fmt: skip
         assert int(got.stdout.strip()) == want, got.stderr
         assert _remote_rows(first, c.delta_version) == want  # polars reads the same version from the bucket
+
+
+def test_moshu_run_commits_to_the_bucket_and_another_machine_pulls_and_queries_it(tmp_path: Path, bucket_url: str) -> None:
+    from tests.conftest import copy_project
+
+    root = copy_project(tmp_path / "project")
+    first, second = tmp_path / "a", tmp_path / "b"
+    res = runner.invoke(
+        app, ["run", "steel_plates_faults", "--remote", bucket_url, "--warehouse", str(first), "--project", str(root)]
+    )
+    assert res.exit_code == 0, res.output
+    table = Warehouse(first, bucket_url).table("steel_plates_faults", PUBLISHED)
+    assert table.remote and [c.version for c in history(table)] == [1]  # committed to the bucket, through Dagster
+    res = runner.invoke(app, ["pull", "--remote", bucket_url, "--warehouse", str(second), "--project", str(root)])
+    assert res.exit_code == 0, res.output
+    assert "steel_plates_faults: v1 copied" in res.output
+    res = runner.invoke(
+        app, ["sql", "select count(*) as n from dataset('steel_plates_faults', 1)", "--format", "csv", "--warehouse", str(second)]
+    )
+    assert res.exit_code == 0, res.output
+    assert res.stdout.split()[-1] == "1941"
