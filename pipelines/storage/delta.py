@@ -289,10 +289,3 @@ def table_files(manifest: dict[str, Any], table: str) -> list[dict[str, Any]]:
         if where and where[0] == table:
             out.append({**f, "inner": where[1]})
     return out
-
-
-def raise_if_missing(root: Path, files: list[TableFile]) -> None:
-    """IntegrityError naming the first file to commit that is not in the table folder."""
-    for f in files:
-        if not (root / f.path).is_file():
-            raise IntegrityError(f"file `{root / f.path}` to commit is missing; run again")
