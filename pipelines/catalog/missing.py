@@ -89,7 +89,10 @@ def _no_version(con: duckdb.DuckDBPyConnection, name: str, version: int) -> str:
         return _unknown_dataset(con, name)
     vs = [r[0] for r in con.execute("SELECT version FROM versions WHERE name = ? ORDER BY version", [name]).fetchall()]
     if version in vs:
-        return f"dataset `{name}` v{version} has no view in the catalog; run `moshu catalog rebuild`"
+        return (
+            f"dataset `{name}` v{version} has no view in the catalog: its files do not read back (`moshu report {name}@{version}` "
+            "says why), or the catalog is out of date (`moshu catalog rebuild`)"
+        )
     return f"dataset `{name}` has no version {version} (versions: {', '.join(f'v{n}' for n in vs) or 'none yet'})"
 
 

@@ -8,6 +8,7 @@ DuckDB reads any version through the catalog, with no extension.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -45,11 +46,26 @@ def register_files(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, name: s
               listed.get(r, {}).get("sha256")] for r in rel],
         )  # fmt: skip
         view = version_view(name, version, table)
-        if rel:
-            paths = "[" + ", ".join(literal(r) for r in rel) + "]"
-            con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet({paths}, hive_partitioning = false)")
-        else:
-            con.execute(f"DROP VIEW IF EXISTS {view}")
+        con.execute(f"DROP VIEW IF EXISTS {view}")
+        if not rel:
+            continue
+        if (bad := _unreadable(warehouse, rel)) is not None:  # X-1 rejected the version and says why: no view
+            logging.getLogger(__name__).warning("`%s` v%s: no view of its %s files: %s", name, version, table, bad)
+            continue
+        paths = "[" + ", ".join(literal(r) for r in rel) + "]"
+        con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet({paths}, hive_partitioning = false)")
+
+
+def _unreadable(warehouse: Warehouse, rel: list[str]) -> str | None:
+    """Why one of the files has no schema DuckDB could read (creating the view reads it), or None."""
+    import pyarrow.parquet as pq
+
+    for r in rel:
+        try:
+            pq.read_schema(warehouse.root / r)
+        except Exception as e:  # missing, truncated or not Parquet: a failed statement would end the transaction
+            return f"{r}: {e}"
+    return None
 
 
 def delta_versions(warehouse: Warehouse, name: str, version: int) -> dict[str, int]:

@@ -6,6 +6,7 @@ import json
 import multiprocessing as mp
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
@@ -204,20 +205,25 @@ def _counts(uri: str) -> dict[str, int]:
     return dict(read.group_by("type").len().iter_rows())
 
 
-@pytest.mark.parametrize("retries", [None, 0])
-def test_partition_overwrite_after_a_concurrent_overwrite_of_another_partition(bucket_url: str, retries: int | None) -> None:
-    """Two writers replace different partitions from the same read version. `create_write_transaction` commits a
-    write with no read predicate, so delta-rs counts the whole table as read: the second writer conflicts with the
-    first one's removes even with its default retries ("a concurrent transaction deleted data this operation
-    read"). Committing the same files again from the new version (moshu's own retry) lands both partitions."""
+def _two_writers(bucket_url: str, mode: str, retries: int | None) -> tuple[str, Any, dict[str, int], dict[str, DeltaTable], Any]:
+    """A table partitioned by `type` at version 0, two readers of that version, and writers of partitions H and L."""
     uri = join(bucket_url, "datasets", "ai4i", "published")
     rows = ai4i_rows()
     _create(uri, rows, {"version": 0}, partition_by=["type"])
     options = delta_options(uri)
     sizes = {v: rows.filter(pc.equal(rows["type"], v)).num_rows for v in _values(rows, "type")}
     writers = {v: DeltaTable(uri, version=0, storage_options=options) for v in ("H", "L")}
-    overwrite_h = _partition_writer(uri, rows, "H", "overwrite", retries)
-    overwrite_l = _partition_writer(uri, rows, "L", "overwrite", retries)
+    both = (_partition_writer(uri, rows, "H", mode, retries), _partition_writer(uri, rows, "L", mode, retries))
+    return uri, options, sizes, writers, both
+
+
+@pytest.mark.parametrize("retries", [None, 0])
+def test_partition_overwrite_after_a_concurrent_overwrite_of_another_partition(bucket_url: str, retries: int | None) -> None:
+    """Two writers replace different partitions from the same read version. `create_write_transaction` commits a
+    write with no read predicate, so delta-rs counts the whole table as read: the second writer conflicts with the
+    first one's removes even with its default retries ("a concurrent transaction deleted data this operation
+    read"). Committing the same files again from the new version (moshu's own retry) lands both partitions."""
+    uri, options, sizes, writers, (overwrite_h, overwrite_l) = _two_writers(bucket_url, "overwrite", retries)
 
     overwrite_h(writers["H"])
     with pytest.raises(CommitFailedError) as failed:
@@ -240,14 +246,7 @@ def test_partition_overwrite_after_a_concurrent_overwrite_of_another_partition(b
 def test_appends_from_the_same_read_version(bucket_url: str, retries: int | None) -> None:
     """Two writers append to different partitions from the same read version: delta-rs rebases the second on the
     first when it may retry (both land, in versions 1 and 2); with no retry the second gets CommitFailedError."""
-    uri = join(bucket_url, "datasets", "ai4i", "published")
-    rows = ai4i_rows()
-    _create(uri, rows, {"version": 0}, partition_by=["type"])
-    options = delta_options(uri)
-    sizes = {v: rows.filter(pc.equal(rows["type"], v)).num_rows for v in _values(rows, "type")}
-    writers = {v: DeltaTable(uri, version=0, storage_options=options) for v in ("H", "L")}
-    append_h = _partition_writer(uri, rows, "H", "append", retries)
-    append_l = _partition_writer(uri, rows, "L", "append", retries)
+    uri, options, sizes, writers, (append_h, append_l) = _two_writers(bucket_url, "append", retries)
 
     append_h(writers["H"])
     if retries == 0:

@@ -169,8 +169,12 @@ def test_a_fresh_machine_rebuilds_the_catalog_from_the_bucket_and_reads_every_ve
         assert _remote_rows(first, c.delta_version) == want  # polars reads the same version from the bucket
 
 
-def test_moshu_run_commits_to_the_bucket_and_another_machine_pulls_and_queries_it(tmp_path: Path, bucket_url: str) -> None:
+def test_moshu_run_commits_to_the_bucket_and_another_machine_pulls_and_queries_it(
+    tmp_path: Path, bucket_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tests.conftest import copy_project
+
+    monkeypatch.setenv("MOSHU_REMOTE", bucket_url)  # `moshu run --remote` sets it for its step processes; undone after
 
     root = copy_project(tmp_path / "project")
     first, second = tmp_path / "a", tmp_path / "b"
