@@ -48,7 +48,7 @@ def _build(root: str, folder: str, remote: str, days: list[str], barrier: Any, o
     from pipelines.spec.loader import load_project
 
     publish = importlib.import_module("pipelines.stages.publish")  # the package exports a function of that name
-    real = publish.commit_version
+    real = publish.commit_record
     waited: list[bool] = []
 
     def gated(*args: Any, **kwargs: Any) -> Any:
@@ -57,7 +57,7 @@ def _build(root: str, folder: str, remote: str, days: list[str], barrier: Any, o
             barrier.wait(timeout=300)
         return real(*args, **kwargs)
 
-    publish.commit_version = gated
+    publish.commit_record = gated
     loaded = load_project(Path(root), only=[NAME]).datasets[NAME]
     pub = run_dataset(loaded, Path(root), Warehouse(Path(folder), remote), partitions=days)
     out.put((days, pub.version, pub.created))
