@@ -19,6 +19,7 @@ LABELS = {
     "duckdb": "DuckDB COPY (floor)",
     "polars": "polars sink_parquet",
     "moshu": "moshu run (end to end)",
+    "moshu_before": "moshu run, the checkout given by --before",
     "moshu_sql": "moshu sql startup",
     "polars_pandera": "polars + pandera by hand",
     "polars_pandera_lazy": "polars + pandera by hand, on the scan (--lazy)",

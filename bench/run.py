@@ -32,16 +32,19 @@ PROJECT = BENCH / "project"
 RULES = Path("quality_rules") / "sensor_bench.yaml"
 ENGINES = ("duckdb", "polars", "moshu", "moshu_sql", "polars_pandera", "ge_pandas")
 OPTIONAL = ("polars_pandera_lazy",)  # run only when named with --only
+BEFORE = "moshu_before"  # with --before: another checkout's `moshu run` on the same data, right after this one's
 GLOB = "data/*.csv"
 console = Console(width=max(120, Console().width))
 
 
-def commands(root: Path) -> dict[str, list[str]]:
-    """The command of each engine, run with the temporary project as working folder."""
+def commands(root: Path, before: Path | None = None) -> dict[str, list[str]]:
+    """The command of each engine, run with the temporary project as working folder (`before`: the `moshu` executable
+    of another checkout, run into a warehouse of its own)."""
     py = sys.executable
     moshu = str(Path(py).parent / "moshu")
     wh = str(root / "warehouse")
-    return {
+    extra = {BEFORE: [str(before), "run", verify.DATASET, "--warehouse", str(root / "warehouse_before")]} if before else {}
+    return extra | {
         "duckdb": [py, str(BENCH / "floors.py"), "duckdb", GLOB, "out/duckdb.parquet"],
         "polars": [py, str(BENCH / "floors.py"), "polars", GLOB, "out/polars.parquet"],
         "moshu": [moshu, "run", verify.DATASET, "--warehouse", wh],
@@ -71,9 +74,9 @@ def prepare(rows: int, machines: int, seed: int, workdir: Path | None) -> tuple[
 
 
 def _shown(cmd: list[str]) -> str:
-    """A command as the results show it: no path of this machine (`python`, `moshu`, `bench/...`)."""
+    """A command as the results show it: no path of this machine (`python`, `moshu`, `bench/...`, the --before one)."""
     names = {sys.executable: "python", str(Path(sys.executable).parent / "moshu"): "moshu"}
-    return " ".join(names.get(a, a.replace(str(BENCH), "bench")) for a in cmd)
+    return " ".join(names.get(a, "moshu(before)" if a.endswith("/moshu") else a.replace(str(BENCH), "bench")) for a in cmd)
 
 
 def _json_of(cmd: list[str], env: dict[str, str]) -> Any:
@@ -81,7 +84,9 @@ def _json_of(cmd: list[str], env: dict[str, str]) -> Any:
     return json.loads(res.stdout) if res.returncode == 0 and res.stdout.strip() else None
 
 
-def checks(root: Path, runs: dict[str, Measured], sidecar: dict[str, Any], env: dict[str, str]) -> list[dict[str, Any]]:
+def checks(
+    root: Path, runs: dict[str, Measured], sidecar: dict[str, Any], env: dict[str, str], before: Path | None = None
+) -> list[dict[str, Any]]:
     """Every check that applies to the engines that ran (untimed)."""
     out: list[verify.Check] = []
     for engine in ("duckdb", "polars"):
@@ -91,6 +96,9 @@ def checks(root: Path, runs: dict[str, Measured], sidecar: dict[str, Any], env: 
     moshu = str(Path(sys.executable).parent / "moshu")
     if "moshu" in runs:
         out += verify.verify_moshu(moshu, root / "warehouse", env, sidecar, root / RULES)
+    if BEFORE in runs and before is not None:
+        checked = verify.verify_moshu(str(before), root / "warehouse_before", env, sidecar, root / RULES)
+        out += [verify.Check(BEFORE, c.check, c.expected, c.actual) for c in checked]
     if "moshu_sql" in runs:
         text = Path(runs["moshu_sql"].log).read_text(encoding="utf-8").split()
         n = int(text[-1]) if text and text[-1].isdigit() else None
@@ -108,11 +116,14 @@ def run_size(rows: int, args: argparse.Namespace, machine: dict[str, Any]) -> di
     """Generate, measure every selected engine, check; return the result document."""
     root, sidecar, gen_s = prepare(rows, args.machines, args.seed, args.workdir)
     console.print(f"[bold]{rows:,} rows[/bold]: data generated in {gen_s:.1f} s into {root}")
-    env, cmds = child_env(root), commands(root)
+    env, cmds = child_env(root), commands(root, args.before)
     runs: dict[str, Measured] = {}
     loads: dict[str, float] = {}  # the machine's 1-minute load average just before each engine started
+    engines = [e for e in ENGINES + OPTIONAL if e in args.only]
+    if args.before and "moshu" in engines:
+        engines.insert(engines.index("moshu") + 1, BEFORE)
     try:
-        for engine in [e for e in ENGINES + OPTIONAL if e in args.only]:
+        for engine in engines:
             if engine == "moshu_sql" and not (root / "warehouse" / "catalog.duckdb").exists():
                 console.print("  moshu_sql skipped: no catalog (moshu did not run)")
                 continue
@@ -126,7 +137,7 @@ def run_size(rows: int, args: argparse.Namespace, machine: dict[str, Any]) -> di
             )
             if not m.ok:
                 console.print(Path(m.log).read_text(encoding="utf-8", errors="replace")[-3000:])
-        result = _result(rows, root, sidecar, gen_s, runs, env, machine)
+        result = _result(rows, root, sidecar, gen_s, runs, env, machine, args.before)
         for engine, load in loads.items():
             result["runs"][engine]["load_before"] = load
     finally:
@@ -137,7 +148,7 @@ def run_size(rows: int, args: argparse.Namespace, machine: dict[str, Any]) -> di
 
 def _result(
     rows: int, root: Path, sidecar: dict[str, Any], gen_s: float, runs: dict[str, Measured], env: dict[str, str],
-    machine: dict[str, Any],
+    machine: dict[str, Any], before: Path | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     csv = [root / "data" / f["path"] for f in sidecar["files"]]
     result: dict[str, Any] = {
@@ -151,9 +162,9 @@ def _result(
         "defects": sidecar["defects"],
         "expected_quarantined_rows": sidecar["expected_quarantined_rows"],
         "machine": machine,
-        "commands": {k: _shown(v) for k, v in commands(Path("<tmp>")).items() if k in runs},
+        "commands": {k: _shown(v) for k, v in commands(Path("<tmp>"), before).items() if k in runs},
         "runs": {k: v.as_dict() | {"ok": v.ok} for k, v in runs.items()},
-        "checks": checks(root, runs, sidecar, env),
+        "checks": checks(root, runs, sidecar, env, before),
     }
     if "moshu" in runs:
         stages = _json_of([sys.executable, str(BENCH / "stage_times.py"), str(root / "warehouse")], env) or {}
@@ -179,6 +190,11 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=1200, help="seconds after which a measured command is killed")
     ap.add_argument("--workdir", type=Path, default=None, help="where the temporary folders go (default: system temp)")
     ap.add_argument("--results", type=Path, default=BENCH / "results", help="folder of the JSON and Markdown results")
+    ap.add_argument(
+        "--before", type=Path, default=None,
+        help="the `moshu` executable of another checkout (e.g. the last release): run right after this one's moshu on "
+        "the same data, into its own warehouse, checked the same way, so a change's cost shows side by side",
+    )  # fmt: skip
     args = ap.parse_args()
     machine = report.machine()
     console.print(f"machine: {machine['cpu']}, {machine['cores']} cores, {machine['ram_gb']} GB, Python {machine['python']}")
