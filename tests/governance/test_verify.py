@@ -148,12 +148,8 @@ def test_a_truncated_file_is_caught_by_size(wh: Warehouse) -> None:
     [file] = wh.quarantine_files(NAME, 1)
     q = Path(file)
     q.write_bytes(q.read_bytes()[:-1])
-    p, *rest = verify(wh).problems
+    [p] = verify(wh).problems  # one finding: re-registering the manifest makes no view of a file that does not read back
     assert p.path == _rel(wh, file) and p.path.startswith(f"datasets/{NAME}/quarantine/v1/") and "size" in p.problem
-    # Re-registering the manifest to compare the catalog rows reads the file's footer too: that fails on the same file.
-    assert [(q.path, q.problem.split(":")[0]) for q in rest] == [
-        (MANIFEST, "comparing the catalog rows with the manifest failed")
-    ] and str(q) in rest[0].problem
 
 
 def test_catalog_rows_edited_are_caught(wh: Warehouse) -> None:
