@@ -31,7 +31,13 @@ def site(
     if not serve:
         return
     import functools
+    import signal
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    # A server must stop when asked, whatever its parent left ignored: a process started in the background has
+    # SIGINT ignored, and Dagster maps SIGTERM onto SIGINT's handler, so both would be ignored here otherwise.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     handler = functools.partial(SimpleHTTPRequestHandler, directory=str(wh.root))
     try:

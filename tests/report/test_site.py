@@ -199,4 +199,9 @@ def test_serve_hands_out_the_site_over_http(site: Warehouse) -> None:
             with urllib.request.urlopen(report, timeout=30) as r:
                 assert r.status == 200, "the links of the site work through the server too"
         finally:
-            proc.terminate()
+            proc.terminate()  # the server resets SIGTERM to its default, even when this process ignores it
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
