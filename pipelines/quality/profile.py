@@ -1,7 +1,8 @@
 """The baseline profile of a version: per-column completeness, distinct values, constants, copies, spans; duplicate rows; labels.
 
 Computed for every version whatever its rules, on the published rows, with polars over the version's
-Parquet. Columns are read in chunks of `CHUNK`, so memory is bounded by rows x `CHUNK` values and
+Parquet. Columns are read in chunks of `CHUNK` by the streaming engine; a numeric column's quantiles
+sort that column alone, so memory is bounded by one column's values (and each row's 64-bit hash), and
 time grows linearly with rows and columns; no statistic compares every pair of columns. Duplicated
 columns are found by hashing each column once (the sum of its values' 64-bit hashes, with the null
 count) and comparing only the columns whose hashes collide, value by value. Duplicate rows are
@@ -43,39 +44,51 @@ def _text(v: Any) -> str | None:
 _ROW_HASH = "__moshu_row_hash__"
 
 
-def _quantiles(ordered: pl.Series) -> list[tuple[str, float | None]]:
-    """The `QUANTILES` of an ascending series without nulls, as polars' `quantile(q, "nearest")` picks them.
-
-    The value at index round-half-up(q x (n - 1)); None for an empty series.
-    """
-    n = len(ordered)
-    return [(name, ordered[math.floor(q * (n - 1) + 0.5)] if n else None) for name, q in QUANTILES]
+def _one_column(lf: pl.LazyFrame, col: str, present: int, *, quantiles: bool, estimate: bool) -> dict[str, Any]:
+    """What needs one column alone, in one pass over it: its `QUANTILES` (a numeric column with `present` non-null
+    values: the sorted values are gathered at the quantiles' indices inside the query, as polars'
+    `quantile(q, "nearest")` picks them: index round-half-up(q x (n - 1))) and, above `EXACT_DISTINCT_ROWS`, its
+    HyperLogLog distinct count (on the in-memory engine, whose estimate the streaming engine does not reproduce)."""
+    e = pl.col(col)
+    aggs = [e.drop_nulls().approx_n_unique().alias("distinct")] if estimate else []
+    at = [math.floor(q * (present - 1) + 0.5) for _, q in QUANTILES] if quantiles and present else []
+    if at:
+        aggs.append(e.drop_nulls().sort().cast(pl.Float64).gather(at).implode().alias("q"))
+    if not aggs:
+        return {name: None for name, _ in QUANTILES} if quantiles else {}
+    row = lf.select(aggs).collect(engine="in-memory").row(0, named=True)
+    out: dict[str, Any] = {"distinct": row["distinct"]} if estimate else {}
+    if quantiles:
+        values = row["q"] if at else [None] * len(QUANTILES)
+        out |= {name: v for (name, _), v in zip(QUANTILES, values, strict=True)}
+    return out
 
 
 def _column_stats(
     lf: pl.LazyFrame, schema: pl.Schema, cols: list[str], rows: int, personal: set[str]
 ) -> tuple[list[dict[str, Any]], pl.Series]:
-    """One pass over `cols`: nulls, distinct values, span, quantiles, the column hash, and each row's hash over `cols`."""
-    aggs: list[pl.Expr] = [pl.struct(cols).hash(SEED).implode().alias(_ROW_HASH)]
+    """Nulls, distinct values, span, quantiles, the column hash of each of `cols`, and each row's hash over `cols`.
+
+    The per-column scalars come from one streamed pass, each row's hash from another; the quantiles from one
+    pass per numeric column (a sort of that column alone). Memory is then bounded by one column, not by `cols`.
+    """
+    aggs: list[pl.Expr] = []
     for i, c in enumerate(cols):
         dtype, e = schema[c], pl.col(c)
-        distinct = e.drop_nulls().n_unique() if rows <= EXACT_DISTINCT_ROWS else e.drop_nulls().approx_n_unique()
-        aggs += [
-            e.null_count().alias(f"{i}.nulls"),
-            distinct.alias(f"{i}.distinct"),
-            comparable(c, dtype).hash(SEED).sum().alias(f"{i}.hash"),
-        ]
+        aggs += [e.null_count().alias(f"{i}.nulls"), comparable(c, dtype).hash(SEED).sum().alias(f"{i}.hash")]
+        if rows <= EXACT_DISTINCT_ROWS:
+            aggs.append(e.drop_nulls().n_unique().alias(f"{i}.distinct"))
         if dtype.is_nested():
             continue
         aggs += [e.min().alias(f"{i}.min"), e.max().alias(f"{i}.max")]
-        if dtype.is_numeric():  # one sort per column serves every quantile (`quantile` would sort once per quantile)
-            aggs.append(e.drop_nulls().sort().cast(pl.Float64).implode().alias(f"{i}.sorted"))
-    frame = lf.select(aggs).collect(engine="in-memory")
-    row_hash = frame.get_column(_ROW_HASH)[0]
-    got = frame.drop(_ROW_HASH, *(f"{i}.sorted" for i, c in enumerate(cols) if f"{i}.sorted" in frame.columns)).row(0, named=True)
-    for i, _c in enumerate(cols):
-        if f"{i}.sorted" in frame.columns:
-            got |= {f"{i}.{name}": value for name, value in _quantiles(frame.get_column(f"{i}.sorted")[0])}
+    got = lf.select(aggs).collect(engine="streaming").row(0, named=True)
+    row_hash = lf.select(pl.struct(cols).hash(SEED).alias(_ROW_HASH)).collect(engine="streaming").get_column(_ROW_HASH)
+    estimate = rows > EXACT_DISTINCT_ROWS
+    for i, c in enumerate(cols):
+        quantiles = schema[c].is_numeric() and c not in personal  # a personal column's quantiles are never kept
+        if quantiles or estimate:
+            one = _one_column(lf, c, rows - int(got[f"{i}.nulls"]), quantiles=quantiles, estimate=estimate)
+            got |= {f"{i}.{name}": value for name, value in one.items()}
     out = []
     for i, c in enumerate(cols):
         nulls = int(got[f"{i}.nulls"])
