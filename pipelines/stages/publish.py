@@ -382,7 +382,7 @@ def _attempt_version(
     table = warehouse.table(name, PUBLISHED)
     read_version = current_version(table)
     last = warehouse.latest_candidate(name)
-    committed = max((c.version for c in history(table)), default=None) if read_version is not None else None
+    committed = max((c.version for c in history(table, manifests=False)), default=None) if read_version is not None else None
     if committed is not None and (last is None or committed > last):  # its folder is not in place (a stopped run)
         raise IntegrityError(
             f"dataset `{name}`: v{committed} is committed to its Delta table but its folder is not in place; "

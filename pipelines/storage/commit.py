@@ -83,13 +83,15 @@ def commit_version(warehouse: Warehouse, name: str, manifest: dict[str, Any], re
 
 
 def commit_record(warehouse: Warehouse, name: str, manifest: dict[str, Any], read_version: int | None) -> int:
-    """The version's commit of record: the `published` table on top of `read_version`, carrying the manifest (the
-    quarantine files are uploaded first, so every machine that sees the commit finds all of the version's files).
+    """The version's commit of record: the `published` table on top of `read_version`, carrying the manifest. With a
+    remote warehouse the files of both tables are uploaded first, once, so every machine that sees the commit finds
+    all of the version's files (an upload no commit names is harmless: no reader looks at it).
 
     Raises:
         CommitConflict: another writer committed to the published table after `read_version`.
     """
-    upload(warehouse.table(name, QUARANTINE), wanted(manifest, QUARANTINE))
+    for table in (QUARANTINE, PUBLISHED):
+        upload(warehouse.table(name, table), wanted(manifest, table))
     return commit_table(warehouse, name, PUBLISHED, manifest, read_version)
 
 
@@ -108,7 +110,7 @@ def commit_quarantine(warehouse: Warehouse, name: str, manifest: dict[str, Any])
     version = int(manifest["version"])
     for _ in range(_QUARANTINE_ATTEMPTS):
         read = current_version(root)
-        done = [c.version for c in history(root)] if read is not None else []
+        done = [c.version for c in history(root, manifests=False)] if read is not None else []
         if version in done or (done and max(done) > version):
             return
         try:

@@ -159,7 +159,7 @@ def commit(
     `partitions`: the keys this commit replaces (a partitioned table); None replaces the whole table.
     `add=False` commits no file actions (a rejected candidate: it is numbered in the log, the state does not
     change). With no table yet (`read_version` None) the first commit creates it. With a remote table the
-    files are uploaded first (an upload no commit names is harmless: nothing reads it).
+    files must be at its location already (`upload`).
 
     Raises:
         CommitConflict: another writer committed after `read_version` (or created the table first).
@@ -175,7 +175,6 @@ def commit(
     actions = [_add(path, f) for f in files] if add else []
     schema = _schema_of(path, files, partitioned)
     by = [PARTITION] if partitioned else None
-    upload(t, files)
     try:
         if read_version is None:
             path.mkdir(parents=True, exist_ok=True)
@@ -245,8 +244,9 @@ class Commit:
     manifest: dict[str, Any] | None
 
 
-def history(where: Table | Path) -> list[Commit]:
-    """Every moshu commit of the table, oldest first (commits by other tools, e.g. `optimize`, left out)."""
+def history(where: Table | Path, *, manifests: bool = True) -> list[Commit]:
+    """Every moshu commit of the table, oldest first (commits by other tools, e.g. `optimize`, left out);
+    `manifests=False` leaves each commit's manifest unparsed (None), for callers that need only the numbers."""
     t = open_table(where)
     if t is None:
         return []
@@ -254,7 +254,7 @@ def history(where: Table | Path) -> list[Commit]:
     for h in t.history():
         if VERSION_KEY not in h:
             continue
-        raw = h.get(MANIFEST_KEY)
+        raw = h.get(MANIFEST_KEY) if manifests else None
         manifest = json.loads(raw) if isinstance(raw, str) else raw
         out.append(Commit(int(h["version"]), int(h[VERSION_KEY]), manifest))
     return sorted(out, key=lambda c: c.delta_version)

@@ -72,7 +72,7 @@ def delta_versions(warehouse: Warehouse, name: str, version: int) -> dict[str, i
     """The Delta versions of the version's commits, per table (a table without that commit is left out)."""
     out = {}
     for table in (PUBLISHED, QUARANTINE):
-        for c in history(warehouse.table_dir(name, table)):
+        for c in history(warehouse.table_dir(name, table), manifests=False):
             if c.version == version:
                 out[table] = c.delta_version
     return out

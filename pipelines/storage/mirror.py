@@ -2,7 +2,7 @@
 
 The remote (`s3://bucket/prefix`) has the warehouse's layout: `datasets/<name>/published/` and
 `quarantine/` (Delta tables) and `datasets/<name>/v<N>/` (each version's manifest and pages). Commits are
-made to the remote tables directly (`pipelines.storage.delta.commit` uploads the files first), so the
+made to the remote tables directly (`pipelines.storage.commit.commit_record` uploads the files first), so the
 concurrency between machines is the Delta log's. This module only copies:
 
 * `pull_dataset` brings the folder up to date: the tables' log entries it lacks (they never change once
