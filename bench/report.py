@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import subprocess
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -159,9 +160,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"{result['csv_mb']:,.0f} MB (generated in {result['generate_s']:.1f} s, not timed). "
         f"Injected defects: {json.dumps(result['defects'])}.",
         "",
-        "| " + " | ".join(HEADERS) + " |",
-        "|" + "|".join("---" for _ in HEADERS) + "|",
-        *("| " + " | ".join(r) + " |" for r in rows_of(result)),
+        *_table(HEADERS, rows_of(result)),
         "",
         COLUMNS_NOTE,
         "",
@@ -182,6 +181,15 @@ def markdown(result: dict[str, Any]) -> str:
         for c in result["checks"]
     ]
     return "\n".join(lines) + "\n"
+
+
+def _table(head: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
+    """A Markdown table's lines: the header, its rule, one line per row."""
+    return [
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join("---" for _ in head) + "|",
+        *("| " + " | ".join(r) + " |" for r in body),
+    ]
 
 
 def size_label(rows: int) -> str:
@@ -234,9 +242,7 @@ def run_markdown(results: list[dict[str, Any]], total_s: float) -> str:
         "",
         f"Machine: {machine_line(results[0]['machine'])}.",
         "",
-        "| " + " | ".join(head) + " |",
-        "|" + "|".join("---" for _ in head) + "|",
-        *("| " + " | ".join(c) + " |" for c in body),
+        *_table(head, body),
         "",
         COLUMNS_NOTE,
         "",
