@@ -19,6 +19,14 @@ STORAGE_VERSION = "v1.5.0"
 ALIAS = "moshu_catalog"
 
 
+def _audit_head(con: duckdb.DuckDBPyConnection) -> int:
+    """The audit log's last `seq` (0 when empty, -1 when the table is gone: `moshu verify` reports that)."""
+    try:
+        return int(con.execute("SELECT coalesce(max(seq), 0) FROM audit_log").fetchall()[0][0])
+    except duckdb.CatalogException:
+        return -1
+
+
 @contextmanager
 def writer(warehouse: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
     """A migrated read-write connection to the catalog, held under the catalog's file lock.
@@ -35,11 +43,13 @@ def writer(warehouse: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
             while_locked(lambda: con.execute(attach))  # a reader in another process holds DuckDB's file lock
             con.execute(f"USE {ALIAS}")
             migrate(con)
+            before = _audit_head(con)
             with interruptible(con):  # a stop request interrupts a long catalog write
                 yield con
-            from pipelines.storage.audit_table import export_audit
+            if _audit_head(con) != before:  # rows were appended: to the audit's Delta table (with any a stopped write left)
+                from pipelines.storage.audit_table import export_audit
 
-            export_audit(con, warehouse)  # the audit rows this write added, to their Delta table
+                export_audit(con, warehouse)
             con.execute("CHECKPOINT")
         except duckdb.Error as e:
             raise CatalogError(f"catalog `{path}`: {e}") from e

@@ -2,9 +2,9 @@
 
 The catalog's `audit_log` table is where rows are chained and appended (`pipelines.governance.audit`);
 every catalog write that added rows then appends them, unchanged (hash chain included), to this table,
-whose commits say the last `seq` they hold. `moshu catalog rebuild` reads the rows back, so a rebuilt
+whose commits say the last `seq` they hold (a write that added none does not open the table). `moshu catalog rebuild` reads the rows back, so a rebuilt
 catalog has the same chain, which `moshu verify` checks as before. A write stopped between the catalog's
-commit and the append leaves the rows in the catalog; the next catalog write appends them.
+commit and the append leaves the rows in the catalog; the next catalog write that adds rows appends them too.
 """
 
 from __future__ import annotations
