@@ -58,6 +58,9 @@ def run(
     With a remote warehouse, each run first pulls what other machines published and pushes the versions it makes.
     """
     settings = _settings(project, warehouse, remote)
+    from pipelines.quality import ge_worker
+
+    ge_worker.start(settings.project)  # Great Expectations loads on the other core while Dagster starts and rows are staged
     if settings.warehouse.remote:
         from pipelines.errors import MoshuError
         from pipelines.warehouse import bind
@@ -95,6 +98,7 @@ def run(
                 if cancel.requested() is None:
                     raise
     finally:
+        ge_worker.stop()
         set_listener(None)
         if status is not None:
             status.stop()
@@ -251,6 +255,9 @@ def main() -> None:
     libraries a run loads (Great Expectations, SQLAlchemy), and the teardown of those libraries
     costs time. Output is flushed first; nothing else is pending at that point.
     """
+    from pipelines.quality import ge_worker
+
+    ge_worker.allow()
     code: int = 0
     try:
         app()

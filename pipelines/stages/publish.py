@@ -119,9 +119,10 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path, warehouse: Wa
         extra, details = extra + measured, {**details, **found}
         demands = measure_demands(loaded, data_file)
     card = score(v.outcomes, extra, details)
+    from pipelines.quality import ge_worker
     from pipelines.report import data_docs
 
-    data_docs.render(quality / v.ge_result.name, quality / "data_docs.html", v.ingested.run_id)
+    ge_worker.call(data_docs.render, quality / v.ge_result.name, quality / "data_docs.html", v.ingested.run_id)
     body = {
         "demands": demands,
         "counts": rows.counts,

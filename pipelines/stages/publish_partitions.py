@@ -179,6 +179,7 @@ def _link(src: Path, dst: Path, key: str) -> None:
 
 def _write_partition(loaded: LoadedDataset, v: Validated, tmp: Path, version: int, how: str) -> dict[str, Any]:
     """Write one rebuilt partition's files; its record for the manifest (`how`: its `basis`)."""
+    from pipelines.quality import ge_worker
     from pipelines.report import data_docs
 
     ing = v.ingested
@@ -190,7 +191,7 @@ def _write_partition(loaded: LoadedDataset, v: Validated, tmp: Path, version: in
     (tmp / qdir).mkdir(parents=True)
     shutil.copyfile(v.ge_result, tmp / qdir / "ge_validation.json")
     # the page sits in quality/partitions/<tag>/: its links reach quality/ as ../../
-    data_docs.render(tmp / qdir / "ge_validation.json", tmp / qdir / "data_docs.html", ing.run_id, "../../")
+    ge_worker.call(data_docs.render, tmp / qdir / "ge_validation.json", tmp / qdir / "data_docs.html", ing.run_id, "../../")
     files = [*rows.files, *(file_entry(tmp, rel) for rel in (f"{qdir}/ge_validation.json", f"{qdir}/data_docs.html"))]
     measures, details = file_measures(tmp, files, data, rows.rows_published)
     personal = loaded.spec.personal_columns

@@ -11,7 +11,7 @@ import polars as pl
 from pipelines.ingest.cast import needs_raw
 from pipelines.ingest.readers import SOURCE_FILE, SOURCE_ROW
 from pipelines.ingest.shape import SHORT_FIELDS
-from pipelines.quality import ge_engine, pandera_engine
+from pipelines.quality import ge_engine, ge_worker, pandera_engine
 from pipelines.quality.enrich_kind import enrich_rules
 from pipelines.quality.field_count import field_count_rule
 from pipelines.quality.kinds import FAIL, SUSPECT, Context, DType, describe
@@ -151,7 +151,7 @@ def recheck_time_rules(loaded: LoadedDataset, data_file: Path, rows: int) -> lis
     if not rules:
         return []
     with tempfile.TemporaryDirectory(prefix="moshu-recheck-") as tmp:
-        _, _, outcomes = ge_engine.validate(rules, context(loaded), data_file, Path(tmp), {}, rows)
+        _, _, outcomes = ge_worker.call(ge_engine.validate, rules, context(loaded), data_file, Path(tmp), {}, rows)
     return outcomes
 
 
@@ -174,7 +174,9 @@ def validate(loaded: LoadedDataset, ingested: Ingested) -> Validated:
     failures.write_parquet(failures_path)
     flags = [pl.scan_parquet(f) for f in pandera_engine.flag_files(workdir)]
     row_outcomes = _row_outcomes(row_rules, failures, flags, staged, ctx)
-    suite, result, other = ge_engine.validate(rules, ctx, ingested.staged, workdir, row_outcomes, ingested.rows_in, failures_path)
+    suite, result, other = ge_worker.call(
+        ge_engine.validate, rules, ctx, ingested.staged, workdir, row_outcomes, ingested.rows_in, failures_path
+    )
     suite_path, result_path = workdir / GE_SUITE_FILE, workdir / GE_RESULT_FILE
     suite_path.write_text(json.dumps(suite, indent=2, default=str), encoding="utf-8")
     result_path.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")

@@ -1,0 +1,98 @@
+"""Great Expectations in a process of its own, started when a run begins, so that importing it overlaps the run's work.
+
+Importing Great Expectations 1.x takes seconds of CPU (it loads SciPy, SQLAlchemy, Altair and pandas), and a run
+needs it only once its rows are validated. `moshu run` calls `start()` before anything else; the one worker
+process imports Great Expectations on the other core while the parent loads the project, starts Dagster, stages
+the raw files and runs pandera. `call()` then runs the Great Expectations share (the suite, the dataset-level
+rules, Data Docs) in that worker, or in this process when no worker was started (a plain `pytest` of a stage, a
+Dagster step in its own process).
+
+A call that fails in the worker is run again in this process, so that its error is raised with its own type and
+message (an exception does not always survive the trip back between processes); a failure is rare and the second
+attempt pays only the import the worker would have saved.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+_pool: ProcessPoolExecutor | None = None
+_warmed: Future[None] | None = None
+_allowed = False
+
+
+def _warm(project_root: str | None) -> None:
+    """The worker's start: import Great Expectations, moshu's expectations and the project's own rule kinds."""
+    from pipelines.quality.ge_engine import _prepare_ge
+    from pipelines.report import data_docs  # noqa: F401  (its imports, ahead of the first page)
+
+    _prepare_ge()
+    if project_root is not None:
+        from pipelines.spec.loader import load_project_kinds
+
+        load_project_kinds(Path(project_root))
+
+
+def allow() -> None:
+    """Let `start()` start a worker: called by the `moshu` command's entry point only.
+
+    A spawned process imports the parent's main module again; moshu's entry points guard theirs, a caller's script
+    (or a test runner invoking the command in its own process) may not, so those run everything in-process.
+    """
+    global _allowed
+    _allowed = True
+
+
+def start(project_root: Path | None) -> None:
+    """Start the worker (once per process, if `allow()`ed); it begins importing Great Expectations at once."""
+    global _pool, _warmed
+    if _pool is None and _allowed:
+        _pool = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),  # never fork a process that runs polars' and Dagster's threads
+            initializer=_warm,
+            initargs=(str(project_root) if project_root else None,),
+        )
+        _warmed = _pool.submit(_ready)  # the executor starts its process on the first submit
+
+
+def _ready() -> None:
+    """Nothing: submitted at the start so that the worker's process starts at once."""
+
+
+def stop() -> None:
+    """End the worker, whatever it is doing (it holds no state a run needs once the run is over)."""
+    global _pool, _warmed
+    if _pool is None:
+        return
+    if _warmed is not None and not _warmed.done():  # still importing, for a run that did not need it: end it now
+        for p in list((getattr(_pool, "_processes", None) or {}).values()):  # the executor has no public terminate
+            p.terminate()
+    _pool.shutdown(wait=True, cancel_futures=True)  # an idle worker exits on its own, its finalisers run
+    _pool = _warmed = None
+    gc.collect()  # the executor's queues release their semaphores now, not at an exit that skips finalisers
+
+
+def started() -> bool:
+    """Whether this process has a worker."""
+    return _pool is not None
+
+
+def call(fn: Callable[..., T], /, *args: Any) -> T:
+    """`fn(*args)` in the worker when there is one, else here; `fn` must be a module-level function."""
+    if _pool is None:
+        return fn(*args)
+    try:
+        return _pool.submit(fn, *args).result()
+    except Exception as e:  # noqa: BLE001  (a broken worker, or an error that is repeated here to keep its type)
+        log.debug("the Great Expectations worker failed (%s: %s); running %s in this process", type(e).__name__, e, fn.__name__)
+        return fn(*args)
