@@ -180,9 +180,10 @@ def dataset_assets(loaded: LoadedDataset) -> list[dg.AssetsDefinition]:
     )
     def validated(context: dg.AssetExecutionContext, moshu: MoshuResource, ing: Any) -> Any:
         from pipelines.stages import validate
+        from pipelines.stages.prefetch import import_later_stages
 
         report(name, "validate")
-        val = validate(loaded, ing)
+        val = validate(loaded, ing, meanwhile=import_later_stages)
         if ing.unchanged:
             from pipelines.stages.validate import recheck_time_rules
 

@@ -154,9 +154,10 @@ def _assets(loaded: LoadedDataset) -> list[Any]:
     def validate_one(ing: Any) -> Any:
         """Run every rule on one partition."""
         from pipelines.stages import validate
+        from pipelines.stages.prefetch import import_later_stages
 
         report(name, f"validate {ing.partition}")
-        return validate(loaded, ing)
+        return validate(loaded, ing, meanwhile=import_later_stages)
 
     @dg.op(name=f"{name}__staged", out={"raw": dg.Out(io_manager_key=IO_MANAGER)})
     def staged(context: dg.OpExecutionContext, ings: list[Any]) -> Any:

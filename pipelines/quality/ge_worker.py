@@ -17,10 +17,13 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing
+import os
+import sys
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing import util
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -31,7 +34,12 @@ _allowed = False
 
 
 def _warm(project_root: str | None) -> None:
-    """The worker's start: import Great Expectations, moshu's expectations and the project's own rule kinds."""
+    """The worker's start: import Great Expectations, moshu's expectations and the project's own rule kinds.
+
+    The worker ends as the `moshu` command does, without the interpreter's teardown (see `pipelines.cli.main`): its
+    last exit handler, after multiprocessing's own, flushes the output and exits.
+    """
+    util.Finalize(None, _exit_now, exitpriority=-100)
     from pipelines.quality.ge_engine import _prepare_ge
     from pipelines.report import data_docs  # noqa: F401  (its imports, ahead of the first page)
 
@@ -50,6 +58,12 @@ def allow() -> None:
     """
     global _allowed
     _allowed = True
+
+
+def _exit_now() -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def start(project_root: Path | None) -> None:
@@ -87,12 +101,40 @@ def started() -> bool:
     return _pool is not None
 
 
-def call(fn: Callable[..., T], /, *args: Any) -> T:
-    """`fn(*args)` in the worker when there is one, else here; `fn` must be a module-level function."""
-    if _pool is None:
-        return fn(*args)
-    try:
-        return _pool.submit(fn, *args).result()
-    except Exception as e:  # noqa: BLE001  (a broken worker, or an error that is repeated here to keep its type)
-        log.debug("the Great Expectations worker failed (%s: %s); running %s in this process", type(e).__name__, e, fn.__name__)
-        return fn(*args)
+class Pending(Generic[T]):
+    """A call handed to the worker (or, without one, made at `result()`)."""
+
+    def __init__(self, fn: Callable[..., T], args: tuple[Any, ...]) -> None:
+        self._fn, self._args = fn, args
+        self._future: Future[T] | None = None
+        if _pool is not None:
+            try:
+                self._future = _pool.submit(fn, *args)
+            except Exception as e:
+                log.debug("the Great Expectations worker is gone (%s: %s)", type(e).__name__, e)
+
+    def result(self) -> T:
+        """The call's value; a call that failed in the worker is made again here, so its error keeps its type."""
+        if self._future is not None:
+            try:
+                return self._future.result()
+            except Exception as e:
+                log.debug("the worker's %s failed (%s: %s); running it here", self._fn.__name__, type(e).__name__, e)
+        return self._fn(*self._args)
+
+
+def submit(fn: Callable[..., T], /, *args: Any) -> Pending[T]:
+    """Hand `fn(*args)` to the worker when there is one (`fn` must be a module-level function); `.result()` waits."""
+    return Pending(fn, args)
+
+
+def call(fn: Callable[..., T], /, *args: Any, meanwhile: Callable[[], object] | None = None) -> T:
+    """`fn(*args)` in the worker when there is one, else here.
+
+    `meanwhile` runs here while the worker works (only when there is a worker): what this process would do next
+    anyway and can do before the result, such as importing the modules of the steps that follow.
+    """
+    pending = submit(fn, *args)
+    if meanwhile is not None and pending._future is not None:
+        meanwhile()
+    return pending.result()

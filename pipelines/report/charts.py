@@ -31,7 +31,8 @@ def _svg(fig: Any) -> str:
     return text[text.index("<svg") :]
 
 
-def _figure(width: float, height: float) -> tuple[Any, Any]:
+def pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend (no display), imported on first use."""
     import logging
 
     import matplotlib
@@ -40,6 +41,12 @@ def _figure(width: float, height: float) -> tuple[Any, Any]:
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _figure(width: float, height: float) -> tuple[Any, Any]:
+    plt = pyplot()
 
     plt.rcParams.update(
         {"font.size": 9, "svg.fonttype": "none", "axes.spines.top": False, "axes.spines.right": False, "font.family": FONT_STACK}

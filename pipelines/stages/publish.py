@@ -106,6 +106,10 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path, warehouse: Wa
     assert v.ge_suite is not None and v.ge_result is not None
     shutil.copyfile(v.ge_suite, quality / v.ge_suite.name)
     shutil.copyfile(v.ge_result, quality / v.ge_result.name)
+    from pipelines.quality import ge_worker
+    from pipelines.report import data_docs
+
+    ge_worker.call(data_docs.render, quality / v.ge_result.name, quality / "data_docs.html", v.ingested.run_id)
     files = _file_list(tmp, rows.files)
     extra, details = file_measures(tmp, files, data, rows.rows_published)
     if spec.personal_columns and "moshu.accessibility" not in details:  # I-1 reads the files: only when they read back
@@ -119,10 +123,6 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path, warehouse: Wa
         extra, details = extra + measured, {**details, **found}
         demands = measure_demands(loaded, data_file)
     card = score(v.outcomes, extra, details)
-    from pipelines.quality import ge_worker
-    from pipelines.report import data_docs
-
-    ge_worker.call(data_docs.render, quality / v.ge_result.name, quality / "data_docs.html", v.ingested.run_id)
     body = {
         "demands": demands,
         "counts": rows.counts,

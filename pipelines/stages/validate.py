@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -155,8 +156,10 @@ def recheck_time_rules(loaded: LoadedDataset, data_file: Path, rows: int) -> lis
     return outcomes
 
 
-def validate(loaded: LoadedDataset, ingested: Ingested) -> Validated:
+def validate(loaded: LoadedDataset, ingested: Ingested, *, meanwhile: Callable[[], object] | None = None) -> Validated:
     """Run pandera over the row-level rules and Great Expectations over the dataset-level ones.
+
+    `meanwhile` runs while the Great Expectations worker (`quality.ge_worker`) validates, when there is one.
 
     Bad data never raises here: it becomes flagged rows and failing measures.
     """
@@ -175,8 +178,9 @@ def validate(loaded: LoadedDataset, ingested: Ingested) -> Validated:
     flags = [pl.scan_parquet(f) for f in pandera_engine.flag_files(workdir)]
     row_outcomes = _row_outcomes(row_rules, failures, flags, staged, ctx)
     suite, result, other = ge_worker.call(
-        ge_engine.validate, rules, ctx, ingested.staged, workdir, row_outcomes, ingested.rows_in, failures_path
-    )
+        ge_engine.validate, rules, ctx, ingested.staged, workdir, row_outcomes, ingested.rows_in, failures_path,
+        meanwhile=meanwhile,
+    )  # fmt: skip
     suite_path, result_path = workdir / GE_SUITE_FILE, workdir / GE_RESULT_FILE
     suite_path.write_text(json.dumps(suite, indent=2, default=str), encoding="utf-8")
     result_path.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")

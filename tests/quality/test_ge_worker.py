@@ -1,0 +1,112 @@
+"""The Great Expectations worker process: the same suite, results and pages as in this process; failures fall back here."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipelines.errors import SpecError, SpecIssue
+from pipelines.quality import ge_worker
+from pipelines.report import data_docs
+from pipelines.spec.loader import load_project
+from pipelines.stages import ingest, validate
+from pipelines.warehouse import Warehouse
+from tests.conftest import copy_project
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One worker for this module's tests (as `moshu run` starts one), ended after them; the project it serves."""
+    project = copy_project(tmp_path_factory.mktemp("worker") / "project")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ge_worker, "_allowed", True)
+        ge_worker.start(project)
+        assert ge_worker.started()
+        yield project
+        ge_worker.stop()
+
+
+def _validated(project_dir: Path, wh: Path, name: str) -> tuple[dict, dict, dict]:
+    loaded = load_project(project_dir).datasets[name]
+    val = validate(loaded, ingest(loaded, project_dir, Warehouse(wh)))
+    assert val.ge_suite is not None and val.ge_result is not None
+    outcomes = {o.rule_id: o.as_dict() for o in val.outcomes}
+    result = json.loads(val.ge_result.read_text())
+    for r in result["results"]:  # GE gives the expectations it validates a fresh random id on every run
+        r["expectation_config"].pop("id", None)
+    return json.loads(val.ge_suite.read_text()), result, outcomes
+
+
+def test_the_worker_gives_the_suite_results_and_outcomes_of_this_process(
+    worker: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_worker = _validated(worker, tmp_path / "a", "cnc_line")  # row_count and time_coverage run in GE's SQL engine
+    monkeypatch.setattr(ge_worker, "_pool", None)  # as without a worker
+    here = _validated(worker, tmp_path / "b", "cnc_line")
+    assert with_worker == here
+    suite, result, outcomes = with_worker
+    by_engine = {e["meta"]["rule_id"]: e["meta"]["executed_by"] for e in suite["expectations"]}
+    assert by_engine["cnc.row_count"] == by_engine["cnc.ts.coverage"] == "great_expectations"
+    assert result["meta"]["engines"]["pandera"] > 0 and outcomes["cnc.row_count"]["passed"]
+
+
+def test_data_docs_render_the_same_in_the_worker(worker: Path, tmp_path: Path) -> None:
+    _, result, _ = _validated(worker, tmp_path / "wh", "steel_plates_faults")
+    stored = tmp_path / "ge_validation.json"
+    stored.write_text(json.dumps(result), encoding="utf-8")
+    there = ge_worker.call(data_docs.render, stored, tmp_path / "worker.html", "run-1")
+    here = data_docs.render(stored, tmp_path / "here.html", "run-1")
+    uuid = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # GE's fresh element ids
+    assert uuid.sub("#", there.read_text()) == uuid.sub("#", here.read_text())
+    assert "steel" in here.read_text()  # the suite's page, not an empty one
+
+
+def _spec_error() -> None:
+    raise SpecError([SpecIssue("quality_rules/x.yaml", 3, None, "x.rule", "a message that names the fix")])
+
+
+def test_an_error_in_the_worker_is_raised_here_with_its_own_type_and_message(worker: Path) -> None:
+    with pytest.raises(SpecError, match="a message that names the fix"):
+        ge_worker.call(_spec_error)
+
+
+def test_without_a_worker_calls_run_here_and_start_needs_the_command_to_allow_it(
+    project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ge_worker, "_pool", None)  # this module's worker aside
+    monkeypatch.setattr(ge_worker, "_allowed", False)
+    assert not ge_worker.started()
+    ge_worker.start(project_dir)  # not allowed: a test runner's or a caller's process never spawns one
+    assert not ge_worker.started()
+    assert ge_worker.call(_pid) == os.getpid()
+
+
+def test_stop_ends_a_worker_that_is_still_importing(project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ge_worker, "_pool", None)  # this module's worker aside
+    monkeypatch.setattr(ge_worker, "_warmed", None)
+    monkeypatch.setattr(ge_worker, "_allowed", True)
+    ge_worker.start(project_dir)
+    pool = ge_worker._pool
+    assert pool is not None
+    processes = list(pool._processes.values())  # type: ignore[attr-defined]
+    ge_worker.stop()  # at once: the import takes seconds
+    assert not ge_worker.started()
+    assert processes and all(p.exitcode is not None for p in processes)
+
+
+def _pid() -> int:
+    return os.getpid()
+
+
+def test_a_killed_worker_leaves_the_call_to_this_process(worker: Path) -> None:  # last: it ends the module's worker
+    pid = ge_worker.call(_pid)
+    assert pid != os.getpid()  # it ran in the worker
+    os.kill(pid, signal.SIGKILL)
+    assert ge_worker.call(_pid) == os.getpid()  # the broken worker is noticed; the call is made here
+    assert ge_worker.submit(_pid).result() == os.getpid()
