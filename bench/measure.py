@@ -1,7 +1,11 @@
 """Run one command as its own process and measure it: wall time, CPU time and peak resident memory.
 
 The CPU time (user + system) and the peak are the kernel's `ru_utime`, `ru_stime` and `ru_maxrss`
-of that child (and of the descendants it waited for), read with `os.wait4`. Linux counts in a
+of that child (and of the descendants it waited for), read with `os.wait4`. `ru_maxrss` is the
+largest single process's peak, not a sum: for a command that runs helper processes at the same time
+(`moshu run` validates with Great Expectations in a worker process), the wrapper also samples every
+50 ms the resident memory of the command and all its descendants together, from `/proc`
+(`peak_tree_mb`; a spike shorter than the interval can be missed). Linux counts in a
 child's peak the memory of the process that forked it (until exec), so the command is started by
 this file run as a small wrapper process (standard library only), never by the benchmark driver,
 whose imports would otherwise inflate every peak.
@@ -30,7 +34,8 @@ class Measured:
     cpu_s: float  # user + system seconds of the command and the descendants it waited for
     peak_rss_mb: float
     returncode: int
-    log: str  # file holding the command's stdout and stderr
+    peak_tree_mb: float | None = None  # sampled sum over the command and its descendants
+    log: str = ""  # file holding the command's stdout and stderr
 
     @property
     def ok(self) -> bool:
@@ -42,6 +47,48 @@ class Measured:
         return asdict(self)
 
 
+def _rss_kb(pid: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _tree_rss_kb(root: int) -> int:
+    """Resident memory of `root` and every descendant, summed (one scan of /proc)."""
+    children: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = Path(f"/proc/{d}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(d))
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += _rss_kb(str(pid))
+        todo += children.get(pid, [])
+    return total
+
+
+class _TreeSampler(threading.Thread):
+    """Samples the summed RSS of a process tree until stopped; `peak_kb` is the largest sum seen."""
+
+    def __init__(self, pid: int, every_s: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.every_s, self.peak_kb = pid, every_s, 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.every_s):
+            self.peak_kb = max(self.peak_kb, _tree_rss_kb(self.pid))
+
+
 def _run_here(cmd: list[str], log: Path, timeout_s: float) -> dict[str, Any]:
     """Start `cmd` from this process, wait for it with wait4; kill it (status -9) after `timeout_s` (0: never)."""
     with log.open("wb") as out:
@@ -50,15 +97,20 @@ def _run_here(cmd: list[str], log: Path, timeout_s: float) -> dict[str, Any]:
         timer = threading.Timer(timeout_s, proc.kill) if timeout_s > 0 else None
         if timer is not None:
             timer.start()
+        sampler = _TreeSampler(proc.pid)
+        sampler.start()
         try:
             _, status, usage = os.wait4(proc.pid, 0)  # blocks: the wall time stays exact
         finally:
+            sampler.done.set()
             if timer is not None:
                 timer.cancel()
         wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
     cpu = usage.ru_utime + usage.ru_stime
-    return {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": usage.ru_maxrss / 1024, "returncode": proc.returncode}
+    peak = usage.ru_maxrss / 1024
+    tree = max(sampler.peak_kb / 1024, peak)  # the sampler may miss the one process's own peak between two samples
+    return {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak, "returncode": proc.returncode, "peak_tree_mb": tree}
 
 
 def measure(cmd: list[str], *, cwd: Path, env: dict[str, str], log: Path, timeout_s: float = 0) -> Measured:

@@ -27,17 +27,23 @@ LABELS = {
     "ge_pandas": "GE on pandas (validate only)",
 }
 HEADERS = (
-    "engine", "ok", "wall s", "CPU s", "rows/s", "peak MB", "x floor (wall)", "x floor (CPU)", "x floor (peak)", "load",
+    "engine", "ok", "wall s", "CPU s", "rows/s", "peak MB", "all processes MB", "x floor (wall)", "x floor (CPU)",
+    "x floor (peak)", "load",
 )  # fmt: skip
 """The table's columns; `load` is the machine's 1-minute load average just before the engine started."""
 COLUMNS_NOTE = (
     "Each engine is its own process. CPU s: user + system seconds of the process and the children it waited for, all "
-    "threads. Peak: the kernel's `ru_maxrss`. load: the machine's 1-minute load average just before the engine "
-    "started. Ratios are to the DuckDB floor of the same run and size."
+    "threads. Peak: the kernel's `ru_maxrss` (the largest single process). All processes: the command's and its "
+    "descendants' resident memory summed, sampled every 50 ms (moshu run validates with Great Expectations in a "
+    "worker process). load: the machine's 1-minute load average just before the engine started. Ratios are to the "
+    "DuckDB floor of the same run and size."
 )
-RUN_COLUMNS = ("wall s", "x floor (wall)", "CPU s", "x floor (CPU)", "peak MB", "x floor (peak)", "load")
+RUN_COLUMNS = ("wall s", "x floor (wall)", "CPU s", "x floor (CPU)", "peak MB", "all processes MB", "load")
 """The columns of each size in the run's side-by-side table."""
-TARGET_RATIO, STRETCH_RATIO, TARGET_PEAK_MB, TARGET_SQL_S = 2.0, 1.5, 2048.0, 0.5
+# The targets of "Fast feedback and a real lead": at 10M rows moshu at most the hand-built polars + pandera time
+# (stretch: 2x the floor), at 1M at most twice it; peak memory at most 1 GB at 10M and above; `moshu sql` under 0.5 s;
+# a 10,000-row run end to end under 3 s.
+STRETCH_RATIO, TARGET_PEAK_MB, TARGET_SQL_S, TARGET_SMALL_S, SMALL_ROWS = 2.0, 1024.0, 0.5, 3.0, 10_000
 
 
 def _read(path: str) -> str:
@@ -85,6 +91,7 @@ def cells_of(result: dict[str, Any]) -> dict[str, dict[str, str]]:
             "wall s": f"{m['wall_s']:.2f}",
             "CPU s": "-" if cpu is None else f"{cpu:.2f}",
             "peak MB": f"{m['peak_rss_mb']:,.0f}",
+            "all processes MB": "-" if m.get("peak_tree_mb") is None else f"{m['peak_tree_mb']:,.0f}",
             "load": "-" if m.get("load_before") is None else f"{m['load_before']:.1f}",
         }
         if m["ok"] and engine != "moshu_sql":
@@ -104,27 +111,29 @@ def rows_of(result: dict[str, Any]) -> list[list[str]]:
 
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's targets, measured (they are stated for 10M rows; shown at every size)."""
-    runs = result["runs"]
+    """The issue's targets that apply at this size, measured; the memory one counts every process of the run."""
+    runs, rows = result["runs"], result["rows"]
     out: list[dict[str, Any]] = []
-    moshu, floor, sql = runs.get("moshu"), runs.get("duckdb"), runs.get("moshu_sql")
-    if moshu and floor and moshu["ok"] and floor["ok"]:
-        ratio = moshu["wall_s"] / floor["wall_s"]
-        out.append(
-            {"target": f"end-to-end <= {TARGET_RATIO}x DuckDB floor", "value": round(ratio, 2), "met": ratio <= TARGET_RATIO}
-        )
-        out.append({"target": f"stretch: <= {STRETCH_RATIO}x", "value": round(ratio, 2), "met": ratio <= STRETCH_RATIO})
-    if moshu:
-        peak = moshu["peak_rss_mb"]
-        out.append({"target": f"peak memory <= {TARGET_PEAK_MB:.0f} MB", "value": round(peak), "met": peak <= TARGET_PEAK_MB})
-    if sql:
-        out.append(
-            {
-                "target": f"moshu sql startup < {TARGET_SQL_S} s",
-                "value": round(sql["wall_s"], 2),
-                "met": sql["wall_s"] < TARGET_SQL_S,
-            }
-        )
+    moshu, floor, sql, hand = runs.get("moshu"), runs.get("duckdb"), runs.get("moshu_sql"), runs.get("polars_pandera")
+
+    def add(target: str, value: float, met: bool) -> None:
+        out.append({"target": target, "value": round(value, 2), "met": met})
+
+    if moshu and moshu["ok"]:
+        if hand and hand["ok"] and rows >= 1_000_000:
+            limit = 1.0 if rows >= 10_000_000 else 2.0
+            ratio = moshu["wall_s"] / hand["wall_s"]
+            add(f"end to end <= {limit:g}x the polars + pandera pipeline by hand", ratio, ratio <= limit)
+        if floor and floor["ok"] and rows >= 10_000_000:
+            ratio = moshu["wall_s"] / floor["wall_s"]
+            add(f"stretch: <= {STRETCH_RATIO:g}x the DuckDB floor", ratio, ratio <= STRETCH_RATIO)
+        if rows >= 10_000_000:
+            peak = moshu.get("peak_tree_mb") or moshu["peak_rss_mb"]
+            add(f"peak memory, all processes, <= {TARGET_PEAK_MB:.0f} MB", peak, peak <= TARGET_PEAK_MB)
+        if rows <= SMALL_ROWS:
+            add(f"end to end < {TARGET_SMALL_S:g} s", moshu["wall_s"], moshu["wall_s"] < TARGET_SMALL_S)
+    if sql and sql["ok"]:
+        add(f"moshu sql startup < {TARGET_SQL_S} s", sql["wall_s"], sql["wall_s"] < TARGET_SQL_S)
     return out
 
 

@@ -70,10 +70,13 @@ def materialize(
     run_ids: list[str] = []
     outcomes: dict[str, DatasetOutcome] = {}
     if flat:
-        run_id, done = _run_flat(defs, project, settings, flat)
+        run_id, done = _run_flat(defs, project, settings, flat, last=not parted)
         run_ids.append(run_id)
         outcomes.update(done)
     for n in parted:
+        from pipelines.quality import ge_worker
+
+        ge_worker.end_after_validation(False)  # a partitioned run validates partition after partition
         run_id, outcomes[n] = _run_partitioned(defs, project, settings, n, partitions)
         run_ids.append(run_id)
     return (run_ids[0] if run_ids else ""), [outcomes[n] for n in names]
@@ -119,16 +122,18 @@ def _failures(result: Any) -> dict[str, str]:
 
 
 def _run_flat(
-    defs: dg.Definitions, project: Project, settings: Settings, names: list[str]
+    defs: dg.Definitions, project: Project, settings: Settings, names: list[str], *, last: bool = True
 ) -> tuple[str, dict[str, DatasetOutcome]]:
     """One run per dataset, of the dataset's own job, tagged with its name: each shows on its job's page in Dagster."""
     from pipelines.defs.build import DATASET_TAG, job_name
+    from pipelines.quality import ge_worker
     from pipelines.runner import cleanup_staging
     from pipelines.stages.register import record_failure
 
     first = ""
     outcomes = {}
-    for n in names:
+    for i, n in enumerate(names):
+        ge_worker.end_after_validation(i == len(names) - 1 and last)  # the worker's memory is back before publishing
         result = _execute(defs.resolve_job_def(job_name(n)), settings, [n], _asset_keys(project, n), {DATASET_TAG: n})
         first = first or result.run_id
         cleanup_staging(settings.warehouse, n, staging_run_id(result.run_id, n))

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 _pool: ProcessPoolExecutor | None = None
 _warmed: Future[None] | None = None
 _allowed = False
+_end_after_validation = False
 
 
 def _warm(project_root: str | None) -> None:
@@ -94,6 +95,19 @@ def stop() -> None:
     _pool.shutdown(wait=True, cancel_futures=True)  # an idle worker exits on its own, its finalisers run
     _pool = _warmed = None
     gc.collect()  # the executor's queues release their semaphores now, not at an exit that skips finalisers
+
+
+def end_after_validation(end: bool = True) -> None:
+    """Say whether the next validation is the run's last use of the worker; if so, `validation_done()` ends it, so
+    that its memory is returned before the publish step's own peak (set by `moshu run` before each dataset)."""
+    global _end_after_validation
+    _end_after_validation = end
+
+
+def validation_done() -> None:
+    """Called after a validation's Great Expectations share: ends the worker if that was its last use."""
+    if _end_after_validation:
+        stop()
 
 
 def started() -> bool:

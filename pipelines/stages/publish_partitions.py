@@ -38,6 +38,7 @@ from pipelines.stages.history import partition_findings
 from pipelines.stages.ingest import Ingested
 from pipelines.stages.publish import (
     Published,
+    data_docs_page,
     file_entry,
     identifiability,
     manifest_for,
@@ -179,8 +180,6 @@ def _link(src: Path, dst: Path, key: str) -> None:
 
 def _write_partition(loaded: LoadedDataset, v: Validated, tmp: Path, version: int, how: str) -> dict[str, Any]:
     """Write one rebuilt partition's files; its record for the manifest (`how`: its `basis`)."""
-    from pipelines.quality import ge_worker
-    from pipelines.report import data_docs
 
     ing = v.ingested
     assert ing.partition is not None and v.ge_result is not None
@@ -191,7 +190,7 @@ def _write_partition(loaded: LoadedDataset, v: Validated, tmp: Path, version: in
     (tmp / qdir).mkdir(parents=True)
     shutil.copyfile(v.ge_result, tmp / qdir / "ge_validation.json")
     # the page sits in quality/partitions/<tag>/: its links reach quality/ as ../../
-    ge_worker.call(data_docs.render, tmp / qdir / "ge_validation.json", tmp / qdir / "data_docs.html", ing.run_id, "../../")
+    data_docs_page(v, tmp / qdir / "data_docs.html", "../../")
     files = [*rows.files, *(file_entry(tmp, rel) for rel in (f"{qdir}/ge_validation.json", f"{qdir}/data_docs.html"))]
     measures, details = file_measures(tmp, files, data, rows.rows_published)
     personal = loaded.spec.personal_columns

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,12 +20,11 @@ from pipelines.quality.results import RuleOutcome
 from pipelines.quality.text_rules import nul_rules
 from pipelines.spec.loader import LoadedDataset
 from pipelines.spec.rules import RuleBase
+from pipelines.stages.ge_share import DATA_DOCS_FILE, GE_RESULT_FILE, GE_SUITE_FILE, validate_and_document
 from pipelines.stages.ingest import ROW_ID, Ingested
 
 FAILURES_FILE = "failures.parquet"  # (_row_id, rule_id, flag, reason) per flagged row and rule
 REASON = "reason"
-GE_SUITE_FILE = "ge_suite.json"
-GE_RESULT_FILE = "ge_validation.json"
 SAMPLES_PER_RULE = 5
 
 
@@ -40,6 +38,7 @@ class Validated:
     failures: Path | None = None
     ge_suite: Path | None = None
     ge_result: Path | None = None
+    data_docs: Path | None = None  # the Data Docs page of `ge_result`, rendered in the same call
     ge_success: bool | None = None
 
     @property
@@ -177,15 +176,15 @@ def validate(loaded: LoadedDataset, ingested: Ingested, *, meanwhile: Callable[[
     failures.write_parquet(failures_path)
     flags = [pl.scan_parquet(f) for f in pandera_engine.flag_files(workdir)]
     row_outcomes = _row_outcomes(row_rules, failures, flags, staged, ctx)
-    suite, result, other = ge_worker.call(
-        ge_engine.validate, rules, ctx, ingested.staged, workdir, row_outcomes, ingested.rows_in, failures_path,
-        meanwhile=meanwhile,
+    quality = "../../" if ingested.partition else ""  # where the page will sit: quality/ or quality/partitions/<tag>/
+    success, other = ge_worker.call(
+        validate_and_document, rules, ctx, ingested.staged, workdir, row_outcomes, ingested.rows_in, failures_path,
+        ingested.run_id, quality, meanwhile=meanwhile,
     )  # fmt: skip
-    suite_path, result_path = workdir / GE_SUITE_FILE, workdir / GE_RESULT_FILE
-    suite_path.write_text(json.dumps(suite, indent=2, default=str), encoding="utf-8")
-    result_path.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+    ge_worker.validation_done()
     by_id = {**row_outcomes, **{o.rule_id: o for o in other}}
     return Validated(
         ingested=ingested, outcomes=[by_id[r.id] for r in rules], rules=rules, failures=failures_path,
-        ge_suite=suite_path, ge_result=result_path, ge_success=bool(result.get("success")),
+        ge_suite=workdir / GE_SUITE_FILE, ge_result=workdir / GE_RESULT_FILE, data_docs=workdir / DATA_DOCS_FILE,
+        ge_success=success,
     )  # fmt: skip

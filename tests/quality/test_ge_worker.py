@@ -13,11 +13,12 @@ import pytest
 
 from pipelines.errors import SpecError, SpecIssue
 from pipelines.quality import ge_worker
-from pipelines.report import data_docs
 from pipelines.spec.loader import load_project
 from pipelines.stages import ingest, validate
 from pipelines.warehouse import Warehouse
 from tests.conftest import copy_project
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @pytest.fixture(scope="module")
@@ -32,15 +33,16 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         ge_worker.stop()
 
 
-def _validated(project_dir: Path, wh: Path, name: str) -> tuple[dict, dict, dict]:
+def _validated(project_dir: Path, wh: Path, name: str) -> tuple[dict, dict, dict, str]:
     loaded = load_project(project_dir).datasets[name]
     val = validate(loaded, ingest(loaded, project_dir, Warehouse(wh)))
-    assert val.ge_suite is not None and val.ge_result is not None
+    assert val.ge_suite is not None and val.ge_result is not None and val.data_docs is not None
     outcomes = {o.rule_id: o.as_dict() for o in val.outcomes}
     result = json.loads(val.ge_result.read_text())
     for r in result["results"]:  # GE gives the expectations it validates a fresh random id on every run
         r["expectation_config"].pop("id", None)
-    return json.loads(val.ge_suite.read_text()), result, outcomes
+    page = UUID.sub("#", val.data_docs.read_text().replace(val.ingested.run_id, "<run>"))  # and each page element
+    return json.loads(val.ge_suite.read_text()), result, outcomes, page
 
 
 def test_the_worker_gives_the_suite_results_and_outcomes_of_this_process(
@@ -50,21 +52,28 @@ def test_the_worker_gives_the_suite_results_and_outcomes_of_this_process(
     monkeypatch.setattr(ge_worker, "_pool", None)  # as without a worker
     here = _validated(worker, tmp_path / "b", "cnc_line")
     assert with_worker == here
-    suite, result, outcomes = with_worker
+    suite, result, outcomes, page = with_worker
+    assert "cnc_line" in page and "<run>" in page  # the Data Docs page, rendered in the same call
     by_engine = {e["meta"]["rule_id"]: e["meta"]["executed_by"] for e in suite["expectations"]}
     assert by_engine["cnc.row_count"] == by_engine["cnc.ts.coverage"] == "great_expectations"
     assert result["meta"]["engines"]["pandera"] > 0 and outcomes["cnc.row_count"]["passed"]
 
 
-def test_data_docs_render_the_same_in_the_worker(worker: Path, tmp_path: Path) -> None:
-    _, result, _ = _validated(worker, tmp_path / "wh", "steel_plates_faults")
-    stored = tmp_path / "ge_validation.json"
-    stored.write_text(json.dumps(result), encoding="utf-8")
-    there = ge_worker.call(data_docs.render, stored, tmp_path / "worker.html", "run-1")
-    here = data_docs.render(stored, tmp_path / "here.html", "run-1")
-    uuid = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # GE's fresh element ids
-    assert uuid.sub("#", there.read_text()) == uuid.sub("#", here.read_text())
-    assert "steel" in here.read_text()  # the suite's page, not an empty one
+def test_the_worker_ends_after_the_last_validation_of_a_run(
+    worker: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`moshu run` marks its last dataset's validation: the worker's memory is returned before publishing."""
+    monkeypatch.setattr(ge_worker, "_pool", None)  # this module's worker aside: one of this test's own
+    monkeypatch.setattr(ge_worker, "_warmed", None)
+    monkeypatch.setattr(ge_worker, "_allowed", True)
+    ge_worker.start(worker)
+    ge_worker.end_after_validation(False)
+    _validated(worker, tmp_path / "a", "steel_plates_faults")
+    assert ge_worker.started()  # another dataset follows
+    ge_worker.end_after_validation(True)
+    _validated(worker, tmp_path / "b", "steel_plates_faults")
+    assert not ge_worker.started()
+    ge_worker.end_after_validation(False)
 
 
 def _spec_error() -> None:
