@@ -86,7 +86,8 @@ def _ready() -> None:
 
 def stop() -> None:
     """End the worker, whatever it is doing (it holds no state a run needs once the run is over)."""
-    global _pool, _warmed
+    global _pool, _warmed, _end_after_validation
+    _end_after_validation = False
     if _pool is None:
         return
     if _warmed is not None and not _warmed.done():  # still importing, for a run that did not need it: end it now
@@ -106,7 +107,9 @@ def end_after_validation(end: bool = True) -> None:
 
 def validation_done() -> None:
     """Called after a validation's Great Expectations share: ends the worker if that was its last use."""
+    global _end_after_validation
     if _end_after_validation:
+        _end_after_validation = False  # said for one validation only
         stop()
 
 

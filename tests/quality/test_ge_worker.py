@@ -27,6 +27,7 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     project = copy_project(tmp_path_factory.mktemp("worker") / "project")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(ge_worker, "_allowed", True)
+        mp.setattr(ge_worker, "_end_after_validation", False)
         ge_worker.start(project)
         assert ge_worker.started()
         yield project
