@@ -19,9 +19,10 @@ import logging
 import multiprocessing
 import os
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
-from multiprocessing import util
+from multiprocessing import connection, util
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -41,6 +42,9 @@ def _warm(project_root: str | None) -> None:
     last exit handler, after multiprocessing's own, flushes the output and exits.
     """
     util.Finalize(None, _exit_now, exitpriority=-100)
+    parent = multiprocessing.parent_process()
+    if parent is not None:  # a command killed outright (SIGKILL, out of memory) leaves no orphan behind
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), name="moshu-parent-watch", daemon=True).start()
     from pipelines.quality.ge_engine import _prepare_ge
     from pipelines.report import data_docs  # noqa: F401  (its imports, ahead of the first page)
 
@@ -59,6 +63,12 @@ def allow() -> None:
     """
     global _allowed
     _allowed = True
+
+
+def _exit_with(sentinel: int) -> None:
+    """Wait for the parent process to end, then end this worker (its queue would otherwise wait forever)."""
+    connection.wait([sentinel])
+    os._exit(1)
 
 
 def _exit_now() -> None:

@@ -6,6 +6,9 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -120,3 +123,34 @@ def test_a_killed_worker_leaves_the_call_to_this_process(worker: Path) -> None: 
     os.kill(pid, signal.SIGKILL)
     assert ge_worker.call(_pid) == os.getpid()  # the broken worker is noticed; the call is made here
     assert ge_worker.submit(_pid).result() == os.getpid()
+
+
+_KILLED_PARENT = """
+import os, signal, sys
+from pathlib import Path
+from pipelines.quality import ge_worker
+
+if __name__ == "__main__":
+    ge_worker.allow()
+    ge_worker.start(Path(sys.argv[1]))
+    print(ge_worker.call(os.getpid), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # no `stop()`, no exit handler: as a command killed outright
+"""
+
+
+def test_a_worker_whose_command_is_killed_ends_too(tmp_path: Path, project_dir: Path) -> None:
+    script = tmp_path / "killed.py"
+    script.write_text(_KILLED_PARENT, encoding="utf-8")
+    out = tmp_path / "out.txt"
+    with out.open("w") as f:  # a file, not a pipe: an orphan worker would hold a pipe open
+        res = subprocess.run([sys.executable, str(script), str(project_dir)], stdout=f, stderr=f, timeout=120)
+    assert res.returncode == -signal.SIGKILL, out.read_text()
+    pid = int(out.read_text().split()[0])
+    assert pid != os.getpid()
+    for _ in range(300):  # the worker notices its parent's end at once; allow for a loaded machine
+        if not Path(f"/proc/{pid}").exists() or "State:\tZ" in Path(f"/proc/{pid}/status").read_text():
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        pytest.fail(f"the worker {pid} outlived the command that started it")
