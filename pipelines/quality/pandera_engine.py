@@ -27,7 +27,7 @@ from pipelines.spec.rules import RuleBase
 ROW_ID = "_row_id"
 FAILURES_SCHEMA = {ROW_ID: pl.UInt32, "rule_id": pl.String, "flag": pl.UInt8}
 CHUNK_ROWS = 1_000_000  # rows of a flag frame pandera validates at a time
-BUCKET_ROWS = 4_000_000  # rows a windowed rule's pass holds at a time (about 1 GB for a series rule)
+BUCKET_ROWS = 2_000_000  # rows a windowed rule's pass holds at a time (about half a GB for a series rule)
 
 
 def _check_fn(expr: pl.Expr) -> Callable[[PolarsData], pl.LazyFrame]:

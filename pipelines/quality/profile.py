@@ -82,13 +82,14 @@ def _column_stats(
             continue
         aggs += [e.min().alias(f"{i}.min"), e.max().alias(f"{i}.max")]
     got = lf.select(aggs).collect(engine="streaming").row(0, named=True)
-    row_hash = lf.select(pl.struct(cols).hash(SEED).alias(_ROW_HASH)).collect(engine="streaming").get_column(_ROW_HASH)
     estimate = rows > EXACT_DISTINCT_ROWS
     for i, c in enumerate(cols):
         quantiles = schema[c].is_numeric() and c not in personal  # a personal column's quantiles are never kept
         if quantiles or estimate:
             one = _one_column(lf, c, rows - int(got[f"{i}.nulls"]), quantiles=quantiles, estimate=estimate)
             got |= {f"{i}.{name}": value for name, value in one.items()}
+    # Each row's hash is taken once the one-column passes are done, so that it is not held while they sort.
+    row_hash = lf.select(pl.struct(cols).hash(SEED).alias(_ROW_HASH)).collect(engine="streaming").get_column(_ROW_HASH)
     out = []
     for i, c in enumerate(cols):
         nulls = int(got[f"{i}.nulls"])

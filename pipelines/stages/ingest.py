@@ -27,6 +27,9 @@ from pipelines.warehouse import Warehouse
 
 ROW_ID = "_row_id"
 STAGED_FILE = "staged.parquet"
+# Rows per row group of the staged file. The streaming passes that read it (the rules, writing the rows) hold a few
+# row groups per thread at a time, so their peak memory follows this size (polars' default is about twice as many).
+STAGED_ROW_GROUP = 50_000
 
 
 @dataclass
@@ -226,7 +229,7 @@ def _stage(
                 pseudonymise(rows, spec.personal_columns, key) if key else rows
             )  # raw personal values never reach the warehouse
             lf, applied = fix.apply(rows, corrections, spec, current)
-            lf.with_row_index(ROW_ID).sink_parquet(staged)
+            lf.with_row_index(ROW_ID).sink_parquet(staged, row_group_size=STAGED_ROW_GROUP)
         except pl.exceptions.ComputeError as e:
             msg = parser_message(e)  # polars quotes the raw values it could not convert
             which = ", ".join(f"`{f.path}`" for f in files)

@@ -248,3 +248,26 @@ def test_a_warehouse_path_with_a_quote(project_dir: Path, tmp_path: Path) -> Non
     wh = Warehouse(tmp_path / "it's a warehouse")
     pub = build(project_dir, wh, ["steel_plates_faults"])["steel_plates_faults"]
     assert pub.created and pub.rows_published == 1941
+
+
+def test_published_and_quarantined_rows_keep_the_raw_file_order(built: Built) -> None:
+    """cnc_line's flagged rows lie all through its file: merged back into the release, every row keeps its place."""
+    data, q = _data(built.warehouse, "cnc_line", 1), _quarantine(built.warehouse, "cnc_line", 1)
+    assert data["_source_row"].to_list() == sorted(data["_source_row"].to_list())
+    assert q["_source_row"].to_list() == sorted(q["_source_row"].to_list())
+    assert sorted(data["_source_row"].to_list() + q["_source_row"].to_list()) == list(range(1, 2386))
+    warned = data.filter(pl.col("_warn_rules").list.len() > 0)["_source_row"].to_list()
+    assert len(warned) == 39 and warned[0] > 1 and warned[-1] < 2385  # flagged rows between unflagged ones
+
+
+def test_staged_rows_are_written_in_small_row_groups(project_dir: Path, warehouse: Warehouse) -> None:
+    import pyarrow.parquet as pq
+
+    from pipelines.stages.ingest import STAGED_ROW_GROUP
+
+    loaded = load_project(project_dir).datasets["cmapss"]
+    ing = ingest(loaded, project_dir, warehouse)
+    assert ing.staged is not None
+    meta = pq.ParquetFile(ing.staged).metadata
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    assert sum(sizes) == ing.rows_in == 160_359 and max(sizes) <= STAGED_ROW_GROUP and len(sizes) >= 4
