@@ -63,6 +63,7 @@ def test_the_worker_gives_the_suite_results_and_outcomes_of_this_process(
     assert result["meta"]["engines"]["pandera"] > 0 and outcomes["cnc.row_count"]["passed"]
 
 
+@pytest.mark.slow  # starts a worker of its own (the import costs seconds on the other core)
 def test_the_worker_ends_after_the_last_validation_of_a_run(
     worker: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -138,6 +139,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.slow  # starts a worker of its own (the import costs seconds on the other core)
 def test_a_worker_whose_command_is_killed_ends_too(tmp_path: Path, project_dir: Path) -> None:
     script = tmp_path / "killed.py"
     script.write_text(_KILLED_PARENT, encoding="utf-8")
