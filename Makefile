@@ -29,8 +29,11 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# --compile-bytecode: the libraries' bytecode is written once, at install. Where PYTHONDONTWRITEBYTECODE is set (many
+# container images), Python would otherwise compile Great Expectations, Dagster and the rest from source on every
+# `moshu run` (measured: 11.2-12.8 s against 7.0-7.4 s for a 10,000-row run; bench/README.md).
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 setup: $(VENV)/.synced ## create .venv from the lock file
