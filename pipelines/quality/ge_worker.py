@@ -18,6 +18,7 @@ import gc
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -25,6 +26,9 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import connection, util
 from pathlib import Path
 from typing import Any, Generic, TypeVar
+
+from pipelines import cancel
+from pipelines.errors import RunCancelled
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -41,6 +45,7 @@ def _warm(project_root: str | None) -> None:
     The worker ends as the `moshu` command does, without the interpreter's teardown (see `pipelines.cli.main`): its
     last exit handler, after multiprocessing's own, flushes the output and exits.
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the command stops the run
     util.Finalize(None, _exit_now, exitpriority=-100)
     parent = multiprocessing.parent_process()
     if parent is not None:  # a command killed outright (SIGKILL, out of memory) leaves no orphan behind
@@ -141,12 +146,20 @@ class Pending(Generic[T]):
                 log.debug("the Great Expectations worker is gone (%s: %s)", type(e).__name__, e)
 
     def result(self) -> T:
-        """The call's value; a call that failed in the worker is made again here, so its error keeps its type."""
+        """The call's value; a call that failed in the worker is made again here, so its error keeps its type.
+
+        Raises:
+            RunCancelled: the run was asked to stop (SIGTERM or SIGINT) while this process waited, or before the
+                call could be made here instead.
+        """
         if self._future is not None:
             try:
                 return self._future.result()
+            except RunCancelled:  # raised in this thread by the stop handler (`pipelines.cancel`) while it waited
+                raise
             except Exception as e:
                 log.debug("the worker's %s failed (%s: %s); running it here", self._fn.__name__, type(e).__name__, e)
+            cancel.check()  # a stop asked meanwhile (the worker may have died of the same Ctrl-C): stop, not redo
         return self._fn(*self._args)
 
 

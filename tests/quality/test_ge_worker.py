@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,6 +113,28 @@ def test_stop_ends_a_worker_that_is_still_importing(project_dir: Path, monkeypat
     ge_worker.stop()  # at once: the import takes seconds
     assert not ge_worker.started()
     assert processes and all(p.exitcode is not None for p in processes)
+
+
+def _sleep(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def test_a_stop_while_waiting_for_the_worker_stops_the_run_and_is_not_redone_here(worker: Path) -> None:
+    """SIGTERM while the command waits for the worker raises `RunCancelled`; the call is not made again in-process."""
+    from pipelines import cancel
+    from pipelines.errors import RunCancelled
+
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM))
+    started = time.monotonic()
+    with pytest.raises(RunCancelled, match="SIGTERM"), cancel.stop_on_signals(hard_stop=lambda signum: None):
+        timer.start()
+        ge_worker.call(_sleep, 4.0)
+    assert time.monotonic() - started < 3.5  # not the 4 s of the call, nor 8 s of a second one here
+    assert cancel.requested() == signal.SIGTERM
+    with cancel.stop_on_signals(hard_stop=lambda signum: None):
+        pass  # entering the block forgets the stop: the next tests run as a new command would
+    assert cancel.requested() is None
 
 
 def _pid() -> int:
