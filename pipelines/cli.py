@@ -263,6 +263,7 @@ def main() -> None:
         app()
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    ge_worker.stop()  # a command that failed before its run's own `finally` (a spec error, an unknown dataset)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

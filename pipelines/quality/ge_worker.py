@@ -35,7 +35,9 @@ log = logging.getLogger(__name__)
 
 _pool: ProcessPoolExecutor | None = None
 _warmed: Future[None] | None = None
+_calls: list[Future[Any]] = []  # the calls handed to the worker, for `stop()` to know whether it is busy
 _allowed = False
+_QUIET_TRACKER = "ignore::UserWarning:multiprocessing.resource_tracker"
 _end_after_validation = False
 
 
@@ -86,6 +88,10 @@ def start(project_root: Path | None) -> None:
     """Start the worker (once per process, if `allow()`ed); it begins importing Great Expectations at once."""
     global _pool, _warmed
     if _pool is None and _allowed:
+        # A worker terminated mid-import (a run that failed or was stopped early) leaves the semaphores it made to
+        # multiprocessing's resource tracker, which removes them and warns on stderr; the removal is all that is needed.
+        if _QUIET_TRACKER not in sys.warnoptions:
+            sys.warnoptions.append(_QUIET_TRACKER)  # passed as -W to the tracker process when it starts
         _pool = ProcessPoolExecutor(
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),  # never fork a process that runs polars' and Dagster's threads
@@ -100,16 +106,25 @@ def _ready() -> None:
 
 
 def stop() -> None:
-    """End the worker, whatever it is doing (it holds no state a run needs once the run is over)."""
+    """End the worker, whatever it is doing (it holds no state a run needs once the run is over).
+
+    An idle worker exits on its own; one still importing, or still working for a run that was stopped, is
+    terminated, so that a stop never waits for a validation to finish.
+    """
     global _pool, _warmed, _end_after_validation
     _end_after_validation = False
     if _pool is None:
         return
-    if _warmed is not None and not _warmed.done():  # still importing, for a run that did not need it: end it now
-        for p in list((getattr(_pool, "_processes", None) or {}).values()):  # the executor has no public terminate
+    busy = any(not f.done() for f in _calls) or (_warmed is not None and not _warmed.done())
+    processes = list((getattr(_pool, "_processes", None) or {}).values())  # the executor has no public terminate
+    if busy:  # importing for a run that did not need it, or working for a run that was stopped: end it now
+        for p in processes:
             p.terminate()
-    _pool.shutdown(wait=True, cancel_futures=True)  # an idle worker exits on its own, its finalisers run
+    _pool.shutdown(wait=not busy, cancel_futures=True)  # an idle worker exits on its own, its finalisers run
+    for p in processes:
+        p.join()
     _pool = _warmed = None
+    _calls.clear()
     gc.collect()  # the executor's queues release their semaphores now, not at an exit that skips finalisers
 
 
@@ -142,6 +157,7 @@ class Pending(Generic[T]):
         if _pool is not None:
             try:
                 self._future = _pool.submit(fn, *args)
+                _calls.append(self._future)
             except Exception as e:
                 log.debug("the Great Expectations worker is gone (%s: %s)", type(e).__name__, e)
 

@@ -137,6 +137,22 @@ def test_a_stop_while_waiting_for_the_worker_stops_the_run_and_is_not_redone_her
     assert cancel.requested() is None
 
 
+def test_stop_ends_a_worker_that_is_still_working(project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stopped run does not wait for the validation its worker is doing."""
+    monkeypatch.setattr(ge_worker, "_pool", None)  # this module's worker aside: one of this test's own
+    monkeypatch.setattr(ge_worker, "_warmed", None)
+    monkeypatch.setattr(ge_worker, "_calls", [])
+    monkeypatch.setattr(ge_worker, "_allowed", True)
+    ge_worker.start(project_dir)
+    working = ge_worker.submit(_sleep, 60.0)
+    assert working._future is not None
+    time.sleep(0.5)
+    started = time.monotonic()
+    ge_worker.stop()
+    assert time.monotonic() - started < 30  # terminated, not waited for (the call would take a minute)
+    assert not ge_worker.started() and working._future.done()
+
+
 def _pid() -> int:
     return os.getpid()
 
@@ -179,3 +195,38 @@ def test_a_worker_whose_command_is_killed_ends_too(tmp_path: Path, project_dir: 
     else:
         os.kill(pid, signal.SIGKILL)
         pytest.fail(f"the worker {pid} outlived the command that started it")
+
+
+_LOCK_HOLDER = """
+import multiprocessing, time
+
+def hold() -> None:
+    lock = multiprocessing.Lock()  # registered with the parent's resource tracker, never released: terminated below
+    time.sleep(60)
+"""
+
+_STOPPED_EARLY = """
+import os, sys, time
+from pathlib import Path
+from pipelines.quality import ge_worker
+
+if __name__ == "__main__":
+    import holder
+    ge_worker.allow()
+    ge_worker.start(None)
+    ge_worker.submit(holder.hold)
+    time.sleep(8)  # the worker imports, then makes its lock
+    ge_worker.stop()  # busy: terminated, as for a run stopped or failed early
+    sys.stderr.flush()
+    os._exit(0)
+"""
+
+
+@pytest.mark.slow  # starts a worker of its own
+def test_a_worker_ended_while_working_leaves_no_noise_on_stderr(tmp_path: Path) -> None:
+    """multiprocessing's resource tracker removes what a terminated worker left, without warning on stderr."""
+    (tmp_path / "holder.py").write_text(_LOCK_HOLDER, encoding="utf-8")
+    (tmp_path / "stopped.py").write_text(_STOPPED_EARLY, encoding="utf-8")
+    res = subprocess.run([sys.executable, "stopped.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "resource_tracker" not in res.stderr and "leaked" not in res.stderr, res.stderr
