@@ -11,9 +11,11 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import sys
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, create_model
@@ -145,20 +147,35 @@ def rule_file_model() -> type[BaseModel]:
 KINDS_DIR = "kinds"
 
 
+KINDS_PACKAGE = "moshu_project_kinds"
+
+
+def _kinds_package() -> ModuleType:
+    """The namespace the project's kind modules are imported under (it has no files of its own)."""
+    package = ModuleType(KINDS_PACKAGE, "The project's own rule kinds (quality_rules/kinds/*.py).")
+    package.__path__ = []
+    return package
+
+
 def load_project_kinds(root: Path) -> list[SpecIssue]:
     """Import the project's own rule kinds from `quality_rules/kinds/*.py` (each calls `register_kind`)."""
     import importlib.util
 
     issues: list[SpecIssue] = []
     for path in sorted((root / RULES_DIR / KINDS_DIR).glob("*.py")):
-        name = f"moshu_project_kinds.{path.stem}"
+        name = f"{KINDS_PACKAGE}.{path.stem}"
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
             continue
         module = importlib.util.module_from_spec(spec)
+        # Importable by name, so that rules of the kind pickle by reference: the Great Expectations worker
+        # (`pipelines.quality.ge_worker`) loads the same files under the same names and receives them.
+        sys.modules.setdefault(KINDS_PACKAGE, _kinds_package())
+        sys.modules[name] = module
         try:
             spec.loader.exec_module(module)
         except Exception as e:  # a broken plugin is the author's error, reported like a spec error
+            sys.modules.pop(name, None)
             line = None
             tb = e.__traceback__
             while tb is not None:

@@ -72,3 +72,25 @@ def test_a_broken_custom_kind_is_a_spec_error_with_its_line(project: Path) -> No
         load_project(project)
     issue = info.value.issues[0]
     assert issue.file == "quality_rules/kinds/broken.py" and issue.line == 2 and "oops" in issue.message
+
+
+@pytest.mark.slow  # starts a Great Expectations worker of its own
+def test_a_custom_kind_runs_in_the_great_expectations_worker(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Rules of a project's own kind reach the worker (which loads the same kind files): no fallback to this process."""
+    import logging
+
+    from pipelines.quality import ge_worker
+
+    monkeypatch.setattr(ge_worker, "_pool", None)
+    monkeypatch.setattr(ge_worker, "_warmed", None)
+    monkeypatch.setattr(ge_worker, "_allowed", True)
+    ge_worker.start(project)
+    try:
+        with caplog.at_level(logging.DEBUG, logger=ge_worker.__name__):
+            pub = build(project, Warehouse(tmp_path / "wh"), ["press_line"])["press_line"]
+    finally:
+        ge_worker.stop()
+    assert (pub.rows_published, pub.rows_quarantined) == (6, 1)
+    assert not [r for r in caplog.records if r.name == ge_worker.__name__], [r.getMessage() for r in caplog.records]
