@@ -98,7 +98,6 @@ def run(
                 if cancel.requested() is None:
                     raise
     finally:
-        ge_worker.stop()
         set_listener(None)
         if status is not None:
             status.stop()
@@ -263,7 +262,7 @@ def main() -> None:
         app()
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    ge_worker.stop()  # a command that failed before its run's own `finally` (a spec error, an unknown dataset)
+    ge_worker.stop()  # however the command ended: a run, a spec error, a stop
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

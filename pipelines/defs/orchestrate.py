@@ -62,6 +62,9 @@ def materialize(
     """
     for name in ("dagster", "great_expectations"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
+    from pipelines.quality import ge_worker
+
+    ge_worker.end_after_validation(False)  # set per dataset by `_run_flat`: only its last one ends the worker
     defs = build_definitions(project, settings)
     flat = [n for n in names if project.datasets[n].spec.partitions is None]
     parted = [n for n in names if n not in flat]
@@ -73,10 +76,7 @@ def materialize(
         run_id, done = _run_flat(defs, project, settings, flat, last=not parted)
         run_ids.append(run_id)
         outcomes.update(done)
-    for n in parted:
-        from pipelines.quality import ge_worker
-
-        ge_worker.end_after_validation(False)  # a partitioned run validates partition after partition
+    for n in parted:  # a partitioned run validates partition after partition: its worker lasts to the end
         run_id, outcomes[n] = _run_partitioned(defs, project, settings, n, partitions)
         run_ids.append(run_id)
     return (run_ids[0] if run_ids else ""), [outcomes[n] for n in names]

@@ -103,10 +103,9 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path, warehouse: Wa
     rows = write_rows(loaded, v, tmp, data, held)
     quality = tmp / QUALITY_DIR
     quality.mkdir()
-    assert v.ge_suite is not None and v.ge_result is not None
-    shutil.copyfile(v.ge_suite, quality / v.ge_suite.name)
-    shutil.copyfile(v.ge_result, quality / v.ge_result.name)
-    data_docs_page(v, quality / "data_docs.html", "")
+    assert v.ge_suite is not None and v.ge_result is not None and v.data_docs is not None
+    for made in (v.ge_suite, v.ge_result, v.data_docs):  # written by validation (`stages.ge_share`)
+        shutil.copyfile(made, quality / made.name)
     files = _file_list(tmp, rows.files)
     extra, details = file_measures(tmp, files, data, rows.rows_published)
     if spec.personal_columns and "moshu.accessibility" not in details:  # I-1 reads the files: only when they read back
@@ -129,17 +128,6 @@ def _write_version(loaded: LoadedDataset, v: Validated, tmp: Path, warehouse: Wa
         **({"anomalies": findings} if findings is not None else {}),
     }
     return body, card
-
-
-def data_docs_page(v: Validated, out: Path, quality: str) -> None:
-    """The version's Data Docs page: the one validation rendered (rendered here only for a `Validated` without it)."""
-    if v.data_docs is not None and v.data_docs.is_file():
-        shutil.copyfile(v.data_docs, out)
-        return
-    from pipelines.report import data_docs
-
-    assert v.ge_result is not None
-    data_docs.render(v.ge_result, out, v.ingested.run_id, quality)
 
 
 def measure_demands(loaded: LoadedDataset, data: Path | str | list[str]) -> list[dict[str, Any]]:

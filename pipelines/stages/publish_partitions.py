@@ -38,7 +38,6 @@ from pipelines.stages.history import partition_findings
 from pipelines.stages.ingest import Ingested
 from pipelines.stages.publish import (
     Published,
-    data_docs_page,
     file_entry,
     identifiability,
     manifest_for,
@@ -182,15 +181,14 @@ def _write_partition(loaded: LoadedDataset, v: Validated, tmp: Path, version: in
     """Write one rebuilt partition's files; its record for the manifest (`how`: its `basis`)."""
 
     ing = v.ingested
-    assert ing.partition is not None and v.ge_result is not None
+    assert ing.partition is not None and v.ge_result is not None and v.data_docs is not None
     tag = file_tag(ing.partition)
     data, quarantine = table_file(tmp, PUBLISHED, "part", tag), table_file(tmp, QUARANTINE, "quarantine", tag)
     qdir = f"{PARTITIONS_DIR}/{tag}"
     rows = write_rows(loaded, v, tmp, data, quarantine)
     (tmp / qdir).mkdir(parents=True)
     shutil.copyfile(v.ge_result, tmp / qdir / "ge_validation.json")
-    # the page sits in quality/partitions/<tag>/: its links reach quality/ as ../../
-    data_docs_page(v, tmp / qdir / "data_docs.html", "../../")
+    shutil.copyfile(v.data_docs, tmp / qdir / "data_docs.html")  # rendered by validation for quality/partitions/<tag>/
     files = [*rows.files, *(file_entry(tmp, rel) for rel in (f"{qdir}/ge_validation.json", f"{qdir}/data_docs.html"))]
     measures, details = file_measures(tmp, files, data, rows.rows_published)
     personal = loaded.spec.personal_columns

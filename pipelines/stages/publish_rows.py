@@ -74,27 +74,20 @@ def _flagged_rows(staged: pl.LazyFrame, failures: pl.LazyFrame, rules: list[Any]
     )
 
 
-def _release(staged: pl.LazyFrame, flagged: pl.DataFrame, columns: list[str]) -> pl.LazyFrame:
+def _release(staged: pl.LazyFrame, flagged: pl.DataFrame, marked: pl.DataFrame, columns: list[str]) -> pl.LazyFrame:
     """The published rows, in staged order, as one stream: `columns` of every staged row no error rule quarantines.
 
     The rows no rule flagged stream through with `GOOD` and no warn rules; the (few) flagged rows that are
-    published are cut from the staged file, joined with their flags in memory, and merged back in by `_row_id`
-    (both sides are in its order). This holds far less memory than a streamed order-keeping join of every row.
+    published (`marked`, already joined with their flags) are merged back in by `_row_id` (both sides are in its
+    order). This holds far less memory than a streamed order-keeping join of every row.
     """
-    shown = flagged.filter(pl.col(FAILED_RULES).list.len() == 0)
     plain = (
         staged.filter(~pl.col(ROW_ID).is_in(flagged[ROW_ID].implode()))
         .with_columns(pl.lit(GOOD, dtype=pl.UInt8).alias(QC_FLAG), pl.lit([], dtype=_LIST).alias(WARN_RULES))
         .select(ROW_ID, *columns)
     )
-    marked = (
-        staged.filter(pl.col(ROW_ID).is_in(shown[ROW_ID].implode()))
-        .collect(engine="streaming")
-        .join(shown, on=ROW_ID, how="inner", maintain_order="left")
-        .with_columns(pl.col(QC_FLAG).fill_null(GOOD).cast(pl.UInt8))
-        .select(ROW_ID, *columns)
-    )
-    return plain.merge_sorted(marked.lazy(), key=ROW_ID).select(columns)
+    shown = marked.with_columns(pl.col(QC_FLAG).fill_null(GOOD).cast(pl.UInt8)).select(ROW_ID, *columns)
+    return plain.merge_sorted(shown.lazy(), key=ROW_ID).select(columns)
 
 
 @dataclass
@@ -136,15 +129,15 @@ def write_rows(loaded: LoadedDataset, v: Validated, folder: Path, data: str, qua
         f.parent.mkdir(parents=True, exist_ok=True)
     written, held = Tally(), Tally()
     meta = spec.parquet_metadata()
-    release = _release(staged, flagged, [*cols, QC_FLAG, WARN_RULES, SOURCE_FILE, SOURCE_ROW])
-    tallied(release, written).sink_parquet(data_file, metadata=meta)
-    held_rows = flagged.filter(bad)  # the quarantine: the (few) quarantined rows, cut as the staged file streams
-    q = (
-        staged.filter(pl.col(ROW_ID).is_in(held_rows[ROW_ID].implode()))
+    # The (few) flagged rows, cut from the staged file in one streamed pass and joined with their flags in memory.
+    cut = (
+        staged.filter(pl.col(ROW_ID).is_in(flagged[ROW_ID].implode()))
         .collect(engine="streaming")
-        .join(held_rows, on=ROW_ID, how="inner", maintain_order="left")
-        .select([*cols, FAILED_RULES, REASONS, WARN_RULES, SOURCE_FILE, SOURCE_ROW])
+        .join(flagged, on=ROW_ID, how="inner", maintain_order="left")
     )
+    release = _release(staged, flagged, cut.filter(~bad), [*cols, QC_FLAG, WARN_RULES, SOURCE_FILE, SOURCE_ROW])
+    tallied(release, written).sink_parquet(data_file, metadata=meta)
+    q = cut.filter(bad).select([*cols, FAILED_RULES, REASONS, WARN_RULES, SOURCE_FILE, SOURCE_ROW])
     q = q.cast({c.name: POLARS_DTYPES[c.dtype] for c in spec.published_columns})
     q.write_parquet(quarantine_file, metadata=meta)
     held.add(q)
